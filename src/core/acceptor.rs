@@ -1,0 +1,288 @@
+//! The acceptor: per-key promised / accepted / confirmed state and the rules of
+//! Phases 1b and 2b ("Paxos Made Simple", §2.2), plus Confirm (CASPaxos).
+//!
+//! A node-wide `floor` stands for every key the acceptor holds no state for:
+//! such a key behaves as if promised = floor, accepted = none. The effective
+//! promise of a key is `max(promised, floor)` and never decreases within an
+//! incarnation.
+
+use super::ballot::Ballot;
+use super::command::{Key, Value};
+use super::config::DeliberateBug;
+use super::message::Message;
+use std::collections::BTreeMap;
+
+/// What one acceptor remembers about one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Slot {
+    /// The highest ballot promised (Phase 1b) or accepted (Phase 2b).
+    pub promised: Ballot,
+    /// The last accepted (ballot, value).
+    pub accepted: Option<(Ballot, Value)>,
+    /// True once a Confirm named exactly the accepted ballot: the value is chosen.
+    pub confirmed: bool,
+}
+
+/// The acceptor half of a node.
+#[derive(Clone, Debug, Default)]
+pub struct Acceptor {
+    slots: BTreeMap<Key, Slot>,
+    floor: Ballot,
+    bug: Option<DeliberateBug>,
+}
+
+impl Acceptor {
+    /// An empty acceptor; `bug` breaks one rule on purpose (simulator only).
+    pub fn new(bug: Option<DeliberateBug>) -> Acceptor {
+        Acceptor {
+            slots: BTreeMap::new(),
+            floor: Ballot::ZERO,
+            bug,
+        }
+    }
+
+    /// The node-wide floor.
+    pub fn floor(&self) -> Ballot {
+        self.floor
+    }
+
+    /// The state held for `key`, if any.
+    pub fn slot(&self, key: &[u8]) -> Option<&Slot> {
+        self.slots.get(key)
+    }
+
+    /// Every key with state, in key order.
+    pub fn slots(&self) -> impl Iterator<Item = (&Key, &Slot)> {
+        self.slots.iter()
+    }
+
+    /// Number of keys with state (tombstones included).
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True if no key has state.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// max(promised, floor): the promise this acceptor keeps for `key`.
+    pub fn effective_promised(&self, key: &[u8]) -> Ballot {
+        match self.slots.get(key) {
+            Some(s) => s.promised.max(self.floor),
+            None => self.floor,
+        }
+    }
+
+    /// `a` outranks `b`. With the tie-break bug, rounds alone are compared.
+    fn above(&self, a: Ballot, b: Ballot) -> bool {
+        if self.bug == Some(DeliberateBug::NoBallotTieBreak) {
+            return a.round > b.round;
+        }
+        a > b
+    }
+
+    /// Phase 1b: promise `ballot` if it is above every promise, else Reject.
+    pub fn on_prepare(&mut self, key: &[u8], ballot: Ballot) -> Message {
+        let promised = self.effective_promised(key);
+        if !self.above(ballot, promised) {
+            log::debug!("reject prepare {ballot}: promised {promised}");
+            return Message::Reject {
+                key: key.to_vec(),
+                ballot,
+                promised,
+            };
+        }
+        let slot = self.slots.entry(key.to_vec()).or_default();
+        slot.promised = ballot;
+        Message::Promise {
+            key: key.to_vec(),
+            ballot,
+            accepted: slot.accepted.clone(),
+            confirmed: slot.confirmed,
+        }
+    }
+
+    /// Phase 2b: accept `value` at `ballot` unless a higher ballot was promised.
+    pub fn on_accept(&mut self, key: &[u8], ballot: Ballot, value: Value) -> Message {
+        let promised = self.effective_promised(key);
+        if self.above(promised, ballot) {
+            log::debug!("reject accept {ballot}: promised {promised}");
+            return Message::Reject {
+                key: key.to_vec(),
+                ballot,
+                promised,
+            };
+        }
+        let slot = self.slots.entry(key.to_vec()).or_default();
+        slot.promised = slot.promised.max(ballot);
+        slot.accepted = Some((ballot, value));
+        slot.confirmed = false;
+        debug_assert!(slot.accepted.as_ref().map(|a| a.0) <= Some(slot.promised));
+        Message::Accepted {
+            key: key.to_vec(),
+            ballot,
+        }
+    }
+
+    /// Confirm: mark the value chosen, only if the accepted ballot is the one named (!).
+    ///
+    /// A Confirm for an older ballot arriving after a newer Accept must not mark
+    /// the newer, possibly unchosen, value as confirmed: fast reads trust the mark.
+    pub fn on_confirm(&mut self, key: &[u8], ballot: Ballot) {
+        let bug = self.bug == Some(DeliberateBug::ConfirmWithoutMatchingBallot);
+        if let Some(slot) = self.slots.get_mut(key) {
+            match &slot.accepted {
+                Some((b, _)) if *b == ballot || bug => slot.confirmed = true,
+                _ => log::debug!("ignore confirm {ballot}: accepted is another ballot"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(round: u64, node: u32) -> Ballot {
+        Ballot::new(round, node, 1)
+    }
+    fn val(s: &str) -> Value {
+        Some(s.as_bytes().to_vec())
+    }
+    const K: &[u8] = b"k";
+
+    #[test]
+    fn promises_a_higher_ballot_with_nothing_accepted() {
+        let mut a = Acceptor::new(None);
+        assert_eq!(
+            a.on_prepare(K, b(1, 1)),
+            Message::Promise {
+                key: K.to_vec(),
+                ballot: b(1, 1),
+                accepted: None,
+                confirmed: false
+            }
+        );
+        assert_eq!(a.effective_promised(K), b(1, 1));
+    }
+
+    #[test]
+    fn rejects_a_prepare_at_or_below_its_promise_naming_the_promise() {
+        let mut a = Acceptor::new(None);
+        a.on_prepare(K, b(5, 2));
+        for lower in [b(5, 2), b(5, 1), b(4, 9)] {
+            assert_eq!(
+                a.on_prepare(K, lower),
+                Message::Reject {
+                    key: K.to_vec(),
+                    ballot: lower,
+                    promised: b(5, 2)
+                }
+            );
+        }
+        assert_eq!(a.effective_promised(K), b(5, 2));
+    }
+
+    #[test]
+    fn ties_on_round_are_broken_by_node_id() {
+        let mut a = Acceptor::new(None);
+        a.on_prepare(K, b(5, 1));
+        assert!(matches!(a.on_prepare(K, b(5, 2)), Message::Promise { .. }));
+        assert!(matches!(a.on_prepare(K, b(5, 1)), Message::Reject { .. }));
+    }
+
+    #[test]
+    fn tie_break_bug_lets_two_coordinators_share_a_round() {
+        let mut a = Acceptor::new(Some(DeliberateBug::NoBallotTieBreak));
+        a.on_prepare(K, b(5, 2));
+        assert!(matches!(
+            a.on_accept(K, b(5, 1), val("x")),
+            Message::Accepted { .. }
+        ));
+    }
+
+    #[test]
+    fn accepts_at_or_above_its_promise() {
+        let mut a = Acceptor::new(None);
+        a.on_prepare(K, b(3, 1));
+        assert_eq!(
+            a.on_accept(K, b(3, 1), val("x")),
+            Message::Accepted {
+                key: K.to_vec(),
+                ballot: b(3, 1)
+            }
+        );
+        assert_eq!(
+            a.on_accept(K, b(4, 2), val("y")),
+            Message::Accepted {
+                key: K.to_vec(),
+                ballot: b(4, 2)
+            }
+        );
+        let s = a.slot(K).unwrap();
+        assert_eq!(s.accepted, Some((b(4, 2), val("y"))));
+        assert_eq!(s.promised, b(4, 2));
+    }
+
+    #[test]
+    fn rejects_an_accept_below_its_promise() {
+        let mut a = Acceptor::new(None);
+        a.on_prepare(K, b(3, 2));
+        assert_eq!(
+            a.on_accept(K, b(3, 1), val("x")),
+            Message::Reject {
+                key: K.to_vec(),
+                ballot: b(3, 1),
+                promised: b(3, 2)
+            }
+        );
+        assert_eq!(a.slot(K).unwrap().accepted, None);
+    }
+
+    #[test]
+    fn promise_reports_the_accepted_value() {
+        let mut a = Acceptor::new(None);
+        a.on_accept(K, b(1, 1), val("x"));
+        a.on_confirm(K, b(1, 1));
+        assert_eq!(
+            a.on_prepare(K, b(2, 2)),
+            Message::Promise {
+                key: K.to_vec(),
+                ballot: b(2, 2),
+                accepted: Some((b(1, 1), val("x"))),
+                confirmed: true
+            }
+        );
+    }
+
+    #[test]
+    fn confirm_marks_only_a_matching_ballot() {
+        let mut a = Acceptor::new(None);
+        a.on_accept(K, b(2, 1), val("new"));
+        a.on_confirm(K, b(1, 1)); // late Confirm of an older round
+        assert!(!a.slot(K).unwrap().confirmed);
+        a.on_confirm(K, b(2, 1));
+        assert!(a.slot(K).unwrap().confirmed);
+        a.on_accept(K, b(3, 1), val("newer"));
+        assert!(
+            !a.slot(K).unwrap().confirmed,
+            "a new accept clears confirmed"
+        );
+    }
+
+    #[test]
+    fn confirm_bug_marks_any_ballot() {
+        let mut a = Acceptor::new(Some(DeliberateBug::ConfirmWithoutMatchingBallot));
+        a.on_accept(K, b(2, 1), val("new"));
+        a.on_confirm(K, b(1, 1));
+        assert!(a.slot(K).unwrap().confirmed);
+    }
+
+    #[test]
+    fn confirm_for_an_unknown_key_creates_no_state() {
+        let mut a = Acceptor::new(None);
+        a.on_confirm(K, b(1, 1));
+        assert!(a.is_empty());
+    }
+}

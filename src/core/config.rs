@@ -1,0 +1,174 @@
+//! The node's configuration: every bound and timing in one place, with its
+//! default and why, checked when built.
+
+use super::ballot::NodeId;
+use std::fmt;
+
+/// A rule broken on purpose, so the simulator can show it catches the break.
+/// Off (`None`) in every real node. Each variant changes one line of logic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DeliberateBug {
+    /// Acceptors compare ballots by round only: two coordinators with the same
+    /// round both win.
+    NoBallotTieBreak,
+    /// Quorum of ⌊N/2⌋ instead of ⌊N/2⌋+1: two quorums need not intersect.
+    MinorityQuorum,
+    /// The coordinator ignores accepted values in Promises (Phase 2a picks its own).
+    IgnoreAcceptedValue,
+    /// A retry applies its change afresh even if its own earlier Accept landed.
+    RetryReappliesChange,
+    /// Confirm marks the value confirmed whatever ballot it names.
+    ConfirmWithoutMatchingBallot,
+    /// A read returns the first replica's answer instead of a quorum's.
+    ReadFromOneReplica,
+}
+
+impl DeliberateBug {
+    /// Every variant, for sweeps.
+    pub const ALL: [DeliberateBug; 6] = [
+        DeliberateBug::NoBallotTieBreak,
+        DeliberateBug::MinorityQuorum,
+        DeliberateBug::IgnoreAcceptedValue,
+        DeliberateBug::RetryReappliesChange,
+        DeliberateBug::ConfirmWithoutMatchingBallot,
+        DeliberateBug::ReadFromOneReplica,
+    ];
+
+    /// The kebab-case name used on command lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeliberateBug::NoBallotTieBreak => "no-ballot-tie-break",
+            DeliberateBug::MinorityQuorum => "minority-quorum",
+            DeliberateBug::IgnoreAcceptedValue => "ignore-accepted-value",
+            DeliberateBug::RetryReappliesChange => "retry-reapplies-change",
+            DeliberateBug::ConfirmWithoutMatchingBallot => "confirm-without-matching-ballot",
+            DeliberateBug::ReadFromOneReplica => "read-from-one-replica",
+        }
+    }
+
+    /// Parses a kebab-case name.
+    pub fn from_name(name: &str) -> Option<DeliberateBug> {
+        DeliberateBug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+/// Configuration of one node's protocol core.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This node's id; must be in `members`.
+    pub node_id: NodeId,
+    /// Every node of the cluster (the membership list).
+    pub members: Vec<NodeId>,
+    /// N: replicas per key. Default 3.
+    pub replicas: usize,
+    /// A phase (Prepare or Accept) that has no quorum after this long is retried
+    /// with a higher ballot. 50 ms: far above a loopback or LAN round trip, short
+    /// enough that a lost message costs little.
+    pub phase_timeout_ms: u64,
+    /// A request gives up after this long: `failed` if no Accept carrying its
+    /// change was sent, else `unknown`. 2 s: longer than any backoff sequence.
+    pub retry_budget_ms: u64,
+    /// Upper bound of the jittered exponential backoff after a Reject. A few ms:
+    /// in-memory rounds take tens of µs; Cassandra's 10-100 ms suit disks, not us.
+    pub retry_backoff_max_ms: u64,
+    /// Round-trip estimate before any is measured, in µs.
+    pub rtt_initial_us: u64,
+    /// Refuse a message whose round is this far past our clock: a peer cannot
+    /// push the clock to overflow. 2^48 rounds is centuries of real use.
+    pub round_jump_max: u64,
+    /// Requests for one key composed into one round at most.
+    pub batch_max_requests: usize,
+    /// Requests waiting for one key at most; more are refused at once.
+    pub key_queue_max_requests: usize,
+    /// Requests in flight on this coordinator at most; more are refused at once.
+    pub inflight_max_requests: usize,
+    /// Largest key accepted from a client.
+    pub key_len_max_bytes: usize,
+    /// Largest value accepted from a client.
+    pub value_len_max_bytes: usize,
+    /// Seed of the node's RNG (backoff jitter): set by the driver.
+    pub rng_seed: u64,
+    /// Record trace events (the simulator and debugging use them).
+    pub trace: bool,
+    /// A rule broken on purpose (simulator only).
+    pub bug: Option<DeliberateBug>,
+}
+
+impl Config {
+    /// A configuration with defaults for node `node_id` of `members`.
+    pub fn new(node_id: NodeId, members: Vec<NodeId>) -> Config {
+        Config {
+            node_id,
+            members,
+            replicas: 3,
+            phase_timeout_ms: 50,
+            retry_budget_ms: 2_000,
+            retry_backoff_max_ms: 5,
+            rtt_initial_us: 100,
+            round_jump_max: 1 << 48,
+            batch_max_requests: 1_024,
+            key_queue_max_requests: 16_384,
+            inflight_max_requests: 262_144,
+            key_len_max_bytes: 64 * 1024,
+            value_len_max_bytes: 16 * 1024 * 1024,
+            rng_seed: 0,
+            trace: false,
+            bug: None,
+        }
+    }
+
+    /// Checks the bounds and their relations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |why: String| Err(ConfigError(why));
+        if !self.members.contains(&self.node_id) {
+            return fail(format!(
+                "node id {} is not in the membership list {:?}",
+                self.node_id, self.members
+            ));
+        }
+        if self.replicas == 0 || self.replicas > self.members.len() {
+            return fail(format!(
+                "replicas = {} must be between 1 and the number of members ({})",
+                self.replicas,
+                self.members.len()
+            ));
+        }
+        if self.phase_timeout_ms == 0 || self.retry_budget_ms < self.phase_timeout_ms {
+            return fail(format!(
+                "retry_budget_ms = {} must be at least phase_timeout_ms = {} (> 0)",
+                self.retry_budget_ms, self.phase_timeout_ms
+            ));
+        }
+        if self.retry_backoff_max_ms > self.retry_budget_ms {
+            return fail(format!(
+                "retry_backoff_max_ms = {} exceeds retry_budget_ms = {}",
+                self.retry_backoff_max_ms, self.retry_budget_ms
+            ));
+        }
+        if self.batch_max_requests == 0 || self.key_queue_max_requests == 0 {
+            return fail("batch_max_requests and key_queue_max_requests must be > 0".into());
+        }
+        if self.inflight_max_requests < self.key_queue_max_requests {
+            return fail(format!(
+                "inflight_max_requests = {} is below key_queue_max_requests = {}",
+                self.inflight_max_requests, self.key_queue_max_requests
+            ));
+        }
+        if self.round_jump_max == 0 {
+            return fail("round_jump_max must be > 0".into());
+        }
+        Ok(())
+    }
+}
+
+/// A configuration that cannot work, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration: {}", self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}

@@ -1,0 +1,22 @@
+//! The pure protocol core: no sockets, clocks, threads or global randomness.
+//!
+//! Start reading at [`node::Node::handle`]. The acceptor's rules are in
+//! [`acceptor`], the coordinator's in [`proposer`], the wire vocabulary in
+//! [`message`], and where a key lives in [`placement`].
+
+pub mod acceptor;
+pub mod ballot;
+pub mod command;
+pub mod config;
+pub mod message;
+pub mod node;
+pub mod placement;
+pub mod proposer;
+
+pub use acceptor::{Acceptor, Slot};
+pub use ballot::{Ballot, Incarnation, NodeId};
+pub use command::{Command, Key, Reply, Value};
+pub use config::{Config, ConfigError, DeliberateBug};
+pub use message::{Envelope, Message, NackReason};
+pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};
+pub use placement::Placement;

@@ -1,0 +1,478 @@
+//! `Node::handle`: the one entry point of the protocol core.
+//!
+//! A driver (the TCP runtime or the simulator) owns sockets, clocks and
+//! scheduling; it feeds the node one [`Input`] at a time with the current
+//! [`Now`], and carries out the [`Effects`] the node asks for: messages to
+//! send, replies to clients, and the time at which to call again with
+//! [`Input::Tick`]. Same inputs, same outputs, byte for byte.
+//!
+//! This file holds the node's state, the checks every peer message passes
+//! first, and the acceptor's side (Phases 1b and 2b); the coordinator's side
+//! (Phases 1a and 2a, retries) is in `proposer.rs`.
+
+use super::acceptor::Acceptor;
+use super::ballot::{Ballot, Incarnation, NodeId, RoundClock};
+use super::command::{Command, Key, Reply, Value};
+use super::config::{Config, ConfigError};
+use super::message::{Envelope, Message, NackReason};
+use super::placement::Placement;
+use super::proposer::KeyCoord;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::{BTreeMap, VecDeque};
+
+/// The driver's clocks at the moment of an input.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic time in µs: timers and timeouts. Never compared across nodes.
+    pub mono_us: u64,
+    /// Wall-clock time in ms since the Unix epoch: only for TTL deadlines.
+    pub wall_ms: u64,
+}
+
+/// A client request's id, unique per node, chosen by the driver.
+pub type RequestId = u64;
+
+/// Something that happened, for the node to react to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A message from a peer (or from this node itself).
+    Peer(Envelope),
+    /// A client asks to run `command` on `key`.
+    Request {
+        id: RequestId,
+        key: Key,
+        command: Command,
+    },
+    /// The time the node asked for in `Effects::wake_at_us` has come.
+    Tick,
+    /// A connection to `node` is up; `incarnation` is the one its handshake named.
+    PeerUp {
+        node: NodeId,
+        incarnation: Incarnation,
+    },
+    /// The connection to `node` is down.
+    PeerDown { node: NodeId },
+}
+
+/// How a client request ended, told honestly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Chosen by a quorum: the command's reply.
+    Ok(Reply),
+    /// Certainly not applied (no Accept carrying the change was ever sent).
+    Failed(String),
+    /// Maybe applied: an Accept carrying the change may have landed.
+    Unknown(String),
+}
+
+/// Events recorded for the simulator's checks and for debugging (when
+/// `Config::trace` is on). They describe, never decide.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Trace {
+    /// Phase 2a: this node sent Accept(key, ballot, value).
+    AcceptSent {
+        key: Key,
+        ballot: Ballot,
+        value: Value,
+        /// The accepted ballot of the state the change was applied to (None: absent).
+        derived_from: Option<Ballot>,
+        /// True if the value is an earlier Accept of this request re-proposed
+        /// unchanged (then `derived_from` is that earlier ballot).
+        copied: bool,
+    },
+    /// A quorum accepted `ballot`: the value is chosen.
+    Chosen { key: Key, ballot: Ballot },
+}
+
+/// What the node wants its driver to do.
+#[derive(Clone, Debug, Default)]
+pub struct Effects {
+    /// Messages to send, in order.
+    pub sends: Vec<Envelope>,
+    /// Replies to client requests.
+    pub replies: Vec<(RequestId, Outcome)>,
+    /// Call `handle(now, Input::Tick, ..)` at this monotonic time (µs).
+    pub wake_at_us: Option<u64>,
+    /// Trace events, if tracing is on.
+    pub trace: Vec<Trace>,
+}
+
+impl Effects {
+    /// Empties every list, keeping the allocations.
+    pub fn clear(&mut self) {
+        self.sends.clear();
+        self.replies.clear();
+        self.wake_at_us = None;
+        self.trace.clear();
+    }
+}
+
+/// What the node knows of a peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerState {
+    /// The highest incarnation seen for it (0: none yet).
+    pub incarnation: Incarnation,
+    /// Whether a connection is up.
+    pub up: bool,
+}
+
+/// Counters shown by INFO.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub requests: u64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub requests_unknown: u64,
+    pub rounds_started: u64,
+    pub rounds_chosen: u64,
+    pub attempts_retried: u64,
+    pub phase_timeouts: u64,
+    pub rejects_received: u64,
+    pub nacks_received: u64,
+    pub messages_received: u64,
+    pub messages_dropped: u64,
+}
+
+/// One node's protocol state: acceptor for its keys, coordinator for its clients.
+pub struct Node {
+    pub(crate) cfg: Config,
+    pub(crate) incarnation: Incarnation,
+    pub(crate) placement: Placement,
+    pub(crate) clock: RoundClock,
+    pub(crate) acceptor: Acceptor,
+    pub(crate) voting: bool,
+    pub(crate) peers: BTreeMap<NodeId, PeerState>,
+    pub(crate) coords: BTreeMap<Key, KeyCoord>,
+    /// (deadline µs, timer seq) -> key whose round set it.
+    pub(crate) timers: BTreeMap<(u64, u64), Key>,
+    pub(crate) timer_seq: u64,
+    pub(crate) inflight: usize,
+    pub(crate) rtt_us: u64,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) now: Now,
+    pub(crate) stats: Stats,
+    local: VecDeque<Envelope>,
+}
+
+impl Node {
+    /// A node in its `incarnation` (≥ 1). With `bootstrap` it votes at once
+    /// (a fresh cluster); without, it has forgotten its promises and must not
+    /// vote until it has caught up, so it answers Prepare and Accept with
+    /// Nack(Recovering) and serves only as a coordinator.
+    pub fn new(
+        cfg: Config,
+        incarnation: Incarnation,
+        bootstrap: bool,
+    ) -> Result<Node, ConfigError> {
+        cfg.validate()?;
+        if incarnation == 0 {
+            return Err(ConfigError("incarnation must be >= 1".into()));
+        }
+        let placement = Placement::new(&cfg.members, cfg.replicas);
+        let peers = cfg
+            .members
+            .iter()
+            .filter(|&&n| n != cfg.node_id)
+            .map(|&n| (n, PeerState::default()))
+            .collect();
+        Ok(Node {
+            acceptor: Acceptor::new(cfg.bug),
+            rng: ChaCha8Rng::seed_from_u64(cfg.rng_seed),
+            rtt_us: cfg.rtt_initial_us.max(1),
+            cfg,
+            incarnation,
+            placement,
+            clock: RoundClock::default(),
+            voting: bootstrap,
+            peers,
+            coords: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            timer_seq: 0,
+            inflight: 0,
+            now: Now::default(),
+            stats: Stats::default(),
+            local: VecDeque::new(),
+        })
+    }
+
+    /// Handles one input at time `now`, appending what to do to `out`.
+    pub fn handle(&mut self, now: Now, input: Input, out: &mut Effects) {
+        self.now = now;
+        match input {
+            Input::Peer(env) => self.on_envelope(env, out),
+            Input::Request { id, key, command } => self.on_request(id, key, command, out),
+            Input::Tick => self.on_tick(out),
+            Input::PeerUp { node, incarnation } => self.on_peer_up(node, incarnation),
+            Input::PeerDown { node } => {
+                if let Some(p) = self.peers.get_mut(&node) {
+                    p.up = false;
+                }
+            }
+        }
+        // The local acceptor: messages to ourselves are handled here, by the
+        // same code as remote ones, before control returns to the driver.
+        while let Some(env) = self.local.pop_front() {
+            self.on_envelope(env, out);
+        }
+        out.wake_at_us = self.next_wake_us();
+    }
+
+    /// When the node next needs a Tick, if ever.
+    pub fn next_wake_us(&self) -> Option<u64> {
+        self.timers.keys().next().map(|&(at, _)| at)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.cfg.node_id
+    }
+
+    /// This node's incarnation.
+    pub fn incarnation(&self) -> Incarnation {
+        self.incarnation
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The key-to-replicas map.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// The acceptor's state (for INFO and the simulator's invariants).
+    pub fn acceptor(&self) -> &Acceptor {
+        &self.acceptor
+    }
+
+    /// True if this node votes as an acceptor (it is not recovering).
+    pub fn is_voting(&self) -> bool {
+        self.voting
+    }
+
+    /// What this node knows of each peer.
+    pub fn peers(&self) -> &BTreeMap<NodeId, PeerState> {
+        &self.peers
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The node-wide round clock.
+    pub fn round_clock(&self) -> u64 {
+        self.clock.current()
+    }
+
+    /// Client requests accepted and not yet answered.
+    pub fn inflight(&self) -> usize {
+        self.inflight
+    }
+
+    /// The current round-trip estimate in µs.
+    pub fn rtt_us(&self) -> u64 {
+        self.rtt_us
+    }
+
+    /// Queues `msg` for `to`: sent by the driver, or handled locally if `to` is us.
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message, out: &mut Effects) {
+        let me = self.cfg.node_id;
+        if to == me {
+            self.local.push_back(Envelope {
+                from: me,
+                from_incarnation: self.incarnation,
+                to: me,
+                to_incarnation: self.incarnation,
+                msg,
+            });
+            return;
+        }
+        let Some(peer) = self.peers.get(&to) else {
+            return;
+        };
+        if peer.incarnation == 0 {
+            // No handshake yet: the addressee would drop it anyway.
+            return;
+        }
+        out.sends.push(Envelope {
+            from: me,
+            from_incarnation: self.incarnation,
+            to,
+            to_incarnation: peer.incarnation,
+            msg,
+        });
+    }
+
+    fn on_peer_up(&mut self, node: NodeId, incarnation: Incarnation) {
+        let Some(peer) = self.peers.get_mut(&node) else {
+            log::warn!("peer up for node {node}, which is not a member");
+            return;
+        };
+        peer.up = true;
+        if incarnation > peer.incarnation {
+            self.learn_incarnation(node, incarnation);
+        }
+    }
+
+    /// A peer restarted: record its new incarnation before answering anything
+    /// from it, and forget every vote its old incarnation gave to our rounds.
+    fn learn_incarnation(&mut self, node: NodeId, incarnation: Incarnation) {
+        let Some(p) = self.peers.get_mut(&node) else {
+            return;
+        };
+        let old = std::mem::replace(&mut p.incarnation, incarnation);
+        if old != 0 {
+            log::info!("node {node} restarted: incarnation {old} -> {incarnation}");
+            self.forget_votes_of(node);
+        }
+    }
+
+    /// First checks on every peer message: who, which incarnation, how far a jump.
+    fn on_envelope(&mut self, env: Envelope, out: &mut Effects) {
+        self.stats.messages_received += 1;
+        if let Err(why) = self.admit(&env) {
+            log::debug!("drop {} from {}: {why}", env.msg.kind(), env.from);
+            self.stats.messages_dropped += 1;
+            return;
+        }
+        self.clock.observe(env.msg.max_round());
+        let from = env.from;
+        match env.msg {
+            Message::Prepare { key, ballot } => self.on_prepare(from, key, ballot, out),
+            Message::Accept { key, ballot, value } => self.on_accept(from, key, ballot, value, out),
+            Message::Confirm { key, ballot, .. } => self.on_confirm(key, ballot),
+            Message::Promise {
+                key,
+                ballot,
+                accepted,
+                ..
+            } => self.on_promise(from, key, ballot, accepted, out),
+            Message::Accepted { key, ballot } => self.on_accepted(from, key, ballot, out),
+            Message::Reject {
+                key,
+                ballot,
+                promised,
+            } => {
+                self.stats.rejects_received += 1;
+                self.on_refusal(from, key, ballot, Some(promised), out)
+            }
+            Message::Nack {
+                key,
+                ballot,
+                reason,
+            } => {
+                self.stats.nacks_received += 1;
+                log::debug!("nack from {from}: {reason:?}");
+                self.on_refusal(from, key, ballot, None, out)
+            }
+        }
+    }
+
+    /// Why `env` must be ignored, if it must.
+    fn admit(&mut self, env: &Envelope) -> Result<(), String> {
+        let me = self.cfg.node_id;
+        if env.to != me {
+            return Err(format!("addressed to node {}", env.to));
+        }
+        if env.to_incarnation != self.incarnation {
+            return Err(format!(
+                "addressed to incarnation {}, ours is {}",
+                env.to_incarnation, self.incarnation
+            ));
+        }
+        if env.from == me {
+            if env.from_incarnation != self.incarnation {
+                return Err("from an earlier incarnation of this node".into());
+            }
+        } else {
+            let Some(peer) = self.peers.get(&env.from) else {
+                return Err(format!("node {} is not a member", env.from));
+            };
+            if env.from_incarnation < peer.incarnation {
+                return Err(format!(
+                    "from incarnation {} of node {}, which restarted as {}",
+                    env.from_incarnation, env.from, peer.incarnation
+                ));
+            }
+            if env.from_incarnation > peer.incarnation {
+                self.learn_incarnation(env.from, env.from_incarnation);
+            }
+        }
+        let round = env.msg.max_round();
+        if round > self.clock.current().saturating_add(self.cfg.round_jump_max) {
+            return Err(format!(
+                "round {round} jumps past our clock {} by more than round_jump_max = {}",
+                self.clock.current(),
+                self.cfg.round_jump_max
+            ));
+        }
+        Ok(())
+    }
+
+    /// Why this node must not vote on `key`, if it must not.
+    fn refuse_vote(&self, key: &[u8]) -> Option<NackReason> {
+        if !self.placement.is_replica(key, self.cfg.node_id) {
+            Some(NackReason::NotReplica)
+        } else if !self.voting {
+            Some(NackReason::Recovering)
+        } else {
+            None
+        }
+    }
+
+    // Phase 1b: promise if the ballot is above every promise (acceptor.rs).
+    fn on_prepare(&mut self, from: NodeId, key: Key, ballot: Ballot, out: &mut Effects) {
+        let reply = match self.refuse_vote(&key) {
+            Some(reason) => Message::Nack {
+                key,
+                ballot,
+                reason,
+            },
+            None => self.acceptor.on_prepare(&key, ballot),
+        };
+        self.send(from, reply, out);
+    }
+
+    // Phase 2b: accept unless a higher ballot was promised (acceptor.rs).
+    fn on_accept(
+        &mut self,
+        from: NodeId,
+        key: Key,
+        ballot: Ballot,
+        value: Value,
+        out: &mut Effects,
+    ) {
+        let reply = match self.refuse_vote(&key) {
+            Some(reason) => Message::Nack {
+                key,
+                ballot,
+                reason,
+            },
+            None => self.acceptor.on_accept(&key, ballot, value),
+        };
+        self.send(from, reply, out);
+    }
+
+    // Confirm: mark chosen if the accepted ballot matches (acceptor.rs).
+    fn on_confirm(&mut self, key: Key, ballot: Ballot) {
+        if self.refuse_vote(&key).is_none() {
+            self.acceptor.on_confirm(&key, ballot);
+        }
+    }
+
+    /// Fires every timer that is due.
+    fn on_tick(&mut self, out: &mut Effects) {
+        while let Some((&(at, seq), _)) = self.timers.iter().next() {
+            if at > self.now.mono_us {
+                break;
+            }
+            if let Some(key) = self.timers.remove(&(at, seq)) {
+                self.on_timer(key, seq, out);
+            }
+        }
+    }
+}

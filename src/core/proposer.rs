@@ -1,0 +1,639 @@
+//! The coordinator's side: Phases 1a and 2a, one round per key at a time,
+//! composition of queued requests, retries with backoff, and the rule that a
+//! retry never applies a change twice.
+//!
+//! A round runs through attempts. Each attempt takes a fresh ballot from the
+//! node-wide round clock, sends Prepare to the key's replicas, and on a
+//! quorum of Promises applies the batch's composed change to the value with
+//! the highest accepted ballot (CASPaxos §2) and sends Accept. A quorum of
+//! Accepted means the value is chosen: every request in the batch gets its
+//! reply, and Confirm goes to the replicas. A quorum made impossible by
+//! Rejects ends the attempt; the next starts after a jittered backoff. A
+//! phase with no quorum after `phase_timeout_ms` is retried at once.
+
+use super::ballot::{Ballot, NodeId};
+use super::command::{Command, Key, Reply, Value};
+use super::config::DeliberateBug;
+use super::message::Message;
+use super::node::{Effects, Node, Outcome, RequestId, Trace};
+use rand::RngExt;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A request waiting for, or taking part in, a round.
+#[derive(Clone, Debug)]
+pub(crate) struct Pending {
+    id: RequestId,
+    command: Command,
+}
+
+/// The coordinator's state for one key.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCoord {
+    /// Requests that arrived while a round ran, in arrival order.
+    queue: VecDeque<Pending>,
+    round: Option<Round>,
+}
+
+/// An Accept this round sent whose value differs from the state it was built
+/// on: if it landed anywhere, the batch's change may have taken effect.
+#[derive(Clone, Debug)]
+struct SentAccept {
+    ballot: Ballot,
+    value: Value,
+    replies: Vec<Reply>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// Phase 1a sent; collecting Promises (replica -> its accepted pair).
+    Preparing {
+        promises: BTreeMap<NodeId, Option<(Ballot, Value)>>,
+        refused: BTreeSet<NodeId>,
+    },
+    /// Phase 2a sent; collecting Accepted.
+    Accepting {
+        replies: Vec<Reply>,
+        accepted: BTreeSet<NodeId>,
+        refused: BTreeSet<NodeId>,
+    },
+    /// Waiting out a backoff before the next attempt.
+    BackingOff,
+}
+
+#[derive(Debug)]
+struct Round {
+    ballot: Ballot,
+    batch: Vec<Pending>,
+    replicas: Vec<NodeId>,
+    phase: Phase,
+    attempts: u32,
+    phase_started_us: u64,
+    deadline_us: u64,
+    sent: Vec<SentAccept>,
+    /// The one armed timer: (deadline µs, seq).
+    timer: Option<(u64, u64)>,
+}
+
+/// What a retry must do, given the highest accepted ballot its Promises report.
+#[derive(Debug, PartialEq, Eq)]
+enum Decision {
+    /// No earlier Accept of ours can have landed: apply the change.
+    Fresh,
+    /// Our own earlier Accept is the latest state: re-propose it unchanged.
+    Repropose(usize),
+    /// Another value was accepted above one of our Accepts: we cannot tell.
+    Unknown,
+}
+
+/// The rule "a retry never applies a change twice" (DESIGN.md) (!).
+fn decide(sent: &[SentAccept], highest: Option<Ballot>) -> Decision {
+    if let Some(i) = sent.iter().position(|s| Some(s.ballot) == highest) {
+        return Decision::Repropose(i);
+    }
+    match highest {
+        Some(h) if sent.iter().any(|s| s.ballot < h) => Decision::Unknown,
+        _ => Decision::Fresh,
+    }
+}
+
+impl Node {
+    /// Votes needed: ⌊N/2⌋+1 (or ⌊N/2⌋ under the minority-quorum bug).
+    fn quorum(&self) -> usize {
+        if self.cfg.bug == Some(DeliberateBug::MinorityQuorum) {
+            return (self.placement.replicas() / 2).max(1);
+        }
+        self.placement.quorum()
+    }
+
+    fn has_bug(&self, bug: DeliberateBug) -> bool {
+        self.cfg.bug == Some(bug)
+    }
+
+    /// A client request: queue it behind the key's round, or start one.
+    pub(crate) fn on_request(
+        &mut self,
+        id: RequestId,
+        key: Key,
+        command: Command,
+        out: &mut Effects,
+    ) {
+        self.stats.requests += 1;
+        if let Err(why) = self.check_request(&key, &command) {
+            self.stats.requests_failed += 1;
+            out.replies.push((id, Outcome::Failed(why)));
+            return;
+        }
+        let coord = self.coords.entry(key.clone()).or_default();
+        coord.queue.push_back(Pending { id, command });
+        self.inflight += 1;
+        if coord.round.is_none() {
+            self.start_round(key, out);
+        }
+    }
+
+    fn check_request(&self, key: &[u8], command: &Command) -> Result<(), String> {
+        if key.len() > self.cfg.key_len_max_bytes {
+            return Err(format!(
+                "key of {} bytes exceeds key_len_max_bytes = {}",
+                key.len(),
+                self.cfg.key_len_max_bytes
+            ));
+        }
+        let value_len = match command {
+            Command::Set(v) | Command::Cas { new: v, .. } => v.len(),
+            _ => 0,
+        };
+        if value_len > self.cfg.value_len_max_bytes {
+            return Err(format!(
+                "value of {value_len} bytes exceeds value_len_max_bytes = {}",
+                self.cfg.value_len_max_bytes
+            ));
+        }
+        if self.inflight >= self.cfg.inflight_max_requests {
+            return Err(format!(
+                "node busy: {} requests in flight (inflight_max_requests)",
+                self.inflight
+            ));
+        }
+        let queued = self.coords.get(key).map_or(0, |c| c.queue.len());
+        if queued >= self.cfg.key_queue_max_requests {
+            return Err(format!(
+                "key busy: {queued} requests queued (key_queue_max_requests)"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Starts a round for `key` with every queued request (up to the batch bound).
+    fn start_round(&mut self, key: Key, out: &mut Effects) {
+        let replicas = self.placement.replicas_of(&key);
+        let deadline_us = self.now.mono_us + self.cfg.retry_budget_ms * 1_000;
+        let batch_max = self.cfg.batch_max_requests;
+        let Some(coord) = self.coords.get_mut(&key) else {
+            return;
+        };
+        debug_assert!(coord.round.is_none(), "one round per key per coordinator");
+        let n = coord.queue.len().min(batch_max);
+        if n == 0 {
+            self.coords.remove(&key);
+            return;
+        }
+        let batch: Vec<Pending> = coord.queue.drain(..n).collect();
+        coord.round = Some(Round {
+            ballot: Ballot::ZERO,
+            batch,
+            replicas,
+            phase: Phase::BackingOff,
+            attempts: 0,
+            phase_started_us: self.now.mono_us,
+            deadline_us,
+            sent: Vec::new(),
+            timer: None,
+        });
+        self.stats.rounds_started += 1;
+        self.begin_attempt(key, out);
+    }
+
+    /// Phase 1a: a fresh ballot, Prepare to every replica.
+    fn begin_attempt(&mut self, key: Key, out: &mut Effects) {
+        let Some(ballot) = self.clock.next(self.cfg.node_id, self.incarnation) else {
+            log::error!("round clock exhausted");
+            self.give_up(key, out);
+            return;
+        };
+        let now = self.now.mono_us;
+        let Some(round) = self.round_mut(&key) else {
+            return;
+        };
+        round.ballot = ballot;
+        round.attempts += 1;
+        round.phase_started_us = now;
+        round.phase = Phase::Preparing {
+            promises: BTreeMap::new(),
+            refused: BTreeSet::new(),
+        };
+        let replicas = round.replicas.clone();
+        let timeout_us = self.cfg.phase_timeout_ms * 1_000;
+        self.arm_timer(&key, now + timeout_us);
+        for r in replicas {
+            self.send(
+                r,
+                Message::Prepare {
+                    key: key.clone(),
+                    ballot,
+                },
+                out,
+            );
+        }
+    }
+
+    fn round_mut(&mut self, key: &[u8]) -> Option<&mut Round> {
+        self.coords.get_mut(key).and_then(|c| c.round.as_mut())
+    }
+
+    /// The running round for `key` if it is at `ballot` and `from` is one of its replicas.
+    fn round_for(&mut self, key: &[u8], ballot: Ballot, from: NodeId) -> Option<&mut Round> {
+        let round = self.round_mut(key)?;
+        (round.ballot == ballot && round.replicas.contains(&from)).then_some(round)
+    }
+
+    /// Phase 1b arrives at the coordinator.
+    pub(crate) fn on_promise(
+        &mut self,
+        from: NodeId,
+        key: Key,
+        ballot: Ballot,
+        accepted: Option<(Ballot, Value)>,
+        out: &mut Effects,
+    ) {
+        let quorum = self.quorum();
+        let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
+        let Some(round) = self.round_for(&key, ballot, from) else {
+            log::debug!("ignore promise {ballot} from {from}: no such round");
+            return;
+        };
+        let Phase::Preparing { promises, .. } = &mut round.phase else {
+            return;
+        };
+        promises.insert(from, accepted);
+        let read_only = round.batch.iter().all(|p| p.command.is_read_only());
+        let need = if one_replica_reads && read_only {
+            1
+        } else {
+            quorum
+        };
+        if promises.len() >= need {
+            self.phase_two(key, out);
+        }
+    }
+
+    /// Phase 2a: apply the batch's change to the highest accepted value, send Accept.
+    fn phase_two(&mut self, key: Key, out: &mut Effects) {
+        let ignore_accepted = self.has_bug(DeliberateBug::IgnoreAcceptedValue);
+        let reapply = self.has_bug(DeliberateBug::RetryReappliesChange);
+        let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
+        let now = self.now.mono_us;
+        let Some(round) = self.round_mut(&key) else {
+            return;
+        };
+        let Phase::Preparing { promises, .. } = &mut round.phase else {
+            return;
+        };
+        let sample_us = now.saturating_sub(round.phase_started_us);
+        // The value with the highest accepted ballot among the Promises.
+        let mut highest: Option<(Ballot, Value)> =
+            promises.values().flatten().max_by_key(|(b, _)| *b).cloned();
+        if ignore_accepted {
+            highest = None;
+        }
+        let (derived_from, base) = match highest {
+            Some((b, v)) => (Some(b), v),
+            None => (None, None),
+        };
+        let read_only = round.batch.iter().all(|p| p.command.is_read_only());
+        let decision = if read_only || reapply {
+            Decision::Fresh
+        } else {
+            decide(&round.sent, derived_from)
+        };
+        let ballot = round.ballot;
+        let (value, replies, copied) = match decision {
+            Decision::Unknown => {
+                log::debug!("retry found another value above our accept: outcome unknown");
+                self.finish_round(key, |_| Outcome::Unknown(
+                    "contended: another write was accepted above this one's first attempt; it may or may not have been applied".into(),
+                ), out);
+                return;
+            }
+            Decision::Repropose(i) => {
+                let s = &round.sent[i];
+                (s.value.clone(), s.replies.clone(), true)
+            }
+            Decision::Fresh => {
+                let mut value = base.clone();
+                let mut replies = Vec::with_capacity(round.batch.len());
+                for p in &round.batch {
+                    let (next, reply) = p.command.apply(&value);
+                    value = next;
+                    replies.push(reply);
+                }
+                (value, replies, false)
+            }
+        };
+        if copied || value != base {
+            round.sent.push(SentAccept {
+                ballot,
+                value: value.clone(),
+                replies: replies.clone(),
+            });
+        }
+        if one_replica_reads && read_only {
+            // Deliberate bug: answer a read from whatever replica answered first.
+            self.observe_rtt(sample_us);
+            self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
+            return;
+        }
+        round.phase = Phase::Accepting {
+            replies,
+            accepted: BTreeSet::new(),
+            refused: BTreeSet::new(),
+        };
+        round.phase_started_us = now;
+        let replicas = round.replicas.clone();
+        self.observe_rtt(sample_us);
+        if self.cfg.trace {
+            out.trace.push(Trace::AcceptSent {
+                key: key.clone(),
+                ballot,
+                value: value.clone(),
+                derived_from,
+                copied,
+            });
+        }
+        self.arm_timer(&key, now + self.cfg.phase_timeout_ms * 1_000);
+        for r in replicas {
+            self.send(
+                r,
+                Message::Accept {
+                    key: key.clone(),
+                    ballot,
+                    value: value.clone(),
+                },
+                out,
+            );
+        }
+    }
+
+    /// Phase 2b arrives at the coordinator: on a quorum the value is chosen.
+    pub(crate) fn on_accepted(
+        &mut self,
+        from: NodeId,
+        key: Key,
+        ballot: Ballot,
+        out: &mut Effects,
+    ) {
+        let quorum = self.quorum();
+        let now = self.now.mono_us;
+        let Some(round) = self.round_for(&key, ballot, from) else {
+            log::debug!("ignore accepted {ballot} from {from}: no such round");
+            return;
+        };
+        let Phase::Accepting {
+            accepted, replies, ..
+        } = &mut round.phase
+        else {
+            return;
+        };
+        accepted.insert(from);
+        if accepted.len() < quorum {
+            return;
+        }
+        let all = accepted.len() == round.replicas.len();
+        let replies = std::mem::take(replies);
+        let replicas = round.replicas.clone();
+        let sample_us = now.saturating_sub(round.phase_started_us);
+        self.stats.rounds_chosen += 1;
+        self.observe_rtt(sample_us);
+        if self.cfg.trace {
+            out.trace.push(Trace::Chosen {
+                key: key.clone(),
+                ballot,
+            });
+        }
+        self.finish_round(key.clone(), |i| Outcome::Ok(replies[i].clone()), out);
+        for r in replicas {
+            self.send(
+                r,
+                Message::Confirm {
+                    key: key.clone(),
+                    ballot,
+                    all,
+                },
+                out,
+            );
+        }
+    }
+
+    /// A Reject (with the acceptor's promise) or a Nack (without) for our round.
+    pub(crate) fn on_refusal(
+        &mut self,
+        from: NodeId,
+        key: Key,
+        ballot: Ballot,
+        promised: Option<Ballot>,
+        out: &mut Effects,
+    ) {
+        if promised == Some(ballot) {
+            // The acceptor already promised exactly this ballot: this answers a
+            // duplicate of our own Prepare. Its Promise counts; this does not.
+            log::debug!("ignore reject naming our own ballot {ballot}");
+            return;
+        }
+        let quorum = self.quorum();
+        let Some(round) = self.round_for(&key, ballot, from) else {
+            return;
+        };
+        let refused = match &mut round.phase {
+            Phase::Preparing { refused, promises } => {
+                if promises.contains_key(&from) {
+                    return;
+                }
+                refused
+            }
+            Phase::Accepting {
+                refused, accepted, ..
+            } => {
+                if accepted.contains(&from) {
+                    return;
+                }
+                refused
+            }
+            Phase::BackingOff => return,
+        };
+        refused.insert(from);
+        if round.replicas.len() - refused.len() < quorum {
+            self.back_off(key, out);
+        }
+    }
+
+    /// The attempt cannot reach a quorum: wait a jittered, growing delay.
+    fn back_off(&mut self, key: Key, out: &mut Effects) {
+        let now = self.now.mono_us;
+        let base_us = (2 * self.rtt_us).max(20);
+        let max_us = (self.cfg.retry_backoff_max_ms * 1_000).max(base_us);
+        let Some(round) = self.round_mut(&key) else {
+            return;
+        };
+        if now >= round.deadline_us {
+            self.give_up(key, out);
+            return;
+        }
+        let exp = round.attempts.saturating_sub(1).min(20);
+        let ceiling_us = base_us.saturating_mul(1 << exp).min(max_us);
+        round.phase = Phase::BackingOff;
+        let delay_us = self.rng.random_range(ceiling_us / 2..=ceiling_us);
+        self.stats.attempts_retried += 1;
+        self.arm_timer(&key, now + delay_us);
+    }
+
+    /// A round's timer fired: a phase timed out, or a backoff ended.
+    pub(crate) fn on_timer(&mut self, key: Key, seq: u64, out: &mut Effects) {
+        let now = self.now.mono_us;
+        let Some(round) = self.round_mut(&key) else {
+            return;
+        };
+        if round.timer.map(|(_, s)| s) != Some(seq) {
+            return;
+        }
+        round.timer = None;
+        let timed_out = !matches!(round.phase, Phase::BackingOff);
+        let expired = now >= round.deadline_us;
+        if timed_out {
+            self.stats.phase_timeouts += 1;
+        }
+        if expired {
+            self.give_up(key, out);
+        } else {
+            self.stats.attempts_retried += 1;
+            self.begin_attempt(key, out);
+        }
+    }
+
+    /// The retry budget is spent: tell each request what may have happened.
+    fn give_up(&mut self, key: Key, out: &mut Effects) {
+        let budget_ms = self.cfg.retry_budget_ms;
+        let Some(round) = self.round_mut(&key) else {
+            return;
+        };
+        let maybe_applied = !round.sent.is_empty();
+        self.finish_round(
+            key,
+            |_| {
+                if maybe_applied {
+                    Outcome::Unknown(format!(
+                        "no quorum confirmed within {budget_ms} ms after an Accept was sent; the write may or may not have been applied"
+                    ))
+                } else {
+                    Outcome::Failed(format!(
+                        "no quorum of replicas answered within {budget_ms} ms; not applied"
+                    ))
+                }
+            },
+            out,
+        );
+    }
+
+    /// Ends the round: replies with `outcome(i)` for the i-th batched request,
+    /// then starts the next round if requests are queued.
+    fn finish_round(&mut self, key: Key, outcome: impl Fn(usize) -> Outcome, out: &mut Effects) {
+        let Some(coord) = self.coords.get_mut(&key) else {
+            return;
+        };
+        let Some(round) = coord.round.take() else {
+            return;
+        };
+        if let Some(t) = round.timer {
+            self.timers.remove(&t);
+        }
+        for (i, p) in round.batch.iter().enumerate() {
+            let o = outcome(i);
+            match &o {
+                Outcome::Ok(_) => self.stats.requests_ok += 1,
+                Outcome::Failed(_) => self.stats.requests_failed += 1,
+                Outcome::Unknown(_) => self.stats.requests_unknown += 1,
+            }
+            out.replies.push((p.id, o));
+        }
+        self.inflight -= round.batch.len();
+        self.start_round(key, out);
+    }
+
+    /// Arms the round's one timer at `at_us`, disarming any other.
+    fn arm_timer(&mut self, key: &Key, at_us: u64) {
+        self.timer_seq += 1;
+        let seq = self.timer_seq;
+        let old = match self.coords.get_mut(key).and_then(|c| c.round.as_mut()) {
+            Some(round) => round.timer.replace((at_us, seq)),
+            None => return,
+        };
+        if let Some(t) = old {
+            self.timers.remove(&t);
+        }
+        self.timers.insert((at_us, seq), key.clone());
+    }
+
+    fn observe_rtt(&mut self, sample_us: u64) {
+        self.rtt_us = ((self.rtt_us * 7 + sample_us) / 8).max(1);
+    }
+
+    /// A peer restarted: votes its old incarnation gave our running rounds
+    /// are void, since it has forgotten them.
+    pub(crate) fn forget_votes_of(&mut self, node: NodeId) {
+        for coord in self.coords.values_mut() {
+            let Some(round) = coord.round.as_mut() else {
+                continue;
+            };
+            match &mut round.phase {
+                Phase::Preparing { promises, refused } => {
+                    promises.remove(&node);
+                    refused.remove(&node);
+                }
+                Phase::Accepting {
+                    accepted, refused, ..
+                } => {
+                    accepted.remove(&node);
+                    refused.remove(&node);
+                }
+                Phase::BackingOff => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(round: u64) -> SentAccept {
+        SentAccept {
+            ballot: Ballot::new(round, 1, 1),
+            value: Some(vec![round as u8]),
+            replies: vec![Reply::Done],
+        }
+    }
+
+    #[test]
+    fn first_attempt_is_fresh() {
+        assert_eq!(decide(&[], None), Decision::Fresh);
+        assert_eq!(decide(&[], Some(Ballot::new(9, 2, 1))), Decision::Fresh);
+    }
+
+    #[test]
+    fn own_accept_found_is_reproposed() {
+        assert_eq!(
+            decide(&[sent(3), sent(5)], Some(Ballot::new(5, 1, 1))),
+            Decision::Repropose(1)
+        );
+    }
+
+    #[test]
+    fn state_below_every_own_accept_is_fresh() {
+        assert_eq!(
+            decide(&[sent(3), sent(5)], Some(Ballot::new(2, 2, 1))),
+            Decision::Fresh
+        );
+        assert_eq!(decide(&[sent(3)], None), Decision::Fresh);
+    }
+
+    #[test]
+    fn foreign_state_above_an_own_accept_is_unknown() {
+        assert_eq!(
+            decide(&[sent(3)], Some(Ballot::new(4, 2, 1))),
+            Decision::Unknown
+        );
+        assert_eq!(
+            decide(&[sent(3), sent(5)], Some(Ballot::new(4, 2, 1))),
+            Decision::Unknown
+        );
+    }
+}
