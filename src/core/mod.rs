@@ -20,3 +20,6 @@ pub use config::{Config, ConfigError, DeliberateBug};
 pub use message::{Envelope, Message, NackReason};
 pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};
 pub use placement::Placement;
+
+#[cfg(test)]
+mod tests;

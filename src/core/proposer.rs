@@ -400,7 +400,7 @@ impl Node {
                 ballot,
             });
         }
-        self.finish_round(key.clone(), |i| Outcome::Ok(replies[i].clone()), out);
+        // Confirm goes out before the next round's Prepare.
         for r in replicas {
             self.send(
                 r,
@@ -412,6 +412,7 @@ impl Node {
                 out,
             );
         }
+        self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
     }
 
     /// A Reject (with the acceptor's promise) or a Nack (without) for our round.

@@ -1,0 +1,727 @@
+//! Rule-by-rule tests of `Node::handle`, in the openraft style: one input,
+//! then the exact list of effects it must produce.
+
+use super::*;
+
+const K: &[u8] = b"k";
+const INC: Incarnation = 1;
+
+fn b(round: u64, node: NodeId) -> Ballot {
+    Ballot::new(round, node, INC)
+}
+fn val(s: &str) -> Value {
+    Some(s.as_bytes().to_vec())
+}
+fn at(mono_us: u64) -> Now {
+    Now {
+        mono_us,
+        wall_ms: 0,
+    }
+}
+
+/// A voting node `id` of `members` whose peers all said hello in incarnation 1.
+fn node_of(id: NodeId, members: &[NodeId], bootstrap: bool) -> Node {
+    let mut n = Node::new(Config::new(id, members.to_vec()), INC, bootstrap).unwrap();
+    for &m in members {
+        if m != id {
+            step(
+                &mut n,
+                0,
+                Input::PeerUp {
+                    node: m,
+                    incarnation: INC,
+                },
+            );
+        }
+    }
+    n
+}
+fn node(id: NodeId) -> Node {
+    node_of(id, &[1, 2, 3], true)
+}
+
+fn step(n: &mut Node, mono_us: u64, input: Input) -> Effects {
+    let mut out = Effects::default();
+    n.handle(at(mono_us), input, &mut out);
+    out
+}
+
+fn env(from: NodeId, to: NodeId, msg: Message) -> Envelope {
+    Envelope {
+        from,
+        from_incarnation: INC,
+        to,
+        to_incarnation: INC,
+        msg,
+    }
+}
+fn deliver(n: &mut Node, from: NodeId, msg: Message) -> Effects {
+    let to = n.id();
+    step(n, 1_000, Input::Peer(env(from, to, msg)))
+}
+/// (to, message) of every send, in order.
+fn sent(out: &Effects) -> Vec<(NodeId, Message)> {
+    out.sends.iter().map(|e| (e.to, e.msg.clone())).collect()
+}
+fn request(n: &mut Node, id: RequestId, command: Command) -> Effects {
+    step(
+        n,
+        1_000,
+        Input::Request {
+            id,
+            key: K.to_vec(),
+            command,
+        },
+    )
+}
+fn prepare(ballot: Ballot) -> Message {
+    Message::Prepare {
+        key: K.to_vec(),
+        ballot,
+    }
+}
+fn promise(ballot: Ballot, accepted: Option<(Ballot, Value)>) -> Message {
+    Message::Promise {
+        key: K.to_vec(),
+        ballot,
+        accepted,
+        confirmed: false,
+    }
+}
+fn accept(ballot: Ballot, value: Value) -> Message {
+    Message::Accept {
+        key: K.to_vec(),
+        ballot,
+        value,
+    }
+}
+fn accepted(ballot: Ballot) -> Message {
+    Message::Accepted {
+        key: K.to_vec(),
+        ballot,
+    }
+}
+fn reject(ballot: Ballot, promised: Ballot) -> Message {
+    Message::Reject {
+        key: K.to_vec(),
+        ballot,
+        promised,
+    }
+}
+fn confirm(ballot: Ballot, all: bool) -> Message {
+    Message::Confirm {
+        key: K.to_vec(),
+        ballot,
+        all,
+    }
+}
+fn to_peers(msg: Message) -> Vec<(NodeId, Message)> {
+    vec![(2, msg.clone()), (3, msg)]
+}
+
+// ---- Acceptor rules, through the node ----
+
+#[test]
+fn phase_1b_promises_a_higher_ballot() {
+    let mut n = node(2);
+    let out = deliver(&mut n, 1, prepare(b(1, 1)));
+    assert_eq!(sent(&out), vec![(1, promise(b(1, 1), None))]);
+}
+
+#[test]
+fn phase_1b_rejects_a_lower_ballot_naming_the_promise() {
+    let mut n = node(2);
+    deliver(&mut n, 3, prepare(b(5, 3)));
+    let out = deliver(&mut n, 1, prepare(b(4, 1)));
+    assert_eq!(sent(&out), vec![(1, reject(b(4, 1), b(5, 3)))]);
+}
+
+#[test]
+fn phase_2b_accepts_at_or_above_the_promise_and_rejects_below() {
+    let mut n = node(2);
+    deliver(&mut n, 1, prepare(b(5, 1)));
+    let out = deliver(&mut n, 1, accept(b(5, 1), val("x")));
+    assert_eq!(sent(&out), vec![(1, accepted(b(5, 1)))]);
+    let out = deliver(&mut n, 3, accept(b(4, 3), val("y")));
+    assert_eq!(sent(&out), vec![(3, reject(b(4, 3), b(5, 1)))]);
+    assert_eq!(
+        n.acceptor().slot(K).unwrap().accepted,
+        Some((b(5, 1), val("x")))
+    );
+}
+
+#[test]
+fn a_non_replica_refuses_with_nack_and_keeps_no_state() {
+    // With members 1..5, "greeting" lives on 1, 5, 3 (pinned in placement.rs).
+    let mut n = node_of(2, &[1, 2, 3, 4, 5], true);
+    let key = b"greeting".to_vec();
+    let out = deliver(
+        &mut n,
+        1,
+        Message::Prepare {
+            key: key.clone(),
+            ballot: b(1, 1),
+        },
+    );
+    assert_eq!(
+        sent(&out),
+        vec![(
+            1,
+            Message::Nack {
+                key,
+                ballot: b(1, 1),
+                reason: NackReason::NotReplica
+            }
+        )]
+    );
+    assert!(n.acceptor().is_empty());
+}
+
+#[test]
+fn a_restarted_node_refuses_to_vote_until_it_has_caught_up() {
+    let mut n = node_of(2, &[1, 2, 3], false);
+    let nack = |ballot| Message::Nack {
+        key: K.to_vec(),
+        ballot,
+        reason: NackReason::Recovering,
+    };
+    assert_eq!(
+        sent(&deliver(&mut n, 1, prepare(b(1, 1)))),
+        vec![(1, nack(b(1, 1)))]
+    );
+    assert_eq!(
+        sent(&deliver(&mut n, 1, accept(b(1, 1), val("x")))),
+        vec![(1, nack(b(1, 1)))]
+    );
+    assert!(n.acceptor().is_empty());
+}
+
+// ---- Admission: incarnations and bounds ----
+
+#[test]
+fn a_message_from_an_older_incarnation_is_dropped() {
+    let mut n = node(2);
+    step(
+        &mut n,
+        0,
+        Input::PeerUp {
+            node: 1,
+            incarnation: 5,
+        },
+    );
+    let out = step(&mut n, 1_000, Input::Peer(env(1, 2, prepare(b(1, 1)))));
+    assert!(out.sends.is_empty());
+    assert_eq!(n.stats().messages_dropped, 1);
+}
+
+#[test]
+fn a_message_addressed_to_another_incarnation_is_dropped() {
+    let mut n = node(2);
+    let mut e = env(1, 2, prepare(b(1, 1)));
+    e.to_incarnation = INC + 1;
+    assert!(step(&mut n, 1_000, Input::Peer(e)).sends.is_empty());
+    assert!(n.acceptor().is_empty());
+}
+
+#[test]
+fn a_message_from_a_newer_incarnation_is_recorded_then_answered() {
+    let mut n = node(2);
+    let mut e = env(1, 2, prepare(b(1, 1)));
+    e.from_incarnation = 9;
+    let out = step(&mut n, 1_000, Input::Peer(e));
+    assert_eq!(out.sends.len(), 1);
+    assert_eq!(
+        out.sends[0].to_incarnation, 9,
+        "replies go to the new incarnation"
+    );
+    assert_eq!(n.peers()[&1].incarnation, 9);
+}
+
+#[test]
+fn a_round_jumping_past_round_jump_max_is_dropped() {
+    let mut n = node(2);
+    let far = b(n.config().round_jump_max + 1, 1);
+    assert!(deliver(&mut n, 1, prepare(far)).sends.is_empty());
+    assert_eq!(n.round_clock(), 0, "the clock did not move");
+}
+
+// ---- Coordinator rules ----
+
+#[test]
+fn a_request_starts_phase_1a_with_a_ballot_from_the_round_clock() {
+    let mut n = node(1);
+    let out = request(&mut n, 7, Command::Set(b"v".to_vec()));
+    // The local acceptor already promised inside handle; peers get Prepare.
+    assert_eq!(sent(&out), to_peers(prepare(b(1, 1))));
+    assert_eq!(out.wake_at_us, Some(1_000 + 50_000), "phase timeout armed");
+    assert!(out.replies.is_empty());
+}
+
+#[test]
+fn a_quorum_of_promises_starts_phase_2a_and_a_quorum_of_accepted_answers() {
+    let mut n = node(1);
+    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    let out = deliver(&mut n, 2, promise(b(1, 1), None));
+    assert_eq!(sent(&out), to_peers(accept(b(1, 1), val("v"))));
+    let out = deliver(&mut n, 3, promise(b(1, 1), None));
+    assert!(out.sends.is_empty(), "late promise changes nothing");
+    let out = deliver(&mut n, 2, accepted(b(1, 1)));
+    assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Done))]);
+    assert_eq!(sent(&out), to_peers(confirm(b(1, 1), false)));
+    assert_eq!(out.wake_at_us, None, "no timer left");
+    assert!(
+        n.acceptor().slot(K).unwrap().confirmed,
+        "the local replica confirmed too"
+    );
+}
+
+#[test]
+fn confirm_says_all_only_when_every_replica_accepted() {
+    // Node 2 coordinates "greeting", held by 1, 5, 3: quorum at the second Accepted.
+    let mut c = node_of(2, &[1, 2, 3, 4, 5], true);
+    let key = b"greeting".to_vec();
+    step(
+        &mut c,
+        1_000,
+        Input::Request {
+            id: 1,
+            key: key.clone(),
+            command: Command::Del,
+        },
+    );
+    let bal = b(1, 2);
+    for from in [1, 5] {
+        deliver(
+            &mut c,
+            from,
+            Message::Promise {
+                key: key.clone(),
+                ballot: bal,
+                accepted: None,
+                confirmed: false,
+            },
+        );
+    }
+    deliver(
+        &mut c,
+        1,
+        Message::Accepted {
+            key: key.clone(),
+            ballot: bal,
+        },
+    );
+    let out = deliver(
+        &mut c,
+        5,
+        Message::Accepted {
+            key: key.clone(),
+            ballot: bal,
+        },
+    );
+    let conf = Message::Confirm {
+        key: key.clone(),
+        ballot: bal,
+        all: false,
+    };
+    assert_eq!(
+        sent(&out),
+        vec![(1, conf.clone()), (5, conf.clone()), (3, conf)]
+    );
+    assert_eq!(out.replies, vec![(1, Outcome::Ok(Reply::Deleted(false)))]);
+
+    // With N = 2 the quorum is everyone: all = true.
+    let mut n = Node::new(
+        Config {
+            replicas: 2,
+            ..Config::new(1, vec![1, 2])
+        },
+        INC,
+        true,
+    )
+    .unwrap();
+    step(
+        &mut n,
+        0,
+        Input::PeerUp {
+            node: 2,
+            incarnation: INC,
+        },
+    );
+    request(&mut n, 1, Command::Del);
+    deliver(&mut n, 2, promise(b(1, 1), None));
+    let out = deliver(&mut n, 2, accepted(b(1, 1)));
+    assert_eq!(sent(&out), vec![(2, confirm(b(1, 1), true))]);
+}
+
+#[test]
+fn phase_2a_adopts_the_value_with_the_highest_accepted_ballot() {
+    // Node 2 coordinates "greeting" (replicas 1, 5, 3; quorum 2).
+    let mut c = node_of(2, &[1, 2, 3, 4, 5], true);
+    let key = b"greeting".to_vec();
+    step(
+        &mut c,
+        1_000,
+        Input::Request {
+            id: 1,
+            key: key.clone(),
+            command: Command::Get,
+        },
+    );
+    let bal = b(1, 2);
+    let p = |acc: Option<(Ballot, Value)>| Message::Promise {
+        key: key.clone(),
+        ballot: bal,
+        accepted: acc,
+        confirmed: false,
+    };
+    assert!(
+        deliver(&mut c, 1, p(Some((Ballot::new(0, 3, 1), val("older")))))
+            .sends
+            .is_empty()
+    );
+    let out = deliver(&mut c, 3, p(Some((Ballot::new(0, 5, 1), val("newer")))));
+    let acc = Message::Accept {
+        key: key.clone(),
+        ballot: bal,
+        value: val("newer"),
+    };
+    assert_eq!(
+        sent(&out),
+        vec![(1, acc.clone()), (5, acc.clone()), (3, acc)]
+    );
+}
+
+#[test]
+fn votes_are_counted_once_per_replica_and_never_from_non_replicas() {
+    let mut c = node_of(2, &[1, 2, 3, 4, 5], true);
+    let key = b"greeting".to_vec();
+    step(
+        &mut c,
+        1_000,
+        Input::Request {
+            id: 1,
+            key: key.clone(),
+            command: Command::Set(b"v".to_vec()),
+        },
+    );
+    let bal = b(1, 2);
+    let p = Message::Promise {
+        key: key.clone(),
+        ballot: bal,
+        accepted: None,
+        confirmed: false,
+    };
+    assert!(deliver(&mut c, 1, p.clone()).sends.is_empty());
+    assert!(
+        deliver(&mut c, 1, p.clone()).sends.is_empty(),
+        "a duplicate is not a second vote"
+    );
+    assert!(
+        deliver(&mut c, 4, p.clone()).sends.is_empty(),
+        "4 is not a replica of the key"
+    );
+    assert_eq!(
+        deliver(&mut c, 5, p).sends.len(),
+        3,
+        "1 and 5 are a quorum of {{1, 5, 3}}"
+    );
+}
+
+#[test]
+fn a_reject_naming_the_rounds_own_ballot_is_ignored() {
+    let mut n = node(1);
+    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    // A duplicated Prepare(1.1) reached 2 after 2 had promised 1.1 itself.
+    let out = deliver(&mut n, 2, reject(b(1, 1), b(1, 1)));
+    assert!(out.sends.is_empty());
+    let out = deliver(&mut n, 3, reject(b(1, 1), b(1, 1)));
+    assert!(out.sends.is_empty());
+    assert_eq!(
+        out.wake_at_us,
+        Some(51_000),
+        "still waiting out the phase, no backoff"
+    );
+    assert_eq!(
+        sent(&deliver(&mut n, 2, promise(b(1, 1), None))),
+        to_peers(accept(b(1, 1), val("v")))
+    );
+}
+
+#[test]
+fn a_retry_after_rejects_jumps_past_the_promised_round() {
+    let mut n = node(1);
+    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    assert!(
+        deliver(&mut n, 2, reject(b(1, 1), b(10, 3)))
+            .sends
+            .is_empty(),
+        "one refusal: 1 and 3 can still promise"
+    );
+    let out = deliver(&mut n, 3, reject(b(1, 1), b(10, 3)));
+    assert!(out.sends.is_empty(), "quorum impossible: back off first");
+    let wake = out.wake_at_us.unwrap();
+    assert!(
+        (1_000..=1_000 + 5_000).contains(&wake),
+        "backoff {wake} within retry_backoff_max_ms"
+    );
+    let out = step(&mut n, wake, Input::Tick);
+    assert_eq!(sent(&out), to_peers(prepare(b(11, 1))));
+}
+
+/// Drives node 1 to send Accept(1.1, x) for `command`, which then lands only
+/// on node 1 itself; 2 and 3 refuse, having promised `promised`.
+fn accept_lands_on_a_minority(command: Command, promised: Ballot) -> (Node, u64) {
+    let mut n = node(1);
+    request(&mut n, 7, command);
+    let out = deliver(&mut n, 2, promise(b(1, 1), None));
+    assert_eq!(out.sends.len(), 2, "Accept sent");
+    deliver(&mut n, 2, reject(b(1, 1), promised));
+    let out = deliver(&mut n, 3, reject(b(1, 1), promised));
+    (n, out.wake_at_us.unwrap())
+}
+
+#[test]
+fn a_retry_that_finds_its_own_accept_reproposes_it_and_keeps_its_result() {
+    // Regression for the (!) rule: CAS(absent -> x) whose first Accept landed
+    // on a minority must not be re-applied on the retry (it would see x and
+    // report a failed comparison for its own write).
+    let cas = Command::Cas {
+        expected: None,
+        new: b"x".to_vec(),
+    };
+    let (mut n, wake) = accept_lands_on_a_minority(cas, b(5, 2));
+    step(&mut n, wake, Input::Tick);
+    let retry = b(6, 1);
+    // Node 1's local acceptor holds (1.1, x): the highest accepted is our own.
+    let out = deliver(&mut n, 2, promise(retry, None));
+    assert_eq!(sent(&out), to_peers(accept(retry, val("x"))));
+    let out = deliver(&mut n, 2, accepted(retry));
+    assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Swapped(true)))]);
+}
+
+#[test]
+fn a_retry_that_finds_a_foreign_value_above_its_accept_answers_unknown() {
+    let cas = Command::Cas {
+        expected: None,
+        new: b"x".to_vec(),
+    };
+    let (mut n, wake) = accept_lands_on_a_minority(cas, b(5, 2));
+    step(&mut n, wake, Input::Tick);
+    let out = deliver(&mut n, 2, promise(b(6, 1), Some((b(5, 2), val("y")))));
+    assert!(
+        out.sends.is_empty(),
+        "no Accept: we cannot tell what happened"
+    );
+    assert!(matches!(&out.replies[..], [(7, Outcome::Unknown(_))]));
+}
+
+#[test]
+fn a_retry_below_every_own_accept_applies_the_change_afresh() {
+    // Node 2 coordinates "greeting" (replicas 1, 5, 3) without a local vote.
+    let mut c = node_of(2, &[1, 2, 3, 4, 5], true);
+    let key = b"greeting".to_vec();
+    let cas = Command::Cas {
+        expected: None,
+        new: b"x".to_vec(),
+    };
+    step(
+        &mut c,
+        1_000,
+        Input::Request {
+            id: 7,
+            key: key.clone(),
+            command: cas,
+        },
+    );
+    let first = b(1, 2);
+    let p = |ballot, acc| Message::Promise {
+        key: key.clone(),
+        ballot,
+        accepted: acc,
+        confirmed: false,
+    };
+    deliver(&mut c, 1, p(first, None));
+    deliver(&mut c, 5, p(first, None)); // Accept(1.2, x) goes out; only 1 takes it.
+    deliver(
+        &mut c,
+        5,
+        Message::Reject {
+            key: key.clone(),
+            ballot: first,
+            promised: b(3, 4),
+        },
+    );
+    let out = deliver(
+        &mut c,
+        3,
+        Message::Reject {
+            key: key.clone(),
+            ballot: first,
+            promised: b(3, 4),
+        },
+    );
+    step(&mut c, out.wake_at_us.unwrap(), Input::Tick);
+    // The retry's quorum {5, 3} saw only a value below our Accept: "base" at 0.5.
+    let retry = b(4, 2);
+    deliver(
+        &mut c,
+        5,
+        p(retry, Some((Ballot::new(0, 5, INC), val("base")))),
+    );
+    let out = deliver(&mut c, 3, p(retry, None));
+    // Applied afresh: the comparison fails against "base", which is re-proposed.
+    let acc = Message::Accept {
+        key: key.clone(),
+        ballot: retry,
+        value: val("base"),
+    };
+    assert_eq!(
+        sent(&out),
+        vec![(1, acc.clone()), (5, acc.clone()), (3, acc)]
+    );
+    deliver(
+        &mut c,
+        5,
+        Message::Accepted {
+            key: key.clone(),
+            ballot: retry,
+        },
+    );
+    let out = deliver(
+        &mut c,
+        3,
+        Message::Accepted {
+            key: key.clone(),
+            ballot: retry,
+        },
+    );
+    assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Swapped(false)))]);
+}
+
+#[test]
+fn requests_arriving_during_a_round_are_composed_into_the_next_one() {
+    let mut n = node(1);
+    request(&mut n, 1, Command::Set(b"a".to_vec()));
+    assert!(request(
+        &mut n,
+        2,
+        Command::Cas {
+            expected: val("a"),
+            new: b"b".to_vec()
+        }
+    )
+    .sends
+    .is_empty());
+    assert!(request(&mut n, 3, Command::Get).sends.is_empty());
+    deliver(&mut n, 2, promise(b(1, 1), None));
+    let out = deliver(&mut n, 2, accepted(b(1, 1)));
+    assert_eq!(out.replies, vec![(1, Outcome::Ok(Reply::Done))]);
+    // One round for both queued requests: Prepare at the next ballot.
+    let mut want = to_peers(confirm(b(1, 1), false));
+    want.extend(to_peers(prepare(b(2, 1))));
+    assert_eq!(sent(&out), want);
+    let out = deliver(&mut n, 3, promise(b(2, 1), None));
+    assert_eq!(sent(&out), to_peers(accept(b(2, 1), val("b"))));
+    let out = deliver(&mut n, 3, accepted(b(2, 1)));
+    assert_eq!(
+        out.replies,
+        vec![
+            (2, Outcome::Ok(Reply::Swapped(true))),
+            (3, Outcome::Ok(Reply::Value(val("b"))))
+        ]
+    );
+}
+
+#[test]
+fn a_restarted_coordinator_never_counts_itself() {
+    let mut n = node_of(1, &[1, 2, 3], false);
+    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    assert!(
+        deliver(&mut n, 2, promise(b(1, 1), None)).sends.is_empty(),
+        "its own Nack is not a vote"
+    );
+    assert_eq!(
+        sent(&deliver(&mut n, 3, promise(b(1, 1), None))),
+        to_peers(accept(b(1, 1), val("v")))
+    );
+    assert!(n.acceptor().is_empty());
+}
+
+#[test]
+fn a_phase_timeout_retries_with_a_higher_ballot() {
+    let mut n = node(1);
+    request(&mut n, 7, Command::Get);
+    let out = step(&mut n, 51_000, Input::Tick);
+    assert_eq!(sent(&out), to_peers(prepare(b(2, 1))));
+    assert_eq!(n.stats().phase_timeouts, 1);
+}
+
+#[test]
+fn the_budget_spent_without_an_accept_answers_failed() {
+    let mut n = node(1);
+    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    let mut t = 1_000;
+    let mut replies = vec![];
+    while replies.is_empty() {
+        t += 50_000;
+        replies = step(&mut n, t, Input::Tick).replies;
+    }
+    assert!(
+        matches!(&replies[..], [(7, Outcome::Failed(_))]),
+        "{replies:?}"
+    );
+    assert!(t >= 1_000 + 2_000_000, "not before retry_budget_ms");
+}
+
+#[test]
+fn the_budget_spent_after_an_accept_answers_unknown() {
+    let mut n = node(1);
+    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    deliver(&mut n, 2, promise(b(1, 1), None));
+    let mut t = 1_000;
+    let mut replies = vec![];
+    while replies.is_empty() {
+        t += 50_000;
+        replies = step(&mut n, t, Input::Tick).replies;
+    }
+    assert!(
+        matches!(&replies[..], [(7, Outcome::Unknown(_))]),
+        "{replies:?}"
+    );
+}
+
+#[test]
+fn oversized_keys_and_values_are_refused_at_once() {
+    let mut n = node(1);
+    let big = vec![0u8; n.config().value_len_max_bytes + 1];
+    let out = request(&mut n, 7, Command::Set(big));
+    assert!(out.sends.is_empty());
+    assert!(
+        matches!(&out.replies[..], [(7, Outcome::Failed(why))] if why.contains("value_len_max_bytes"))
+    );
+}
+
+#[test]
+fn the_same_inputs_give_the_same_outputs() {
+    let run = || {
+        let mut n = node(1);
+        let mut log = vec![];
+        for i in 0..5 {
+            log.push(format!(
+                "{:?}",
+                sent(&request(&mut n, i, Command::Set(vec![i as u8])))
+            ));
+            log.push(format!(
+                "{:?}",
+                sent(&deliver(&mut n, 2, reject(b(1, 1), b(9, 2))))
+            ));
+            log.push(format!(
+                "{:?}",
+                sent(&deliver(&mut n, 3, reject(b(1, 1), b(9, 3))))
+            ));
+            log.push(format!("{:?}", step(&mut n, 3_000, Input::Tick).wake_at_us));
+        }
+        log
+    };
+    assert_eq!(run(), run());
+}
