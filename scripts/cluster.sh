@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Start, stop and poke a local synod cluster on loopback.
+#
+#   scripts/cluster.sh start [--nodes 3] [--replicas 3] [-- EXTRA NODE FLAGS]
+#   scripts/cluster.sh status | stop | logs ID | kill ID | restart ID
+#
+# Node i listens for clients on 127.0.0.1:(7000+i) and for peers on
+# 127.0.0.1:(7100+i). The run folder (default target/cluster/) keeps the
+# cluster's settings, one pid file and one log per node.
+# Environment: SYNOD_CLUSTER_DIR, SYNOD_CLIENT_PORT_BASE (7000),
+# SYNOD_PEER_PORT_BASE (7100), SYNOD_BIN (skip the build, use this binary).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DIR="${SYNOD_CLUSTER_DIR:-$ROOT/target/cluster}"
+CLIENT_BASE="${SYNOD_CLIENT_PORT_BASE:-7000}"
+PEER_BASE="${SYNOD_PEER_PORT_BASE:-7100}"
+BIN="${SYNOD_BIN:-$ROOT/target/release/synod}"
+
+die() { echo "cluster.sh: $*" >&2; exit 1; }
+usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pid_of() { cat "$DIR/node$1.pid" 2>/dev/null || true; }
+alive() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
+
+load() {
+  [[ -f "$DIR/cluster.env" ]] || die "no cluster in $DIR (run: scripts/cluster.sh start)"
+  # shellcheck disable=SC1091
+  source "$DIR/cluster.env"
+}
+
+build() {
+  if [[ -n "${SYNOD_BIN:-}" ]]; then
+    [[ -x "$BIN" ]] || die "SYNOD_BIN=$BIN is not an executable"
+    return
+  fi
+  echo "building synod (release)..."
+  (cd "$ROOT" && cargo build --release --quiet --bin synod)
+}
+
+peers_flag() {
+  local list="" i
+  for ((i = 1; i <= NODES; i++)); do
+    list+="${list:+,}$i=127.0.0.1:$((PEER_BASE + i))"
+  done
+  echo "$list"
+}
+
+launch() { # launch ID BOOTSTRAP(0|1)
+  local id="$1" boot="$2" flags=()
+  ((boot)) && flags+=(--bootstrap)
+  # shellcheck disable=SC2206
+  local extra=($EXTRA)
+  RUST_LOG="${RUST_LOG:-info}" nohup "$BIN" node --id "$id" \
+    --client-addr "127.0.0.1:$((CLIENT_BASE + id))" \
+    --peer-addr "127.0.0.1:$((PEER_BASE + id))" \
+    --peers "$(peers_flag)" --replicas "$REPLICAS" --cluster-id "$CLUSTER_ID" \
+    "${flags[@]}" "${extra[@]}" >>"$DIR/node$id.log" 2>&1 &
+  echo $! >"$DIR/node$id.pid"
+}
+
+wait_ready() { # wait_ready ID
+  local id="$1" i
+  for ((i = 0; i < 100; i++)); do
+    if "$BIN" ping --node "127.0.0.1:$((CLIENT_BASE + id))" >/dev/null 2>&1; then return 0; fi
+    alive "$id" || { tail -n 5 "$DIR/node$id.log" >&2; die "node $id exited during start-up (log: $DIR/node$id.log)"; }
+    sleep 0.1
+  done
+  die "node $id did not answer PING on 127.0.0.1:$((CLIENT_BASE + id)) within 10 s (log: $DIR/node$id.log)"
+}
+
+cmd_start() {
+  local nodes=3 replicas=3 extra=""
+  while (($#)); do
+    case "$1" in
+      --nodes) nodes="${2:?--nodes needs a number}"; shift 2 ;;
+      --replicas) replicas="${2:?--replicas needs a number}"; shift 2 ;;
+      --) shift; extra="$*"; break ;;
+      *) die "unknown start option '$1' (see: scripts/cluster.sh --help)" ;;
+    esac
+  done
+  [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || die "--nodes must be a positive number, got '$nodes'"
+  [[ "$replicas" =~ ^[1-9][0-9]*$ ]] && ((replicas <= nodes)) || die "--replicas must be between 1 and --nodes ($nodes), got '$replicas'"
+  if [[ -f "$DIR/cluster.env" ]]; then
+    load
+    local i up=0
+    for ((i = 1; i <= NODES; i++)); do alive "$i" && up=$((up + 1)); done
+    if ((up > 0)); then
+      echo "cluster already running ($up of $NODES nodes up); 'scripts/cluster.sh stop' first for a fresh one"
+      cmd_status
+      return 0
+    fi
+  fi
+  local i port
+  for ((i = 1; i <= nodes; i++)); do
+    for port in $((CLIENT_BASE + i)) $((PEER_BASE + i)); do
+      port_busy "$port" && die "port 127.0.0.1:$port is already taken by another process (ss -ltnp 'sport = :$port' shows which)"
+    done
+  done
+  build
+  rm -rf "$DIR" && mkdir -p "$DIR"
+  NODES="$nodes" REPLICAS="$replicas" EXTRA="$extra" CLUSTER_ID="local-$$-$(date +%s)"
+  printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\n' "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" >"$DIR/cluster.env"
+  for ((i = 1; i <= NODES; i++)); do launch "$i" 1; done
+  for ((i = 1; i <= NODES; i++)); do wait_ready "$i"; done
+  echo "started $NODES nodes, $REPLICAS replicas per key; clients: 127.0.0.1:$((CLIENT_BASE + 1))..$((CLIENT_BASE + NODES)); run folder: $DIR"
+}
+
+cmd_status() {
+  load
+  local i state pid
+  printf '%-5s %-6s %-8s %-16s %-16s %s\n' node state pid client peer role
+  for ((i = 1; i <= NODES; i++)); do
+    pid="$(pid_of "$i")"
+    local role="-"
+    if alive "$i"; then
+      state=up
+      role="$("$BIN" info --node "127.0.0.1:$((CLIENT_BASE + i))" 2>/dev/null | tr -d '\r' | awk -F: '/^role:/ {print $2}' || true)"
+    else
+      state=down
+    fi
+    printf '%-5s %-6s %-8s %-16s %-16s %s\n' "$i" "$state" "${pid:--}" "127.0.0.1:$((CLIENT_BASE + i))" "127.0.0.1:$((PEER_BASE + i))" "${role:--}"
+  done
+}
+
+check_id() {
+  [[ "${1:-}" =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= NODES)) || die "node id must be 1..$NODES, got '${1:-}'"
+}
+
+cmd_kill() {
+  load; check_id "${1:-}"
+  if alive "$1"; then kill -9 "$(pid_of "$1")"; echo "killed node $1 (SIGKILL)"; else echo "node $1 is not running"; fi
+}
+
+stop_one() {
+  local id="$1" pid i
+  alive "$id" || return 0
+  pid="$(pid_of "$id")"
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 30; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+}
+
+cmd_stop() {
+  [[ -f "$DIR/cluster.env" ]] || { echo "no cluster in $DIR"; return 0; }
+  load
+  local i
+  for ((i = 1; i <= NODES; i++)); do stop_one "$i"; rm -f "$DIR/node$i.pid"; done
+  echo "stopped"
+}
+
+cmd_restart() {
+  load; check_id "${1:-}"
+  [[ -x "$BIN" ]] || build
+  if alive "$1"; then stop_one "$1"; fi
+  launch "$1" 0
+  wait_ready "$1"
+  echo "restarted node $1 (new incarnation, without --bootstrap: it rejoins as a restarted node)"
+}
+
+cmd_logs() {
+  load; check_id "${1:-}"
+  cat "$DIR/node$1.log"
+}
+
+case "${1:-}" in
+  start) shift; cmd_start "$@" ;;
+  status) cmd_status ;;
+  stop) cmd_stop ;;
+  kill) cmd_kill "${2:-}" ;;
+  restart) cmd_restart "${2:-}" ;;
+  logs) cmd_logs "${2:-}" ;;
+  -h | --help | help | "") usage ;;
+  *) die "unknown command '$1' (start, status, stop, kill ID, restart ID, logs ID)" ;;
+esac
