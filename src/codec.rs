@@ -1,0 +1,854 @@
+//! Frames on the peer port: the only file that names bincode.
+//!
+//! A connection between two nodes carries frames: a 4-byte big-endian payload
+//! length, then a bincode 2.x (serde) payload. The first frame each way is a
+//! [`Hello`] (the handshake); every later one is a [`Frame::Batch`] of
+//! envelopes, handled in order: the runtime sends one batch per peer per
+//! event-loop turn, so batching is what makes a round cheap.
+//!
+//! Nothing read from the wire is trusted. [`FrameDecoder`] refuses a declared
+//! length above `frame_size_max_bytes` as soon as the 4 length bytes are in,
+//! before buffering or allocating anything for the payload, and bincode's own
+//! decode limit is set too, so a length prefix *inside* a payload (a string, a
+//! vector) cannot make it allocate more than a frame's worth either. No input
+//! makes this module panic: it returns a [`CodecError`] and the runtime closes
+//! that one connection.
+//!
+//! Integers are encoded at fixed width, big-endian. Then bincode's accounting
+//! of "bytes claimed" equals the bytes a payload really consumes, so a
+//! well-formed frame never trips the decode limit, whatever its shape.
+
+use crate::core::{Envelope, Incarnation, NodeId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// "SYND": the first field of every handshake, so a stray client is told apart at once.
+pub const MAGIC: u32 = 0x5359_4E44;
+
+/// Version of the peer protocol; nodes of different versions refuse each other.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Bytes of the length prefix.
+pub const LENGTH_PREFIX_BYTES: usize = 4;
+
+/// The largest frame payload this build can decode, and bincode's decode limit.
+///
+/// bincode takes its limit as a compile-time constant, so the runtime's
+/// `frame_size_max_bytes` may be set at most this high (the runtime config
+/// checks it); its default is exactly this value. 64 MiB holds one Accept of
+/// the largest value a client may store (16 MiB by default) many times over.
+pub const FRAME_SIZE_MAX_BYTES: usize = 64 * 1024 * 1024;
+
+/// bincode's configuration: big-endian, fixed-width integers, decode limit
+/// [`FRAME_SIZE_MAX_BYTES`].
+fn bincode_config() -> impl bincode::config::Config {
+    bincode::config::standard()
+        .with_big_endian()
+        .with_fixed_int_encoding()
+        .with_limit::<FRAME_SIZE_MAX_BYTES>()
+}
+
+/// The handshake: the first frame each way on a peer connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Always [`MAGIC`].
+    pub magic: u32,
+    /// Always [`PROTOCOL_VERSION`] for this build.
+    pub protocol_version: u16,
+    /// The cluster's name (not authentication: it stops mistakes, not attackers).
+    pub cluster_id: String,
+    /// `Placement::fingerprint()`: members and replication factor.
+    pub membership_hash: u64,
+    /// Reserved for membership change: the epoch of the membership list (0 for now).
+    pub membership_epoch: u64,
+    /// The sender's node id.
+    pub node_id: NodeId,
+    /// The sender's incarnation.
+    pub incarnation: Incarnation,
+    /// The incarnation the sender knows for the receiver (0: none).
+    pub known_peer_incarnation: Incarnation,
+}
+
+/// One frame's payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    /// The handshake.
+    Hello(Hello),
+    /// Envelopes for the receiver, handled in order.
+    Batch(Vec<Envelope>),
+}
+
+/// Why bytes could not be turned into a frame, or a frame into bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CodecError {
+    /// The length prefix (or an encoded payload) is above the bound.
+    FrameTooLarge {
+        size_bytes: u64,
+        frame_size_max_bytes: usize,
+    },
+    /// A length prefix of 0: no payload can be empty.
+    EmptyFrame,
+    /// The payload is not a valid frame.
+    Malformed(String),
+    /// The payload decoded but left bytes unread.
+    TrailingBytes { used_bytes: usize, size_bytes: usize },
+    /// A value could not be encoded (a bug, not a peer's fault).
+    Encode(String),
+}
+
+/// Formats a byte count for people: "80 MiB", "512 KiB", "17 bytes".
+pub fn human_bytes(n: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * 1024;
+    const GIB: u64 = 1024 * 1024 * 1024;
+    if n >= GIB && n % GIB == 0 {
+        format!("{} GiB", n / GIB)
+    } else if n >= MIB && n % MIB == 0 {
+        format!("{} MiB", n / MIB)
+    } else if n >= KIB && n % KIB == 0 {
+        format!("{} KiB", n / KIB)
+    } else if n >= MIB {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CodecError::FrameTooLarge {
+                size_bytes,
+                frame_size_max_bytes,
+            } => write!(
+                f,
+                "frame of {} exceeds frame_size_max_bytes = {}",
+                human_bytes(*size_bytes),
+                human_bytes(*frame_size_max_bytes as u64)
+            ),
+            CodecError::EmptyFrame => write!(f, "frame with a zero length prefix"),
+            CodecError::Malformed(why) => write!(f, "malformed frame payload: {why}"),
+            CodecError::TrailingBytes {
+                used_bytes,
+                size_bytes,
+            } => write!(
+                f,
+                "malformed frame payload: {used_bytes} of {size_bytes} bytes form a frame, \
+                 the rest is garbage"
+            ),
+            CodecError::Encode(why) => write!(f, "cannot encode frame: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// Appends `frame` to `out`: length prefix, then payload.
+///
+/// Fails (leaving `out` as it was) if the payload would exceed
+/// [`FRAME_SIZE_MAX_BYTES`]; the caller splits a batch that is too large.
+pub fn encode_frame(frame: &Frame, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_frame_max(frame, FRAME_SIZE_MAX_BYTES, out)
+}
+
+/// Like [`encode_frame`], refusing payloads above `frame_size_max_bytes`.
+pub fn encode_frame_max(
+    frame: &Frame,
+    frame_size_max_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let start = out.len();
+    out.extend_from_slice(&[0; LENGTH_PREFIX_BYTES]);
+    if let Err(e) = bincode::serde::encode_into_std_write(frame, out, bincode_config()) {
+        out.truncate(start);
+        return Err(CodecError::Encode(e.to_string()));
+    }
+    let size = out.len() - start - LENGTH_PREFIX_BYTES;
+    let max = frame_size_max_bytes.min(FRAME_SIZE_MAX_BYTES);
+    if size > max {
+        out.truncate(start);
+        return Err(CodecError::FrameTooLarge {
+            size_bytes: size as u64,
+            frame_size_max_bytes: max,
+        });
+    }
+    // size <= FRAME_SIZE_MAX_BYTES < 2^32, checked just above.
+    let prefix = (size as u32).to_be_bytes();
+    out[start..start + LENGTH_PREFIX_BYTES].copy_from_slice(&prefix);
+    Ok(())
+}
+
+/// Decodes one payload (without its length prefix).
+pub fn decode_payload(payload: &[u8]) -> Result<Frame, CodecError> {
+    if payload.len() > FRAME_SIZE_MAX_BYTES {
+        return Err(CodecError::FrameTooLarge {
+            size_bytes: payload.len() as u64,
+            frame_size_max_bytes: FRAME_SIZE_MAX_BYTES,
+        });
+    }
+    let (frame, used) = bincode::serde::decode_from_slice::<Frame, _>(payload, bincode_config())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if used != payload.len() {
+        return Err(CodecError::TrailingBytes {
+            used_bytes: used,
+            size_bytes: payload.len(),
+        });
+    }
+    Ok(frame)
+}
+
+/// Bounded incremental decoder: feed bytes as they arrive, pop whole frames.
+///
+/// Buffers at most one frame plus whatever one `feed` brought; a declared
+/// length above `frame_size_max_bytes` is refused before any of its payload is
+/// buffered. After an error the stream cannot be resynchronised: close it.
+#[derive(Debug)]
+pub struct FrameDecoder {
+    frame_size_max_bytes: usize,
+    buf: Vec<u8>,
+    /// Index of the first unconsumed byte of `buf`.
+    pos: usize,
+    failed: Option<CodecError>,
+}
+
+/// Consumed bytes are cut from the front once this many piled up.
+const COMPACT_MIN_BYTES: usize = 64 * 1024;
+
+impl FrameDecoder {
+    /// A decoder refusing frames above `frame_size_max_bytes` (capped at [`FRAME_SIZE_MAX_BYTES`]).
+    pub fn new(frame_size_max_bytes: usize) -> FrameDecoder {
+        FrameDecoder {
+            frame_size_max_bytes: frame_size_max_bytes.min(FRAME_SIZE_MAX_BYTES),
+            buf: Vec::new(),
+            pos: 0,
+            failed: None,
+        }
+    }
+
+    /// Appends received bytes (ignored once an error was returned).
+    pub fn feed(&mut self, bytes: &[u8]) {
+        if self.failed.is_some() {
+            return;
+        }
+        if self.pos >= COMPACT_MIN_BYTES || self.pos == self.buf.len() {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received and not yet returned as a frame.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next whole frame; Ok(None) if more bytes are needed; Err on a
+    /// violation, after which every call returns the same Err.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.try_next();
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+        result
+    }
+
+    fn try_next(&mut self) -> Result<Option<Frame>, CodecError> {
+        let avail = &self.buf[self.pos..];
+        let Some(prefix) = avail.get(..LENGTH_PREFIX_BYTES) else {
+            return Ok(None);
+        };
+        let mut len_bytes = [0u8; LENGTH_PREFIX_BYTES];
+        len_bytes.copy_from_slice(prefix);
+        let len = u32::from_be_bytes(len_bytes) as usize;
+        if len == 0 {
+            return Err(CodecError::EmptyFrame);
+        }
+        if len > self.frame_size_max_bytes {
+            return Err(CodecError::FrameTooLarge {
+                size_bytes: len as u64,
+                frame_size_max_bytes: self.frame_size_max_bytes,
+            });
+        }
+        let Some(payload) = avail.get(LENGTH_PREFIX_BYTES..LENGTH_PREFIX_BYTES + len) else {
+            // Reserve room for the rest of this (bounded) frame once, not per read.
+            let need = LENGTH_PREFIX_BYTES + len - avail.len();
+            self.buf.reserve(need);
+            return Ok(None);
+        };
+        let frame = decode_payload(payload)?;
+        self.pos += LENGTH_PREFIX_BYTES + len;
+        Ok(Some(frame))
+    }
+}
+
+/// Why a handshake was refused; the text says what to fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandshakeError {
+    /// Not a synod peer (wrong magic).
+    BadMagic { got: u32 },
+    /// A different protocol version.
+    VersionMismatch { ours: u16, theirs: u16 },
+    /// Another cluster.
+    ClusterMismatch { ours: String, theirs: String },
+    /// Another membership list or replication factor.
+    MembershipMismatch { ours: u64, theirs: u64 },
+    /// Another membership epoch.
+    EpochMismatch { ours: u64, theirs: u64 },
+    /// The peer is not who we dialled, or claims to be us, or is not a member.
+    UnexpectedNode { expected: String, got: NodeId },
+    /// Incarnation 0 is never valid.
+    ZeroIncarnation { node: NodeId },
+    /// The peer remembers a later incarnation of this node than the one running.
+    PeerRemembersLaterIncarnation {
+        node: NodeId,
+        ours: Incarnation,
+        remembered: Incarnation,
+    },
+    /// This node was started with --bootstrap, but a peer remembers an earlier life of it.
+    BootstrapAfterRestart {
+        node: NodeId,
+        ours: Incarnation,
+        remembered: Incarnation,
+    },
+    /// The first frame was not a Hello.
+    NotHello,
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::BadMagic { got } => write!(
+                f,
+                "bad magic {got:#010x} (expected {MAGIC:#010x}): not a synod peer; \
+                 is a client talking to the peer port?"
+            ),
+            HandshakeError::VersionMismatch { ours, theirs } => write!(
+                f,
+                "peer protocol version {theirs} differs from ours {ours}: run one release \
+                 across the cluster"
+            ),
+            HandshakeError::ClusterMismatch { ours, theirs } => write!(
+                f,
+                "cluster id '{theirs}' does not match ours '{ours}'"
+            ),
+            HandshakeError::MembershipMismatch { ours, theirs } => write!(
+                f,
+                "membership hash differs ({theirs:#018x} vs ours {ours:#018x}): two views of \
+                 the membership would give disjoint quorums; give every node the same \
+                 --peers and --replicas"
+            ),
+            HandshakeError::EpochMismatch { ours, theirs } => write!(
+                f,
+                "membership epoch {theirs} differs from ours {ours}"
+            ),
+            HandshakeError::UnexpectedNode { expected, got } => {
+                write!(f, "peer says it is node {got}, expected {expected}")
+            }
+            HandshakeError::ZeroIncarnation { node } => {
+                write!(f, "node {node} announces incarnation 0, which is never valid")
+            }
+            HandshakeError::PeerRemembersLaterIncarnation {
+                node,
+                ours,
+                remembered,
+            } => write!(
+                f,
+                "node {node} remembers incarnation {remembered} of this node, later than ours \
+                 ({ours}): did the wall clock go backwards? restart this node"
+            ),
+            HandshakeError::BootstrapAfterRestart {
+                node,
+                ours,
+                remembered,
+            } => write!(
+                f,
+                "this node was started with --bootstrap, but node {node} remembers its earlier \
+                 incarnation {remembered} (ours is {ours}): voting now could lose acknowledged \
+                 writes; restart it without --bootstrap"
+            ),
+            HandshakeError::NotHello => write!(f, "first frame is not a handshake (Hello)"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+/// Checks the peer's handshake against ours: same protocol, cluster, membership.
+///
+/// Who the peer must be (the node dialled, a member, not us) and what it may
+/// remember of us are the runtime's checks; see [`validate_peer_identity`].
+pub fn validate_hello(ours: &Hello, theirs: &Hello) -> Result<(), HandshakeError> {
+    if theirs.magic != MAGIC {
+        return Err(HandshakeError::BadMagic { got: theirs.magic });
+    }
+    if theirs.protocol_version != ours.protocol_version {
+        return Err(HandshakeError::VersionMismatch {
+            ours: ours.protocol_version,
+            theirs: theirs.protocol_version,
+        });
+    }
+    if theirs.cluster_id != ours.cluster_id {
+        return Err(HandshakeError::ClusterMismatch {
+            ours: ours.cluster_id.clone(),
+            theirs: theirs.cluster_id.clone(),
+        });
+    }
+    if theirs.membership_hash != ours.membership_hash {
+        return Err(HandshakeError::MembershipMismatch {
+            ours: ours.membership_hash,
+            theirs: theirs.membership_hash,
+        });
+    }
+    if theirs.membership_epoch != ours.membership_epoch {
+        return Err(HandshakeError::EpochMismatch {
+            ours: ours.membership_epoch,
+            theirs: theirs.membership_epoch,
+        });
+    }
+    if theirs.incarnation == 0 {
+        return Err(HandshakeError::ZeroIncarnation {
+            node: theirs.node_id,
+        });
+    }
+    Ok(())
+}
+
+/// Checks who the peer is: a member other than us (and `expected`, if we dialled
+/// it), and that what it remembers of us is consistent with our incarnation
+/// (DESIGN.md, Restart rules 1 and 5).
+pub fn validate_peer_identity(
+    ours: &Hello,
+    theirs: &Hello,
+    members: &[NodeId],
+    expected: Option<NodeId>,
+    bootstrapped: bool,
+) -> Result<(), HandshakeError> {
+    let got = theirs.node_id;
+    let ok_node = match expected {
+        Some(e) => got == e,
+        None => got != ours.node_id && members.contains(&got),
+    };
+    if !ok_node {
+        let expected = match expected {
+            Some(e) => format!("{e}"),
+            None => format!("a member other than {} of {members:?}", ours.node_id),
+        };
+        return Err(HandshakeError::UnexpectedNode { expected, got });
+    }
+    let remembered = theirs.known_peer_incarnation;
+    if remembered > ours.incarnation {
+        return Err(HandshakeError::PeerRemembersLaterIncarnation {
+            node: got,
+            ours: ours.incarnation,
+            remembered,
+        });
+    }
+    if bootstrapped && remembered != 0 && remembered < ours.incarnation {
+        return Err(HandshakeError::BootstrapAfterRestart {
+            node: got,
+            ours: ours.incarnation,
+            remembered,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Ballot, Message, NackReason};
+    use proptest::prelude::*;
+
+    fn hello() -> Hello {
+        Hello {
+            magic: MAGIC,
+            protocol_version: PROTOCOL_VERSION,
+            cluster_id: "synod".into(),
+            membership_hash: 0xabcd,
+            membership_epoch: 0,
+            node_id: 1,
+            incarnation: 7,
+            known_peer_incarnation: 0,
+        }
+    }
+
+    fn encoded(frame: &Frame) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_frame(frame, &mut out).expect("encodes");
+        out
+    }
+
+    fn decode_all(bytes: &[u8], max: usize) -> Result<Vec<Frame>, CodecError> {
+        let mut d = FrameDecoder::new(max);
+        d.feed(bytes);
+        let mut frames = Vec::new();
+        while let Some(f) = d.next_frame()? {
+            frames.push(f);
+        }
+        Ok(frames)
+    }
+
+    fn arb_ballot() -> impl Strategy<Value = Ballot> {
+        (any::<u64>(), any::<u32>(), any::<u64>()).prop_map(|(r, n, i)| Ballot::new(r, n, i))
+    }
+
+    fn arb_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..40)
+    }
+
+    fn arb_value() -> impl Strategy<Value = Option<Vec<u8>>> {
+        proptest::option::of(arb_bytes())
+    }
+
+    fn arb_nack() -> impl Strategy<Value = NackReason> {
+        prop_oneof![Just(NackReason::Recovering), Just(NackReason::NotReplica)]
+    }
+
+    /// Every Message variant; a new variant must be added here (the match in
+    /// `message_kinds_are_all_generated` fails to compile until it is).
+    fn arb_message() -> impl Strategy<Value = Message> {
+        prop_oneof![
+            (arb_bytes(), arb_ballot()).prop_map(|(key, ballot)| Message::Prepare { key, ballot }),
+            (
+                arb_bytes(),
+                arb_ballot(),
+                proptest::option::of((arb_ballot(), arb_value())),
+                any::<bool>()
+            )
+                .prop_map(|(key, ballot, accepted, confirmed)| Message::Promise {
+                    key,
+                    ballot,
+                    accepted,
+                    confirmed
+                }),
+            (arb_bytes(), arb_ballot(), arb_value()).prop_map(|(key, ballot, value)| {
+                Message::Accept { key, ballot, value }
+            }),
+            (arb_bytes(), arb_ballot()).prop_map(|(key, ballot)| Message::Accepted { key, ballot }),
+            (arb_bytes(), arb_ballot(), arb_ballot()).prop_map(|(key, ballot, promised)| {
+                Message::Reject {
+                    key,
+                    ballot,
+                    promised,
+                }
+            }),
+            (arb_bytes(), arb_ballot(), any::<bool>())
+                .prop_map(|(key, ballot, all)| Message::Confirm { key, ballot, all }),
+            (arb_bytes(), arb_ballot(), arb_nack()).prop_map(|(key, ballot, reason)| {
+                Message::Nack {
+                    key,
+                    ballot,
+                    reason,
+                }
+            }),
+        ]
+    }
+
+    fn arb_envelope() -> impl Strategy<Value = Envelope> {
+        (
+            any::<u32>(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u64>(),
+            arb_message(),
+        )
+            .prop_map(
+                |(from, from_incarnation, to, to_incarnation, msg)| Envelope {
+                    from,
+                    from_incarnation,
+                    to,
+                    to_incarnation,
+                    msg,
+                },
+            )
+    }
+
+    fn arb_hello() -> impl Strategy<Value = Hello> {
+        (
+            any::<u32>(),
+            any::<u16>(),
+            ".{0,20}",
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(|(magic, v, cluster_id, h, e, node_id, inc, known)| Hello {
+                magic,
+                protocol_version: v,
+                cluster_id,
+                membership_hash: h,
+                membership_epoch: e,
+                node_id,
+                incarnation: inc,
+                known_peer_incarnation: known,
+            })
+    }
+
+    fn arb_frame() -> impl Strategy<Value = Frame> {
+        prop_oneof![
+            arb_hello().prop_map(Frame::Hello),
+            proptest::collection::vec(arb_envelope(), 0..8).prop_map(Frame::Batch),
+        ]
+    }
+
+    /// Compile-time reminder: if a variant is added to Message, `arb_message`
+    /// must generate it too.
+    #[test]
+    fn message_kinds_are_all_generated() {
+        let m = Message::Accepted {
+            key: vec![],
+            ballot: Ballot::ZERO,
+        };
+        match m {
+            Message::Prepare { .. }
+            | Message::Promise { .. }
+            | Message::Accept { .. }
+            | Message::Accepted { .. }
+            | Message::Reject { .. }
+            | Message::Confirm { .. }
+            | Message::Nack { .. } => {}
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn every_message_round_trips(env in arb_envelope()) {
+            let frame = Frame::Batch(vec![env]);
+            let frames = decode_all(&encoded(&frame), FRAME_SIZE_MAX_BYTES).unwrap();
+            prop_assert_eq!(frames, vec![frame]);
+        }
+
+        #[test]
+        fn frames_round_trip(frames in proptest::collection::vec(arb_frame(), 1..5)) {
+            let mut bytes = Vec::new();
+            for f in &frames {
+                encode_frame(f, &mut bytes).unwrap();
+            }
+            prop_assert_eq!(decode_all(&bytes, FRAME_SIZE_MAX_BYTES).unwrap(), frames);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            // Either an error or "need more"; any frames it yields re-encode.
+            let mut d = FrameDecoder::new(1024);
+            d.feed(&bytes);
+            loop {
+                match d.next_frame() {
+                    Ok(Some(f)) => { let _ = encoded(&f); }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_payloads_never_panic(payload in proptest::collection::vec(any::<u8>(), 1..256)) {
+            let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+            bytes.extend_from_slice(&payload);
+            let _ = decode_all(&bytes, 1024);
+        }
+
+        #[test]
+        fn split_at_any_point_decodes_the_same(frame in arb_frame(), cut in any::<prop::sample::Index>()) {
+            let bytes = encoded(&frame);
+            let at = cut.index(bytes.len() + 1);
+            let mut d = FrameDecoder::new(FRAME_SIZE_MAX_BYTES);
+            d.feed(&bytes[..at]);
+            let first = d.next_frame().unwrap();
+            d.feed(&bytes[at..]);
+            let got = match first { Some(f) => f, None => d.next_frame().unwrap().unwrap() };
+            prop_assert_eq!(got, frame);
+        }
+    }
+
+    #[test]
+    fn byte_by_byte_feeding_yields_each_frame_once() {
+        let frames = vec![
+            Frame::Hello(hello()),
+            Frame::Batch(vec![Envelope {
+                from: 1,
+                from_incarnation: 2,
+                to: 3,
+                to_incarnation: 4,
+                msg: Message::Accept {
+                    key: b"k".to_vec(),
+                    ballot: Ballot::new(5, 1, 2),
+                    value: Some(b"v".to_vec()),
+                },
+            }]),
+        ];
+        let mut bytes = Vec::new();
+        for f in &frames {
+            encode_frame(f, &mut bytes).unwrap();
+        }
+        let mut d = FrameDecoder::new(FRAME_SIZE_MAX_BYTES);
+        let mut got = Vec::new();
+        for b in bytes {
+            d.feed(&[b]);
+            while let Some(f) = d.next_frame().unwrap() {
+                got.push(f);
+            }
+        }
+        assert_eq!(got, frames);
+        assert_eq!(d.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn oversized_length_is_refused_before_any_payload_arrives() {
+        let mut d = FrameDecoder::new(16 * 1024 * 1024);
+        d.feed(&(80u32 * 1024 * 1024).to_be_bytes());
+        let err = d.next_frame().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "frame of 80 MiB exceeds frame_size_max_bytes = 16 MiB"
+        );
+        // Nothing was reserved for the declared payload.
+        assert!(d.buf.capacity() < 1024);
+        // The stream stays failed.
+        d.feed(&encoded(&Frame::Hello(hello())));
+        assert_eq!(d.next_frame().unwrap_err(), err);
+    }
+
+    #[test]
+    fn a_huge_string_length_inside_a_small_frame_is_refused_without_allocating() {
+        // Hello with a cluster id declaring 2^40 bytes: bincode's limit refuses it.
+        let mut payload = Vec::new();
+        payload.extend_from_slice(&0u32.to_be_bytes()); // variant Hello
+        payload.extend_from_slice(&MAGIC.to_be_bytes());
+        payload.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+        payload.extend_from_slice(&(1u64 << 40).to_be_bytes()); // string length
+        payload.extend_from_slice(b"abc");
+        let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&payload);
+        let err = decode_all(&bytes, 1024).unwrap_err();
+        assert!(matches!(err, CodecError::Malformed(_)), "{err}");
+    }
+
+    #[test]
+    fn zero_length_and_trailing_garbage_are_refused() {
+        assert_eq!(decode_all(&[0, 0, 0, 0], 1024), Err(CodecError::EmptyFrame));
+        let mut bytes = encoded(&Frame::Batch(vec![]));
+        bytes.push(0xff);
+        let len = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) + 1;
+        bytes[..4].copy_from_slice(&len.to_be_bytes());
+        assert!(matches!(
+            decode_all(&bytes, 1024),
+            Err(CodecError::TrailingBytes { .. })
+        ));
+    }
+
+    #[test]
+    fn encoding_refuses_a_frame_above_the_bound() {
+        let frame = Frame::Batch(vec![Envelope {
+            from: 1,
+            from_incarnation: 1,
+            to: 2,
+            to_incarnation: 1,
+            msg: Message::Accept {
+                key: vec![],
+                ballot: Ballot::ZERO,
+                value: Some(vec![0; 2000]),
+            },
+        }]);
+        let mut out = vec![9];
+        let err = encode_frame_max(&frame, 1024, &mut out).unwrap_err();
+        assert!(matches!(err, CodecError::FrameTooLarge { .. }));
+        assert_eq!(out, vec![9]);
+    }
+
+    #[test]
+    fn handshake_mismatches_say_what_differs() {
+        let ours = hello();
+        let mut theirs = hello();
+        theirs.node_id = 2;
+        assert_eq!(validate_hello(&ours, &theirs), Ok(()));
+
+        let mut t = theirs.clone();
+        t.cluster_id = "x".into();
+        let e = validate_hello(&ours, &t).unwrap_err();
+        assert_eq!(e.to_string(), "cluster id 'x' does not match ours 'synod'");
+
+        let mut t = theirs.clone();
+        t.membership_hash = 1;
+        let e = validate_hello(&ours, &t).unwrap_err().to_string();
+        assert!(e.starts_with("membership hash differs"), "{e}");
+        assert!(
+            e.contains("two views of the membership would give disjoint quorums"),
+            "{e}"
+        );
+
+        let mut t = theirs.clone();
+        t.magic = 0x2a2a2a2a;
+        assert!(matches!(
+            validate_hello(&ours, &t),
+            Err(HandshakeError::BadMagic { .. })
+        ));
+
+        let mut t = theirs.clone();
+        t.protocol_version += 1;
+        assert!(matches!(
+            validate_hello(&ours, &t),
+            Err(HandshakeError::VersionMismatch { .. })
+        ));
+
+        let mut t = theirs.clone();
+        t.incarnation = 0;
+        assert!(matches!(
+            validate_hello(&ours, &t),
+            Err(HandshakeError::ZeroIncarnation { .. })
+        ));
+    }
+
+    #[test]
+    fn peer_identity_rules() {
+        let ours = hello(); // node 1, incarnation 7
+        let members = [1, 2, 3];
+        let mut t = hello();
+        t.node_id = 2;
+        assert_eq!(
+            validate_peer_identity(&ours, &t, &members, None, true),
+            Ok(())
+        );
+        assert_eq!(
+            validate_peer_identity(&ours, &t, &members, Some(2), true),
+            Ok(())
+        );
+        // Dialled 3, got 2.
+        assert!(validate_peer_identity(&ours, &t, &members, Some(3), true).is_err());
+        // Not a member; or claims to be us.
+        t.node_id = 9;
+        assert!(validate_peer_identity(&ours, &t, &members, None, true).is_err());
+        t.node_id = 1;
+        assert!(validate_peer_identity(&ours, &t, &members, None, true).is_err());
+        t.node_id = 2;
+        // Remembers a later life of us.
+        t.known_peer_incarnation = 8;
+        assert!(matches!(
+            validate_peer_identity(&ours, &t, &members, None, false),
+            Err(HandshakeError::PeerRemembersLaterIncarnation { .. })
+        ));
+        // Remembers an earlier life: fine for a recovering node, refused for --bootstrap.
+        t.known_peer_incarnation = 6;
+        assert_eq!(
+            validate_peer_identity(&ours, &t, &members, None, false),
+            Ok(())
+        );
+        assert!(matches!(
+            validate_peer_identity(&ours, &t, &members, None, true),
+            Err(HandshakeError::BootstrapAfterRestart { .. })
+        ));
+    }
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(17), "17 bytes");
+        assert_eq!(human_bytes(2048), "2 KiB");
+        assert_eq!(human_bytes(80 * 1024 * 1024), "80 MiB");
+    }
+}
