@@ -98,22 +98,22 @@ impl RespLimits {
         Ok(())
     }
 
-    /// Checks a declared bulk length against `bulk_len_max_bytes`.
-    fn check_bulk_len(&self, len: u64) -> Result<usize, RespError> {
+    /// Checks a declared bulk length: not negative, at most `bulk_len_max_bytes`.
+    fn check_bulk_len(&self, value: i64) -> Result<usize, RespError> {
+        let len =
+            u64::try_from(value).map_err(|_| RespError::InvalidBulkLength(value.to_string()))?;
         let max = self.bulk_len_max_bytes;
-        usize::try_from(len)
-            .ok()
-            .filter(|&n| n <= max)
-            .ok_or(RespError::BulkTooLong { len, max })
+        let fits = usize::try_from(len).ok().filter(|&n| n <= max);
+        fits.ok_or(RespError::BulkTooLong { len, max })
     }
 
-    /// Checks a declared array length against `array_len_max`.
-    fn check_array_len(&self, len: u64) -> Result<usize, RespError> {
+    /// Checks a declared array length: not negative, at most `array_len_max`.
+    fn check_array_len(&self, value: i64) -> Result<usize, RespError> {
+        let len = u64::try_from(value)
+            .map_err(|_| RespError::InvalidMultibulkLength(value.to_string()))?;
         let max = self.array_len_max;
-        usize::try_from(len)
-            .ok()
-            .filter(|&n| n <= max)
-            .ok_or(RespError::ArrayTooLong { len, max })
+        let fits = usize::try_from(len).ok().filter(|&n| n <= max);
+        fits.ok_or(RespError::ArrayTooLong { len, max })
     }
 }
 
@@ -250,14 +250,10 @@ impl RequestParser {
             return Err(error.clone());
         }
         loop {
-            let step = match self.step() {
-                Ok(step) => step,
-                Err(error) => {
-                    self.failed = Some(error.clone());
-                    return Err(error);
-                }
-            };
-            match step {
+            match self
+                .step()
+                .inspect_err(|error| self.failed = Some(error.clone()))?
+            {
                 Step::Incomplete => return Ok(None),
                 Step::Progress => {}
                 Step::Command(args) => return Ok(Some(args)),
@@ -292,17 +288,15 @@ impl RequestParser {
 
     /// Parses `*<count>\r\n`; a count <= 0 is skipped, as Redis does.
     fn parse_multibulk_header(&mut self) -> Result<Step, RespError> {
-        let Some(nl) = self.find_newline(HEADER_LINE_MAX_BYTES, b'*')? else {
+        let too_long = |rest: &[u8]| bad_number(b'*', rest);
+        let Some(nl) = self.find_newline(HEADER_LINE_MAX_BYTES, too_long)? else {
             return Ok(Step::Incomplete);
         };
         let count = header_value(&self.buf[self.pos..nl])?;
         let header_bytes = nl + 1 - self.pos;
         self.consume_to(nl + 1);
-        let Ok(count) = u64::try_from(count) else {
-            return Ok(Step::Progress);
-        };
-        let count = self.limits.check_array_len(count)?;
         if count > 0 {
+            let count = self.limits.check_array_len(count)?;
             self.args_pending = count;
             self.args = Vec::with_capacity(count.min(PREALLOC_MAX_ITEMS));
             self.command_size_bytes = header_bytes;
@@ -316,13 +310,13 @@ impl RequestParser {
             let got = first.escape_ascii();
             return Err(RespError::Protocol(format!("expected '$', got '{got}'")));
         }
-        let Some(nl) = self.find_newline(HEADER_LINE_MAX_BYTES, b'$')? else {
+        let too_long = |rest: &[u8]| bad_number(b'$', rest);
+        let Some(nl) = self.find_newline(HEADER_LINE_MAX_BYTES, too_long)? else {
             return Ok(Step::Incomplete);
         };
-        let line = &self.buf[self.pos..nl];
-        let len = u64::try_from(header_value(line)?)
-            .map_err(|_| RespError::InvalidBulkLength(excerpt(&line[1..])))?;
-        let len = self.limits.check_bulk_len(len)?;
+        let len = self
+            .limits
+            .check_bulk_len(header_value(&self.buf[self.pos..nl])?)?;
         let header_bytes = nl + 1 - self.pos;
         let size_bytes = self
             .command_size_bytes
@@ -361,13 +355,8 @@ impl RequestParser {
     /// Parses an inline command line; a blank line is skipped.
     fn parse_inline(&mut self) -> Result<Step, RespError> {
         let max = self.limits.inline_len_max_bytes;
-        let nl = match scan_line(&self.buf, self.pos, self.scan_pos, max) {
-            LineEnd::Found(nl) => nl,
-            LineEnd::Pending(scanned) => {
-                self.scan_pos = scanned;
-                return Ok(Step::Incomplete);
-            }
-            LineEnd::TooLong => return Err(RespError::InlineTooLong { max }),
+        let Some(nl) = self.find_newline(max, |_| RespError::InlineTooLong { max })? else {
+            return Ok(Step::Incomplete);
         };
         // Like Redis, one '\r' before the '\n' belongs to the line ending.
         let line = &self.buf[self.pos..nl];
@@ -380,15 +369,20 @@ impl RequestParser {
         })
     }
 
-    /// Finds the '\n' ending the `kind` header at `pos`; refuses a header that is too long.
-    fn find_newline(&mut self, max_bytes: usize, kind: u8) -> Result<Option<usize>, RespError> {
+    /// Finds the '\n' ending the line at `pos`, or the error for more than `max_bytes`
+    /// before it, made from the line's bytes after its first.
+    fn find_newline(
+        &mut self,
+        max_bytes: usize,
+        too_long: impl FnOnce(&[u8]) -> RespError,
+    ) -> Result<Option<usize>, RespError> {
         match scan_line(&self.buf, self.pos, self.scan_pos, max_bytes) {
             LineEnd::Found(nl) => Ok(Some(nl)),
             LineEnd::Pending(scanned) => {
                 self.scan_pos = scanned;
                 Ok(None)
             }
-            LineEnd::TooLong => Err(bad_line(kind, &self.buf[self.pos + 1..])),
+            LineEnd::TooLong => Err(too_long(&self.buf[self.pos + 1..])),
         }
     }
 
@@ -428,7 +422,9 @@ enum LineEnd {
 /// Looks for the '\n' ending the line at `start`, from `from` on, at most `max_bytes` past
 /// `start`: whether a line is too long does not depend on how its bytes were chunked.
 fn scan_line(buf: &[u8], start: usize, from: usize, max_bytes: usize) -> LineEnd {
-    let window_end = buf.len().min(start.saturating_add(max_bytes).saturating_add(1));
+    let window_end = buf
+        .len()
+        .min(start.saturating_add(max_bytes).saturating_add(1));
     let from = from.max(start).min(window_end);
     match buf[from..window_end].iter().position(|&b| b == b'\n') {
         Some(i) => LineEnd::Found(from + i),
@@ -439,19 +435,22 @@ fn scan_line(buf: &[u8], start: usize, from: usize, max_bytes: usize) -> LineEnd
 
 /// The integer of a `*`, `$` or `:` line (type byte included, '\n' excluded).
 fn header_value(line: &[u8]) -> Result<i64, RespError> {
-    let (kind, body) = line.split_first().unwrap_or((&b'?', &[]));
-    body.strip_suffix(b"\r")
-        .and_then(parse_i64)
-        .ok_or_else(|| bad_line(*kind, body))
+    let (&kind, body) = line.split_first().unwrap_or((&b'?', &[]));
+    let Some(digits) = body.strip_suffix(b"\r") else {
+        return Err(missing_cr(line));
+    };
+    parse_i64(digits).ok_or_else(|| bad_number(kind, digits))
 }
 
-/// The error for a malformed or overlong line of type `kind` whose body starts with `body`.
-fn bad_line(kind: u8, body: &[u8]) -> RespError {
-    let Some(body) = body.strip_suffix(b"\r") else {
-        let line = excerpt(&[&[kind], body].concat());
-        return RespError::Protocol(format!("expected CRLF after '{line}'"));
-    };
-    let shown = excerpt(body);
+/// The error for a line (type byte included) that ends in '\n' without '\r'.
+fn missing_cr(line: &[u8]) -> RespError {
+    let line = excerpt(line);
+    RespError::Protocol(format!("expected CRLF after '{line}'"))
+}
+
+/// The error for a `*`, `$` or `:` line whose number is malformed or overlong.
+fn bad_number(kind: u8, digits: &[u8]) -> RespError {
+    let shown = excerpt(digits);
     match kind {
         b'$' => RespError::InvalidBulkLength(shown),
         b'*' => RespError::InvalidMultibulkLength(shown),
@@ -641,13 +640,11 @@ impl Reply {
     }
 }
 
-/// Parses one reply from the front of `buf` (for the Rust client and tests): Ok(Some((reply, bytes_used))), Ok(None) if incomplete.
+/// Parses one reply from the front of `buf` (for the Rust client and tests).
 ///
-/// Each call parses from the start of `buf`; call it once per read, not once per byte.
-pub fn parse_reply(
-    buf: &[u8],
-    limits: &RespLimits,
-) -> Result<Option<(Reply, usize)>, RespError> {
+/// Returns Ok(Some((reply, bytes_used))), or Ok(None) if incomplete. Each call parses from
+/// the start of `buf`, so call it once per read, not once per byte.
+pub fn parse_reply(buf: &[u8], limits: &RespLimits) -> Result<Option<(Reply, usize)>, RespError> {
     parse_reply_at(buf, 0, limits, 0)
 }
 
@@ -674,12 +671,14 @@ fn parse_reply_at(
     let nl = match scan_line(buf, start, start, line_max_bytes) {
         LineEnd::Found(nl) => nl,
         LineEnd::Pending(_) => return Ok(None),
-        LineEnd::TooLong => return Err(bad_line(kind, &buf[start + 1..])),
+        LineEnd::TooLong => return Err(bad_number(kind, &buf[start + 1..])),
     };
     let next = nl + 1;
     if let b'+' | b'-' = kind {
-        let line = &buf[start + 1..nl];
-        let text = line.strip_suffix(b"\r").ok_or_else(|| bad_line(kind, line))?;
+        let line = &buf[start..nl];
+        let text = line[1..]
+            .strip_suffix(b"\r")
+            .ok_or_else(|| missing_cr(line))?;
         let text = String::from_utf8_lossy(text).into_owned();
         let reply = if kind == b'+' {
             Reply::Simple(text)
@@ -694,20 +693,19 @@ fn parse_reply_at(
         b'$' if value == -1 => Ok(Some((Reply::Nil, next))),
         b'*' if value == -1 => Ok(Some((Reply::NilArray, next))),
         b'$' => {
-            let len = u64::try_from(value)
-                .map_err(|_| RespError::InvalidBulkLength(value.to_string()))?;
-            let len = limits.check_bulk_len(len)?;
+            let len = limits.check_bulk_len(value)?;
             let end = next.saturating_add(len);
             let Some(trailer) = buf.get(end..end.saturating_add(CRLF.len())) else {
                 return Ok(None);
             };
             check_trailer(len, trailer)?;
-            Ok(Some((Reply::Bulk(buf[next..end].to_vec()), end + CRLF.len())))
+            Ok(Some((
+                Reply::Bulk(buf[next..end].to_vec()),
+                end + CRLF.len(),
+            )))
         }
         _ => {
-            let count = u64::try_from(value)
-                .map_err(|_| RespError::InvalidMultibulkLength(value.to_string()))?;
-            let count = limits.check_array_len(count)?;
+            let count = limits.check_array_len(value)?;
             if depth >= limits.reply_depth_max {
                 let max = limits.reply_depth_max;
                 return Err(RespError::ReplyTooDeep { max });
@@ -771,4 +769,441 @@ fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    type Parsed = (Vec<Vec<Vec<u8>>>, Option<RespError>);
+
+    /// Small limits, so that property tests reach every bound.
+    fn small_limits() -> RespLimits {
+        RespLimits {
+            bulk_len_max_bytes: 16,
+            array_len_max: 8,
+            inline_len_max_bytes: 24,
+            command_size_max_bytes: 64,
+            reply_depth_max: 3,
+        }
+    }
+
+    fn strings(args: &[&str]) -> Vec<Vec<u8>> {
+        args.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    /// Feeds `chunks` one by one, draining commands after each, until the first error.
+    fn parse_chunks<'a>(limits: RespLimits, chunks: impl IntoIterator<Item = &'a [u8]>) -> Parsed {
+        let mut parser = RequestParser::new(limits);
+        let mut commands = Vec::new();
+        for chunk in chunks {
+            parser.feed(chunk);
+            loop {
+                match parser.next_command() {
+                    Ok(Some(command)) => commands.push(command),
+                    Ok(None) => break,
+                    Err(error) => return (commands, Some(error)),
+                }
+            }
+        }
+        (commands, None)
+    }
+
+    fn parse_all(input: &[u8]) -> Parsed {
+        parse_chunks(RespLimits::default(), [input])
+    }
+
+    #[test]
+    fn each_request_form_parses() {
+        let cases: &[(&[u8], &[&[&str]])] = &[
+            (b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n", &[&["GET", "k"]]),
+            (b"*2\r\n$0\r\n\r\n$4\r\na\r\nb\r\n", &[&["", "a\r\nb"]]),
+            (
+                b"PING\r\nset k \"hello world\"\r\n",
+                &[&["PING"], &["set", "k", "hello world"]],
+            ),
+            // A bare '\n' ends an inline line; blank lines, `*0` and `*-1` are skipped.
+            (
+                b"ECHO a\n\r\n\n \t \r\n*0\r\n*-1\r\nPING\r\n",
+                &[&["ECHO", "a"], &["PING"]],
+            ),
+        ];
+        for (input, expected) in cases {
+            let expected = expected.iter().map(|c| strings(c)).collect();
+            assert_eq!(
+                parse_all(input),
+                (expected, None),
+                "{}",
+                input.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn pipelined_commands_in_one_feed() {
+        let mut input = Vec::new();
+        for i in 0..50 {
+            encode_command(&[b"INCR", format!("k{i}").as_bytes()], &mut input);
+            input.extend_from_slice(b"PING\r\n");
+        }
+        let (commands, error) = parse_all(&input);
+        assert_eq!((commands.len(), error), (100, None));
+        assert_eq!(
+            commands[98..],
+            [strings(&["INCR", "k49"]), strings(&["PING"])]
+        );
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_commands() {
+        let input: &[u8] =
+            b"*2\r\n$3\r\nGET\r\n$4\r\na\r\nb\r\nset k \"x\\ty\" 'it\\'s'\n*0\r\nPING\r\n";
+        let whole = parse_all(input);
+        assert_eq!((whole.0.len(), &whole.1), (3, &None));
+        for split in 0..=input.len() {
+            let (left, right) = input.split_at(split);
+            assert_eq!(parse_chunks(RespLimits::default(), [left, right]), whole);
+        }
+        assert_eq!(parse_chunks(RespLimits::default(), input.chunks(1)), whole);
+    }
+
+    #[test]
+    fn inline_quoting_follows_redis() {
+        let cases: &[(&[u8], &[&[u8]])] = &[
+            (b"set k \"hello world\"", &[b"set", b"k", b"hello world"]),
+            (b"\"\\n\\r\\t\\b\\a\\\\\\\"\\q\"", &[b"\n\r\t\x08\x07\\\"q"]),
+            (b"\"\\x41\\x7a\\xFF\\xZZ\"", &[b"Az\xffxZZ"]),
+            (b"'it\\'s' '\\n\\\"'", &[b"it's", b"\\n\\\""]),
+            (b"\"\" '' x", &[b"", b"", b"x"]),
+            (b"a\"b c\" d'e'", &[b"ab c", b"de"]),
+            (b"  a\tb\x0bc  ", &[b"a", b"b\x0bc"]),
+            // Redis splits a C string: a NUL byte ends the line.
+            (b"a b\0c d", &[b"a", b"b"]),
+        ];
+        for (line, expected) in cases {
+            let expected = expected.iter().map(|a| a.to_vec()).collect();
+            assert_eq!(split_inline(line), Ok(expected), "{}", line.escape_ascii());
+        }
+        for line in [
+            &b"\"abc"[..],
+            b"'abc",
+            b"\"abc\"def",
+            b"'abc'def",
+            b"\"abc\\",
+        ] {
+            let result = split_inline(line);
+            assert_eq!(
+                result,
+                Err(RespError::UnbalancedQuotes),
+                "{}",
+                line.escape_ascii()
+            );
+        }
+    }
+
+    #[test]
+    fn errors_read_like_redis() {
+        let (default, small) = (RespLimits::default(), small_limits());
+        let cases: &[(&RespLimits, &[u8], &str)] = &[
+            (&default, b"*abc\r\n", "invalid multibulk length 'abc'"),
+            (&default, b"*01\r\n", "invalid multibulk length '01'"),
+            (&default, b"*1\n", "expected CRLF after '*1'"),
+            (&default, b"*1\r\n$x\r\n", "invalid bulk length 'x'"),
+            (&default, b"*1\r\n$-1\r\n", "invalid bulk length '-1'"),
+            (&default, b"*1\r\nx", "expected '$', got 'x'"),
+            (
+                &default,
+                b"*1\r\n$1\r\nab\r\n",
+                "expected CRLF after a bulk of 1 bytes, got 'b\\r'",
+            ),
+            (&default, b"get \"k\r\n", "unbalanced quotes in request"),
+            (
+                &default,
+                b"*1\r\n$67108865\r\n",
+                "invalid bulk length 67108865: exceeds bulk_len_max_bytes = 67108864",
+            ),
+            (
+                &default,
+                b"*1048577\r\n",
+                "invalid multibulk length 1048577: exceeds array_len_max = 1048576",
+            ),
+            (
+                &small,
+                &[b'a'; 25],
+                "too big inline request: exceeds inline_len_max_bytes = 24",
+            ),
+            // 4 + 3 * (5 + 16 + 2) bytes, though each argument fits bulk_len_max_bytes.
+            (
+                &small,
+                b"*3\r\n$16\r\n0123456789abcdef\r\n$16\r\n0123456789abcdef\r\n$16\r\n",
+                "command of 73 bytes exceeds command_size_max_bytes = 64",
+            ),
+        ];
+        for (limits, input, expected) in cases {
+            let error = parse_chunks((*limits).clone(), [*input])
+                .1
+                .expect("an error");
+            let expected = format!("Protocol error: {expected}");
+            assert_eq!(error.to_string(), expected, "{}", input.escape_ascii());
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced_before_buffering() {
+        // The header of a 1 GiB bulk is refused before any of its payload is sent.
+        let mut parser = RequestParser::new(RespLimits::default());
+        parser.feed(b"*2\r\n$3\r\nSET\r\n$1073741824\r");
+        assert_eq!(parser.next_command(), Ok(None));
+        parser.feed(b"\n");
+        let max = RespLimits::default().bulk_len_max_bytes;
+        assert_eq!(
+            parser.next_command(),
+            Err(RespError::BulkTooLong { len: 1 << 30, max })
+        );
+        // Headers and inline lines too long to be valid are refused without their '\n'.
+        let digits = [b'1'; 40];
+        let (_, error) = parse_all(&[b"*1\r\n$", &digits[..]].concat());
+        assert_eq!(error, Some(RespError::InvalidBulkLength("1".repeat(32))));
+        let (_, error) = parse_all(&[b"*", &digits[..]].concat());
+        assert_eq!(
+            error,
+            Some(RespError::InvalidMultibulkLength("1".repeat(32)))
+        );
+        let max = RespLimits::default().inline_len_max_bytes;
+        let line = vec![b'a'; max];
+        let mut parser = RequestParser::new(RespLimits::default());
+        parser.feed(&line);
+        assert_eq!(parser.next_command(), Ok(None));
+        parser.feed(b"a");
+        assert_eq!(parser.next_command(), Err(RespError::InlineTooLong { max }));
+        // A line of exactly inline_len_max_bytes is fine, however it is chunked.
+        let chunks = line.chunks(1000).chain([&b"\n"[..]]);
+        let parsed = parse_chunks(RespLimits::default(), chunks);
+        assert_eq!(parsed, (vec![vec![line]], None));
+    }
+
+    #[test]
+    fn errors_are_sticky_and_stop_buffering() {
+        let mut parser = RequestParser::new(RespLimits::default());
+        parser.feed(b"*1\r\n!PING\r\n");
+        let expected = Err(RespError::Protocol("expected '$', got '!'".to_owned()));
+        assert_eq!(parser.next_command(), expected);
+        parser.feed(b"PING\r\n");
+        assert_eq!(parser.next_command(), expected);
+        assert_eq!(parser.buffered_bytes(), b"!PING\r\n".len());
+    }
+
+    #[test]
+    fn consumed_bytes_are_compacted() {
+        let mut command = Vec::new();
+        encode_command(&[b"SET", b"key", b"value"], &mut command);
+        let mut parser = RequestParser::new(RespLimits::default());
+        // One command is always left behind, so the buffer never empties by itself.
+        parser.feed(&command);
+        for _ in 0..10_000 {
+            parser.feed(&command);
+            assert_eq!(
+                parser.next_command(),
+                Ok(Some(strings(&["SET", "key", "value"])))
+            );
+            assert_eq!(parser.buffered_bytes(), command.len());
+            assert!(parser.buf.len() <= 2 * COMPACT_MIN_BYTES + command.len());
+        }
+        // After a huge argument the buffer gives its memory back.
+        command.clear();
+        encode_command(&[b"SET", b"k", &vec![b'v'; 1 << 20]], &mut command);
+        parser.feed(&command);
+        assert!(parser.next_command().is_ok_and(|c| c.is_some()));
+        assert!(parser.next_command().is_ok_and(|c| c.is_some()));
+        parser.feed(b"PING\r\n");
+        assert_eq!(parser.buffered_bytes(), 6);
+        assert!(parser.buf.capacity() <= BUF_RETAIN_MAX_BYTES);
+    }
+
+    #[test]
+    fn limits_are_validated() {
+        assert_eq!(RespLimits::default().validate(), Ok(()));
+        assert_eq!(small_limits().validate(), Ok(()));
+        let cases = [
+            (
+                RespLimits {
+                    command_size_max_bytes: 10,
+                    ..small_limits()
+                },
+                "command_size_max_bytes = 10 is below bulk_len_max_bytes = 16; \
+                 raise command_size_max_bytes or lower bulk_len_max_bytes",
+            ),
+            (
+                RespLimits {
+                    array_len_max: 0,
+                    ..small_limits()
+                },
+                "array_len_max = 0 would refuse every request; raise it",
+            ),
+        ];
+        for (limits, expected) in cases {
+            let error = limits.validate().unwrap_err();
+            assert_eq!(error.to_string(), format!("invalid RespLimits: {expected}"));
+        }
+    }
+
+    #[test]
+    fn replies_and_commands_encode_exactly() {
+        let nested = Reply::Array(vec![Reply::Integer(-7), Reply::Nil, Reply::NilArray]);
+        let cases = [
+            (Reply::ok(), &b"+OK\r\n"[..]),
+            (Reply::error("ERR no\r\nsuch"), b"-ERR no  such\r\n"),
+            (Reply::Simple("a\nb".to_owned()), b"+a b\r\n"),
+            (Reply::Integer(i64::MIN), b":-9223372036854775808\r\n"),
+            (Reply::Bulk(b"a\r\nb".to_vec()), b"$4\r\na\r\nb\r\n"),
+            (Reply::Bulk(Vec::new()), b"$0\r\n\r\n"),
+            (nested, b"*3\r\n:-7\r\n$-1\r\n*-1\r\n"),
+        ];
+        for (reply, expected) in cases {
+            let mut out = Vec::new();
+            reply.encode(&mut out);
+            assert_eq!(
+                out.escape_ascii().to_string(),
+                expected.escape_ascii().to_string()
+            );
+        }
+        assert_eq!(Reply::error("ERR a\nb"), Reply::Error("ERR a b".to_owned()));
+        let mut out = Vec::new();
+        encode_command(&[b"GET", b""], &mut out);
+        assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$0\r\n\r\n");
+    }
+
+    #[test]
+    fn parse_reply_refuses_bad_input_early() {
+        let limits = small_limits();
+        assert_eq!(parse_reply(b"*2\r\n:1\r\n", &limits), Ok(None));
+        assert_eq!(parse_reply(b"$5\r\nab", &limits), Ok(None));
+        assert_eq!(
+            parse_reply(b"+OK\r\n+", &limits),
+            Ok(Some((Reply::ok(), 5)))
+        );
+        let not_a_type = "expected a reply type ('+', '-', ':', '$' or '*'), got";
+        let cases: &[(&[u8], &str)] = &[
+            (b"!", &format!("{not_a_type} '!'")),
+            (b"*2\r\n:1\r\n?", &format!("{not_a_type} '?'")),
+            (
+                b"$17\r\n",
+                "invalid bulk length 17: exceeds bulk_len_max_bytes = 16",
+            ),
+            (b"$-2\r\n", "invalid bulk length '-2'"),
+            (b":1x\r\n", "invalid integer '1x'"),
+            (b"+OK\n", "expected CRLF after '+OK'"),
+            (
+                b"*1\r\n*1\r\n*1\r\n*0\r\n",
+                "reply nests arrays deeper than reply_depth_max = 3",
+            ),
+        ];
+        for (input, expected) in cases {
+            let error = parse_reply(input, &limits).unwrap_err();
+            let expected = format!("Protocol error: {expected}");
+            assert_eq!(error.to_string(), expected, "{}", input.escape_ascii());
+        }
+    }
+
+    /// Bytes that look like RESP often enough to reach deep into the parser.
+    fn wire_bytes() -> impl Strategy<Value = Vec<u8>> {
+        const FRAGMENTS: &[&[u8]] = &[
+            b"*2\r\n",
+            b"*0\r\n",
+            b"*-1\r\n",
+            b"*8\r\n",
+            b"*9\r\n",
+            b"$3\r\n",
+            b"$0\r\n",
+            b"$-1\r\n",
+            b"$17\r\n",
+            b"$16\r\n0123456789abcdef\r\n",
+            b"GET\r\n",
+            b"\r\n",
+            b"\n",
+            b"\"",
+            b"'",
+            b"\\x4",
+            b"\\",
+            b" ",
+            b"PING",
+        ];
+        let piece = prop_oneof![
+            vec(any::<u8>(), 0..4),
+            prop::sample::select(FRAGMENTS).prop_map(<[u8]>::to_vec),
+        ];
+        vec(piece, 0..48).prop_map(|pieces| pieces.concat())
+    }
+
+    fn reply_strategy() -> impl Strategy<Value = Reply> {
+        let leaf = prop_oneof![
+            "[^\r\n]{0,12}".prop_map(Reply::Simple),
+            "[^\r\n]{0,12}".prop_map(Reply::Error),
+            any::<i64>().prop_map(Reply::Integer),
+            vec(any::<u8>(), 0..16).prop_map(Reply::Bulk),
+            Just(Reply::Nil),
+            Just(Reply::NilArray),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| vec(inner, 0..6).prop_map(Reply::Array))
+    }
+
+    proptest! {
+        /// Never panics, and the commands and error do not depend on the chunking.
+        #[test]
+        fn any_bytes_in_any_chunks_parse_the_same(
+            input in wire_bytes(),
+            sizes in vec(1usize..16, 1..8),
+            small in any::<bool>(),
+        ) {
+            let limits = if small { small_limits() } else { RespLimits::default() };
+            let whole = parse_chunks(limits.clone(), [&input[..]]);
+            let mut chunks = Vec::new();
+            let mut rest = &input[..];
+            for size in sizes.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (chunk, tail) = rest.split_at((*size).min(rest.len()));
+                chunks.push(chunk);
+                rest = tail;
+            }
+            prop_assert_eq!(parse_chunks(limits, chunks), whole);
+        }
+
+        #[test]
+        fn encoded_commands_round_trip(
+            commands in vec(vec(vec(any::<u8>(), 0..24), 1..6), 1..6),
+            chunk_size in 1usize..32,
+        ) {
+            let mut input = Vec::new();
+            for command in &commands {
+                let args: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+                encode_command(&args, &mut input);
+            }
+            let parsed = parse_chunks(RespLimits::default(), input.chunks(chunk_size));
+            prop_assert_eq!(parsed, (commands, None));
+        }
+
+        /// Every strict prefix is incomplete; the whole encoding is exactly one reply.
+        #[test]
+        fn replies_round_trip(reply in reply_strategy()) {
+            let mut encoded = Vec::new();
+            reply.encode(&mut encoded);
+            let limits = RespLimits::default();
+            for end in 0..encoded.len() {
+                prop_assert_eq!(parse_reply(&encoded[..end], &limits), Ok(None));
+            }
+            prop_assert_eq!(parse_reply(&encoded, &limits), Ok(Some((reply, encoded.len()))));
+        }
+
+        #[test]
+        fn any_bytes_as_a_reply_never_panic(input in wire_bytes(), small in any::<bool>()) {
+            let limits = if small { small_limits() } else { RespLimits::default() };
+            if let Ok(Some((_, used))) = parse_reply(&input, &limits) {
+                prop_assert!(used <= input.len());
+            }
+        }
+    }
 }
