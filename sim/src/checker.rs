@@ -1,0 +1,440 @@
+//! Per-key linearizability: does some order of the operations, consistent with
+//! real time, explain every result as a single register would?
+//!
+//! The search is Wing & Gong's, with Lowe's memoization ("Testing for
+//! linearizability", 2017) as in Porcupine: the history is a doubly linked list
+//! of call and return entries in real-time order. Walking it, a call whose
+//! operation is legal in the current state is linearized (lifted out of the
+//! list) unless the pair (set of linearized operations, state) was seen before;
+//! reaching a return whose operation is not linearized backtracks. An `info`
+//! operation (unknown outcome) returns at +∞: it may take effect at any time
+//! after its call, or never, so the search succeeds as soon as every
+//! operation with a known outcome is linearized.
+
+use crate::fxhash::FxHashSet;
+
+/// An interned value; `ABSENT` stands for "no value" (never written, or deleted).
+pub type Val = u32;
+/// The absent value.
+pub const ABSENT: Val = 0;
+
+/// What an operation did, as far as its client knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    /// A read that returned this value.
+    Read(Val),
+    /// A write of this value.
+    Write(Val),
+    /// A delete; `Some(existed)` if the client was told whether the key existed.
+    Delete(Option<bool>),
+    /// A compare-and-swap; `swapped`: `Some(true)` swapped, `Some(false)` the
+    /// comparison failed (a read of a value ≠ expected), `None` unknown.
+    Cas {
+        expected: Val,
+        new: Val,
+        swapped: Option<bool>,
+    },
+}
+
+/// One operation on one key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Op {
+    /// The client process that ran it.
+    pub process: u64,
+    /// When it was invoked (any totally ordered clock: line index, ns).
+    pub call: u64,
+    /// When it returned; `u64::MAX` for an unknown outcome (`info`).
+    pub ret: u64,
+    pub kind: OpKind,
+}
+
+impl Op {
+    /// True if the outcome is unknown: it may never take effect.
+    pub fn is_info(&self) -> bool {
+        self.ret == u64::MAX
+    }
+}
+
+/// The register model's step: the state after `op`, if `op` is legal in `state`.
+pub fn step(state: Val, op: &OpKind) -> Option<Val> {
+    match *op {
+        OpKind::Read(v) => (state == v).then_some(state),
+        OpKind::Write(v) => Some(v),
+        OpKind::Delete(None) => Some(ABSENT),
+        OpKind::Delete(Some(existed)) => ((state != ABSENT) == existed).then_some(ABSENT),
+        OpKind::Cas {
+            expected,
+            new,
+            swapped,
+        } => match swapped {
+            Some(true) | None => (state == expected).then_some(new),
+            Some(false) => (state != expected).then_some(state),
+        },
+    }
+}
+
+/// The checker's answer for one key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A linearization exists.
+    Linearizable,
+    /// None exists; the diagnosis names where the longest attempt got stuck.
+    Violation(Stuck),
+    /// The search spent its step budget without an answer.
+    GaveUp { steps: u64 },
+}
+
+/// Where the deepest linearization attempt got stuck.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stuck {
+    /// Operations linearized in the deepest attempt.
+    pub linearized: usize,
+    /// The register's value there.
+    pub state: Val,
+    /// The operation whose return came before it could be placed (index into the ops).
+    pub op: usize,
+}
+
+const NIL: usize = usize::MAX;
+
+#[derive(Clone, Copy)]
+struct Entry {
+    op: usize,
+    is_call: bool,
+    /// For a call: the index of its return entry.
+    ret: usize,
+    prev: usize,
+    next: usize,
+}
+
+/// Checks one key's operations from the initial state `ABSENT`, in at most
+/// `steps_max` search steps.
+pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
+    if ops.is_empty() {
+        return Verdict::Linearizable;
+    }
+    // Entries sorted by time; a call before a return at the same time.
+    let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
+    for (i, op) in ops.iter().enumerate() {
+        order.push((op.call, false, i));
+        order.push((op.ret, true, i));
+    }
+    order.sort_unstable();
+    // Index 0 is the head sentinel.
+    let mut e: Vec<Entry> = Vec::with_capacity(order.len() + 1);
+    e.push(Entry {
+        op: NIL,
+        is_call: false,
+        ret: NIL,
+        prev: NIL,
+        next: 1,
+    });
+    let mut ret_of = vec![0usize; ops.len()];
+    for (j, &(_, is_ret, i)) in order.iter().enumerate() {
+        let idx = j + 1;
+        if is_ret {
+            ret_of[i] = idx;
+        }
+        e.push(Entry {
+            op: i,
+            is_call: !is_ret,
+            ret: NIL,
+            prev: idx - 1,
+            next: if j + 1 == order.len() { NIL } else { idx + 1 },
+        });
+    }
+    let mut call_of = vec![0usize; ops.len()];
+    for idx in 1..e.len() {
+        if e[idx].is_call {
+            e[idx].ret = ret_of[e[idx].op];
+            call_of[e[idx].op] = idx;
+        }
+    }
+    let _ = call_of;
+
+    let words = ops.len().div_ceil(64);
+    let mut linearized = vec![0u64; words];
+    let mut cache: FxHashSet<(Box<[u64]>, Val)> = FxHashSet::default();
+    let mut stack: Vec<(usize, Val)> = Vec::new();
+    let mut state = ABSENT;
+    let mut entry = e[0].next;
+    let mut steps = 0u64;
+    let mut deepest = Stuck {
+        linearized: 0,
+        state: ABSENT,
+        op: 0,
+    };
+    let lift = |e: &mut Vec<Entry>, c: usize| {
+        let r = e[c].ret;
+        let (cp, cn) = (e[c].prev, e[c].next);
+        e[cp].next = cn;
+        if cn != NIL {
+            e[cn].prev = cp;
+        }
+        let (rp, rn) = (e[r].prev, e[r].next);
+        e[rp].next = rn;
+        if rn != NIL {
+            e[rn].prev = rp;
+        }
+    };
+    let unlift = |e: &mut Vec<Entry>, c: usize| {
+        let r = e[c].ret;
+        let (rp, rn) = (e[r].prev, e[r].next);
+        e[rp].next = r;
+        if rn != NIL {
+            e[rn].prev = r;
+        }
+        let (cp, cn) = (e[c].prev, e[c].next);
+        e[cp].next = c;
+        if cn != NIL {
+            e[cn].prev = c;
+        }
+    };
+    while entry != NIL {
+        steps += 1;
+        if steps > steps_max {
+            return Verdict::GaveUp { steps };
+        }
+        let Entry { op, is_call, .. } = e[entry];
+        if is_call {
+            if let Some(next_state) = step(state, &ops[op].kind) {
+                let (w, bit) = (op / 64, 1u64 << (op % 64));
+                linearized[w] |= bit;
+                if cache.insert((linearized.clone().into_boxed_slice(), next_state)) {
+                    stack.push((entry, state));
+                    state = next_state;
+                    lift(&mut e, entry);
+                    entry = e[0].next;
+                    continue;
+                }
+                linearized[w] &= !bit;
+            }
+            entry = e[entry].next;
+        } else {
+            if ops[op].is_info() {
+                // Every operation with a known outcome is linearized; the
+                // remaining ones may never have taken effect.
+                return Verdict::Linearizable;
+            }
+            if stack.len() >= deepest.linearized {
+                deepest = Stuck {
+                    linearized: stack.len(),
+                    state,
+                    op,
+                };
+            }
+            let Some((call, prev_state)) = stack.pop() else {
+                return Verdict::Violation(deepest);
+            };
+            let o = e[call].op;
+            linearized[o / 64] &= !(1u64 << (o % 64));
+            state = prev_state;
+            unlift(&mut e, call);
+            entry = e[call].next;
+        }
+    }
+    Verdict::Linearizable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(process: u64, call: u64, ret: u64, kind: OpKind) -> Op {
+        Op {
+            process,
+            call,
+            ret,
+            kind,
+        }
+    }
+    const INF: u64 = u64::MAX;
+    const BUDGET: u64 = 10_000_000;
+    use OpKind::*;
+
+    fn ok(ops: &[Op]) -> bool {
+        matches!(check(ops, BUDGET), Verdict::Linearizable)
+    }
+
+    #[test]
+    fn sequential_write_then_read_is_linearizable() {
+        assert!(ok(&[op(1, 0, 1, Write(1)), op(1, 2, 3, Read(1))]));
+        assert!(ok(&[op(1, 0, 1, Read(ABSENT))]));
+    }
+
+    #[test]
+    fn a_stale_read_after_a_completed_write_is_not() {
+        let v = check(&[op(1, 0, 1, Write(1)), op(2, 2, 3, Read(ABSENT))], BUDGET);
+        assert!(matches!(v, Verdict::Violation(_)), "{v:?}");
+    }
+
+    #[test]
+    fn concurrent_reads_may_see_either_side_of_a_write() {
+        // write(1) spans both reads: one sees nil, the later sees 1.
+        assert!(ok(&[
+            op(1, 0, 10, Write(1)),
+            op(2, 1, 2, Read(ABSENT)),
+            op(3, 3, 4, Read(1)),
+        ]));
+        // But not 1 then nil: once a read saw 1, the write took effect.
+        assert!(!ok(&[
+            op(1, 0, 10, Write(1)),
+            op(2, 1, 2, Read(1)),
+            op(3, 3, 4, Read(ABSENT)),
+        ]));
+    }
+
+    #[test]
+    fn an_info_write_may_take_effect_late_or_never() {
+        // The info write may land after the first read...
+        assert!(ok(&[
+            op(1, 0, INF, Write(1)),
+            op(2, 5, 6, Read(ABSENT)),
+            op(2, 7, 8, Read(1)),
+        ]));
+        // ...or never.
+        assert!(ok(&[op(1, 0, INF, Write(1)), op(2, 5, 6, Read(ABSENT))]));
+        // But not before it was invoked.
+        assert!(!ok(&[op(2, 0, 1, Read(1)), op(1, 2, INF, Write(1))]));
+        // And not twice: nil, 1, 2, 1 needs write(1) to happen twice.
+        assert!(!ok(&[
+            op(1, 0, INF, Write(1)),
+            op(3, 1, 2, Read(1)),
+            op(4, 3, 4, Write(2)),
+            op(3, 5, 6, Read(1)),
+        ]));
+    }
+
+    #[test]
+    fn cas_swaps_only_on_match_and_a_failed_cas_reads_another_value() {
+        assert!(ok(&[
+            op(1, 0, 1, Write(1)),
+            op(
+                2,
+                2,
+                3,
+                Cas {
+                    expected: 1,
+                    new: 2,
+                    swapped: Some(true)
+                }
+            ),
+            op(
+                3,
+                4,
+                5,
+                Cas {
+                    expected: 1,
+                    new: 3,
+                    swapped: Some(false)
+                }
+            ),
+            op(3, 6, 7, Read(2)),
+        ]));
+        // A cas that reports failure while the value was what it expected.
+        assert!(!ok(&[
+            op(1, 0, 1, Write(1)),
+            op(
+                2,
+                2,
+                3,
+                Cas {
+                    expected: 1,
+                    new: 2,
+                    swapped: Some(false)
+                }
+            ),
+        ]));
+        // A cas reported failed, but its new value shows up: applied after all
+        // (what "retry re-applies its change" produces).
+        assert!(!ok(&[
+            op(1, 0, 1, Write(1)),
+            op(
+                2,
+                2,
+                3,
+                Cas {
+                    expected: 1,
+                    new: 2,
+                    swapped: Some(false)
+                }
+            ),
+            op(3, 4, 5, Read(2)),
+        ]));
+        // An info cas may take effect.
+        assert!(ok(&[
+            op(1, 0, 1, Write(1)),
+            op(
+                2,
+                2,
+                INF,
+                Cas {
+                    expected: 1,
+                    new: 2,
+                    swapped: None
+                }
+            ),
+            op(3, 4, 5, Read(2)),
+        ]));
+    }
+
+    #[test]
+    fn delete_reports_whether_the_key_existed() {
+        assert!(ok(&[
+            op(1, 0, 1, Delete(Some(false))),
+            op(1, 2, 3, Write(4)),
+            op(1, 4, 5, Delete(Some(true))),
+            op(1, 6, 7, Read(ABSENT)),
+        ]));
+        assert!(!ok(&[
+            op(1, 0, 1, Write(4)),
+            op(1, 2, 3, Delete(Some(false)))
+        ]));
+    }
+
+    #[test]
+    fn a_lost_acknowledged_write_is_caught() {
+        // Two acknowledged writes, then reads that see the first after the second.
+        assert!(!ok(&[
+            op(1, 0, 1, Write(1)),
+            op(2, 2, 3, Write(2)),
+            op(3, 4, 5, Read(1)),
+        ]));
+    }
+
+    #[test]
+    fn ten_thousand_concurrent_ops_check_fast() {
+        // 8 processes, overlapping windows; reads see the latest write.
+        let mut ops = Vec::new();
+        let mut t = 0u64;
+        let mut last = ABSENT;
+        for i in 0..10_000u64 {
+            let kind = match i % 4 {
+                0 | 2 => {
+                    last = i as Val + 1;
+                    Write(last)
+                }
+                1 => Read(last),
+                _ => Cas {
+                    expected: last,
+                    new: i as Val + 1,
+                    swapped: Some(true),
+                },
+            };
+            if let Cas { new, .. } = kind {
+                last = new;
+            }
+            // Each op overlaps its neighbours but takes effect in order.
+            ops.push(op(i % 8, t, t + 3, kind));
+            t += 2;
+        }
+        // A sprinkle of unknown outcomes.
+        for i in 0..50u64 {
+            ops.push(op(100 + i, i * 400, INF, Write(1_000_000 + i as Val)));
+        }
+        let start = std::time::Instant::now();
+        let v = check(&ops, 50_000_000);
+        assert_eq!(v, Verdict::Linearizable);
+        assert!(start.elapsed().as_secs_f64() < 5.0, "{:?}", start.elapsed());
+    }
+}

@@ -1,0 +1,325 @@
+//! Safety invariants checked after every event, each a small named function.
+//!
+//! The oracle sees every Accept a coordinator sends (with its ghost
+//! derivation, `Trace::AcceptSent`) and, after each event, the acceptor state of
+//! the keys the event touched at the node that handled it. From those it keeps:
+//! the value of each (key, ballot), each acceptor's last effective promise and
+//! accepted ballot, how many replicas currently hold each accepted ballot, and
+//! the ballots known chosen. Only what changed is re-checked.
+
+use crate::fxhash::FxHashMap;
+use std::collections::BTreeSet;
+use synod::core::{Ballot, Slot, Value};
+
+/// An Accept a coordinator sent (Phase 2a), with its ghost derivation.
+#[derive(Clone, Debug)]
+pub struct AcceptRec {
+    pub value: Value,
+    /// The accepted ballot of the state the change was applied to (None: absent),
+    /// or, if `copied`, the earlier Accept of the same request it re-proposes.
+    pub derived_from: Option<Ballot>,
+    pub copied: bool,
+    /// The coordinator.
+    pub node: u32,
+}
+
+/// What the oracle last saw of one acceptor's state for one key.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Seen {
+    pub effective_promised: Ballot,
+    pub accepted: Option<Ballot>,
+}
+
+/// The global view the invariants are checked against.
+pub struct Oracle {
+    /// Votes needed to choose: ⌊N/2⌋+1 (the true quorum, whatever bug runs).
+    pub quorum: u32,
+    /// (key, ballot) -> the Accept sent at it.
+    pub accepts: FxHashMap<(u32, Ballot), AcceptRec>,
+    /// (key, ballot) -> acceptors currently holding it as accepted.
+    pub holders: FxHashMap<(u32, Ballot), u32>,
+    /// Per key: ballots known chosen.
+    pub chosen: Vec<BTreeSet<Ballot>>,
+    /// [node][key]: last seen acceptor state, reset at each restart.
+    pub seen: Vec<Vec<Seen>>,
+    /// [node]: last seen floor.
+    pub floor: Vec<Ballot>,
+}
+
+/// A broken invariant: its name and a one-line diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub invariant: &'static str,
+    pub detail: String,
+}
+
+type Check = Result<(), Violation>;
+
+fn fail(invariant: &'static str, detail: String) -> Check {
+    Err(Violation { invariant, detail })
+}
+
+fn show(b: Option<Ballot>) -> String {
+    b.map_or("none (absent)".into(), |b| b.to_string())
+}
+
+impl Oracle {
+    /// An oracle for `nodes` nodes (ids 1..=nodes), `keys` keys, quorum `quorum`.
+    pub fn new(nodes: usize, keys: usize, quorum: u32) -> Oracle {
+        Oracle {
+            quorum,
+            accepts: FxHashMap::default(),
+            holders: FxHashMap::default(),
+            chosen: vec![BTreeSet::new(); keys],
+            seen: vec![vec![Seen::default(); keys]; nodes + 1],
+            floor: vec![Ballot::ZERO; nodes + 1],
+        }
+    }
+
+    /// Phase 2a seen at a coordinator: record it; at most one value per (key, ballot).
+    pub fn on_accept_sent(&mut self, key: u32, ballot: Ballot, rec: AcceptRec) -> Check {
+        if let Some(old) = self.accepts.get(&(key, ballot)) {
+            return one_value_per_ballot(key, ballot, &old.value, &rec.value, "a second Accept");
+        }
+        self.accepts.insert((key, ballot), rec);
+        Ok(())
+    }
+
+    /// A coordinator saw a quorum of Accepted (`Trace::Chosen`).
+    pub fn on_chosen_trace(&mut self, key: u32, ballot: Ballot) -> Check {
+        self.mark_chosen(key, ballot)
+    }
+
+    /// The node crashed: its acceptor state is gone, and so are its votes.
+    pub fn on_crash(&mut self, node: u32) {
+        for (k, s) in self.seen[node as usize].iter_mut().enumerate() {
+            if let Some(b) = s.accepted {
+                if let Some(c) = self.holders.get_mut(&(k as u32, b)) {
+                    *c -= 1;
+                }
+            }
+            *s = Seen::default();
+        }
+        self.floor[node as usize] = Ballot::ZERO;
+    }
+
+    /// After an event at `node`: check its state for `key` against what was seen before.
+    pub fn on_acceptor_state(
+        &mut self,
+        node: u32,
+        key: u32,
+        floor: Ballot,
+        slot: Option<&Slot>,
+    ) -> Check {
+        let n = node as usize;
+        floor_never_decreases(node, self.floor[n], floor)?;
+        self.floor[n] = floor;
+        let effective = slot.map_or(floor, |s| s.promised.max(floor));
+        let before = self.seen[n][key as usize];
+        effective_promised_never_decreases(node, key, before.effective_promised, effective)?;
+        let accepted = slot.and_then(|s| s.accepted.as_ref());
+        accepted_at_most_promised(node, key, accepted.map(|a| a.0), effective)?;
+        let accepted_ballot = accepted.map(|a| a.0);
+        self.seen[n][key as usize] = Seen {
+            effective_promised: effective,
+            accepted: accepted_ballot,
+        };
+        if accepted_ballot != before.accepted {
+            if let Some(old) = before.accepted {
+                if let Some(c) = self.holders.get_mut(&(key, old)) {
+                    *c -= 1;
+                }
+            }
+            if let Some((b, v)) = accepted {
+                match self.accepts.get(&(key, *b)) {
+                    Some(rec) => one_value_per_ballot(key, *b, &rec.value, v, "an acceptor's state")?,
+                    None => {
+                        return fail(
+                            "accept_was_sent",
+                            format!(
+                                "key k{key}: node {node} accepted ballot {b}, which no coordinator sent an Accept for"
+                            ),
+                        )
+                    }
+                }
+                let c = self.holders.entry((key, *b)).or_insert(0);
+                *c += 1;
+                if *c >= self.quorum {
+                    self.mark_chosen(key, *b)?;
+                }
+            }
+        }
+        if let Some(s) = slot {
+            confirmed_only_if_chosen(node, key, s, &self.chosen[key as usize])?;
+        }
+        Ok(())
+    }
+
+    /// `ballot` is chosen for `key`: check the chain at it and at the next chosen ballot.
+    fn mark_chosen(&mut self, key: u32, ballot: Ballot) -> Check {
+        if !self.chosen[key as usize].insert(ballot) {
+            return Ok(());
+        }
+        self.chain(key, ballot)?;
+        let next = self.chosen[key as usize]
+            .range((
+                std::ops::Bound::Excluded(ballot),
+                std::ops::Bound::Unbounded,
+            ))
+            .next()
+            .copied();
+        if let Some(next) = next {
+            self.chain(key, next)?;
+        }
+        Ok(())
+    }
+
+    /// The chosen state a value at `ballot` was really built on.
+    ///
+    /// Follow the ghost derivation down: an Accept is built on its
+    /// `derived_from` (a copy re-proposes it unchanged, a change applies to it).
+    /// A base that was never chosen carries its own change on its own base, so
+    /// keep following until a chosen ballot (or absent) is reached: the changes
+    /// passed on the way are ones that took effect without being chosen on their
+    /// own (e.g. an Accept that landed on a minority and was adopted by the next
+    /// round, CASPaxos §2).
+    pub fn base_of(&self, key: u32, ballot: Ballot) -> Result<Option<Ballot>, String> {
+        let mut at = ballot;
+        for _ in 0..100_000 {
+            let Some(rec) = self.accepts.get(&(key, at)) else {
+                return Err(format!("no Accept recorded at {at}"));
+            };
+            let Some(from) = rec.derived_from else {
+                if rec.copied {
+                    return Err(format!("the copy at {at} names no earlier Accept"));
+                }
+                return Ok(None);
+            };
+            if from >= at {
+                return Err(format!(
+                    "the Accept at {at} derives from {from}, not below it"
+                ));
+            }
+            if self.chosen[key as usize].contains(&from) {
+                return Ok(Some(from));
+            }
+            at = from;
+        }
+        Err("derivation chain too long".into())
+    }
+
+    fn chain(&self, key: u32, ballot: Ballot) -> Check {
+        let chosen = &self.chosen[key as usize];
+        let below = chosen.range(..ballot).next_back().copied();
+        chain_invariant(key, ballot, self.base_of(key, ballot), below)
+    }
+}
+
+/// At most one value per (key, ballot).
+pub fn one_value_per_ballot(key: u32, b: Ballot, a: &Value, other: &Value, what: &str) -> Check {
+    if a == other {
+        return Ok(());
+    }
+    fail(
+        "one_value_per_ballot",
+        format!(
+            "key k{key}: ballot {b} carries {:?} and, in {what}, {:?}",
+            a.as_deref().map(String::from_utf8_lossy),
+            other.as_deref().map(String::from_utf8_lossy)
+        ),
+    )
+}
+
+/// The node-wide floor never decreases within an incarnation.
+pub fn floor_never_decreases(node: u32, before: Ballot, now: Ballot) -> Check {
+    if now >= before {
+        return Ok(());
+    }
+    fail(
+        "floor_never_decreases",
+        format!("node {node}: floor fell from {before} to {now}"),
+    )
+}
+
+/// max(promised, floor) never decreases within an incarnation.
+pub fn effective_promised_never_decreases(
+    node: u32,
+    key: u32,
+    before: Ballot,
+    now: Ballot,
+) -> Check {
+    if now >= before {
+        return Ok(());
+    }
+    fail(
+        "effective_promised_never_decreases",
+        format!("node {node}, key k{key}: effective promise fell from {before} to {now}"),
+    )
+}
+
+/// The accepted ballot is at most the effective promise.
+pub fn accepted_at_most_promised(
+    node: u32,
+    key: u32,
+    accepted: Option<Ballot>,
+    promised: Ballot,
+) -> Check {
+    match accepted {
+        Some(a) if a > promised => fail(
+            "accepted_at_most_promised",
+            format!("node {node}, key k{key}: accepted {a} above effective promise {promised}"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// A value marked confirmed is at a chosen ballot (fast reads will trust the mark).
+pub fn confirmed_only_if_chosen(
+    node: u32,
+    key: u32,
+    slot: &Slot,
+    chosen: &BTreeSet<Ballot>,
+) -> Check {
+    if !slot.confirmed {
+        return Ok(());
+    }
+    match &slot.accepted {
+        Some((b, _)) if chosen.contains(b) => Ok(()),
+        other => fail(
+            "confirmed_only_if_chosen",
+            format!(
+                "node {node}, key k{key}: value at {} marked confirmed, but that ballot is not chosen",
+                show(other.as_ref().map(|a| a.0))
+            ),
+        ),
+    }
+}
+
+/// A value chosen at b derives from the highest value chosen below b.
+pub fn chain_invariant(
+    key: u32,
+    ballot: Ballot,
+    base: Result<Option<Ballot>, String>,
+    below: Option<Ballot>,
+) -> Check {
+    match base {
+        Err(why) => fail(
+            "chain_invariant",
+            format!("key k{key}: value chosen at {ballot} has no derivation: {why}"),
+        ),
+        Ok(base) if base == below => Ok(()),
+        Ok(base) => fail(
+            "chain_invariant",
+            format!(
+                "key k{key}: value chosen at {ballot} was built on {} but the highest value chosen below it is at {}{}",
+                show(base),
+                show(below),
+                if base < below {
+                    " (that chosen write is lost)"
+                } else {
+                    " (built on a value that was never chosen)"
+                }
+            ),
+        ),
+    }
+}

@@ -1,0 +1,401 @@
+//! What a run looks like: cluster shape, workload, node timings, network and
+//! fault rates, and a fault schedule. Read from `sim/scenarios/*.toml`; with no
+//! file, "swarm" mode picks the shape and the fault mix from the seed, so that
+//! different seeds stress different mixes (Groce et al., "Swarm Testing").
+
+use crate::rng::{stream, Stream};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One run's parameters. Every field has a default; a file names only what it changes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scenario {
+    /// A name shown in reports.
+    pub name: String,
+    /// Pick shape and fault rates from the seed, ignoring the fields below
+    /// except `ops`, `fault_phase_ms` and `heal_deadline_ms`.
+    pub swarm: bool,
+    /// M: nodes in the cluster (ids 1..=M).
+    pub nodes: u32,
+    /// N: replicas per key.
+    pub replicas: usize,
+    /// Concurrent clients, each with one operation outstanding at a time.
+    pub clients: usize,
+    /// Operations issued in all (the fault phase ends earlier if its time is up).
+    pub ops: usize,
+    /// Size of the key space ("k0".."k{keys-1}"): small, so keys contend.
+    pub keys: usize,
+    /// A client waits uniformly 0..=think_max_us between operations.
+    pub think_max_us: u64,
+    /// Relative weights of the operations.
+    pub mix: Mix,
+    /// Faults are injected until this time; then everything heals.
+    pub fault_phase_ms: u64,
+    /// After the heal, every outstanding operation must end within this long,
+    /// and each key's probe read must succeed within it.
+    pub heal_deadline_ms: u64,
+    /// At most this many replicas of a replica set may fail over the run
+    /// (default F = ⌊(N-1)/2⌋). A restarted node stays failed: it does not vote
+    /// until catch-up exists (issue 5), so crashes spend this budget for good.
+    pub max_failed_per_set: Option<usize>,
+    /// The node configuration the simulator sets.
+    pub node: NodeTiming,
+    /// Message delivery.
+    pub net: Net,
+    /// Random faults during the fault phase.
+    pub faults: Faults,
+    /// Faults at fixed times.
+    pub schedule: Vec<Scheduled>,
+}
+
+/// Weights of get / set / cas / del in the workload.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Mix {
+    pub read: u32,
+    pub write: u32,
+    pub cas: u32,
+    pub delete: u32,
+}
+
+/// Timings the simulator gives each node's `Config`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeTiming {
+    pub phase_timeout_ms: u64,
+    pub retry_budget_ms: u64,
+    pub retry_backoff_max_ms: u64,
+}
+
+/// The network: latency distribution, loss, duplication.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Net {
+    /// One-way latency, uniform in [delay_min_us, delay_max_us].
+    pub delay_min_us: u64,
+    pub delay_max_us: u64,
+    /// Probability that a message is delayed by an extra 0..=spike_max_us
+    /// (reordering, and delays comparable to phase timeouts).
+    pub spike_p: f64,
+    pub spike_max_us: u64,
+    /// Probability that a message is lost.
+    pub drop_p: f64,
+    /// Probability that a message is delivered twice.
+    pub dup_p: f64,
+    /// Extra loss probability by message kind (e.g. `Confirm = 1.0`).
+    pub drop_kind: BTreeMap<String, f64>,
+}
+
+/// Rates of random faults during the fault phase. A mean interval of 0 disables a fault.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Mean time between partitions forming.
+    pub partition_every_ms: u64,
+    /// Mean time a partition lasts.
+    pub partition_ms: u64,
+    /// Probability that a partition is one-way.
+    pub asymmetric_p: f64,
+    /// Mean time between crash attempts (each respects the at-most-F rule).
+    pub crash_every_ms: u64,
+    /// Mean time a crashed node stays down before it restarts.
+    pub down_ms: u64,
+    /// Mean time between pauses of a random node.
+    pub pause_every_ms: u64,
+    /// Mean length of a pause.
+    pub pause_ms: u64,
+    /// Each node's wall clock is off by up to ± this.
+    pub skew_max_ms: u64,
+    /// Each node's clocks run fast or slow by up to ± this (parts per million):
+    /// its timers fire early or late.
+    pub drift_max_ppm: u64,
+}
+
+/// A fault at a fixed time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scheduled {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// What a scheduled fault does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Action {
+    /// Nodes in different groups cannot talk (nodes in no group are in one more group).
+    Partition { groups: Vec<Vec<u32>> },
+    /// Messages from any of `from` to any of `to` are lost (one way).
+    Cut { from: Vec<u32>, to: Vec<u32> },
+    /// Every partition and cut heals.
+    Heal,
+    /// The node crashes, losing its memory.
+    Crash { node: u32 },
+    /// The crashed node restarts with a new incarnation (and does not vote).
+    Restart { node: u32 },
+    /// The node processes nothing for `ms`.
+    Pause { node: u32, ms: u64 },
+    /// The next time `node` sends Accepts, only the first `deliver` of them
+    /// leave before it crashes.
+    CrashMidAccept { node: u32, deliver: usize },
+}
+
+impl Default for Scenario {
+    fn default() -> Self {
+        Scenario {
+            name: "default".into(),
+            swarm: false,
+            nodes: 3,
+            replicas: 3,
+            clients: 4,
+            ops: 200,
+            keys: 2,
+            think_max_us: 2_000,
+            mix: Mix::default(),
+            fault_phase_ms: 400,
+            heal_deadline_ms: 3_000,
+            max_failed_per_set: None,
+            node: NodeTiming::default(),
+            net: Net::default(),
+            faults: Faults::default(),
+            schedule: Vec::new(),
+        }
+    }
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Mix {
+            read: 3,
+            write: 3,
+            cas: 3,
+            delete: 1,
+        }
+    }
+}
+
+impl Default for NodeTiming {
+    fn default() -> Self {
+        // Shorter than the production defaults so that timeouts and retries,
+        // where the subtle rules live, happen within a short run.
+        NodeTiming {
+            phase_timeout_ms: 2,
+            retry_budget_ms: 200,
+            retry_backoff_max_ms: 2,
+        }
+    }
+}
+
+impl Default for Net {
+    fn default() -> Self {
+        Net {
+            delay_min_us: 20,
+            delay_max_us: 200,
+            spike_p: 0.0,
+            spike_max_us: 0,
+            drop_p: 0.0,
+            dup_p: 0.0,
+            drop_kind: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            partition_every_ms: 0,
+            partition_ms: 30,
+            asymmetric_p: 0.3,
+            crash_every_ms: 0,
+            down_ms: 20,
+            pause_every_ms: 0,
+            pause_ms: 5,
+            skew_max_ms: 0,
+            drift_max_ppm: 0,
+        }
+    }
+}
+
+impl Scenario {
+    /// The swarm scenario: `ops`, `fault_phase_ms` and `heal_deadline_ms` kept,
+    /// everything else drawn from the seed's own stream.
+    pub fn swarm_default() -> Scenario {
+        Scenario {
+            name: "swarm".into(),
+            swarm: true,
+            ..Scenario::default()
+        }
+    }
+
+    /// A concrete scenario for `seed`: swarm choices made, so that printing it
+    /// gives a file that replays the same run.
+    pub fn resolve(&self, seed: u64) -> Scenario {
+        if !self.swarm {
+            return self.clone();
+        }
+        let mut r = stream(seed, Stream::Swarm);
+        let mut s = self.clone();
+        s.swarm = false;
+        s.name = format!("swarm seed {seed}");
+        s.nodes = [3, 3, 4, 5][r.random_range(0..4)];
+        s.replicas = 3;
+        s.clients = r.random_range(2..=6);
+        s.keys = [1, 1, 2, 3, 5][r.random_range(0..5)];
+        let t = (s.fault_phase_ms * 1_000) as f64 * s.clients as f64 / s.ops.max(1) as f64;
+        s.think_max_us = (t * r.random_range(0.5..1.5)) as u64;
+        s.mix = Mix {
+            read: r.random_range(0..5),
+            write: r.random_range(0..5),
+            cas: r.random_range(1..5),
+            delete: r.random_range(0..3),
+        };
+        s.node.phase_timeout_ms = [1, 2, 3, 5][r.random_range(0..4)];
+        s.node.retry_backoff_max_ms = r.random_range(1..=3);
+        s.node.retry_budget_ms = [100, 200, 400][r.random_range(0..3)];
+        let base = [10u64, 50, 200][r.random_range(0..3)];
+        s.net.delay_min_us = base / 2;
+        s.net.delay_max_us = base * r.random_range(1..=4);
+        s.net.spike_p = [0.0, 0.01, 0.05, 0.2][r.random_range(0..4)];
+        s.net.spike_max_us = s.node.phase_timeout_ms * 1_000 * r.random_range(1..=3);
+        s.net.drop_p = [0.0, 0.0, 0.01, 0.05, 0.15][r.random_range(0..5)];
+        s.net.dup_p = [0.0, 0.0, 0.02, 0.1][r.random_range(0..4)];
+        s.net.drop_kind.clear();
+        if r.random_bool(0.2) {
+            let kind = ["Accepted", "Confirm", "Promise"][r.random_range(0..3)];
+            s.net
+                .drop_kind
+                .insert(kind.into(), r.random_range(0.1..0.6));
+        }
+        let f = &mut s.faults;
+        f.partition_every_ms = [0, 0, 50, 150][r.random_range(0..4)];
+        f.partition_ms = r.random_range(5..60);
+        f.asymmetric_p = r.random_range(0.0..0.6);
+        f.crash_every_ms = [0, 0, 100, 300][r.random_range(0..4)];
+        f.down_ms = r.random_range(5..100);
+        f.pause_every_ms = [0, 0, 40, 120][r.random_range(0..4)];
+        f.pause_ms = r.random_range(1..20);
+        f.skew_max_ms = [0, 0, 50, 5_000][r.random_range(0..4)];
+        f.drift_max_ppm = [0, 0, 1_000, 200_000][r.random_range(0..4)];
+        s.heal_deadline_ms = s.heal_deadline_ms.max(s.node.retry_budget_ms * 3);
+        s
+    }
+
+    /// Parses a scenario file's text.
+    pub fn from_toml(text: &str) -> Result<Scenario, String> {
+        let s: Scenario = toml::from_str(text).map_err(|e| e.to_string())?;
+        s.check()?;
+        Ok(s)
+    }
+
+    /// The scenario as a TOML file.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print scenario: {e}\n"))
+    }
+
+    /// F for this run: failures allowed per replica set.
+    pub fn failures_allowed(&self) -> usize {
+        self.max_failed_per_set
+            .unwrap_or((self.replicas.saturating_sub(1)) / 2)
+    }
+
+    /// Checks bounds a run depends on.
+    pub fn check(&self) -> Result<(), String> {
+        if self.swarm {
+            return Ok(());
+        }
+        if self.nodes == 0 || self.nodes > 64 {
+            return Err(format!("nodes = {} must be in 1..=64", self.nodes));
+        }
+        if self.replicas == 0 || self.replicas > self.nodes as usize {
+            return Err(format!(
+                "replicas = {} must be in 1..=nodes ({})",
+                self.replicas, self.nodes
+            ));
+        }
+        if self.keys == 0 || self.keys > 10_000 {
+            return Err(format!("keys = {} must be in 1..=10000", self.keys));
+        }
+        if self.clients > 10_000 {
+            return Err(format!("clients = {} exceeds 10000", self.clients));
+        }
+        if self.net.delay_min_us > self.net.delay_max_us {
+            return Err("net.delay_min_us exceeds net.delay_max_us".into());
+        }
+        let m = &self.mix;
+        if m.read + m.write + m.cas + m.delete == 0 {
+            return Err("mix: every weight is 0".into());
+        }
+        for p in [self.net.drop_p, self.net.dup_p, self.net.spike_p] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("probability {p} is outside 0..=1"));
+            }
+        }
+        for s in &self.schedule {
+            let nodes: Vec<u32> = match &s.action {
+                Action::Partition { groups } => groups.iter().flatten().copied().collect(),
+                Action::Cut { from, to } => from.iter().chain(to).copied().collect(),
+                Action::Heal => vec![],
+                Action::Crash { node }
+                | Action::Restart { node }
+                | Action::Pause { node, .. }
+                | Action::CrashMidAccept { node, .. } => vec![*node],
+            };
+            if let Some(n) = nodes.iter().find(|&&n| n == 0 || n > self.nodes) {
+                return Err(format!(
+                    "schedule at {} ms names node {n}, not in 1..={}",
+                    s.at_ms, self.nodes
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_round_trips_through_toml() {
+        let mut s = Scenario::swarm_default().resolve(3);
+        s.schedule = vec![
+            Scheduled {
+                at_ms: 5,
+                action: Action::Partition {
+                    groups: vec![vec![1], vec![2, 3]],
+                },
+            },
+            Scheduled {
+                at_ms: 9,
+                action: Action::Crash { node: 2 },
+            },
+            Scheduled {
+                at_ms: 19,
+                action: Action::Heal,
+            },
+        ];
+        let text = s.to_toml();
+        assert_eq!(Scenario::from_toml(&text).unwrap(), s, "{text}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(Scenario::from_toml("nodez = 3").is_err());
+        assert!(Scenario::from_toml("nodes = 3\nreplicas = 4").is_err());
+    }
+}
+
+/// True if `action` names a node above `n`.
+pub fn names_node_above(action: &Action, n: u32) -> bool {
+    match action {
+        Action::Partition { groups } => groups.iter().flatten().any(|&x| x > n),
+        Action::Cut { from, to } => from.iter().chain(to).any(|&x| x > n),
+        Action::Heal => false,
+        Action::Crash { node }
+        | Action::Restart { node }
+        | Action::Pause { node, .. }
+        | Action::CrashMidAccept { node, .. } => *node > n,
+    }
+}

@@ -1,0 +1,1464 @@
+//! The world: nodes of the real `synod` core, a network, clients and faults,
+//! driven by one event queue in virtual time.
+//!
+//! Events are ordered by (time µs, sequence number), so a run is a pure
+//! function of the seed and the scenario. Every node gets its own clocks
+//! (offset, drift, wall-clock skew) and its own RNG stream; the network, the
+//! faults and the workload draw from independent streams.
+//!
+//! A run has two phases. Until `fault_phase_ms` faults are injected and clients
+//! issue operations. Then everything heals: partitions end, crashed nodes
+//! restart, the network stops losing, duplicating and delaying messages beyond
+//! its base latency, and clients issue nothing new. Every outstanding operation
+//! must end, and then one read per key (a "probe"), issued one at a time, must
+//! succeed, all by `heal_deadline_ms` after the heal: that is liveness.
+//!
+//! Crash faults respect "at most F replicas of a replica set failed". A
+//! restarted node cannot vote until catch-up exists (issue 5): it stays failed
+//! for good, so a run spends at most F crashes per replica set.
+
+use crate::checker::{self, Op, OpKind, Val, ABSENT};
+use crate::history::{self, Event, HVal, Type, Values, F};
+use crate::invariants::{AcceptRec, Oracle, Violation};
+use crate::rng::{stream, stream_seed, Stream};
+use crate::scenario::{Action, Scenario};
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt::Write as _;
+use synod::core::{
+    Ballot, Command, Config, DeliberateBug, Effects, Envelope, Input, Message, Node, Now, Outcome,
+    Placement, Reply, Trace,
+};
+
+/// Wall-clock epoch of every run (2026-01-01), before skew.
+const WALL_EPOCH_MS: u64 = 1_767_225_600_000;
+/// A run that handles more events than this is stuck in a loop.
+const EVENTS_MAX: u64 = 200_000_000;
+/// Steps the linearizability search may take per key.
+pub const CHECK_STEPS_MAX: u64 = 20_000_000;
+
+/// What to run and what to record.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub seed: u64,
+    pub scenario: Scenario,
+    pub bug: Option<DeliberateBug>,
+    /// Record every delivered and dropped message and fault as JSON lines.
+    pub trace: bool,
+    /// Record a text timeline.
+    pub timeline: bool,
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    /// An invariant broke or the history is not linearizable.
+    Safety(String),
+    /// Something did not finish after the heal.
+    Liveness(String),
+}
+
+impl Verdict {
+    /// True unless the run failed.
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Pass)
+    }
+    /// "pass", "safety" or "liveness".
+    pub fn class(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Safety(_) => "safety",
+            Verdict::Liveness(_) => "liveness",
+        }
+    }
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Pass => write!(f, "PASS"),
+            Verdict::Safety(s) => write!(f, "SAFETY FAILURE: {s}"),
+            Verdict::Liveness(s) => write!(f, "LIVENESS FAILURE: {s}"),
+        }
+    }
+}
+
+/// Counters of one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub ops: u64,
+    pub ops_ok: u64,
+    pub ops_fail: u64,
+    pub ops_info: u64,
+    pub crashes: u64,
+    pub partitions: u64,
+    pub pauses: u64,
+    pub virtual_us: u64,
+    /// Keys whose linearizability search gave up (neither pass nor fail).
+    pub check_gave_up: u64,
+}
+
+/// The result of one run.
+pub struct RunResult {
+    pub verdict: Verdict,
+    pub stats: Stats,
+    /// The concrete scenario that ran (swarm choices made).
+    pub scenario: Scenario,
+    pub history: Vec<Event>,
+    pub values: Values,
+    pub keys: Vec<String>,
+    /// JSON lines, if `Options::trace`.
+    pub trace: Vec<u8>,
+    /// Text timeline, if `Options::timeline`.
+    pub timeline: String,
+}
+
+impl RunResult {
+    /// The history as JSON Lines (DESIGN.md "Histories").
+    pub fn history_jsonl(&self) -> String {
+        history::to_jsonl(&self.history, &self.keys, &self.values)
+    }
+}
+
+/// Runs one world to its verdict.
+pub fn run(opts: &Options) -> Result<RunResult, String> {
+    let scenario = opts.scenario.resolve(opts.seed);
+    scenario.check()?;
+    let mut w = World::new(opts, scenario)?;
+    w.run();
+    Ok(w.finish())
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Clock {
+    offset_us: u64,
+    drift_ppm: i64,
+    wall_skew_ms: i64,
+}
+
+impl Clock {
+    fn mono_us(&self, t: u64) -> u64 {
+        let d = i128::from(t) * i128::from(self.drift_ppm) / 1_000_000;
+        (i128::from(self.offset_us) + i128::from(t) + d).max(0) as u64
+    }
+    fn wall_ms(&self, t: u64) -> u64 {
+        let local = self.mono_us(t).saturating_sub(self.offset_us) / 1_000;
+        (WALL_EPOCH_MS as i64 + self.wall_skew_ms + local as i64) as u64
+    }
+    /// The first global time at which this clock reads at least `mono_us`.
+    fn global_at(&self, mono_us: u64, now: u64) -> u64 {
+        let rel = i128::from(mono_us) - i128::from(self.offset_us);
+        let rate = 1_000_000 + i128::from(self.drift_ppm);
+        let mut t = (rel * 1_000_000 / rate).max(i128::from(now)) as u64;
+        while self.mono_us(t) < mono_us {
+            t += 1;
+        }
+        t
+    }
+}
+
+struct NodeSlot {
+    node: Option<Node>,
+    incarnation: u64,
+    life: u32,
+    /// Crashed at some point: counts as failed for the rest of the run.
+    failed: bool,
+    paused_until: u64,
+    clock: Clock,
+    /// Global time of the Tick event that is current, if any.
+    wake: Option<u64>,
+    crash_mid_accept: Option<usize>,
+}
+
+#[derive(Clone, Debug)]
+enum Ev {
+    Deliver { env: Envelope, dup: bool },
+    Tick { node: u32 },
+    Request { node: u32, id: u64 },
+    ClientNext { client: usize },
+    PartitionRandom,
+    PartitionEnd { id: u64 },
+    CrashRandom,
+    Restart { node: u32 },
+    PauseRandom,
+    Scheduled { index: usize },
+    Heal,
+    Deadline,
+}
+
+/// An operation in flight.
+#[derive(Clone, Debug)]
+struct Pending {
+    client: usize,
+    process: u64,
+    node: u32,
+    key: u32,
+    f: F,
+    value: HVal,
+    command: Command,
+    invoked_us: u64,
+}
+
+struct Client {
+    process: u64,
+    busy: bool,
+}
+
+const PROBE: usize = usize::MAX;
+
+struct World {
+    seed: u64,
+    sc: Scenario,
+    bug: Option<DeliberateBug>,
+    now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    slab: Vec<Option<Ev>>,
+    free: Vec<u32>,
+    nodes: Vec<NodeSlot>,
+    members: Vec<u32>,
+    keys: Vec<Vec<u8>>,
+    key_names: Vec<String>,
+    replica_sets: Vec<Vec<u32>>,
+    /// Directed links blocked by active partitions: count per [from][to].
+    blocked: Vec<Vec<u16>>,
+    partitions: BTreeMap<u64, Vec<(u32, u32)>>,
+    partition_seq: u64,
+    healed: bool,
+    net_rng: ChaCha8Rng,
+    fault_rng: ChaCha8Rng,
+    work_rng: ChaCha8Rng,
+    clients: Vec<Client>,
+    next_process: u64,
+    issued: usize,
+    writes: u64,
+    last_written: Vec<Val>,
+    pending: BTreeMap<u64, Pending>,
+    next_request: u64,
+    probe_key: usize,
+    probing: bool,
+    finished: bool,
+    failure: Option<Verdict>,
+    oracle: Oracle,
+    history: Vec<Event>,
+    values: Values,
+    fx: Effects,
+    touched: Vec<u32>,
+    drop_kind: [f64; 7],
+    stats: Stats,
+    trace_on: bool,
+    timeline_on: bool,
+    trace: Vec<u8>,
+    timeline: String,
+}
+
+fn kind_index(m: &Message) -> usize {
+    match m {
+        Message::Prepare { .. } => 0,
+        Message::Promise { .. } => 1,
+        Message::Accept { .. } => 2,
+        Message::Accepted { .. } => 3,
+        Message::Reject { .. } => 4,
+        Message::Confirm { .. } => 5,
+        Message::Nack { .. } => 6,
+    }
+}
+
+const KINDS: [&str; 7] = [
+    "Prepare", "Promise", "Accept", "Accepted", "Reject", "Confirm", "Nack",
+];
+
+/// The key index of a key the workload made ("k12" -> 12).
+fn key_index(key: &[u8]) -> u32 {
+    let mut n = 0u32;
+    for &b in &key[1..] {
+        n = n * 10 + u32::from(b - b'0');
+    }
+    n
+}
+
+impl World {
+    fn new(opts: &Options, sc: Scenario) -> Result<World, String> {
+        let seed = opts.seed;
+        let m = sc.nodes as usize;
+        let members: Vec<u32> = (1..=sc.nodes).collect();
+        let placement = Placement::new(&members, sc.replicas);
+        let keys: Vec<Vec<u8>> = (0..sc.keys).map(|i| format!("k{i}").into_bytes()).collect();
+        let key_names = keys
+            .iter()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        let replica_sets = keys.iter().map(|k| placement.replicas_of(k)).collect();
+        let mut clock_rng = stream(seed, Stream::Clocks);
+        let mut nodes = Vec::with_capacity(m + 1);
+        for id in 0..=sc.nodes {
+            let skew = sc.faults.skew_max_ms as i64;
+            let drift = sc.faults.drift_max_ppm.min(900_000) as i64;
+            let clock = Clock {
+                offset_us: clock_rng.random_range(0..1_000_000_000),
+                drift_ppm: if drift > 0 {
+                    clock_rng.random_range(-drift..=drift)
+                } else {
+                    0
+                },
+                wall_skew_ms: if skew > 0 {
+                    clock_rng.random_range(-skew..=skew)
+                } else {
+                    0
+                },
+            };
+            nodes.push(NodeSlot {
+                node: None,
+                incarnation: 0,
+                life: 0,
+                failed: false,
+                paused_until: 0,
+                clock,
+                wake: None,
+                crash_mid_accept: None,
+            });
+            let _ = id;
+        }
+        let mut drop_kind = [0.0; 7];
+        for (name, p) in &sc.net.drop_kind {
+            let Some(i) = KINDS.iter().position(|k| k == name) else {
+                return Err(format!(
+                    "net.drop_kind: unknown message kind {name:?} (one of {KINDS:?})"
+                ));
+            };
+            drop_kind[i] = *p;
+        }
+        let quorum = (sc.replicas / 2 + 1) as u32;
+        let mut w = World {
+            seed,
+            bug: opts.bug,
+            now: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            slab: Vec::new(),
+            free: Vec::new(),
+            nodes,
+            members,
+            key_names,
+            replica_sets,
+            blocked: vec![vec![0; m + 1]; m + 1],
+            partitions: BTreeMap::new(),
+            partition_seq: 0,
+            healed: false,
+            net_rng: stream(seed, Stream::Network),
+            fault_rng: stream(seed, Stream::Faults),
+            work_rng: stream(seed, Stream::Workload),
+            clients: (0..sc.clients)
+                .map(|i| Client {
+                    process: i as u64,
+                    busy: false,
+                })
+                .collect(),
+            next_process: sc.clients as u64,
+            issued: 0,
+            writes: 0,
+            last_written: vec![ABSENT; keys.len()],
+            pending: BTreeMap::new(),
+            next_request: 1,
+            probe_key: 0,
+            probing: false,
+            finished: false,
+            failure: None,
+            oracle: Oracle::new(m, keys.len(), quorum),
+            history: Vec::new(),
+            values: Values::new(),
+            fx: Effects::default(),
+            touched: Vec::new(),
+            drop_kind,
+            stats: Stats::default(),
+            trace_on: opts.trace,
+            timeline_on: opts.timeline,
+            trace: Vec::new(),
+            timeline: String::new(),
+            keys,
+            sc,
+        };
+        for id in 1..=w.sc.nodes {
+            w.start_node(id, true)?;
+        }
+        for a in 1..=w.sc.nodes {
+            for b in 1..=w.sc.nodes {
+                if a != b {
+                    let inc = w.nodes[b as usize].incarnation;
+                    w.handle(
+                        a,
+                        Input::PeerUp {
+                            node: b,
+                            incarnation: inc,
+                        },
+                    );
+                }
+            }
+        }
+        for c in 0..w.clients.len() {
+            let at = w.work_rng.random_range(0..=w.sc.think_max_us);
+            w.push(at, Ev::ClientNext { client: c });
+        }
+        let f = w.sc.faults.clone();
+        if f.partition_every_ms > 0 {
+            let at = w.exp_delay(f.partition_every_ms * 1_000);
+            w.push(at, Ev::PartitionRandom);
+        }
+        if f.crash_every_ms > 0 {
+            let at = w.exp_delay(f.crash_every_ms * 1_000);
+            w.push(at, Ev::CrashRandom);
+        }
+        if f.pause_every_ms > 0 {
+            let at = w.exp_delay(f.pause_every_ms * 1_000);
+            w.push(at, Ev::PauseRandom);
+        }
+        for i in 0..w.sc.schedule.len() {
+            let at = w.sc.schedule[i].at_ms * 1_000;
+            w.push(at, Ev::Scheduled { index: i });
+        }
+        let heal = w.sc.fault_phase_ms * 1_000;
+        w.push(heal, Ev::Heal);
+        Ok(w)
+    }
+
+    fn exp_delay(&mut self, mean_us: u64) -> u64 {
+        let u: f64 = self.fault_rng.random_range(1e-9..1.0);
+        ((-u.ln()) * mean_us as f64) as u64
+    }
+
+    fn config(&self, id: u32) -> Config {
+        let mut cfg = Config::new(id, self.members.clone());
+        cfg.replicas = self.sc.replicas;
+        cfg.phase_timeout_ms = self.sc.node.phase_timeout_ms;
+        cfg.retry_budget_ms = self.sc.node.retry_budget_ms;
+        cfg.retry_backoff_max_ms = self.sc.node.retry_backoff_max_ms;
+        let life = self.nodes[id as usize].life;
+        cfg.rng_seed = stream_seed(self.seed, Stream::Node { id, life });
+        cfg.trace = true;
+        cfg.bug = self.bug;
+        cfg
+    }
+
+    fn start_node(&mut self, id: u32, bootstrap: bool) -> Result<(), String> {
+        let slot = &mut self.nodes[id as usize];
+        slot.life += 1;
+        slot.incarnation += 1;
+        let inc = slot.incarnation;
+        let cfg = self.config(id);
+        let node = Node::new(cfg, inc, bootstrap).map_err(|e| e.to_string())?;
+        let slot = &mut self.nodes[id as usize];
+        slot.node = Some(node);
+        slot.wake = None;
+        slot.paused_until = 0;
+        Ok(())
+    }
+
+    fn push(&mut self, at: u64, ev: Ev) {
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some(ev);
+                i
+            }
+            None => {
+                self.slab.push(Some(ev));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.seq += 1;
+        self.queue.push(Reverse((at.max(self.now), self.seq, idx)));
+    }
+
+    fn run(&mut self) {
+        while let Some(Reverse((at, _, idx))) = self.queue.pop() {
+            self.now = at;
+            let ev = self.slab[idx as usize].take();
+            self.free.push(idx);
+            let Some(ev) = ev else { continue };
+            self.stats.events += 1;
+            if self.stats.events > EVENTS_MAX {
+                self.failure = Some(Verdict::Liveness(format!(
+                    "more than {EVENTS_MAX} events: the run does not settle"
+                )));
+            }
+            self.step(ev);
+            if self.failure.is_some() || self.finished {
+                break;
+            }
+        }
+        self.stats.virtual_us = self.now;
+    }
+
+    fn finish(mut self) -> RunResult {
+        let verdict = match self.failure.take() {
+            Some(v) => v,
+            None if !self.finished => {
+                Verdict::Liveness("the event queue ran dry before the run ended".into())
+            }
+            None => self.check_history(),
+        };
+        if self.timeline_on {
+            let _ = writeln!(self.timeline, "{:>12}  verdict: {verdict}", self.t());
+        }
+        RunResult {
+            verdict,
+            stats: self.stats,
+            scenario: self.sc,
+            history: self.history,
+            values: self.values,
+            keys: self.key_names,
+            trace: self.trace,
+            timeline: self.timeline,
+        }
+    }
+
+    fn check_history(&mut self) -> Verdict {
+        let by_key = match history::ops_by_key(&self.history) {
+            Ok(m) => m,
+            Err(e) => return Verdict::Safety(format!("malformed history: {e}")),
+        };
+        for (key, ops) in &by_key {
+            match checker::check(ops, CHECK_STEPS_MAX) {
+                checker::Verdict::Linearizable => {}
+                checker::Verdict::GaveUp { .. } => self.stats.check_gave_up += 1,
+                checker::Verdict::Violation(stuck) => {
+                    let op = &ops[stuck.op];
+                    return Verdict::Safety(format!(
+                        "linearizability: key {}: {} operations have no linearization; the longest attempt placed {} and then could not place process {} {} (history lines {}..{}) with the value at {}",
+                        self.key_names[*key as usize],
+                        ops.len(),
+                        stuck.linearized,
+                        op.process,
+                        self.show_op(op),
+                        op.call + 1,
+                        op.ret + 1,
+                        self.values.show(stuck.state),
+                    ));
+                }
+            }
+        }
+        Verdict::Pass
+    }
+
+    fn show_op(&self, op: &Op) -> String {
+        let v = |x| self.values.show(x);
+        match op.kind {
+            OpKind::Read(x) => format!("read -> {}", v(x)),
+            OpKind::Write(x) => format!("write {}", v(x)),
+            OpKind::Delete(e) => format!("delete (existed: {e:?})"),
+            OpKind::Cas {
+                expected,
+                new,
+                swapped,
+            } => {
+                format!("cas [{}, {}] (swapped: {swapped:?})", v(expected), v(new))
+            }
+        }
+    }
+
+    fn t(&self) -> String {
+        format!("{}.{:03}ms", self.now / 1_000, self.now % 1_000)
+    }
+
+    fn safety(&mut self, at_node: u32, what: &str, v: Violation) {
+        if self.failure.is_none() {
+            let msg = format!(
+                "{} at t={} on node {at_node} after {what}: {}",
+                v.invariant,
+                self.t(),
+                v.detail
+            );
+            self.note_fault("violation", &msg);
+            self.failure = Some(Verdict::Safety(msg));
+        }
+    }
+
+    // ---------------------------------------------------------------- events
+
+    fn step(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { env, dup } => self.deliver(env, dup),
+            Ev::Tick { node } => {
+                let slot = &mut self.nodes[node as usize];
+                if slot.wake != Some(self.now) || slot.node.is_none() {
+                    return;
+                }
+                if slot.paused_until > self.now {
+                    let until = slot.paused_until;
+                    slot.wake = Some(until);
+                    self.push(until, Ev::Tick { node });
+                    return;
+                }
+                slot.wake = None;
+                self.handle(node, Input::Tick);
+            }
+            Ev::Request { node, id } => self.request_arrives(node, id),
+            Ev::ClientNext { client } => self.client_next(client),
+            Ev::PartitionRandom => self.partition_random(),
+            Ev::PartitionEnd { id } => self.partition_end(id),
+            Ev::CrashRandom => self.crash_random(),
+            Ev::Restart { node } => self.restart(node),
+            Ev::PauseRandom => self.pause_random(),
+            Ev::Scheduled { index } => self.scheduled(index),
+            Ev::Heal => self.heal(),
+            Ev::Deadline => self.deadline(),
+        }
+    }
+
+    fn deliver(&mut self, env: Envelope, dup: bool) {
+        let to = env.to;
+        let slot = &self.nodes[to as usize];
+        if slot.node.is_none() {
+            self.drop_msg(&env, "node down");
+            return;
+        }
+        if slot.paused_until > self.now {
+            let until = slot.paused_until;
+            self.push(until, Ev::Deliver { env, dup });
+            return;
+        }
+        if self.blocked[env.from as usize][to as usize] > 0 {
+            self.drop_msg(&env, "partition");
+            return;
+        }
+        self.stats.delivered += 1;
+        if self.trace_on || self.timeline_on {
+            self.record_msg(&env, if dup { "deliver-dup" } else { "deliver" }, None);
+        }
+        let k = key_index(env.msg.key());
+        self.touched.push(k);
+        self.handle(to, Input::Peer(env));
+    }
+
+    /// Feeds `input` to node `id` and carries out its effects.
+    fn handle(&mut self, id: u32, input: Input) {
+        let slot = &mut self.nodes[id as usize];
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        let now = Now {
+            mono_us: slot.clock.mono_us(self.now),
+            wall_ms: slot.clock.wall_ms(self.now),
+        };
+        let what = if self.failure.is_none() {
+            input_name(&input)
+        } else {
+            ""
+        };
+        let mut fx = std::mem::take(&mut self.fx);
+        fx.clear();
+        node.handle(now, input, &mut fx);
+        self.after_handle(id, &mut fx, what);
+        self.fx = fx;
+    }
+
+    fn after_handle(&mut self, id: u32, fx: &mut Effects, what: &'static str) {
+        // Ghost state first: Accepts sent and values chosen at this coordinator.
+        for t in fx.trace.drain(..) {
+            let r = match t {
+                Trace::AcceptSent {
+                    key,
+                    ballot,
+                    value,
+                    derived_from,
+                    copied,
+                } => {
+                    let k = key_index(&key);
+                    self.touched.push(k);
+                    self.oracle.on_accept_sent(
+                        k,
+                        ballot,
+                        AcceptRec {
+                            value,
+                            derived_from,
+                            copied,
+                            node: id,
+                        },
+                    )
+                }
+                Trace::Chosen { key, ballot } => {
+                    let k = key_index(&key);
+                    self.touched.push(k);
+                    self.oracle.on_chosen_trace(k, ballot)
+                }
+            };
+            if let Err(v) = r {
+                self.safety(id, what, v);
+            }
+        }
+        for env in &fx.sends {
+            self.touched.push(key_index(env.msg.key()));
+        }
+        for (rid, _) in &fx.replies {
+            if let Some(p) = self.pending.get(rid) {
+                self.touched.push(p.key);
+            }
+        }
+        // Then the acceptor state of every key the event touched.
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        let touched = std::mem::take(&mut self.touched);
+        let mut broken = None;
+        if let Some(node) = self.nodes[id as usize].node.as_ref() {
+            let acc = node.acceptor();
+            let floor = acc.floor();
+            for &k in &touched {
+                let slot = acc.slot(&self.keys[k as usize]);
+                if let Err(v) = self.oracle.on_acceptor_state(id, k, floor, slot) {
+                    broken = Some(v);
+                    break;
+                }
+            }
+        }
+        self.touched = touched;
+        self.touched.clear();
+        if let Some(v) = broken {
+            self.safety(id, what, v);
+        }
+        // Crash mid-accept: only the first `deliver` Accepts leave.
+        let mut crash_now = false;
+        if let Some(d) = self.nodes[id as usize].crash_mid_accept {
+            if fx
+                .sends
+                .iter()
+                .any(|e| matches!(e.msg, Message::Accept { .. }))
+            {
+                let mut accepts = 0;
+                fx.sends.retain(|e| {
+                    if matches!(e.msg, Message::Accept { .. }) {
+                        accepts += 1;
+                        accepts <= d
+                    } else {
+                        accepts < d
+                    }
+                });
+                crash_now = true;
+            }
+        }
+        for env in fx.sends.drain(..) {
+            self.send(env);
+        }
+        for (rid, outcome) in fx.replies.drain(..) {
+            self.reply(rid, outcome);
+        }
+        let slot = &mut self.nodes[id as usize];
+        match fx.wake_at_us {
+            Some(mono) => {
+                let at = slot.clock.global_at(mono, self.now);
+                if slot.wake != Some(at) {
+                    slot.wake = Some(at);
+                    self.push(at, Ev::Tick { node: id });
+                }
+            }
+            None => slot.wake = None,
+        }
+        if crash_now {
+            self.nodes[id as usize].crash_mid_accept = None;
+            if self.may_fail(id) {
+                self.crash(id, "crash mid-accept");
+            } else {
+                self.note_fault(
+                    "skip",
+                    &format!("crash-mid-accept of node {id}: would exceed F failed replicas"),
+                );
+            }
+        }
+    }
+
+    /// The network takes a message: lose it, delay it, maybe duplicate it.
+    fn send(&mut self, env: Envelope) {
+        let (from, to) = (env.from as usize, env.to as usize);
+        if self.blocked[from][to] > 0 {
+            self.drop_msg(&env, "partition");
+            return;
+        }
+        let net = &self.sc.net;
+        if !self.healed {
+            let p_kind = self.drop_kind[kind_index(&env.msg)];
+            if (net.drop_p > 0.0 && self.net_rng.random_bool(net.drop_p))
+                || (p_kind > 0.0 && self.net_rng.random_bool(p_kind))
+            {
+                self.drop_msg(&env, "loss");
+                return;
+            }
+        }
+        let dup = !self.healed && net.dup_p > 0.0 && self.net_rng.random_bool(net.dup_p);
+        if dup {
+            self.stats.duplicated += 1;
+            let d = self.delay();
+            self.push(
+                self.now + d,
+                Ev::Deliver {
+                    env: env.clone(),
+                    dup: true,
+                },
+            );
+        }
+        let d = self.delay();
+        self.push(self.now + d, Ev::Deliver { env, dup: false });
+    }
+
+    fn delay(&mut self) -> u64 {
+        let net = &self.sc.net;
+        let mut d = if net.delay_max_us > net.delay_min_us {
+            self.net_rng
+                .random_range(net.delay_min_us..=net.delay_max_us)
+        } else {
+            net.delay_min_us
+        };
+        if !self.healed && net.spike_p > 0.0 && self.net_rng.random_bool(net.spike_p) {
+            d += self.net_rng.random_range(0..=net.spike_max_us);
+        }
+        d.max(1)
+    }
+
+    fn drop_msg(&mut self, env: &Envelope, why: &'static str) {
+        self.stats.dropped += 1;
+        if self.trace_on || self.timeline_on {
+            self.record_msg(env, "drop", Some(why));
+        }
+    }
+
+    // --------------------------------------------------------------- clients
+
+    fn client_next(&mut self, c: usize) {
+        if self.healed || self.issued >= self.sc.ops {
+            return;
+        }
+        self.issued += 1;
+        let k = self.work_rng.random_range(0..self.keys.len()) as u32;
+        let m = &self.sc.mix;
+        let total = m.read + m.write + m.cas + m.delete;
+        let mut pick = self.work_rng.random_range(0..total);
+        let f = if pick < m.read {
+            F::Read
+        } else {
+            pick -= m.read;
+            if pick < m.write {
+                F::Write
+            } else if pick - m.write < m.cas {
+                F::Cas
+            } else {
+                F::Delete
+            }
+        };
+        let (command, value) = match f {
+            F::Read => (Command::Get, HVal::Null),
+            F::Delete => (Command::Del, HVal::Null),
+            F::Write => {
+                let (bytes, id) = self.fresh_value();
+                self.last_written[k as usize] = id;
+                (Command::Set(bytes), HVal::V(id))
+            }
+            F::Cas => {
+                let expected = if self.work_rng.random_bool(0.15) {
+                    ABSENT
+                } else {
+                    self.last_written[k as usize]
+                };
+                let (bytes, id) = self.fresh_value();
+                self.last_written[k as usize] = id;
+                let exp_bytes = (expected != ABSENT).then(|| self.values.bytes(expected).to_vec());
+                (
+                    Command::Cas {
+                        expected: exp_bytes,
+                        new: bytes,
+                    },
+                    HVal::Pair(expected, id),
+                )
+            }
+        };
+        let node = self.pick_node();
+        let process = self.clients[c].process;
+        self.clients[c].busy = true;
+        self.invoke(c, process, node, k, f, value, command);
+    }
+
+    fn fresh_value(&mut self) -> (Vec<u8>, Val) {
+        self.writes += 1;
+        let bytes = format!("v{}", self.writes).into_bytes();
+        let id = self.values.intern(&bytes);
+        (bytes, id)
+    }
+
+    fn pick_node(&mut self) -> u32 {
+        let up: Vec<u32> = (1..=self.sc.nodes)
+            .filter(|&n| self.nodes[n as usize].node.is_some())
+            .collect();
+        if up.is_empty() {
+            return 1;
+        }
+        up[self.work_rng.random_range(0..up.len())]
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn invoke(
+        &mut self,
+        client: usize,
+        process: u64,
+        node: u32,
+        key: u32,
+        f: F,
+        value: HVal,
+        command: Command,
+    ) {
+        let id = self.next_request;
+        self.next_request += 1;
+        self.stats.ops += 1;
+        self.record_op(Event {
+            process,
+            ty: Type::Invoke,
+            f,
+            key,
+            value,
+            time_ns: self.now * 1_000,
+            compare_failed: false,
+        });
+        if self.timeline_on || self.trace_on {
+            let msg = format!(
+                "process {process} invokes {} {} {} via node {node}",
+                f.name(),
+                self.key_names[key as usize],
+                history::show_value(&self.values, value)
+            );
+            self.note_fault("invoke", &msg);
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                client,
+                process,
+                node,
+                key,
+                f,
+                value,
+                command,
+                invoked_us: self.now,
+            },
+        );
+        let lat = self.sc.net.delay_min_us.max(1);
+        self.push(self.now + lat, Ev::Request { node, id });
+    }
+
+    fn request_arrives(&mut self, node: u32, id: u64) {
+        let slot = &self.nodes[node as usize];
+        if slot.node.is_none() {
+            self.complete(id, Type::Fail, None, "coordinator down: never sent");
+            return;
+        }
+        if slot.paused_until > self.now {
+            let until = slot.paused_until;
+            self.push(until, Ev::Request { node, id });
+            return;
+        }
+        let Some(p) = self.pending.get(&id) else {
+            return;
+        };
+        let input = Input::Request {
+            id,
+            key: self.keys[p.key as usize].clone(),
+            command: p.command.clone(),
+        };
+        self.handle(node, input);
+    }
+
+    fn reply(&mut self, id: u64, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok(r) => self.complete(id, Type::Ok, Some(r), ""),
+            Outcome::Failed(why) => self.complete(id, Type::Fail, None, &why),
+            Outcome::Unknown(why) => self.complete(id, Type::Info, None, &why),
+        }
+    }
+
+    /// An operation ends: record it, free its client (with a new process id after `info`).
+    fn complete(&mut self, id: u64, ty: Type, reply: Option<Reply>, why: &str) {
+        let Some(p) = self.pending.remove(&id) else {
+            return;
+        };
+        let mut ty = ty;
+        let mut compare_failed = false;
+        let value = match (p.f, reply) {
+            (F::Read, Some(Reply::Value(v))) => HVal::V(self.values.intern_opt(&v)),
+            (F::Delete, Some(Reply::Deleted(b))) => HVal::Flag(b),
+            (F::Cas, Some(Reply::Swapped(false))) => {
+                ty = Type::Fail;
+                compare_failed = true;
+                p.value
+            }
+            _ => p.value,
+        };
+        match ty {
+            Type::Ok => self.stats.ops_ok += 1,
+            Type::Fail => self.stats.ops_fail += 1,
+            _ => self.stats.ops_info += 1,
+        }
+        self.record_op(Event {
+            process: p.process,
+            ty,
+            f: p.f,
+            key: p.key,
+            value,
+            time_ns: self.now * 1_000,
+            compare_failed,
+        });
+        if self.timeline_on || self.trace_on {
+            let msg = format!(
+                "process {} {}: {} {} {}{}{}",
+                p.process,
+                match ty {
+                    Type::Ok => "ok",
+                    Type::Fail => "fail",
+                    Type::Info => "info",
+                    Type::Invoke => "invoke",
+                },
+                p.f.name(),
+                self.key_names[p.key as usize],
+                history::show_value(&self.values, value),
+                if why.is_empty() { "" } else { " — " },
+                why
+            );
+            self.note_fault("complete", &msg);
+        }
+        if p.client == PROBE {
+            if ty != Type::Ok {
+                self.failure = Some(Verdict::Liveness(format!(
+                    "after the heal, the probe read of key {} via node {} did not succeed: {} ({why})",
+                    self.key_names[p.key as usize],
+                    p.node,
+                    match ty {
+                        Type::Fail => "failed",
+                        _ => "unknown",
+                    }
+                )));
+                return;
+            }
+            self.probe_key += 1;
+            self.next_probe();
+            return;
+        }
+        let c = &mut self.clients[p.client];
+        c.busy = false;
+        if ty == Type::Info {
+            // Jepsen's rule: a process with an unknown outcome never issues again.
+            c.process = self.next_process;
+            self.next_process += 1;
+        }
+        if self.healed {
+            self.maybe_start_probes();
+        } else {
+            let think = self.work_rng.random_range(0..=self.sc.think_max_us);
+            self.push(self.now + think, Ev::ClientNext { client: p.client });
+        }
+    }
+
+    fn record_op(&mut self, e: Event) {
+        self.history.push(e);
+    }
+
+    // ---------------------------------------------------------------- faults
+
+    /// True if crashing `id` keeps every replica set it belongs to within F failures.
+    fn may_fail(&self, id: u32) -> bool {
+        let f = self.sc.failures_allowed();
+        if self.nodes[id as usize].failed || self.nodes[id as usize].node.is_none() {
+            return false;
+        }
+        self.replica_sets
+            .iter()
+            .filter(|s| s.contains(&id))
+            .all(|s| {
+                let failed = s.iter().filter(|&&n| self.nodes[n as usize].failed).count();
+                failed < f
+            })
+    }
+
+    fn crash(&mut self, id: u32, why: &str) {
+        let slot = &mut self.nodes[id as usize];
+        if slot.node.take().is_none() {
+            return;
+        }
+        slot.failed = true;
+        slot.wake = None;
+        slot.paused_until = 0;
+        self.stats.crashes += 1;
+        self.oracle.on_crash(id);
+        self.note_fault("crash", &format!("node {id} crashes ({why}): memory lost"));
+        // Clients connected to it: a write may have landed (info); a read did not.
+        let lost: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.node == id)
+            .map(|(&rid, _)| rid)
+            .collect();
+        for rid in lost {
+            let f = self.pending[&rid].f;
+            let ty = if f == F::Read { Type::Fail } else { Type::Info };
+            self.complete(rid, ty, None, "connection to the coordinator dropped");
+        }
+        for n in 1..=self.sc.nodes {
+            if n != id {
+                self.handle(n, Input::PeerDown { node: id });
+            }
+        }
+    }
+
+    fn restart(&mut self, id: u32) {
+        if self.nodes[id as usize].node.is_some() {
+            return;
+        }
+        if let Err(e) = self.start_node(id, false) {
+            self.failure = Some(Verdict::Safety(format!("cannot restart node {id}: {e}")));
+            return;
+        }
+        let inc = self.nodes[id as usize].incarnation;
+        self.note_fault(
+            "restart",
+            &format!("node {id} restarts as incarnation {inc} (not voting: no catch-up yet)"),
+        );
+        for n in 1..=self.sc.nodes {
+            if n != id && self.nodes[n as usize].node.is_some() {
+                let their = self.nodes[n as usize].incarnation;
+                self.handle(
+                    id,
+                    Input::PeerUp {
+                        node: n,
+                        incarnation: their,
+                    },
+                );
+                self.handle(
+                    n,
+                    Input::PeerUp {
+                        node: id,
+                        incarnation: inc,
+                    },
+                );
+            }
+        }
+    }
+
+    fn crash_random(&mut self) {
+        if self.healed {
+            return;
+        }
+        let candidates: Vec<u32> = (1..=self.sc.nodes).filter(|&n| self.may_fail(n)).collect();
+        if !candidates.is_empty() {
+            let id = candidates[self.fault_rng.random_range(0..candidates.len())];
+            self.crash(id, "random");
+            let down = self.exp_delay(self.sc.faults.down_ms * 1_000).max(1);
+            self.push(self.now + down, Ev::Restart { node: id });
+        }
+        let next = self.exp_delay(self.sc.faults.crash_every_ms * 1_000);
+        self.push(self.now + next, Ev::CrashRandom);
+    }
+
+    fn pause_random(&mut self) {
+        if self.healed {
+            return;
+        }
+        let id = self.fault_rng.random_range(1..=self.sc.nodes);
+        let len = self.exp_delay(self.sc.faults.pause_ms * 1_000).max(1);
+        self.pause(id, len);
+        let next = self.exp_delay(self.sc.faults.pause_every_ms * 1_000);
+        self.push(self.now + next, Ev::PauseRandom);
+    }
+
+    fn pause(&mut self, id: u32, len_us: u64) {
+        let heal_at = self.sc.fault_phase_ms * 1_000;
+        let until = (self.now + len_us).min(heal_at.max(self.now));
+        let slot = &mut self.nodes[id as usize];
+        if slot.node.is_none() || until <= slot.paused_until {
+            return;
+        }
+        slot.paused_until = until;
+        self.stats.pauses += 1;
+        self.note_fault(
+            "pause",
+            &format!("node {id} pauses for {} µs", until - self.now),
+        );
+    }
+
+    fn partition_random(&mut self) {
+        if self.healed {
+            return;
+        }
+        let m = self.sc.nodes;
+        if m >= 2 {
+            // A random proper subset on one side.
+            let mut side: Vec<bool> = (0..=m).map(|_| self.fault_rng.random_bool(0.5)).collect();
+            side[0] = false;
+            let ones = side.iter().filter(|&&b| b).count();
+            if ones == 0 {
+                side[self.fault_rng.random_range(1..=m) as usize] = true;
+            } else if ones == m as usize {
+                side[self.fault_rng.random_range(1..=m) as usize] = false;
+            }
+            let a: Vec<u32> = (1..=m).filter(|&n| side[n as usize]).collect();
+            let b: Vec<u32> = (1..=m).filter(|&n| !side[n as usize]).collect();
+            let one_way = self.fault_rng.random_bool(self.sc.faults.asymmetric_p);
+            let mut links = Vec::new();
+            for &x in &a {
+                for &y in &b {
+                    links.push((x, y));
+                    if !one_way {
+                        links.push((y, x));
+                    }
+                }
+            }
+            let desc = format!("{a:?} {} {b:?}", if one_way { "-/->" } else { "<-/->" });
+            let id = self.add_partition(links, &desc);
+            let len = self.exp_delay(self.sc.faults.partition_ms * 1_000).max(1);
+            self.push(self.now + len, Ev::PartitionEnd { id });
+        }
+        let next = self.exp_delay(self.sc.faults.partition_every_ms * 1_000);
+        self.push(self.now + next, Ev::PartitionRandom);
+    }
+
+    fn add_partition(&mut self, links: Vec<(u32, u32)>, desc: &str) -> u64 {
+        self.partition_seq += 1;
+        let id = self.partition_seq;
+        for &(x, y) in &links {
+            self.blocked[x as usize][y as usize] += 1;
+        }
+        self.partitions.insert(id, links);
+        self.stats.partitions += 1;
+        self.note_fault("partition", &format!("partition #{id} forms: {desc}"));
+        id
+    }
+
+    fn partition_end(&mut self, id: u64) {
+        if let Some(links) = self.partitions.remove(&id) {
+            for (x, y) in links {
+                self.blocked[x as usize][y as usize] -= 1;
+            }
+            self.note_fault("heal", &format!("partition #{id} heals"));
+        }
+    }
+
+    fn scheduled(&mut self, index: usize) {
+        if self.healed {
+            return;
+        }
+        let action = self.sc.schedule[index].action.clone();
+        match action {
+            Action::Partition { groups } => {
+                let group_of = |n: u32| {
+                    groups
+                        .iter()
+                        .position(|g| g.contains(&n))
+                        .unwrap_or(groups.len())
+                };
+                let mut links = Vec::new();
+                for x in 1..=self.sc.nodes {
+                    for y in 1..=self.sc.nodes {
+                        if x != y && group_of(x) != group_of(y) {
+                            links.push((x, y));
+                        }
+                    }
+                }
+                self.add_partition(links, &format!("groups {groups:?}"));
+            }
+            Action::Cut { from, to } => {
+                let links = from
+                    .iter()
+                    .flat_map(|&x| to.iter().filter(move |&&y| y != x).map(move |&y| (x, y)))
+                    .collect();
+                self.add_partition(links, &format!("{from:?} -/-> {to:?}"));
+            }
+            Action::Heal => {
+                let ids: Vec<u64> = self.partitions.keys().copied().collect();
+                for id in ids {
+                    self.partition_end(id);
+                }
+            }
+            Action::Crash { node } => {
+                if self.may_fail(node) {
+                    self.crash(node, "scheduled");
+                } else {
+                    self.note_fault(
+                        "skip",
+                        &format!("crash of node {node}: would exceed F failed replicas"),
+                    );
+                }
+            }
+            Action::Restart { node } => self.restart(node),
+            Action::Pause { node, ms } => self.pause(node, ms * 1_000),
+            Action::CrashMidAccept { node, deliver } => {
+                self.nodes[node as usize].crash_mid_accept = Some(deliver);
+            }
+        }
+    }
+
+    fn heal(&mut self) {
+        self.healed = true;
+        self.note_fault("heal-all", "fault phase over: partitions heal, crashed nodes restart, the network is reliable; no new operations");
+        let ids: Vec<u64> = self.partitions.keys().copied().collect();
+        for id in ids {
+            self.partition_end(id);
+        }
+        for n in 1..=self.sc.nodes {
+            self.nodes[n as usize].crash_mid_accept = None;
+            if self.nodes[n as usize].node.is_none() {
+                self.restart(n);
+            }
+        }
+        let deadline = self.now + self.sc.heal_deadline_ms * 1_000;
+        self.push(deadline, Ev::Deadline);
+        self.maybe_start_probes();
+    }
+
+    fn maybe_start_probes(&mut self) {
+        if self.probing || self.clients.iter().any(|c| c.busy) {
+            return;
+        }
+        self.probing = true;
+        self.note_fault(
+            "probe",
+            "every operation ended; probing each key with one read",
+        );
+        self.next_probe();
+    }
+
+    fn next_probe(&mut self) {
+        if self.probe_key >= self.keys.len() {
+            self.finished = true;
+            return;
+        }
+        let k = self.probe_key as u32;
+        // Rotate the coordinator over the nodes.
+        let node = 1 + (k % self.sc.nodes);
+        let process = self.next_process;
+        self.next_process += 1;
+        self.invoke(PROBE, process, node, k, F::Read, HVal::Null, Command::Get);
+    }
+
+    fn deadline(&mut self) {
+        if self.finished {
+            return;
+        }
+        let stuck: Vec<String> = self
+            .pending
+            .values()
+            .take(5)
+            .map(|p| {
+                format!(
+                    "process {} {} {} {} via node {} (invoked at {}.{:03}ms)",
+                    p.process,
+                    p.f.name(),
+                    self.key_names[p.key as usize],
+                    history::show_value(&self.values, p.value),
+                    p.node,
+                    p.invoked_us / 1_000,
+                    p.invoked_us % 1_000
+                )
+            })
+            .collect();
+        self.failure = Some(Verdict::Liveness(format!(
+            "{} ms after the heal, {} operation(s) had not ended: {}",
+            self.sc.heal_deadline_ms,
+            self.pending.len(),
+            stuck.join("; ")
+        )));
+    }
+
+    // ------------------------------------------------------------- recording
+
+    fn note_fault(&mut self, ev: &str, text: &str) {
+        if self.trace_on {
+            let line = serde_json::json!({"t_us": self.now, "ev": ev, "what": text});
+            self.trace.extend_from_slice(line.to_string().as_bytes());
+            self.trace.push(b'\n');
+        }
+        if self.timeline_on {
+            let _ = writeln!(self.timeline, "{:>12}  ** {text}", self.t());
+        }
+    }
+
+    fn record_msg(&mut self, env: &Envelope, ev: &str, why: Option<&str>) {
+        let key = String::from_utf8_lossy(env.msg.key()).into_owned();
+        let detail = msg_detail(&env.msg);
+        if self.trace_on {
+            let mut line = serde_json::json!({
+                "t_us": self.now,
+                "ev": ev,
+                "from": env.from,
+                "to": env.to,
+                "msg": env.msg.kind(),
+                "key": key,
+                "ballot": env.msg.ballot().to_string(),
+                "detail": detail,
+            });
+            if let Some(w) = why {
+                line["reason"] = serde_json::Value::from(w);
+            }
+            self.trace.extend_from_slice(line.to_string().as_bytes());
+            self.trace.push(b'\n');
+        }
+        if self.timeline_on {
+            let mark = match (ev, why) {
+                ("drop", Some(w)) => format!("  ✗ dropped ({w})"),
+                ("deliver-dup", _) => "  (duplicate)".into(),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                self.timeline,
+                "{:>12}  n{} → n{}  {:<8} {:<4} b={:<10} {detail}{mark}",
+                self.t(),
+                env.from,
+                env.to,
+                env.msg.kind(),
+                key,
+                env.msg.ballot().to_string(),
+            );
+        }
+    }
+}
+
+fn input_name(input: &Input) -> &'static str {
+    match input {
+        Input::Peer(env) => env.msg.kind(),
+        Input::Request { .. } => "a client request",
+        Input::Tick => "a timer",
+        Input::PeerUp { .. } => "peer up",
+        Input::PeerDown { .. } => "peer down",
+    }
+}
+
+fn show_bytes(v: &Option<Vec<u8>>) -> String {
+    match v {
+        Some(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        None => "nil".into(),
+    }
+}
+
+fn msg_detail(m: &Message) -> String {
+    match m {
+        Message::Promise {
+            accepted,
+            confirmed,
+            ..
+        } => match accepted {
+            Some((b, v)) => format!(
+                "accepted=({b}, {}){}",
+                show_bytes(v),
+                if *confirmed { " confirmed" } else { "" }
+            ),
+            None => "accepted=none".into(),
+        },
+        Message::Accept { value, .. } => format!("value={}", show_bytes(value)),
+        Message::Reject { promised, .. } => format!("promised={promised}"),
+        Message::Confirm { all, .. } => format!("all={all}"),
+        Message::Nack { reason, .. } => format!("{reason:?}"),
+        _ => String::new(),
+    }
+}
+
+/// Formats a ballot for reports.
+pub fn show_ballot(b: Ballot) -> String {
+    b.to_string()
+}
