@@ -91,7 +91,10 @@ pub enum CodecError {
     /// The payload is not a valid frame.
     Malformed(String),
     /// The payload decoded but left bytes unread.
-    TrailingBytes { used_bytes: usize, size_bytes: usize },
+    TrailingBytes {
+        used_bytes: usize,
+        size_bytes: usize,
+    },
     /// A value could not be encoded (a bug, not a peer's fault).
     Encode(String),
 }
@@ -225,6 +228,12 @@ impl FrameDecoder {
         }
     }
 
+    /// Changes the bound for the frames not yet decoded (e.g. raised after a
+    /// handshake, which is decoded under a small bound).
+    pub fn set_frame_size_max_bytes(&mut self, frame_size_max_bytes: usize) {
+        self.frame_size_max_bytes = frame_size_max_bytes.min(FRAME_SIZE_MAX_BYTES);
+    }
+
     /// Appends received bytes (ignored once an error was returned).
     pub fn feed(&mut self, bytes: &[u8]) {
         if self.failed.is_some() {
@@ -332,25 +341,26 @@ impl fmt::Display for HandshakeError {
                 "peer protocol version {theirs} differs from ours {ours}: run one release \
                  across the cluster"
             ),
-            HandshakeError::ClusterMismatch { ours, theirs } => write!(
-                f,
-                "cluster id '{theirs}' does not match ours '{ours}'"
-            ),
+            HandshakeError::ClusterMismatch { ours, theirs } => {
+                write!(f, "cluster id '{theirs}' does not match ours '{ours}'")
+            }
             HandshakeError::MembershipMismatch { ours, theirs } => write!(
                 f,
                 "membership hash differs ({theirs:#018x} vs ours {ours:#018x}): two views of \
                  the membership would give disjoint quorums; give every node the same \
                  --peers and --replicas"
             ),
-            HandshakeError::EpochMismatch { ours, theirs } => write!(
-                f,
-                "membership epoch {theirs} differs from ours {ours}"
-            ),
+            HandshakeError::EpochMismatch { ours, theirs } => {
+                write!(f, "membership epoch {theirs} differs from ours {ours}")
+            }
             HandshakeError::UnexpectedNode { expected, got } => {
                 write!(f, "peer says it is node {got}, expected {expected}")
             }
             HandshakeError::ZeroIncarnation { node } => {
-                write!(f, "node {node} announces incarnation 0, which is never valid")
+                write!(
+                    f,
+                    "node {node} announces incarnation 0, which is never valid"
+                )
             }
             HandshakeError::PeerRemembersLaterIncarnation {
                 node,
@@ -526,9 +536,8 @@ mod tests {
                     accepted,
                     confirmed
                 }),
-            (arb_bytes(), arb_ballot(), arb_value()).prop_map(|(key, ballot, value)| {
-                Message::Accept { key, ballot, value }
-            }),
+            (arb_bytes(), arb_ballot(), arb_value())
+                .prop_map(|(key, ballot, value)| { Message::Accept { key, ballot, value } }),
             (arb_bytes(), arb_ballot()).prop_map(|(key, ballot)| Message::Accepted { key, ballot }),
             (arb_bytes(), arb_ballot(), arb_ballot()).prop_map(|(key, ballot, promised)| {
                 Message::Reject {
@@ -639,11 +648,8 @@ mod tests {
             // Either an error or "need more"; any frames it yields re-encode.
             let mut d = FrameDecoder::new(1024);
             d.feed(&bytes);
-            loop {
-                match d.next_frame() {
-                    Ok(Some(f)) => { let _ = encoded(&f); }
-                    Ok(None) | Err(_) => break,
-                }
+            while let Ok(Some(f)) = d.next_frame() {
+                let _ = encoded(&f);
             }
         }
 

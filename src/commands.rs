@@ -126,7 +126,10 @@ pub fn plan(args: Vec<Vec<u8>>) -> Plan {
         "quit" => Plan::Quit,
         "command" => Plan::Reply(command_command(&arg(rest), argc)),
         "hello" => Plan::Reply(hello(argc, arg(rest))),
-        "config" => Plan::Reply(config(&arg(rest))),
+        "config" => {
+            let sub = arg(rest);
+            Plan::Reply(config(&sub, &arg(rest)))
+        }
         _ => Plan::Reply(unknown_command(&[first_arg(&name)])),
     }
 }
@@ -214,9 +217,7 @@ fn hello(argc: i64, protover: Vec<u8>) -> Reply {
         {
             Some(2) => {}
             Some(3) => return Reply::error("NOPROTO unsupported protocol version"),
-            _ => {
-                return Reply::error("ERR Protocol version is not an integer or out of range")
-            }
+            _ => return Reply::error("ERR Protocol version is not an integer or out of range"),
         }
     }
     let pair = |k: &str, v: Reply| [Reply::Bulk(k.as_bytes().to_vec()), v];
@@ -236,10 +237,20 @@ fn hello(argc: i64, protover: Vec<u8>) -> Reply {
     )
 }
 
-/// `CONFIG GET ...` answers an empty list (benchmarks ask); anything else is refused.
-fn config(sub: &[u8]) -> Reply {
+/// `CONFIG GET param`: `save` and `appendonly` (redis-benchmark asks; we keep
+/// nothing on disk), an empty list for anything else. Other subcommands are refused.
+fn config(sub: &[u8], param: &[u8]) -> Reply {
     if sub.eq_ignore_ascii_case(b"get") {
-        Reply::Array(vec![])
+        let param = String::from_utf8_lossy(param).to_ascii_lowercase();
+        let value: &[u8] = match param.as_str() {
+            "save" => b"",
+            "appendonly" => b"no",
+            _ => return Reply::Array(vec![]),
+        };
+        Reply::Array(vec![
+            Reply::Bulk(param.into_bytes()),
+            Reply::Bulk(value.to_vec()),
+        ])
     } else {
         Reply::error("ERR CONFIG is not supported by synod, except CONFIG GET (empty)")
     }
@@ -632,6 +643,22 @@ mod tests {
     }
 
     #[test]
+    fn config_get_answers_what_benchmarks_ask() {
+        assert_eq!(
+            reply(&["config", "get", "appendonly"]),
+            Reply::Array(vec![
+                Reply::Bulk(b"appendonly".to_vec()),
+                Reply::Bulk(b"no".to_vec())
+            ])
+        );
+        assert_eq!(reply(&["config", "get", "maxmemory"]), Reply::Array(vec![]));
+        assert!(matches!(
+            reply(&["config", "set", "a", "b"]),
+            Reply::Error(_)
+        ));
+    }
+
+    #[test]
     fn get_set_cas_plans() {
         assert_eq!(
             call(&["get", "k"]).requests,
@@ -729,10 +756,7 @@ mod tests {
             Reply::Error("UNKNOWN applied to 1 of 2 keys; key 'b': no quorum".into())
         );
         assert_eq!(
-            del.finish(&[
-                Outcome::Failed("x".into()),
-                Outcome::Failed("y".into())
-            ]),
+            del.finish(&[Outcome::Failed("x".into()), Outcome::Failed("y".into())]),
             Reply::Error("FAILED key 'a': x".into())
         );
         // Reads never change anything: a failed read is a failed EXISTS.

@@ -3,5 +3,13 @@
 //! Every key is its own register, agreed by single-decree Paxos among that
 //! key's replicas. The protocol lives in [`core`], a pure state machine; the
 //! TCP runtime ([`runtime`]) and the simulator (crate `synod-sim`) both drive it.
+//! Between the core and a user sit [`codec`] (peer frames), [`resp`] (the Redis
+//! protocol), [`commands`] (RESP commands to core requests and back) and
+//! [`client`] (a small synchronous Rust client).
 
+pub mod client;
+pub mod codec;
+pub mod commands;
 pub mod core;
+pub mod resp;
+pub mod runtime;

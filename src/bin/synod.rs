@@ -1,1 +1,309 @@
-fn main() {}
+//! The `synod` command: run a node, or talk to one like redis-cli.
+
+use clap::{Args, Parser, Subcommand};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use synod::client::{Client, ClientError};
+use synod::core::NodeId;
+use synod::resp::Reply;
+use synod::runtime::{run_node, NodeOptions, RuntimeConfig};
+
+/// synod: a leaderless, Paxos-replicated, in-memory key-value cache.
+///
+/// Every key is its own register, agreed by single-decree Paxos among the N
+/// nodes that hold it; any node coordinates any request. Clients speak the
+/// Redis protocol (redis-cli works) on each node's client port.
+///
+/// Start a fresh 3-node cluster (one command per node):
+///
+///   synod node --id 1 --client-addr 127.0.0.1:7001 --peer-addr 127.0.0.1:7101
+///   --peers 1=127.0.0.1:7101,2=127.0.0.1:7102,3=127.0.0.1:7103 --bootstrap
+///
+/// then: synod set greeting hello; synod get greeting --node 127.0.0.1:7002
+#[derive(Parser, Debug)]
+#[command(name = "synod", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a node (in the foreground; logs to stderr, RUST_LOG=info by default).
+    ///
+    /// Give every node the same --peers (every member, this node included) and
+    /// --replicas: the handshake refuses peers with another view of the
+    /// membership. Start a fresh cluster with --bootstrap on every node. A node
+    /// restarted later must NOT get --bootstrap: it has forgotten its promises,
+    /// so it does not vote and serves as a coordinator only (its keys are still
+    /// served by the other replicas).
+    Node(NodeArgs),
+    /// GET KEY: print the value ("value") or (nil).
+    Get {
+        key: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// SET KEY VALUE: print OK once a quorum of the key's replicas accepted it.
+    Set {
+        key: String,
+        value: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// DEL KEY...: print how many of the keys existed.
+    Del {
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// CAS KEY EXPECTED NEW: compare-and-swap; prints (integer) 1 if swapped, 0 if not.
+    ///
+    /// Sets KEY to NEW only if it holds EXPECTED. With --expect-absent give
+    /// only KEY NEW: swap only if the key is absent. (On the wire an empty
+    /// EXPECTED means "absent", so a CAS cannot expect the empty string.)
+    Cas {
+        key: String,
+        /// The value KEY must hold (or, with --expect-absent, the new value).
+        #[arg(value_name = "EXPECTED")]
+        first: String,
+        /// The new value.
+        #[arg(value_name = "NEW")]
+        second: Option<String>,
+        /// Swap only if KEY is absent (then give only KEY NEW).
+        #[arg(long)]
+        expect_absent: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// INFO [SECTION]: print the node's state (server, clients, cluster, keyspace, stats).
+    Info {
+        section: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// PING: print PONG if the node answers.
+    Ping {
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Args, Debug)]
+struct Target {
+    /// The node's client address.
+    #[arg(long, default_value = "127.0.0.1:7001")]
+    node: String,
+    /// Give up after this many milliseconds without an answer.
+    #[arg(long, default_value_t = synod::client::DEFAULT_TIMEOUT_MS)]
+    timeout_ms: u64,
+}
+
+#[derive(Args, Debug)]
+struct NodeArgs {
+    /// This node's id (a member of --peers).
+    #[arg(long)]
+    id: NodeId,
+    /// Where clients connect (Redis protocol).
+    #[arg(long)]
+    client_addr: SocketAddr,
+    /// Where peers connect; must match this node's entry in --peers.
+    #[arg(long)]
+    peer_addr: SocketAddr,
+    /// Every member, this node included: ID=HOST:PORT,ID=HOST:PORT,...
+    #[arg(long, value_parser = parse_peers)]
+    peers: BTreeMap<NodeId, SocketAddr>,
+    /// N: replicas per key (at most the number of members).
+    #[arg(long, default_value_t = 3)]
+    replicas: usize,
+    /// The cluster's name; nodes of different clusters refuse each other.
+    #[arg(long, default_value = "synod")]
+    cluster_id: String,
+    /// A fresh cluster: vote at once. Never give it to a restarted node.
+    #[arg(long)]
+    bootstrap: bool,
+}
+
+fn parse_peers(s: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
+    let mut peers = BTreeMap::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (id, addr) = item
+            .split_once('=')
+            .ok_or_else(|| format!("'{item}' is not ID=HOST:PORT"))?;
+        let id: NodeId = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{id}' in '{item}' is not a node id (a number)"))?;
+        let addr: SocketAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{addr}' in '{item}' is not an IP:PORT address"))?;
+        if peers.insert(id, addr).is_some() {
+            return Err(format!("node id {id} is listed twice"));
+        }
+    }
+    if peers.is_empty() {
+        return Err("no members listed".into());
+    }
+    Ok(peers)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Cmd::Node(_) => "info",
+        _ => "warn",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
+        .init();
+    match cli.command {
+        Cmd::Node(args) => node(args),
+        Cmd::Get { key, target } => talk(&target, |c| {
+            Ok(match c.get(key.as_bytes())? {
+                Some(v) => quoted(&v),
+                None => "(nil)".into(),
+            })
+        }),
+        Cmd::Set { key, value, target } => talk(&target, |c| {
+            c.set(key.as_bytes(), value.as_bytes())?;
+            Ok("OK".into())
+        }),
+        Cmd::Del { keys, target } => talk(&target, |c| {
+            let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_bytes()).collect();
+            Ok(format!("(integer) {}", c.del(&keys)?))
+        }),
+        Cmd::Cas {
+            key,
+            first,
+            second,
+            expect_absent,
+            target,
+        } => {
+            let (expected, new) = match (expect_absent, &second) {
+                (false, Some(n)) => (Some(first.as_bytes()), n.as_bytes()),
+                (true, None) => (None, first.as_bytes()),
+                (false, _) => {
+                    return usage("cas needs KEY EXPECTED NEW (or KEY NEW with --expect-absent)")
+                }
+                (true, _) => return usage("with --expect-absent, cas takes KEY NEW"),
+            };
+            if expected == Some(b"".as_slice()) {
+                return usage(
+                    "an empty EXPECTED means 'absent' on the wire; use --expect-absent to say so",
+                );
+            }
+            talk(&target, |c| {
+                let swapped = c.cas(key.as_bytes(), expected, new)?;
+                Ok(format!("(integer) {}", i64::from(swapped)))
+            })
+        }
+        Cmd::Info { section, target } => talk(&target, |c| {
+            Ok(c.info(section.as_deref())?.trim_end().replace("\r\n", "\n"))
+        }),
+        Cmd::Ping { target } => talk(&target, |c| match c.command(&[b"PING"])? {
+            Reply::Simple(s) => Ok(s),
+            r => Err(ClientError::UnexpectedReply(r)),
+        }),
+    }
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn node(args: NodeArgs) -> ExitCode {
+    let opts = NodeOptions {
+        node_id: args.id,
+        client_addr: args.client_addr,
+        peer_addr: args.peer_addr,
+        peers: args.peers,
+        replicas: args.replicas,
+        cluster_id: args.cluster_id,
+        bootstrap: args.bootstrap,
+        runtime: RuntimeConfig::default(),
+    };
+    if let Err(e) = opts.validate() {
+        return usage(&e.to_string());
+    }
+    match run_node(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Connects to `target`, runs `f`, prints its line; exit 1 with a one-line reason on error.
+fn talk(target: &Target, f: impl FnOnce(&mut Client) -> Result<String, ClientError>) -> ExitCode {
+    let timeout = std::time::Duration::from_millis(target.timeout_ms.max(1));
+    let result = Client::connect_timeout(target.node.as_str(), timeout)
+        .map_err(|e| format!("cannot connect to {}: {e}", target.node))
+        .and_then(|mut c| {
+            f(&mut c).map_err(|e| match e {
+                ClientError::Server(s) => format!("(error) {s}"),
+                e => format!("{}: {e}", target.node),
+            })
+        });
+    match result {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(line) => {
+            eprintln!("{line}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Quotes bytes like redis-cli: "text", with \n, \", \\ and \xNN escapes.
+fn quoted(v: &[u8]) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for &b in v {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\r' => s.push_str("\\r"),
+            b'\t' => s.push_str("\\t"),
+            0x07 => s.push_str("\\a"),
+            0x08 => s.push_str("\\b"),
+            0x20..=0x7e => s.push(b as char),
+            _ => s.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    s.push('"');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_refuse_nonsense() {
+        let p = parse_peers("1=127.0.0.1:7101, 2=127.0.0.1:7102").unwrap();
+        assert_eq!(p.len(), 2);
+        assert!(parse_peers("1=127.0.0.1:7101,1=127.0.0.1:7102").is_err());
+        assert!(parse_peers("x=127.0.0.1:7101").is_err());
+        assert!(parse_peers("1:127.0.0.1:7101").is_err());
+        assert!(parse_peers("").is_err());
+    }
+
+    #[test]
+    fn values_are_quoted_like_redis_cli() {
+        assert_eq!(quoted(b"hello"), "\"hello\"");
+        assert_eq!(quoted(b"a\"b\n\x01"), "\"a\\\"b\\n\\x01\"");
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,438 @@
+//! The event loop: the one task that owns the node.
+//!
+//! A turn: wait for an event or the node's next timer; drain what is already
+//! queued (up to `turn_events_max`), handing each to `Node::handle`; then
+//! flush. Messages are gathered per peer during the turn and leave as one
+//! `Frame::Batch` per peer (one write per peer per turn, unless the peer's
+//! writer is still busy, in which case it coalesces several turns into one
+//! write). Client outcomes are folded into RESP replies as they complete.
+
+use super::client_conn::ClientOut;
+use super::peer::Push;
+use super::{wall_ms, Counters, Shared};
+use crate::codec::{encode_frame_max, CodecError, Frame};
+use crate::commands::{info_text, CoreCall, InfoSnapshot, PeerInfo};
+use crate::core::{Effects, Envelope, Incarnation, Input, Message, Node, NodeId, Now, Outcome};
+use crate::resp::Reply;
+use async_std::channel::{Receiver, Sender};
+use async_std::future::timeout;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Something for the event loop to do.
+pub(crate) enum Event {
+    /// Envelopes from an inbound peer connection (already checked to be from `from`).
+    PeerBatch { envelopes: Vec<Envelope> },
+    /// Our outbound connection to `node` finished its handshake.
+    LinkUp {
+        node: NodeId,
+        incarnation: Incarnation,
+        gen: u64,
+    },
+    /// Our outbound connection `gen` to `node` closed.
+    LinkDown { node: NodeId, gen: u64 },
+    /// An inbound connection from `node` opened (+1) or closed (-1).
+    Inbound { node: NodeId, delta: i64 },
+    /// A client command needing the core.
+    Client {
+        tx: Sender<ClientOut>,
+        seq: u64,
+        call: CoreCall,
+    },
+    /// A client asks for INFO.
+    Info {
+        tx: Sender<ClientOut>,
+        seq: u64,
+        section: Option<String>,
+    },
+    /// Shut down.
+    Stop,
+}
+
+/// A client command whose core requests are running.
+struct PendingCall {
+    tx: Sender<ClientOut>,
+    seq: u64,
+    call: CoreCall,
+    outcomes: Vec<Option<Outcome>>,
+    remaining: usize,
+}
+
+/// What the loop knows of its link to a peer.
+#[derive(Default)]
+struct Link {
+    up: bool,
+    gen: u64,
+    incarnation: Incarnation,
+    inbound: usize,
+}
+
+struct Loop {
+    node: Node,
+    shared: Arc<Shared>,
+    effects: Effects,
+    start: Instant,
+    client_addr: SocketAddr,
+    peer_addr: SocketAddr,
+    next_request_id: u64,
+    calls: HashMap<u64, PendingCall>,
+    /// Core request id -> (call id, index of the request in its call).
+    requests: HashMap<u64, (u64, usize)>,
+    links: BTreeMap<NodeId, Link>,
+    /// Messages produced this turn, per peer.
+    outbox: BTreeMap<NodeId, Vec<Envelope>>,
+    /// Incarnations last published to `shared.known_incarnations`.
+    published: BTreeMap<NodeId, Incarnation>,
+}
+
+/// Runs the loop until `Event::Stop` or every sender is gone.
+pub(crate) async fn run(
+    node: Node,
+    shared: Arc<Shared>,
+    events: Receiver<Event>,
+    client_addr: SocketAddr,
+    peer_addr: SocketAddr,
+) {
+    let links = shared
+        .queues
+        .keys()
+        .map(|&id| (id, Link::default()))
+        .collect();
+    let mut lp = Loop {
+        node,
+        shared,
+        effects: Effects::default(),
+        start: Instant::now(),
+        client_addr,
+        peer_addr,
+        next_request_id: 1,
+        calls: HashMap::new(),
+        requests: HashMap::new(),
+        links,
+        outbox: BTreeMap::new(),
+        published: BTreeMap::new(),
+    };
+    let turn_events_max = lp.shared.opts.runtime.turn_events_max;
+    loop {
+        let first = match lp.node.next_wake_us() {
+            Some(at) => {
+                let wait = Duration::from_micros(at.saturating_sub(lp.mono_us()));
+                match timeout(wait, events.recv()).await {
+                    Ok(r) => r.map(Some),
+                    Err(_) => Ok(None),
+                }
+            }
+            None => events.recv().await.map(Some),
+        };
+        let Ok(first) = first else {
+            log::info!("event loop: every event source is gone; stopping");
+            return;
+        };
+        Counters::inc(&lp.shared.counters.loop_turns);
+        let mut pending = first;
+        let mut handled = 0;
+        while let Some(ev) = pending.take() {
+            if matches!(ev, Event::Stop) {
+                log::info!("event loop: stopping");
+                return;
+            }
+            lp.on_event(ev);
+            handled += 1;
+            if handled < turn_events_max {
+                pending = events.try_recv().ok();
+            }
+        }
+        Counters::add(&lp.shared.counters.loop_events, handled as u64);
+        if lp.node.next_wake_us().is_some_and(|at| at <= lp.mono_us()) {
+            lp.handle(Input::Tick);
+        }
+        lp.flush();
+    }
+}
+
+impl Loop {
+    fn mono_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn now(&self) -> Now {
+        Now {
+            mono_us: self.mono_us(),
+            wall_ms: wall_ms(),
+        }
+    }
+
+    /// Feeds one input to the node and routes what it asks for.
+    fn handle(&mut self, input: Input) {
+        let now = self.now();
+        self.effects.clear();
+        self.node.handle(now, input, &mut self.effects);
+        for env in self.effects.sends.drain(..) {
+            self.outbox.entry(env.to).or_default().push(env);
+        }
+        // Taken and given back, so the allocation is reused every turn.
+        let mut replies = std::mem::take(&mut self.effects.replies);
+        for (id, outcome) in replies.drain(..) {
+            self.on_outcome(id, outcome);
+        }
+        self.effects.replies = replies;
+    }
+
+    fn on_event(&mut self, ev: Event) {
+        match ev {
+            Event::PeerBatch { envelopes } => {
+                for env in envelopes {
+                    self.handle(Input::Peer(env));
+                }
+            }
+            Event::LinkUp {
+                node,
+                incarnation,
+                gen,
+            } => self.on_link_up(node, incarnation, gen),
+            Event::LinkDown { node, gen } => {
+                let Some(link) = self.links.get_mut(&node) else {
+                    return;
+                };
+                if link.gen != gen || !link.up {
+                    return; // A later connection is already up.
+                }
+                link.up = false;
+                log::info!("link to node {node} is down");
+                self.handle(Input::PeerDown { node });
+            }
+            Event::Inbound { node, delta } => {
+                if let Some(link) = self.links.get_mut(&node) {
+                    link.inbound = (link.inbound as i64 + delta).max(0) as usize;
+                }
+            }
+            Event::Client { tx, seq, call } => self.on_client(tx, seq, call),
+            Event::Info { tx, seq, section } => {
+                let text = info_text(&self.info_snapshot(), section.as_deref());
+                let _ = tx.try_send(ClientOut::Reply(seq, Reply::Bulk(text.into_bytes())));
+            }
+            Event::Stop => {}
+        }
+    }
+
+    fn on_link_up(&mut self, node: NodeId, incarnation: Incarnation, gen: u64) {
+        let Some(link) = self.links.get_mut(&node) else {
+            return;
+        };
+        if link.incarnation != 0 && link.incarnation != incarnation {
+            log::info!(
+                "node {node} has a new incarnation {incarnation} (was {}); its send queue \
+                 starts empty",
+                link.incarnation
+            );
+        }
+        link.up = true;
+        link.gen = gen;
+        link.incarnation = incarnation;
+        // A new connection (or a new incarnation) starts with an empty queue: a
+        // queue kept across a partition would deliver exactly the late Accepts
+        // the protocol guards against.
+        if let Some(q) = self.shared.queues.get(&node) {
+            q.open(gen);
+        }
+        log::info!("link to node {node} (incarnation {incarnation}) is up");
+        self.handle(Input::PeerUp { node, incarnation });
+    }
+
+    fn on_client(&mut self, tx: Sender<ClientOut>, seq: u64, call: CoreCall) {
+        let n = call.requests.len();
+        let call_id = self.next_request_id;
+        let requests: Vec<_> = call.requests.clone();
+        self.calls.insert(
+            call_id,
+            PendingCall {
+                tx,
+                seq,
+                call,
+                outcomes: vec![None; n],
+                remaining: n,
+            },
+        );
+        for (i, (key, command)) in requests.into_iter().enumerate() {
+            let id = self.next_request_id;
+            self.next_request_id += 1;
+            self.requests.insert(id, (call_id, i));
+            self.handle(Input::Request { id, key, command });
+        }
+    }
+
+    fn on_outcome(&mut self, id: u64, outcome: Outcome) {
+        let Some((call_id, i)) = self.requests.remove(&id) else {
+            log::debug!("outcome for unknown request {id}");
+            return;
+        };
+        let Some(call) = self.calls.get_mut(&call_id) else {
+            return;
+        };
+        if call.outcomes[i].replace(outcome).is_none() {
+            call.remaining -= 1;
+        }
+        if call.remaining > 0 {
+            return;
+        }
+        if let Some(call) = self.calls.remove(&call_id) {
+            let outcomes: Vec<Outcome> = call.outcomes.into_iter().flatten().collect();
+            let reply = call.call.finish(&outcomes);
+            // Unbounded, but never more than client_pipeline_max per connection;
+            // fails only if the client is gone.
+            let _ = call.tx.try_send(ClientOut::Reply(call.seq, reply));
+        }
+    }
+
+    /// Sends every peer's messages of this turn as one frame (split only if too large).
+    fn flush(&mut self) {
+        let max = self.shared.opts.runtime.frame_size_max_bytes;
+        let outbox = std::mem::take(&mut self.outbox);
+        for (peer, envs) in outbox {
+            if envs.is_empty() {
+                continue;
+            }
+            let up = self.links.get(&peer).is_some_and(|l| l.up);
+            let Some(queue) = self.shared.queues.get(&peer).cloned() else {
+                continue;
+            };
+            if !up {
+                Counters::add(
+                    &self.shared.counters.messages_dropped_link_down,
+                    envs.len() as u64,
+                );
+                continue;
+            }
+            self.send_batch(peer, &queue, envs, max);
+        }
+        self.publish_incarnations();
+    }
+
+    fn send_batch(
+        &mut self,
+        peer: NodeId,
+        queue: &super::peer::SendQueue,
+        envs: Vec<Envelope>,
+        max: usize,
+    ) {
+        let n = envs.len();
+        let confirm_only = envs
+            .iter()
+            .all(|e| matches!(e.msg, Message::Confirm { .. }));
+        let frame = Frame::Batch(envs);
+        let mut bytes = Vec::new();
+        match encode_frame_max(&frame, max, &mut bytes) {
+            Ok(()) => {}
+            Err(CodecError::FrameTooLarge { .. }) if n > 1 => {
+                let Frame::Batch(mut envs) = frame else {
+                    return;
+                };
+                let second = envs.split_off(n / 2);
+                self.send_batch(peer, queue, envs, max);
+                self.send_batch(peer, queue, second, max);
+                return;
+            }
+            Err(e) => {
+                log::error!("cannot send {n} message(s) to node {peer}: {e}; dropped");
+                Counters::inc(&self.shared.counters.frames_dropped);
+                Counters::add(&self.shared.counters.messages_dropped, n as u64);
+                return;
+            }
+        }
+        let rt = &self.shared.opts.runtime;
+        let c = &self.shared.counters;
+        match queue.push(
+            bytes,
+            n,
+            confirm_only,
+            rt.send_queue_max_frames,
+            rt.send_queue_max_bytes,
+        ) {
+            Push::Queued => {}
+            Push::DroppedOlderConfirms { messages } => {
+                Counters::inc(&c.frames_dropped);
+                Counters::add(&c.messages_dropped, messages as u64);
+            }
+            Push::DroppedNewest => {
+                log::debug!("send queue to node {peer} is full: dropped {n} message(s)");
+                Counters::inc(&c.frames_dropped);
+                Counters::add(&c.messages_dropped, n as u64);
+            }
+            Push::Closed => {
+                Counters::add(&c.messages_dropped_link_down, n as u64);
+            }
+        }
+    }
+
+    /// Tells the connection tasks which incarnations we know (for their Hello).
+    fn publish_incarnations(&mut self) {
+        let changed = self
+            .node
+            .peers()
+            .iter()
+            .any(|(id, p)| self.published.get(id) != Some(&p.incarnation));
+        if changed {
+            self.published = self
+                .node
+                .peers()
+                .iter()
+                .map(|(&id, p)| (id, p.incarnation))
+                .collect();
+            *self.shared.known_incarnations.lock() = self.published.clone();
+        }
+    }
+
+    fn info_snapshot(&self) -> InfoSnapshot {
+        let node = &self.node;
+        let (mut keys, mut tombstones) = (0, 0);
+        for (_, slot) in node.acceptor().slots() {
+            match &slot.accepted {
+                Some((_, Some(_))) => keys += 1,
+                Some((_, None)) => tombstones += 1,
+                None => {}
+            }
+        }
+        let o = &self.shared.opts;
+        let peers = node
+            .peers()
+            .iter()
+            .map(|(&id, p)| {
+                let link = self.links.get(&id);
+                PeerInfo {
+                    node: id,
+                    addr: o.peers.get(&id).map(|a| a.to_string()).unwrap_or_default(),
+                    up: link.is_some_and(|l| l.up),
+                    inbound: link.map_or(0, |l| l.inbound),
+                    incarnation: p.incarnation,
+                }
+            })
+            .collect();
+        let c = &self.shared.counters;
+        InfoSnapshot {
+            node_id: node.id(),
+            incarnation: node.incarnation(),
+            voting: node.is_voting(),
+            uptime_s: self.start.elapsed().as_secs(),
+            client_addr: self.client_addr.to_string(),
+            peer_addr: self.peer_addr.to_string(),
+            cluster_id: o.cluster_id.clone(),
+            members: node.placement().members().to_vec(),
+            replicas: node.placement().replicas(),
+            quorum: node.placement().quorum(),
+            membership_hash: node.placement().fingerprint(),
+            peers,
+            keys,
+            tombstones,
+            round_clock: node.round_clock(),
+            rtt_us: node.rtt_us(),
+            inflight: node.inflight() as u64,
+            clients_connected: c
+                .clients_connected
+                .load(std::sync::atomic::Ordering::Relaxed),
+            stats: node.stats().clone(),
+            runtime: c.snapshot(),
+        }
+    }
+}

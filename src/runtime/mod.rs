@@ -1,0 +1,619 @@
+//! The TCP runtime: the only place that names async-std.
+//!
+//! A thin driver around the pure [`Node`](crate::core::Node), in the manner of
+//! quinn over quinn-proto. One event-loop task owns the node (no lock around
+//! the core) and is fed, through one bounded channel, by small connection tasks:
+//!
+//! - **peer dialers** (`peer.rs`), one per other member: connect with jittered
+//!   exponential backoff, handshake, then *send only* on that connection,
+//!   draining the peer's bounded send queue;
+//! - **peer acceptors**: handshake, then *receive only*: decode frames and pass
+//!   their envelopes to the loop;
+//! - **client connections** (`client_conn.rs`): RESP2 in, replies written back
+//!   in command order.
+//!
+//! Each turn the loop waits for an event or the node's next timer, drains every
+//! event already queued (up to `turn_events_max`), calls `Node::handle` for
+//! each, and only then flushes: all messages for one peer produced in the turn
+//! leave as one `Frame::Batch`, so one write per peer per turn (`event_loop.rs`).
+
+mod client_conn;
+mod event_loop;
+mod peer;
+
+use crate::codec::{self, FRAME_SIZE_MAX_BYTES};
+use crate::core::{Config, Incarnation, Node, NodeId, Placement};
+use crate::resp::RespLimits;
+use async_std::channel;
+use async_std::net::{TcpListener, TcpStream};
+use async_std::task;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Every bound and timing of the runtime, with its default and why.
+#[derive(Clone, Debug)]
+pub struct RuntimeConfig {
+    /// Largest peer frame accepted or sent. Checked on the length prefix before
+    /// anything is allocated; at most [`codec::FRAME_SIZE_MAX_BYTES`] (bincode's
+    /// compile-time decode limit), and by default equal to it. Must hold one
+    /// Accept of the largest value a client may store.
+    pub frame_size_max_bytes: usize,
+    /// Frames waiting for one peer at most. On overflow a Confirm-only frame is
+    /// dropped first, else the newest frame; both are counted. 1024 turns of
+    /// backlog is far beyond a healthy peer and short of a memory problem.
+    pub send_queue_max_frames: usize,
+    /// Bytes waiting for one peer at most (same overflow rule). 256 MiB.
+    pub send_queue_max_bytes: usize,
+    /// Events waiting for the event loop at most; connection tasks wait when it
+    /// is full, which slows the sockets down instead of growing memory.
+    pub event_queue_max_events: usize,
+    /// Events handled in one loop turn at most before flushing, so one burst
+    /// cannot delay the flush (and every peer's Accepts) indefinitely.
+    pub turn_events_max: usize,
+    /// Commands one client may have outstanding (sent, reply not yet written).
+    /// Past it we stop reading from that client; a reply is never dropped.
+    pub client_pipeline_max: usize,
+    /// Client connections at most; more are refused with an error.
+    pub client_connections_max: usize,
+    /// Inbound peer connections at most (handshaking or established).
+    pub peer_inbound_connections_max: usize,
+    /// Bytes read from a peer socket per read call: large, since one read may
+    /// carry a whole batch.
+    pub peer_read_chunk_bytes: usize,
+    /// Bytes read from a client socket per read call: small, since there may be
+    /// thousands of clients.
+    pub client_read_chunk_bytes: usize,
+    /// A handshake not finished in this long closes the connection.
+    pub handshake_timeout_ms: u64,
+    /// A connect attempt not finished in this long is abandoned.
+    pub connect_timeout_ms: u64,
+    /// First reconnect delay; doubles (jittered) per failure.
+    pub reconnect_backoff_min_ms: u64,
+    /// Reconnect delay ceiling: a restarted peer is found within about this long.
+    pub reconnect_backoff_max_ms: u64,
+    /// Bounds of the RESP2 parser (per client connection).
+    pub resp: RespLimits,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            frame_size_max_bytes: FRAME_SIZE_MAX_BYTES,
+            send_queue_max_frames: 1024,
+            send_queue_max_bytes: 256 * 1024 * 1024,
+            event_queue_max_events: 4096,
+            turn_events_max: 1024,
+            client_pipeline_max: 1024,
+            client_connections_max: 10_000,
+            peer_inbound_connections_max: 256,
+            peer_read_chunk_bytes: 256 * 1024,
+            client_read_chunk_bytes: 16 * 1024,
+            handshake_timeout_ms: 2_000,
+            connect_timeout_ms: 1_000,
+            reconnect_backoff_min_ms: 50,
+            reconnect_backoff_max_ms: 2_000,
+            resp: RespLimits::default(),
+        }
+    }
+}
+
+/// Room for an envelope's fields besides its key and value.
+const ENVELOPE_OVERHEAD_BYTES: usize = 4096;
+
+impl RuntimeConfig {
+    /// Checks each bound and their relations to each other and to the core's.
+    pub fn validate(&self, core: &Config) -> Result<(), RuntimeError> {
+        let fail = |why: String| Err(RuntimeError::Config(why));
+        let positive = [
+            ("frame_size_max_bytes", self.frame_size_max_bytes as u64),
+            ("send_queue_max_frames", self.send_queue_max_frames as u64),
+            ("send_queue_max_bytes", self.send_queue_max_bytes as u64),
+            ("event_queue_max_events", self.event_queue_max_events as u64),
+            ("turn_events_max", self.turn_events_max as u64),
+            ("client_pipeline_max", self.client_pipeline_max as u64),
+            ("client_connections_max", self.client_connections_max as u64),
+            (
+                "peer_inbound_connections_max",
+                self.peer_inbound_connections_max as u64,
+            ),
+            ("peer_read_chunk_bytes", self.peer_read_chunk_bytes as u64),
+            (
+                "client_read_chunk_bytes",
+                self.client_read_chunk_bytes as u64,
+            ),
+            ("handshake_timeout_ms", self.handshake_timeout_ms),
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("reconnect_backoff_min_ms", self.reconnect_backoff_min_ms),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return fail(format!("{name} must be > 0"));
+        }
+        if self.frame_size_max_bytes > FRAME_SIZE_MAX_BYTES {
+            return fail(format!(
+                "frame_size_max_bytes = {} exceeds {} (bincode's compile-time decode limit, \
+                 codec::FRAME_SIZE_MAX_BYTES)",
+                self.frame_size_max_bytes, FRAME_SIZE_MAX_BYTES
+            ));
+        }
+        let one_accept = core
+            .value_len_max_bytes
+            .saturating_add(core.key_len_max_bytes)
+            .saturating_add(ENVELOPE_OVERHEAD_BYTES);
+        if self.frame_size_max_bytes < one_accept {
+            return fail(format!(
+                "frame_size_max_bytes = {} cannot hold one Accept of the largest value \
+                 (value_len_max_bytes {} + key_len_max_bytes {} + {} bytes of overhead)",
+                self.frame_size_max_bytes,
+                core.value_len_max_bytes,
+                core.key_len_max_bytes,
+                ENVELOPE_OVERHEAD_BYTES
+            ));
+        }
+        if self.send_queue_max_bytes < self.frame_size_max_bytes {
+            return fail(format!(
+                "send_queue_max_bytes = {} is below frame_size_max_bytes = {}: a largest \
+                 frame could never be queued",
+                self.send_queue_max_bytes, self.frame_size_max_bytes
+            ));
+        }
+        if self.reconnect_backoff_max_ms < self.reconnect_backoff_min_ms {
+            return fail(format!(
+                "reconnect_backoff_max_ms = {} is below reconnect_backoff_min_ms = {}",
+                self.reconnect_backoff_max_ms, self.reconnect_backoff_min_ms
+            ));
+        }
+        self.resp
+            .validate()
+            .map_err(|e| RuntimeError::Config(e.to_string()))
+    }
+}
+
+/// How to run one node.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// This node's id; must be a key of `peers`.
+    pub node_id: NodeId,
+    /// Where clients connect (RESP2).
+    pub client_addr: SocketAddr,
+    /// Where peers connect; must equal `peers[node_id]`.
+    pub peer_addr: SocketAddr,
+    /// Every member, this node included: id -> peer address.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// N: replicas per key.
+    pub replicas: usize,
+    /// The cluster's name, compared in the handshake.
+    pub cluster_id: String,
+    /// Fresh cluster: vote at once. Without it the node has restarted, must not
+    /// vote, and serves as a coordinator only (DESIGN.md, Restart).
+    pub bootstrap: bool,
+    /// The runtime's bounds.
+    pub runtime: RuntimeConfig,
+}
+
+impl NodeOptions {
+    /// Options with default bounds, three replicas (or fewer members) and cluster id "synod".
+    pub fn new(
+        node_id: NodeId,
+        client_addr: SocketAddr,
+        peers: BTreeMap<NodeId, SocketAddr>,
+        bootstrap: bool,
+    ) -> NodeOptions {
+        let peer_addr = peers
+            .get(&node_id)
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        NodeOptions {
+            node_id,
+            client_addr,
+            peer_addr,
+            replicas: peers.len().clamp(1, 3),
+            peers,
+            cluster_id: "synod".into(),
+            bootstrap,
+            runtime: RuntimeConfig::default(),
+        }
+    }
+
+    /// Checks the membership; the error text is one line a user can act on.
+    pub fn validate(&self) -> Result<(), RuntimeError> {
+        let fail = |why: String| Err(RuntimeError::Config(why));
+        let Some(&own) = self.peers.get(&self.node_id) else {
+            let ids: Vec<_> = self.peers.keys().collect();
+            return fail(format!(
+                "--id {} is not in --peers (ids {ids:?}); list every member, this node included",
+                self.node_id
+            ));
+        };
+        if own != self.peer_addr {
+            return fail(format!(
+                "--peer-addr {} differs from this node's entry in --peers ({own})",
+                self.peer_addr
+            ));
+        }
+        if self.replicas == 0 || self.replicas > self.peers.len() {
+            return fail(format!(
+                "--replicas {} must be between 1 and the number of members ({})",
+                self.replicas,
+                self.peers.len()
+            ));
+        }
+        let mut seen = HashMap::new();
+        for (id, addr) in &self.peers {
+            if let Some(other) = seen.insert(*addr, *id) {
+                return fail(format!(
+                    "nodes {other} and {id} share the peer address {addr}"
+                ));
+            }
+        }
+        if self.client_addr == self.peer_addr {
+            return fail(format!(
+                "--client-addr and --peer-addr are both {}",
+                self.client_addr
+            ));
+        }
+        if self.cluster_id.is_empty() || self.cluster_id.len() > 256 {
+            return fail("--cluster-id must be 1 to 256 bytes".into());
+        }
+        Ok(())
+    }
+
+    /// The core's configuration for this node.
+    pub fn core_config(&self, incarnation: Incarnation) -> Config {
+        let mut cfg = Config::new(self.node_id, self.peers.keys().copied().collect());
+        cfg.replicas = self.replicas;
+        // Distinct jitter streams per node and life.
+        cfg.rng_seed = incarnation ^ (u64::from(self.node_id) << 48);
+        cfg
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug)]
+pub enum RuntimeError {
+    /// Options or bounds that cannot work.
+    Config(String),
+    /// A listening socket could not be opened.
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for RuntimeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuntimeError::Config(why) => write!(f, "invalid configuration: {why}"),
+            RuntimeError::Bind { what, addr, error } => write!(
+                f,
+                "cannot listen on {what} address {addr}: {error} (is another node or \
+                 process using it?)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RuntimeError {}
+
+/// Runtime counters, shown by INFO next to the core's.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub frames_sent: AtomicU64,
+    pub messages_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub frames_dropped: AtomicU64,
+    pub messages_dropped: AtomicU64,
+    pub messages_dropped_link_down: AtomicU64,
+    pub frames_received: AtomicU64,
+    pub bytes_received: AtomicU64,
+    pub bad_peer_connections: AtomicU64,
+    pub peer_handshakes_refused: AtomicU64,
+    pub peer_connect_failures: AtomicU64,
+    pub client_connections_accepted: AtomicU64,
+    pub client_connections_refused: AtomicU64,
+    pub clients_connected: AtomicU64,
+    pub bad_client_connections: AtomicU64,
+    pub client_commands: AtomicU64,
+    pub loop_turns: AtomicU64,
+    pub loop_events: AtomicU64,
+}
+
+impl Counters {
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every counter by name, for INFO.
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("frames_sent", g(&self.frames_sent)),
+            ("messages_sent", g(&self.messages_sent)),
+            ("bytes_sent", g(&self.bytes_sent)),
+            ("frames_dropped", g(&self.frames_dropped)),
+            ("messages_dropped_queue_full", g(&self.messages_dropped)),
+            (
+                "messages_dropped_link_down",
+                g(&self.messages_dropped_link_down),
+            ),
+            ("frames_received", g(&self.frames_received)),
+            ("bytes_received", g(&self.bytes_received)),
+            ("bad_peer_connections", g(&self.bad_peer_connections)),
+            ("peer_handshakes_refused", g(&self.peer_handshakes_refused)),
+            ("peer_connect_failures", g(&self.peer_connect_failures)),
+            (
+                "client_connections_accepted",
+                g(&self.client_connections_accepted),
+            ),
+            (
+                "client_connections_refused",
+                g(&self.client_connections_refused),
+            ),
+            ("bad_client_connections", g(&self.bad_client_connections)),
+            ("client_commands", g(&self.client_commands)),
+            ("loop_turns", g(&self.loop_turns)),
+            ("loop_events", g(&self.loop_events)),
+        ]
+    }
+}
+
+/// State shared by the loop and the connection tasks (never the core's state).
+pub(crate) struct Shared {
+    pub opts: NodeOptions,
+    pub incarnation: Incarnation,
+    pub membership_hash: u64,
+    pub members: Vec<NodeId>,
+    pub counters: Counters,
+    /// The incarnation the loop knows for each peer (for our Hello).
+    pub known_incarnations: Mutex<BTreeMap<NodeId, Incarnation>>,
+    /// Every open socket, so `stop` can close them all.
+    pub sockets: Mutex<HashMap<u64, TcpStream>>,
+    pub next_socket_id: AtomicU64,
+    pub stopping: AtomicBool,
+    /// Per-peer send queues, filled by the loop and drained by the dialers.
+    pub queues: BTreeMap<NodeId, Arc<peer::SendQueue>>,
+}
+
+impl Shared {
+    /// Our handshake, naming what we know of `peer`.
+    pub fn hello(&self, peer: Option<NodeId>) -> codec::Hello {
+        let known = peer
+            .and_then(|p| self.known_incarnations.lock().get(&p).copied())
+            .unwrap_or(0);
+        codec::Hello {
+            magic: codec::MAGIC,
+            protocol_version: codec::PROTOCOL_VERSION,
+            cluster_id: self.opts.cluster_id.clone(),
+            membership_hash: self.membership_hash,
+            membership_epoch: 0,
+            node_id: self.opts.node_id,
+            incarnation: self.incarnation,
+            known_peer_incarnation: known,
+        }
+    }
+
+    /// Remembers `stream` until the returned guard is dropped.
+    pub fn register(self: &Arc<Self>, stream: &TcpStream) -> SocketGuard {
+        let id = self.next_socket_id.fetch_add(1, Ordering::Relaxed);
+        self.sockets.lock().insert(id, stream.clone());
+        SocketGuard {
+            shared: self.clone(),
+            id,
+        }
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+}
+
+/// Forgets a socket when its connection task ends.
+pub(crate) struct SocketGuard {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.shared.sockets.lock().remove(&self.id);
+    }
+}
+
+/// A running node.
+pub struct NodeHandle {
+    shared: Arc<Shared>,
+    client_addr: SocketAddr,
+    peer_addr: SocketAddr,
+    tasks: Vec<task::JoinHandle<()>>,
+    stop_tx: channel::Sender<event_loop::Event>,
+}
+
+impl NodeHandle {
+    /// The bound client address.
+    pub fn client_addr(&self) -> SocketAddr {
+        self.client_addr
+    }
+
+    /// The bound peer address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// This life's incarnation.
+    pub fn incarnation(&self) -> Incarnation {
+        self.shared.incarnation
+    }
+
+    /// Stops the node: closes the listeners, every connection and the event loop.
+    pub fn stop(self) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        let _ = self.stop_tx.try_send(event_loop::Event::Stop);
+        task::block_on(async {
+            for t in self.tasks {
+                t.cancel().await;
+            }
+        });
+        for (_, s) in self.shared.sockets.lock().drain() {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Blocks until the node stops (it runs until the process ends).
+    pub fn wait(self) {
+        task::block_on(async {
+            for t in self.tasks {
+                t.await;
+            }
+        });
+    }
+}
+
+/// The incarnation of a life starting now: wall-clock ns, at least 1.
+pub fn fresh_incarnation() -> Incarnation {
+    let ns = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    u64::try_from(ns).unwrap_or(u64::MAX).max(1)
+}
+
+/// Wall-clock ms since the Unix epoch.
+pub(crate) fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Starts a node on async-std's executor and returns once both ports listen.
+pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
+    opts.validate()?;
+    let incarnation = fresh_incarnation();
+    let core_cfg = opts.core_config(incarnation);
+    opts.runtime.validate(&core_cfg)?;
+    let node =
+        Node::new(core_cfg, incarnation, opts.bootstrap).map_err(|e| RuntimeError::Config(e.0))?;
+    let placement = Placement::new(
+        &opts.peers.keys().copied().collect::<Vec<_>>(),
+        opts.replicas,
+    );
+    let (client_listener, peer_listener) = task::block_on(async {
+        let client =
+            TcpListener::bind(opts.client_addr)
+                .await
+                .map_err(|error| RuntimeError::Bind {
+                    what: "client",
+                    addr: opts.client_addr,
+                    error,
+                })?;
+        let peer = TcpListener::bind(opts.peer_addr)
+            .await
+            .map_err(|error| RuntimeError::Bind {
+                what: "peer",
+                addr: opts.peer_addr,
+                error,
+            })?;
+        Ok::<_, RuntimeError>((client, peer))
+    })?;
+    let client_addr = client_listener.local_addr().unwrap_or(opts.client_addr);
+    let peer_addr = peer_listener.local_addr().unwrap_or(opts.peer_addr);
+
+    let queues = opts
+        .peers
+        .keys()
+        .filter(|&&id| id != opts.node_id)
+        .map(|&id| (id, Arc::new(peer::SendQueue::new())))
+        .collect();
+    let shared = Arc::new(Shared {
+        incarnation,
+        membership_hash: placement.fingerprint(),
+        members: placement.members().to_vec(),
+        counters: Counters::default(),
+        known_incarnations: Mutex::new(BTreeMap::new()),
+        sockets: Mutex::new(HashMap::new()),
+        next_socket_id: AtomicU64::new(0),
+        stopping: AtomicBool::new(false),
+        queues,
+        opts,
+    });
+    let o = &shared.opts;
+    log::info!(
+        "node {} incarnation {} listening: clients on {client_addr}, peers on {peer_addr}; \
+         members {:?}, {} replicas per key, cluster '{}'",
+        o.node_id,
+        incarnation,
+        shared.members,
+        o.replicas,
+        o.cluster_id
+    );
+    if o.bootstrap {
+        log::info!("started with --bootstrap: votes as an acceptor at once");
+    } else {
+        log::info!(
+            "started without --bootstrap: this node is recovering; it has forgotten its \
+             promises, so it does not vote and serves as a coordinator only"
+        );
+    }
+
+    let (events_tx, events_rx) = channel::bounded(o.runtime.event_queue_max_events);
+    let mut tasks = Vec::new();
+    tasks.push(task::spawn(event_loop::run(
+        node,
+        shared.clone(),
+        events_rx,
+        client_addr,
+        peer_addr,
+    )));
+    tasks.push(task::spawn(client_conn::accept_loop(
+        client_listener,
+        shared.clone(),
+        events_tx.clone(),
+    )));
+    tasks.push(task::spawn(peer::accept_loop(
+        peer_listener,
+        shared.clone(),
+        events_tx.clone(),
+    )));
+    for (&id, &addr) in &o.peers {
+        if id != o.node_id {
+            tasks.push(task::spawn(peer::dial_loop(
+                id,
+                addr,
+                shared.clone(),
+                events_tx.clone(),
+            )));
+        }
+    }
+    Ok(NodeHandle {
+        shared,
+        client_addr,
+        peer_addr,
+        tasks,
+        stop_tx: events_tx,
+    })
+}
+
+/// Runs a node until the process ends.
+pub fn run_node(opts: NodeOptions) -> Result<(), RuntimeError> {
+    start_node(opts)?.wait();
+    Ok(())
+}
+
+/// A jittered delay in [d/2, d] (so reconnecting nodes do not move in lockstep).
+pub(crate) fn jittered(d: Duration, rng: &mut impl rand::Rng) -> Duration {
+    use rand::RngExt;
+    let ms = d.as_millis().max(1) as u64;
+    Duration::from_millis(rng.random_range(ms / 2..=ms))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,615 @@
+//! Peer connections: dialers that send, acceptors that receive, and the
+//! bounded per-peer send queue between the event loop and a dialer.
+//!
+//! Every node dials every other node. The outbound connection carries only
+//! our frames to that peer; the inbound one only theirs to us. Each starts
+//! with a handshake: the dialer sends its `Hello`, the acceptor checks it and
+//! answers with its own, which the dialer checks in turn. A mismatch is logged
+//! at warn with the reason and closes that connection; so does a malformed or
+//! oversized frame. The node keeps serving everyone else.
+
+use super::event_loop::Event;
+use super::{jittered, Counters, Shared};
+use crate::codec::{
+    encode_frame, validate_hello, validate_peer_identity, CodecError, Frame, FrameDecoder,
+    HandshakeError, Hello,
+};
+use crate::core::NodeId;
+use async_std::channel::{self, Receiver, Sender};
+use async_std::future::timeout;
+use async_std::io::{ReadExt, WriteExt};
+use async_std::net::{TcpListener, TcpStream};
+use async_std::task;
+use parking_lot::Mutex;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest handshake frame: a Hello is tens of bytes plus the cluster id (at
+/// most 256), so a stranger cannot make us buffer more before it is checked.
+const HELLO_SIZE_MAX_BYTES: usize = 4096;
+
+/// One encoded frame waiting for a peer.
+struct Queued {
+    bytes: Vec<u8>,
+    messages: usize,
+    confirm_only: bool,
+}
+
+struct QueueInner {
+    /// The connection generation allowed to drain the queue; None: no link,
+    /// frames are refused.
+    open: Option<u64>,
+    frames: VecDeque<Queued>,
+    bytes: usize,
+}
+
+/// What happened to a frame offered to a [`SendQueue`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Push {
+    /// Queued.
+    Queued,
+    /// Queued, after dropping older Confirm-only frames holding `messages` messages.
+    DroppedOlderConfirms { messages: usize },
+    /// The queue is full: this (newest) frame was dropped.
+    DroppedNewest,
+    /// No link to the peer: dropped.
+    Closed,
+}
+
+/// A bounded queue of encoded frames for one peer. The event loop pushes; the
+/// peer's dialer drains it. Cleared whenever the link opens or closes.
+pub(crate) struct SendQueue {
+    inner: Mutex<QueueInner>,
+    notify_tx: Sender<()>,
+    notify_rx: Receiver<()>,
+}
+
+impl SendQueue {
+    pub fn new() -> SendQueue {
+        let (notify_tx, notify_rx) = channel::bounded(1);
+        SendQueue {
+            inner: Mutex::new(QueueInner {
+                open: None,
+                frames: VecDeque::new(),
+                bytes: 0,
+            }),
+            notify_tx,
+            notify_rx,
+        }
+    }
+
+    /// Lets connection `gen` drain the queue, starting empty.
+    pub fn open(&self, gen: u64) {
+        let mut q = self.inner.lock();
+        q.open = Some(gen);
+        q.frames.clear();
+        q.bytes = 0;
+    }
+
+    /// No link: empties the queue and refuses frames until the next `open`.
+    pub fn close(&self) {
+        let mut q = self.inner.lock();
+        q.open = None;
+        q.frames.clear();
+        q.bytes = 0;
+    }
+
+    /// Offers a frame. On overflow Confirm-only frames go first (they only speed
+    /// up later reads), then the newest frame.
+    pub fn push(
+        &self,
+        bytes: Vec<u8>,
+        messages: usize,
+        confirm_only: bool,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> Push {
+        let mut q = self.inner.lock();
+        if q.open.is_none() {
+            return Push::Closed;
+        }
+        let fits =
+            |q: &QueueInner| q.frames.len() < max_frames && q.bytes + bytes.len() <= max_bytes;
+        let mut dropped = 0;
+        if !fits(&q) && !confirm_only {
+            while !fits(&q) {
+                let Some(i) = q.frames.iter().position(|f| f.confirm_only) else {
+                    break;
+                };
+                if let Some(f) = q.frames.remove(i) {
+                    q.bytes -= f.bytes.len();
+                    dropped += f.messages;
+                }
+            }
+        }
+        if !fits(&q) {
+            return Push::DroppedNewest;
+        }
+        q.bytes += bytes.len();
+        q.frames.push_back(Queued {
+            bytes,
+            messages,
+            confirm_only,
+        });
+        drop(q);
+        self.wake();
+        if dropped > 0 {
+            Push::DroppedOlderConfirms { messages: dropped }
+        } else {
+            Push::Queued
+        }
+    }
+
+    /// Takes every queued frame if connection `gen` may: appends their bytes to
+    /// `out` and returns (frames, messages).
+    fn take(&self, gen: u64, out: &mut Vec<u8>) -> Option<(usize, usize)> {
+        let mut q = self.inner.lock();
+        if q.open != Some(gen) || q.frames.is_empty() {
+            return None;
+        }
+        let frames = q.frames.len();
+        let mut messages = 0;
+        for f in q.frames.drain(..) {
+            messages += f.messages;
+            if out.is_empty() {
+                *out = f.bytes;
+            } else {
+                out.extend_from_slice(&f.bytes);
+            }
+        }
+        q.bytes = 0;
+        Some((frames, messages))
+    }
+
+    /// Wakes the dialer (a token is kept if it is busy).
+    fn wake(&self) {
+        let _ = self.notify_tx.try_send(());
+    }
+
+    async fn wait(&self) {
+        let _ = self.notify_rx.recv().await;
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.inner.lock().frames.len()
+    }
+}
+
+/// Why a dial attempt did not produce a link.
+enum DialError {
+    Connect(String),
+    Handshake(HandshakeError),
+    Io(String),
+}
+
+impl fmt::Display for DialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DialError::Connect(e) => write!(f, "cannot connect: {e}"),
+            DialError::Handshake(e) => write!(f, "handshake refused: {e}"),
+            DialError::Io(e) => write!(f, "handshake failed: {e}"),
+        }
+    }
+}
+
+/// Reads until one frame is decoded.
+async fn read_frame(
+    stream: &TcpStream,
+    decoder: &mut FrameDecoder,
+    buf: &mut [u8],
+) -> Result<Frame, String> {
+    loop {
+        if let Some(f) = decoder.next_frame().map_err(|e| e.to_string())? {
+            return Ok(f);
+        }
+        let n = (&*stream).read(buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed during the handshake (the peer's log says why)".into());
+        }
+        decoder.feed(&buf[..n]);
+    }
+}
+
+fn handshake_timeout(shared: &Shared) -> Duration {
+    Duration::from_millis(shared.opts.runtime.handshake_timeout_ms)
+}
+
+/// Connects to `peer` and runs the dialer's half of the handshake.
+async fn connect(
+    peer: NodeId,
+    addr: SocketAddr,
+    shared: &Shared,
+) -> Result<(TcpStream, Hello), DialError> {
+    let rt = &shared.opts.runtime;
+    let stream = match timeout(
+        Duration::from_millis(rt.connect_timeout_ms),
+        TcpStream::connect(addr),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(DialError::Connect(e.to_string())),
+        Err(_) => {
+            return Err(DialError::Connect(format!(
+                "no answer within connect_timeout_ms = {}",
+                rt.connect_timeout_ms
+            )))
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let ours = shared.hello(Some(peer));
+    let mut out = Vec::new();
+    encode_frame(&Frame::Hello(ours.clone()), &mut out)
+        .map_err(|e| DialError::Io(e.to_string()))?;
+    let exchange = async {
+        (&stream).write_all(&out).await.map_err(|e| e.to_string())?;
+        let mut decoder = FrameDecoder::new(HELLO_SIZE_MAX_BYTES);
+        let mut buf = [0u8; 512];
+        read_frame(&stream, &mut decoder, &mut buf).await
+    };
+    let frame = match timeout(handshake_timeout(shared), exchange).await {
+        Ok(r) => r.map_err(DialError::Io)?,
+        Err(_) => {
+            return Err(DialError::Io(format!(
+                "no handshake within handshake_timeout_ms = {}",
+                rt.handshake_timeout_ms
+            )))
+        }
+    };
+    let Frame::Hello(theirs) = frame else {
+        return Err(DialError::Handshake(HandshakeError::NotHello));
+    };
+    validate_hello(&ours, &theirs).map_err(DialError::Handshake)?;
+    validate_peer_identity(
+        &ours,
+        &theirs,
+        &shared.members,
+        Some(peer),
+        shared.opts.bootstrap,
+    )
+    .map_err(DialError::Handshake)?;
+    Ok((stream, theirs))
+}
+
+/// Keeps a link to `peer` up: connect, handshake, drain its send queue; on
+/// failure reconnect after a jittered exponential backoff.
+pub(crate) async fn dial_loop(
+    peer: NodeId,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    events: Sender<Event>,
+) {
+    let rt = &shared.opts.runtime;
+    let min = Duration::from_millis(rt.reconnect_backoff_min_ms);
+    let max = Duration::from_millis(rt.reconnect_backoff_max_ms);
+    let mut rng = ChaCha8Rng::seed_from_u64(shared.incarnation ^ u64::from(peer));
+    let mut backoff = min;
+    let mut gen = 0;
+    let mut failures = 0u64;
+    let Some(queue) = shared.queues.get(&peer).cloned() else {
+        return;
+    };
+    while !shared.stopping() {
+        match connect(peer, addr, &shared).await {
+            Ok((stream, theirs)) => {
+                backoff = min;
+                failures = 0;
+                gen += 1;
+                let _guard = shared.register(&stream);
+                let up = Event::LinkUp {
+                    node: peer,
+                    incarnation: theirs.incarnation,
+                    gen,
+                };
+                if events.send(up).await.is_err() {
+                    return;
+                }
+                let why = drain(&stream, &queue, gen, &shared).await;
+                queue.close();
+                let _ = stream.shutdown(Shutdown::Both);
+                log::info!("connection to node {peer} at {addr} closed: {why}");
+                if events
+                    .send(Event::LinkDown { node: peer, gen })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(DialError::Handshake(e)) => {
+                Counters::inc(&shared.counters.peer_handshakes_refused);
+                log::warn!("peer node {peer} at {addr}: handshake refused: {e}; closing");
+                backoff = (backoff * 2).min(max);
+            }
+            Err(e) => {
+                failures += 1;
+                Counters::inc(&shared.counters.peer_connect_failures);
+                if failures == 1 || failures % 100 == 0 {
+                    log::info!("node {peer} at {addr}: {e} (attempt {failures}); retrying");
+                } else {
+                    log::debug!("node {peer} at {addr}: {e} (attempt {failures})");
+                }
+                backoff = (backoff * 2).min(max);
+            }
+        }
+        task::sleep(jittered(backoff, &mut rng)).await;
+    }
+}
+
+/// Writes the queue's frames to `stream` until it fails; returns why it stopped.
+async fn drain(stream: &TcpStream, queue: &Arc<SendQueue>, gen: u64, shared: &Shared) -> String {
+    // The acceptor never writes after its Hello: a read returning means the
+    // connection is gone (or the peer broke the protocol).
+    let reason = Arc::new(Mutex::new(None::<String>));
+    let watcher = {
+        let stream = stream.clone();
+        let reason = reason.clone();
+        let queue = queue.clone();
+        task::spawn(async move {
+            let mut b = [0u8; 64];
+            let why = match (&stream).read(&mut b).await {
+                Ok(0) => "the peer closed it".to_string(),
+                Ok(_) => "the peer wrote on a send-only connection".to_string(),
+                Err(e) => format!("read error: {e}"),
+            };
+            *reason.lock() = Some(why);
+            queue.wake();
+        })
+    };
+    let c = &shared.counters;
+    let mut out = Vec::new();
+    let why = loop {
+        queue.wait().await;
+        if let Some(why) = reason.lock().take() {
+            break why;
+        }
+        if shared.stopping() {
+            break "node stopping".to_string();
+        }
+        out.clear();
+        let Some((frames, messages)) = queue.take(gen, &mut out) else {
+            continue;
+        };
+        if let Err(e) = (&*stream).write_all(&out).await {
+            break format!("write error: {e}");
+        }
+        Counters::add(&c.frames_sent, frames as u64);
+        Counters::add(&c.messages_sent, messages as u64);
+        Counters::add(&c.bytes_sent, out.len() as u64);
+        if out.capacity() > 4 * 1024 * 1024 {
+            out = Vec::new(); // Give a burst's buffer back.
+        }
+    };
+    let _ = stream.shutdown(Shutdown::Both);
+    watcher.await;
+    why
+}
+
+/// Accepts inbound peer connections.
+pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, events: Sender<Event>) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let max = shared.opts.runtime.peer_inbound_connections_max;
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                log::warn!("peer port: accept failed: {e}");
+                task::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        if open.load(Ordering::Relaxed) >= max {
+            Counters::inc(&shared.counters.bad_peer_connections);
+            log::warn!(
+                "peer connection from {addr}: refused, peer_inbound_connections_max = {max} \
+                 reached; closing"
+            );
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let (shared, events, open) = (shared.clone(), events.clone(), open.clone());
+        task::spawn(async move {
+            serve_inbound(stream, addr, &shared, &events).await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// The acceptor's half: handshake, then receive frames and pass them on.
+async fn serve_inbound(
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+    events: &Sender<Event>,
+) {
+    let _guard = shared.register(&stream);
+    let _ = stream.set_nodelay(true);
+    let c = &shared.counters;
+    let mut decoder = FrameDecoder::new(HELLO_SIZE_MAX_BYTES);
+    let mut buf = vec![0u8; shared.opts.runtime.peer_read_chunk_bytes];
+    let first = match timeout(
+        handshake_timeout(shared),
+        read_frame(&stream, &mut decoder, &mut buf),
+    )
+    .await
+    {
+        Ok(Ok(f)) => f,
+        Ok(Err(why)) => {
+            Counters::inc(&c.bad_peer_connections);
+            log::warn!("peer connection from {addr}: {why}; closing");
+            return;
+        }
+        Err(_) => {
+            Counters::inc(&c.bad_peer_connections);
+            log::warn!(
+                "peer connection from {addr}: no handshake within handshake_timeout_ms = {}; \
+                 closing",
+                shared.opts.runtime.handshake_timeout_ms
+            );
+            return;
+        }
+    };
+    let Frame::Hello(theirs) = first else {
+        Counters::inc(&c.bad_peer_connections);
+        log::warn!(
+            "peer connection from {addr}: {}; closing",
+            HandshakeError::NotHello
+        );
+        return;
+    };
+    let ours = shared.hello(Some(theirs.node_id));
+    let check = validate_hello(&ours, &theirs).and_then(|()| {
+        validate_peer_identity(&ours, &theirs, &shared.members, None, shared.opts.bootstrap)
+    });
+    if let Err(e) = check {
+        Counters::inc(&c.peer_handshakes_refused);
+        log::warn!("peer connection from {addr}: handshake refused: {e}; closing");
+        return;
+    }
+    let node = theirs.node_id;
+    let mut out = Vec::new();
+    if encode_frame(&Frame::Hello(ours), &mut out).is_err()
+        || (&stream).write_all(&out).await.is_err()
+    {
+        return;
+    }
+    if events
+        .send(Event::Inbound { node, delta: 1 })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    decoder.set_frame_size_max_bytes(shared.opts.runtime.frame_size_max_bytes);
+    let why = receive(&stream, &theirs, &mut decoder, &mut buf, shared, events).await;
+    match why {
+        Received::Closed(why) => {
+            log::info!("peer connection from node {node} at {addr} closed: {why}")
+        }
+        Received::Bad(why) => {
+            Counters::inc(&c.bad_peer_connections);
+            log::warn!("peer connection from node {node} at {addr}: {why}; closing");
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+    let _ = events.send(Event::Inbound { node, delta: -1 }).await;
+}
+
+enum Received {
+    Closed(String),
+    Bad(String),
+}
+
+/// Reads frames until the connection ends or breaks the protocol.
+async fn receive(
+    stream: &TcpStream,
+    theirs: &Hello,
+    decoder: &mut FrameDecoder,
+    buf: &mut [u8],
+    shared: &Shared,
+    events: &Sender<Event>,
+) -> Received {
+    let c = &shared.counters;
+    let me = shared.opts.node_id;
+    loop {
+        loop {
+            let frame = match decoder.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return Received::Bad(bad_frame(e)),
+            };
+            let envelopes = match frame {
+                Frame::Batch(envs) => envs,
+                Frame::Hello(_) => return Received::Bad("a second handshake".into()),
+            };
+            if let Some(env) = envelopes.iter().find(|e| {
+                e.from != theirs.node_id || e.from_incarnation != theirs.incarnation || e.to != me
+            }) {
+                return Received::Bad(format!(
+                    "envelope from node {} incarnation {} to node {} on a connection from node \
+                     {} incarnation {} to node {me}",
+                    env.from, env.from_incarnation, env.to, theirs.node_id, theirs.incarnation
+                ));
+            }
+            Counters::inc(&c.frames_received);
+            if events.send(Event::PeerBatch { envelopes }).await.is_err() {
+                return Received::Closed("node stopping".into());
+            }
+        }
+        match (&*stream).read(buf).await {
+            Ok(0) => return Received::Closed("the peer closed it".into()),
+            Ok(n) => {
+                Counters::add(&c.bytes_received, n as u64);
+                decoder.feed(&buf[..n]);
+            }
+            Err(e) => return Received::Closed(format!("read error: {e}")),
+        }
+    }
+}
+
+fn bad_frame(e: CodecError) -> String {
+    e.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_queue_refuses_frames() {
+        let q = SendQueue::new();
+        assert_eq!(q.push(vec![1], 1, false, 4, 100), Push::Closed);
+        q.open(1);
+        assert_eq!(q.push(vec![1], 1, false, 4, 100), Push::Queued);
+        q.close();
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn overflow_drops_confirms_first_then_the_newest() {
+        let q = SendQueue::new();
+        q.open(1);
+        assert_eq!(q.push(vec![0; 10], 2, true, 2, 100), Push::Queued);
+        assert_eq!(q.push(vec![0; 10], 3, false, 2, 100), Push::Queued);
+        // Full: the Confirm-only frame goes.
+        assert_eq!(
+            q.push(vec![0; 10], 1, false, 2, 100),
+            Push::DroppedOlderConfirms { messages: 2 }
+        );
+        // Full of non-Confirms: the newest goes.
+        assert_eq!(q.push(vec![0; 10], 1, false, 2, 100), Push::DroppedNewest);
+        // A Confirm-only frame never pushes out another.
+        assert_eq!(q.push(vec![0; 10], 1, true, 2, 100), Push::DroppedNewest);
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn the_byte_bound_counts_too() {
+        let q = SendQueue::new();
+        q.open(1);
+        assert_eq!(q.push(vec![0; 60], 1, false, 10, 100), Push::Queued);
+        assert_eq!(q.push(vec![0; 60], 1, false, 10, 100), Push::DroppedNewest);
+    }
+
+    #[test]
+    fn only_the_open_generation_drains_and_opening_clears() {
+        let q = SendQueue::new();
+        q.open(1);
+        q.push(vec![1, 2], 1, false, 10, 100);
+        q.push(vec![3], 2, false, 10, 100);
+        let mut out = Vec::new();
+        assert_eq!(q.take(2, &mut out), None);
+        assert_eq!(q.take(1, &mut out), Some((2, 3)));
+        assert_eq!(out, vec![1, 2, 3]);
+        q.push(vec![4], 1, false, 10, 100);
+        q.open(2);
+        assert_eq!(q.len(), 0);
+    }
+}

@@ -1,0 +1,243 @@
+//! In-process clusters on loopback: the runtime's wiring, end to end.
+
+use super::*;
+use crate::client::Client;
+use crate::codec::{encode_frame, Frame, Hello, MAGIC, PROTOCOL_VERSION};
+use crate::resp::Reply;
+use std::io::{Read, Write};
+use std::net::{TcpListener as StdListener, TcpStream as StdStream};
+use std::time::Instant;
+
+fn free_addr() -> SocketAddr {
+    let l = StdListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+struct Cluster {
+    nodes: Vec<Option<NodeHandle>>,
+    clients: Vec<SocketAddr>,
+    peers: BTreeMap<NodeId, SocketAddr>,
+}
+
+impl Cluster {
+    fn start(n: u32) -> Cluster {
+        let peers: BTreeMap<NodeId, SocketAddr> = (1..=n).map(|id| (id, free_addr())).collect();
+        let clients: Vec<SocketAddr> = (1..=n).map(|_| free_addr()).collect();
+        let nodes = (1..=n)
+            .map(|id| {
+                let opts = NodeOptions::new(id, clients[id as usize - 1], peers.clone(), true);
+                Some(start_node(opts).expect("node starts"))
+            })
+            .collect();
+        let c = Cluster {
+            nodes,
+            clients,
+            peers,
+        };
+        c.wait_links(n as usize - 1);
+        c
+    }
+
+    fn client(&self, id: u32) -> Client {
+        Client::connect(self.clients[id as usize - 1]).unwrap()
+    }
+
+    /// Waits until every running node has `up` outbound links.
+    fn wait_links(&self, up: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.is_none() {
+                continue;
+            }
+            let mut c = self.client(i as u32 + 1);
+            loop {
+                let info = c.info(Some("cluster")).unwrap();
+                if info.contains(&format!("peers_up:{up}\r\n")) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "links never came up: {info}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn stop(&mut self, id: u32) {
+        if let Some(n) = self.nodes[id as usize - 1].take() {
+            n.stop();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in self.nodes.iter_mut() {
+            if let Some(n) = n.take() {
+                n.stop();
+            }
+        }
+    }
+}
+
+#[test]
+fn set_on_one_node_get_from_every_other_then_survive_a_stop() {
+    let mut cl = Cluster::start(3);
+    cl.client(1).set(b"greeting", b"hello").unwrap();
+    for id in 1..=3 {
+        assert_eq!(
+            cl.client(id).get(b"greeting").unwrap(),
+            Some(b"hello".to_vec()),
+            "node {id}"
+        );
+    }
+    let mut c2 = cl.client(2);
+    assert!(c2.cas(b"greeting", Some(b"hello"), b"hi").unwrap());
+    assert!(!c2.cas(b"greeting", Some(b"hello"), b"x").unwrap());
+    assert!(c2.cas(b"fresh", None, b"1").unwrap());
+    assert_eq!(c2.del(&[b"fresh", b"nothing"]).unwrap(), 1);
+
+    cl.stop(3);
+    let mut c1 = cl.client(1);
+    c1.set(b"after", b"stop").unwrap();
+    assert_eq!(cl.client(2).get(b"after").unwrap(), Some(b"stop".to_vec()));
+    assert_eq!(c1.get(b"greeting").unwrap(), Some(b"hi".to_vec()));
+}
+
+#[test]
+fn pipelined_replies_come_back_in_command_order() {
+    let cl = Cluster::start(3);
+    let mut c = cl.client(1);
+    let n = 300;
+    for i in 0..n {
+        let key = format!("k{}", i % 17);
+        let val = format!("v{i}");
+        c.send(&[b"SET", key.as_bytes(), val.as_bytes()]).unwrap();
+        c.send(&[b"GET", key.as_bytes()]).unwrap();
+        c.send(&[b"PING", val.as_bytes()]).unwrap();
+    }
+    for i in 0..n {
+        let val = format!("v{i}").into_bytes();
+        assert_eq!(c.receive().unwrap(), Reply::ok(), "set {i}");
+        assert_eq!(c.receive().unwrap(), Reply::Bulk(val.clone()), "get {i}");
+        assert_eq!(c.receive().unwrap(), Reply::Bulk(val), "ping {i}");
+    }
+}
+
+#[test]
+fn info_reports_role_peers_keys_and_counters() {
+    let cl = Cluster::start(3);
+    let mut c = cl.client(2);
+    c.set(b"a", b"1").unwrap();
+    let info = c.info(None).unwrap();
+    for needle in [
+        "node_id:2\r\n",
+        "role:voter\r\n",
+        "members:1,2,3\r\n",
+        "peers_up:2\r\n",
+        "keys:",
+        "requests_ok:1\r\n",
+        "frames_sent:",
+        "bad_peer_connections:0\r\n",
+    ] {
+        assert!(info.contains(needle), "missing {needle:?} in\n{info}");
+    }
+}
+
+#[test]
+fn bad_peer_connections_are_closed_and_the_node_keeps_serving() {
+    let cl = Cluster::start(3);
+    let peer1 = cl.peers[&1];
+
+    // Garbage bytes.
+    let mut s = StdStream::connect(peer1).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let mut buf = [0u8; 64];
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0, "closed without a word");
+
+    // An oversized length prefix.
+    let mut s = StdStream::connect(peer1).unwrap();
+    s.write_all(&u32::MAX.to_be_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
+
+    // A handshake from another cluster.
+    let hello = Hello {
+        magic: MAGIC,
+        protocol_version: PROTOCOL_VERSION,
+        cluster_id: "other".into(),
+        membership_hash: 0,
+        membership_epoch: 0,
+        node_id: 2,
+        incarnation: 1,
+        known_peer_incarnation: 0,
+    };
+    let mut out = Vec::new();
+    encode_frame(&Frame::Hello(hello), &mut out).unwrap();
+    let mut s = StdStream::connect(peer1).unwrap();
+    s.write_all(&out).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert_eq!(s.read(&mut buf).unwrap_or(0), 0);
+
+    let mut c = cl.client(1);
+    c.set(b"still", b"here").unwrap();
+    assert_eq!(cl.client(3).get(b"still").unwrap(), Some(b"here".to_vec()));
+    let info = c.info(Some("stats")).unwrap();
+    assert!(info.contains("bad_peer_connections:2\r\n"), "{info}");
+    assert!(info.contains("peer_handshakes_refused:1\r\n"), "{info}");
+}
+
+#[test]
+fn a_client_protocol_error_closes_only_that_connection() {
+    let cl = Cluster::start(3);
+    let mut s = StdStream::connect(cl.clients[0]).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n").unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("+PONG\r\n-ERR Protocol error: "), "{text}");
+    cl.client(1).ping().unwrap();
+}
+
+#[test]
+fn unknown_and_wrong_arity_commands_answer_like_redis() {
+    let cl = Cluster::start(3);
+    let mut c = cl.client(1);
+    let e = c.command(&[b"foo", b"a", b"b"]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
+    );
+    let e = c.command(&[b"get"]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ERR wrong number of arguments for 'get' command"
+    );
+    assert_eq!(c.command(&[b"QUIT"]).unwrap(), Reply::ok());
+}
+
+#[test]
+fn options_are_validated_with_one_line_reasons() {
+    let peers: BTreeMap<NodeId, SocketAddr> = [(1, free_addr()), (2, free_addr())].into();
+    let mut o = NodeOptions::new(3, free_addr(), peers.clone(), true);
+    let e = o.validate().unwrap_err().to_string();
+    assert!(e.contains("--id 3 is not in --peers"), "{e}");
+    o.node_id = 1;
+    o.peer_addr = free_addr();
+    let e = o.validate().unwrap_err().to_string();
+    assert!(e.contains("--peer-addr"), "{e}");
+    o.peer_addr = peers[&1];
+    o.replicas = 3;
+    let e = o.validate().unwrap_err().to_string();
+    assert!(e.contains("--replicas 3"), "{e}");
+    o.replicas = 2;
+    assert!(o.validate().is_ok());
+    let core = o.core_config(1);
+    assert!(RuntimeConfig::default().validate(&core).is_ok());
+    let small = RuntimeConfig {
+        frame_size_max_bytes: 1024,
+        ..RuntimeConfig::default()
+    };
+    let e = small.validate(&core).unwrap_err().to_string();
+    assert!(e.contains("cannot hold one Accept"), "{e}");
+}
