@@ -82,10 +82,21 @@ impl Acceptor {
         a > b
     }
 
+    /// Phase 1b may promise `ballot` over `promised`. With the tie-break bug,
+    /// rounds alone are compared, so a Prepare of the promised round reads as a
+    /// retransmission and is promised again: two coordinators that picked the
+    /// same round both win Phase 1 (and, by `above`, Phase 2).
+    fn may_promise(&self, ballot: Ballot, promised: Ballot) -> bool {
+        if self.bug == Some(DeliberateBug::NoBallotTieBreak) {
+            return ballot.round >= promised.round;
+        }
+        self.above(ballot, promised)
+    }
+
     /// Phase 1b: promise `ballot` if it is above every promise, else Reject.
     pub fn on_prepare(&mut self, key: &[u8], ballot: Ballot) -> Message {
         let promised = self.effective_promised(key);
-        if !self.above(ballot, promised) {
+        if !self.may_promise(ballot, promised) {
             log::debug!("reject prepare {ballot}: promised {promised}");
             return Message::Reject {
                 key: key.to_vec(),
@@ -200,6 +211,14 @@ mod tests {
             a.on_accept(K, b(5, 1), val("x")),
             Message::Accepted { .. }
         ));
+    }
+
+    #[test]
+    fn tie_break_bug_lets_two_coordinators_both_win_phase_one() {
+        let mut a = Acceptor::new(Some(DeliberateBug::NoBallotTieBreak));
+        a.on_prepare(K, b(5, 2));
+        assert!(matches!(a.on_prepare(K, b(5, 1)), Message::Promise { .. }));
+        assert!(matches!(a.on_prepare(K, b(4, 3)), Message::Reject { .. }));
     }
 
     #[test]
