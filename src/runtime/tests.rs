@@ -21,11 +21,16 @@ struct Cluster {
 
 impl Cluster {
     fn start(n: u32) -> Cluster {
+        Cluster::start_with(n, |_| {})
+    }
+
+    fn start_with(n: u32, tweak: impl Fn(&mut NodeOptions)) -> Cluster {
         let peers: BTreeMap<NodeId, SocketAddr> = (1..=n).map(|id| (id, free_addr())).collect();
         let clients: Vec<SocketAddr> = (1..=n).map(|_| free_addr()).collect();
         let nodes = (1..=n)
             .map(|id| {
-                let opts = NodeOptions::new(id, clients[id as usize - 1], peers.clone(), true);
+                let mut opts = NodeOptions::new(id, clients[id as usize - 1], peers.clone(), true);
+                tweak(&mut opts);
                 Some(start_node(opts).expect("node starts"))
             })
             .collect();
@@ -240,4 +245,45 @@ fn options_are_validated_with_one_line_reasons() {
     };
     let e = small.validate(&core).unwrap_err().to_string();
     assert!(e.contains("cannot hold one Accept"), "{e}");
+}
+
+#[test]
+fn a_small_pipeline_bound_stops_reading_but_never_drops_a_reply() {
+    let cl = Cluster::start_with(3, |o| o.runtime.client_pipeline_max = 4);
+    let mut s = StdStream::connect(cl.clients[0]).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = 1000;
+    let mut out = Vec::new();
+    for i in 0..n {
+        crate::resp::encode_command(&[b"SET", format!("p{}", i % 7).as_bytes(), b"v"], &mut out);
+        crate::resp::encode_command(&[b"PING"], &mut out);
+    }
+    s.write_all(&out).unwrap();
+    let want = "+OK\r\n+PONG\r\n".repeat(n);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while got.len() < want.len() {
+        let k = s.read(&mut buf).unwrap();
+        assert!(k > 0, "closed after {} bytes", got.len());
+        got.extend_from_slice(&buf[..k]);
+    }
+    assert_eq!(String::from_utf8_lossy(&got), want);
+}
+
+#[test]
+fn a_node_started_without_bootstrap_recovers_and_coordinates_only() {
+    let mut cl = Cluster::start(3);
+    cl.client(1).set(b"k", b"v").unwrap();
+    cl.stop(3);
+    let mut opts = NodeOptions::new(3, cl.clients[2], cl.peers.clone(), false);
+    opts.replicas = 3;
+    cl.nodes[2] = Some(start_node(opts).expect("restarts"));
+    cl.wait_links(2);
+    let mut c3 = cl.client(3);
+    let info = c3.info(Some("server")).unwrap();
+    assert!(info.contains("role:recovering\r\n"), "{info}");
+    // It coordinates through the other two, which still hold the value.
+    assert_eq!(c3.get(b"k").unwrap(), Some(b"v".to_vec()));
+    c3.set(b"k", b"w").unwrap();
+    assert_eq!(cl.client(1).get(b"k").unwrap(), Some(b"w".to_vec()));
 }
