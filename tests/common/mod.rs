@@ -1,0 +1,170 @@
+//! A local cluster of real `synod node` processes on loopback, for tests.
+//! Every process is killed when the `Cluster` is dropped, pass or fail.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+use synod::client::Client;
+
+pub const CLUSTER_ID: &str = "test-cluster";
+
+/// One node's process and addresses.
+pub struct NodeProc {
+    pub id: u32,
+    pub client: SocketAddr,
+    pub peer: SocketAddr,
+    child: Option<Child>,
+}
+
+/// N node processes, all members of one cluster.
+pub struct Cluster {
+    pub nodes: Vec<NodeProc>,
+    replicas: usize,
+}
+
+/// A port the OS says is free right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    /// Starts `n` nodes with `--bootstrap` (a fresh cluster) and waits until each answers PING.
+    pub fn start(n: u32, replicas: usize) -> Cluster {
+        let nodes = (1..=n)
+            .map(|id| NodeProc {
+                id,
+                client: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+                peer: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+                child: None,
+            })
+            .collect();
+        let mut c = Cluster { nodes, replicas };
+        for id in 1..=n {
+            c.spawn(id, true);
+        }
+        for id in 1..=n {
+            c.wait_ready(id);
+        }
+        c
+    }
+
+    fn peers_flag(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|p| format!("{}={}", p.id, p.peer))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn spawn(&mut self, id: u32, bootstrap: bool) {
+        let peers = self.peers_flag();
+        let replicas = self.replicas.to_string();
+        let node = &mut self.nodes[id as usize - 1];
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_synod"));
+        cmd.args(["node", "--id", &id.to_string()])
+            .args(["--client-addr", &node.client.to_string()])
+            .args(["--peer-addr", &node.peer.to_string()])
+            .args([
+                "--peers",
+                &peers,
+                "--replicas",
+                &replicas,
+                "--cluster-id",
+                CLUSTER_ID,
+            ])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if bootstrap {
+            cmd.arg("--bootstrap");
+        }
+        node.child = Some(cmd.spawn().expect("spawn synod node"));
+    }
+
+    /// Waits until node `id` answers PING (10 s at most).
+    pub fn wait_ready(&self, id: u32) {
+        let addr = self.addr(id);
+        let start = Instant::now();
+        loop {
+            if let Ok(mut c) = Client::connect_timeout(addr, Duration::from_millis(500)) {
+                if c.ping().is_ok() {
+                    return;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "node {id} did not start"
+            );
+            sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Node `id`'s client address.
+    pub fn addr(&self, id: u32) -> SocketAddr {
+        self.nodes[id as usize - 1].client
+    }
+
+    /// Node `id`'s peer address.
+    pub fn peer_addr(&self, id: u32) -> SocketAddr {
+        self.nodes[id as usize - 1].peer
+    }
+
+    /// A client connected to node `id`.
+    pub fn client(&self, id: u32) -> Client {
+        Client::connect(self.addr(id)).expect("connect")
+    }
+
+    /// SIGKILL node `id` and reap it.
+    pub fn kill(&mut self, id: u32) {
+        if let Some(mut child) = self.nodes[id as usize - 1].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts node `id` again, WITHOUT `--bootstrap`: a restarted node.
+    pub fn restart(&mut self, id: u32) {
+        self.kill(id);
+        self.spawn(id, false);
+        self.wait_ready(id);
+    }
+
+    /// True while node `id`'s process runs.
+    pub fn is_running(&mut self, id: u32) -> bool {
+        match self.nodes[id as usize - 1].child.as_mut() {
+            Some(c) => c.try_wait().ok().flatten().is_none(),
+            None => false,
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for id in 1..=self.nodes.len() as u32 {
+            self.kill(id);
+        }
+    }
+}
+
+/// Retries `f` until it returns Some, for at most `secs` seconds.
+pub fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = f() {
+            return t;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "condition not met within {secs} s"
+        );
+        sleep(Duration::from_millis(50));
+    }
+}
