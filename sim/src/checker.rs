@@ -96,6 +96,121 @@ pub struct Stuck {
 }
 
 const NIL: usize = usize::MAX;
+/// Stands for every unobserved written value.
+const UNOBSERVED: Val = Val::MAX;
+
+/// Unknown-outcome writes whose value some completed op saw are known to have
+/// taken effect, before the first such witness returned: give them that return.
+///
+/// Values are unique per write, so an ok read of v, or a cas that swapped
+/// expecting v, is a witness that the write of v happened; it happened before
+/// every witness's linearization point, hence before the earliest witness
+/// return. The search then no longer treats the write as optional and open-ended,
+/// which is what makes histories with many unknown outcomes expensive.
+fn resolve_witnessed(ops: &[Op]) -> Vec<Op> {
+    let mut first_witness: crate::fxhash::FxHashMap<Val, u64> = Default::default();
+    for op in ops.iter().filter(|o| !o.is_info()) {
+        let v = match op.kind {
+            OpKind::Read(v) => v,
+            OpKind::Cas {
+                expected,
+                swapped: Some(true),
+                ..
+            } => expected,
+            _ => continue,
+        };
+        if v != ABSENT {
+            let r = first_witness.entry(v).or_insert(op.ret);
+            *r = (*r).min(op.ret);
+        }
+    }
+    ops.iter()
+        .map(|op| {
+            let mut op = *op;
+            if op.is_info() {
+                let new = match op.kind {
+                    OpKind::Write(v) => Some(v),
+                    OpKind::Cas { new, .. } => Some(new),
+                    _ => None,
+                };
+                if let Some(&ret) = new.and_then(|v| first_witness.get(&v)) {
+                    op.ret = ret;
+                    if let OpKind::Cas { swapped, .. } = &mut op.kind {
+                        *swapped = Some(true);
+                    }
+                }
+            }
+            op
+        })
+        .collect()
+}
+
+/// The ops' kinds with unobserved written values replaced by `UNOBSERVED`.
+fn canonical_kinds(ops: &[Op]) -> Vec<OpKind> {
+    let mut observed = FxHashSet::default();
+    for op in ops {
+        match op.kind {
+            OpKind::Read(v) => {
+                observed.insert(v);
+            }
+            OpKind::Cas { expected, .. } => {
+                observed.insert(expected);
+            }
+            _ => {}
+        }
+    }
+    let canon = |v: Val| if observed.contains(&v) { v } else { UNOBSERVED };
+    ops.iter()
+        .map(|op| match op.kind {
+            OpKind::Write(v) => OpKind::Write(canon(v)),
+            OpKind::Cas {
+                expected,
+                new,
+                swapped,
+            } => OpKind::Cas {
+                expected,
+                new: canon(new),
+                swapped,
+            },
+            k => k,
+        })
+        .collect()
+}
+
+/// For each op: its group of interchangeable unknown-outcome ops (or NIL), and
+/// its rank in the group by call time.
+fn info_groups(ops: &[Op]) -> (Vec<usize>, Vec<u32>) {
+    let kinds = canonical_kinds(ops);
+    let mut groups: Vec<OpKind> = Vec::new();
+    let mut sizes: Vec<u32> = Vec::new();
+    let mut group = vec![NIL; ops.len()];
+    let mut rank = vec![0u32; ops.len()];
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    order.sort_by_key(|&i| ops[i].call);
+    for i in order {
+        let k = kinds[i];
+        let shared = match k {
+            OpKind::Write(v) | OpKind::Cas { new: v, .. } => v == UNOBSERVED,
+            OpKind::Delete(None) => true,
+            _ => false,
+        };
+        if !ops[i].is_info() || !shared {
+            continue;
+        }
+        let g = match groups.iter().position(|x| *x == k) {
+            Some(g) => g,
+            None => {
+                groups.push(k);
+                sizes.push(0);
+                groups.len() - 1
+            }
+        };
+        group[i] = g;
+        rank[i] = sizes[g];
+        sizes[g] += 1;
+    }
+    (group, rank)
+}
 
 #[derive(Clone, Copy)]
 struct Entry {
@@ -110,9 +225,62 @@ struct Entry {
 /// Checks one key's operations from the initial state `ABSENT`, in at most
 /// `steps_max` search steps.
 pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
+    let v = search(ops, steps_max / 2);
+    if !matches!(v, Verdict::GaveUp { .. }) {
+        return v;
+    }
+    // A non-linearizable history can be expensive to refute whole, while its
+    // first violation usually sits in a short prefix. A prefix (ops invoked
+    // before a cut, those still running at the cut as unknown outcomes) of a
+    // linearizable history is linearizable, so a refuted prefix refutes all.
+    let mut by_call: Vec<usize> = (0..ops.len()).collect();
+    by_call.sort_by_key(|&i| ops[i].call);
+    let mut len = 32;
+    let mut spent = steps_max / 2;
+    while len < ops.len() && spent < steps_max {
+        let cut = ops[by_call[len]].call;
+        let mut index = Vec::new();
+        let prefix: Vec<Op> = by_call[..len]
+            .iter()
+            .filter_map(|&i| {
+                let mut op = ops[i];
+                if op.ret > cut {
+                    if matches!(op.kind, OpKind::Read(_)) {
+                        return None;
+                    }
+                    op.ret = u64::MAX;
+                    if let OpKind::Cas { swapped, .. } = &mut op.kind {
+                        *swapped = None;
+                    }
+                    if let OpKind::Delete(existed) = &mut op.kind {
+                        *existed = None;
+                    }
+                }
+                index.push(i);
+                Some(op)
+            })
+            .collect();
+        let budget = (steps_max - spent).min(steps_max / 8);
+        spent += budget;
+        match search(&prefix, budget) {
+            Verdict::Violation(mut stuck) => {
+                stuck.op = index[stuck.op];
+                return Verdict::Violation(stuck);
+            }
+            Verdict::GaveUp { .. } => break,
+            Verdict::Linearizable => len *= 2,
+        }
+    }
+    v
+}
+
+/// The search itself, over all of `ops`, in at most `steps_max` steps.
+fn search(ops: &[Op], steps_max: u64) -> Verdict {
     if ops.is_empty() {
         return Verdict::Linearizable;
     }
+    let witnessed = resolve_witnessed(ops);
+    let ops = &witnessed[..];
     // Entries sorted by time; a call before a return at the same time.
     let mut order: Vec<(u64, bool, usize)> = Vec::with_capacity(ops.len() * 2);
     for (i, op) in ops.iter().enumerate() {
@@ -143,15 +311,19 @@ pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
             next: if j + 1 == order.len() { NIL } else { idx + 1 },
         });
     }
-    let mut call_of = vec![0usize; ops.len()];
     for idx in 1..e.len() {
         if e[idx].is_call {
             e[idx].ret = ret_of[e[idx].op];
-            call_of[e[idx].op] = idx;
         }
     }
-    let _ = call_of;
 
+    // Symmetry: unknown-outcome ops with the same effect on every state are
+    // interchangeable, so only linearize them in call order. A written value
+    // no read returned and no cas expected is "unobserved": writing it has the
+    // same effect as writing any other unobserved value.
+    let (group, rank) = info_groups(ops);
+    let kinds = canonical_kinds(ops);
+    let mut group_next = vec![0u32; group.iter().filter(|g| **g != NIL).count() + 1];
     let words = ops.len().div_ceil(64);
     let mut linearized = vec![0u64; words];
     let mut cache: FxHashSet<(Box<[u64]>, Val)> = FxHashSet::default();
@@ -197,10 +369,15 @@ pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
         }
         let Entry { op, is_call, .. } = e[entry];
         if is_call {
-            if let Some(next_state) = step(state, &ops[op].kind) {
+            let g = group[op];
+            let in_turn = g == NIL || group_next[g] == rank[op];
+            if let Some(next_state) = step(state, &kinds[op]).filter(|_| in_turn) {
                 let (w, bit) = (op / 64, 1u64 << (op % 64));
                 linearized[w] |= bit;
                 if cache.insert((linearized.clone().into_boxed_slice(), next_state)) {
+                    if g != NIL {
+                        group_next[g] += 1;
+                    }
                     stack.push((entry, state));
                     state = next_state;
                     lift(&mut e, entry);
@@ -228,6 +405,9 @@ pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
             };
             let o = e[call].op;
             linearized[o / 64] &= !(1u64 << (o % 64));
+            if group[o] != NIL {
+                group_next[group[o]] -= 1;
+            }
             state = prev_state;
             unlift(&mut e, call);
             entry = e[call].next;

@@ -41,6 +41,8 @@ pub struct Report {
     /// Seeds whose scenario could not run (bad configuration).
     pub errors: u64,
     pub first_error: Option<String>,
+    /// Seeds where the linearizability search gave up on some key.
+    pub check_gave_up: Vec<u64>,
 }
 
 impl Report {
@@ -55,10 +57,44 @@ impl Report {
             self.delivered as f64 / secs,
             self.failures.len()
         );
+        if !self.check_gave_up.is_empty() {
+            let mut seeds = self.check_gave_up.clone();
+            seeds.sort_unstable();
+            seeds.truncate(10);
+            s.push_str(&format!(
+                ", linearizability search gave up on {} seed(s) {seeds:?}",
+                self.check_gave_up.len()
+            ));
+        }
         if let Some(e) = &self.first_error {
             s.push_str(&format!(", {} seed(s) could not run: {e}", self.errors));
         }
         s
+    }
+}
+
+impl Report {
+    /// Seeds a sweep needs to catch a failure, from each starting seed of the
+    /// range: (median, worst), from the gaps between failing seeds. `None` if
+    /// nothing failed.
+    pub fn seeds_to_catch(&self, range: &Range<u64>) -> Option<(u64, u64)> {
+        if self.failures.is_empty() {
+            return None;
+        }
+        // From start s, a sweep needs (next failing seed ≥ s) - s + 1 seeds.
+        let mut needed = Vec::new();
+        let mut fi = 0;
+        for s in range.start..range.end {
+            while fi < self.failures.len() && self.failures[fi].seed < s {
+                fi += 1;
+            }
+            if fi == self.failures.len() {
+                break;
+            }
+            needed.push(self.failures[fi].seed - s + 1);
+        }
+        needed.sort_unstable();
+        Some((needed[needed.len() / 2], *needed.last()?))
     }
 }
 
@@ -114,6 +150,9 @@ pub fn explore(opts: &ExploreOptions) -> Report {
                 match result {
                     Ok(res) => {
                         r.delivered += res.stats.delivered;
+                        if res.stats.check_gave_up > 0 {
+                            r.check_gave_up.push(seed);
+                        }
                         if !res.verdict.passed() {
                             r.failures.push(Failure {
                                 seed,

@@ -97,7 +97,9 @@ impl Values {
 
     /// `id` as JSON: a string, or null for absent.
     pub fn json(&self, id: Val) -> Json {
-        if id == ABSENT {
+        if id as usize >= self.text.len() {
+            Json::String(self.show(id))
+        } else if id == ABSENT {
             Json::Null
         } else {
             Json::String(String::from_utf8_lossy(self.bytes(id)).into_owned())
@@ -108,6 +110,8 @@ impl Values {
     pub fn show(&self, id: Val) -> String {
         if id == ABSENT {
             "nil".into()
+        } else if id as usize >= self.text.len() {
+            "a value no read returned".into()
         } else {
             format!("{:?}", String::from_utf8_lossy(self.bytes(id)))
         }

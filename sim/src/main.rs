@@ -183,7 +183,7 @@ fn main() -> ExitCode {
                 progress: !quiet,
             };
             let report = explore::explore(&opts);
-            for f in &report.failures {
+            for f in report.failures.iter().take(if quiet { 3 } else { 20 }) {
                 println!("seed {}: {}", f.seed, f.verdict);
                 println!(
                     "  replay: {}",
@@ -191,6 +191,15 @@ fn main() -> ExitCode {
                 );
             }
             println!("{}", report.summary());
+            if max_failures > 1 && !report.failures.is_empty() {
+                if let Some((median, worst)) = report.seeds_to_catch(&(a..b)) {
+                    println!(
+                        "{} of {} seeds failed; seeds needed to catch a failure from any start: median {median}, worst {worst}",
+                        report.failures.len(),
+                        report.seeds_run
+                    );
+                }
+            }
             if report.errors > 0 {
                 return ExitCode::from(2);
             }

@@ -353,6 +353,19 @@ impl Scenario {
     }
 }
 
+/// True if `action` names a node above `n`.
+pub fn names_node_above(action: &Action, n: u32) -> bool {
+    match action {
+        Action::Partition { groups } => groups.iter().flatten().any(|&x| x > n),
+        Action::Cut { from, to } => from.iter().chain(to).any(|&x| x > n),
+        Action::Heal => false,
+        Action::Crash { node }
+        | Action::Restart { node }
+        | Action::Pause { node, .. }
+        | Action::CrashMidAccept { node, .. } => *node > n,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,18 +397,5 @@ mod tests {
     fn unknown_fields_are_refused() {
         assert!(Scenario::from_toml("nodez = 3").is_err());
         assert!(Scenario::from_toml("nodes = 3\nreplicas = 4").is_err());
-    }
-}
-
-/// True if `action` names a node above `n`.
-pub fn names_node_above(action: &Action, n: u32) -> bool {
-    match action {
-        Action::Partition { groups } => groups.iter().flatten().any(|&x| x > n),
-        Action::Cut { from, to } => from.iter().chain(to).any(|&x| x > n),
-        Action::Heal => false,
-        Action::Crash { node }
-        | Action::Restart { node }
-        | Action::Pause { node, .. }
-        | Action::CrashMidAccept { node, .. } => *node > n,
     }
 }

@@ -28,7 +28,7 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
 use synod::core::{
-    Ballot, Command, Config, DeliberateBug, Effects, Envelope, Input, Message, Node, Now, Outcome,
+    Command, Config, DeliberateBug, Effects, Envelope, Input, Message, Node, Now, Outcome,
     Placement, Reply, Trace,
 };
 
@@ -298,7 +298,7 @@ impl World {
         let replica_sets = keys.iter().map(|k| placement.replicas_of(k)).collect();
         let mut clock_rng = stream(seed, Stream::Clocks);
         let mut nodes = Vec::with_capacity(m + 1);
-        for id in 0..=sc.nodes {
+        for _ in 0..=sc.nodes {
             let skew = sc.faults.skew_max_ms as i64;
             let drift = sc.faults.drift_max_ppm.min(900_000) as i64;
             let clock = Clock {
@@ -324,7 +324,6 @@ impl World {
                 wake: None,
                 crash_mid_accept: None,
             });
-            let _ = id;
         }
         let mut drop_kind = [0.0; 7];
         for (name, p) in &sc.net.drop_kind {
@@ -1456,9 +1455,4 @@ fn msg_detail(m: &Message) -> String {
         Message::Nack { reason, .. } => format!("{reason:?}"),
         _ => String::new(),
     }
-}
-
-/// Formats a ballot for reports.
-pub fn show_ballot(b: Ballot) -> String {
-    b.to_string()
 }

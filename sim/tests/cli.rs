@@ -1,0 +1,108 @@
+//! The `synod-sim` binary: exit codes, history export, replay commands.
+
+use std::process::Command;
+
+fn sim(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_synod-sim"))
+        .args(args)
+        .output()
+        .expect("run synod-sim");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn run_exits_0_on_pass_1_on_failure_2_on_bad_usage() {
+    let (code, out) = sim(&["run", "--seed", "1"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("PASS"), "{out}");
+    let (code, out) = sim(&["run", "--seed", "0", "--bug", "minority-quorum"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("SAFETY FAILURE"), "{out}");
+    let (code, out) = sim(&["run", "--seed", "0", "--bug", "no-such-bug"]);
+    assert_eq!(code, 2, "{out}");
+    let (code, _) = sim(&["run"]);
+    assert_eq!(code, 2);
+    let (code, _) = sim(&["run", "--seed", "1", "--scenario", "/nonexistent.toml"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn history_is_written_in_the_shared_jsonl_shape_and_checks() {
+    let dir = std::env::temp_dir().join(format!("synod-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let h = dir.join("h.jsonl");
+    let t = dir.join("t.jsonl");
+    let (code, out) = sim(&[
+        "run",
+        "--seed",
+        "3",
+        "--history",
+        h.to_str().unwrap(),
+        "--trace",
+        t.to_str().unwrap(),
+        "--check-determinism",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deterministic"), "{out}");
+    let text = std::fs::read_to_string(&h).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("{\"process\":") && first.contains("\"type\":\"invoke\""),
+        "{first}"
+    );
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        for field in ["process", "type", "f", "key", "value", "time"] {
+            assert!(v.get(field).is_some(), "{field} missing in {line}");
+        }
+    }
+    let trace = std::fs::read_to_string(&t).unwrap();
+    assert!(trace.lines().count() > 100);
+    let (code, out) = sim(&["check", h.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("linearizable"), "{out}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn explore_prints_the_replay_command_of_each_failure() {
+    let (code, out) = sim(&[
+        "explore",
+        "--seeds",
+        "0..20",
+        "--bug",
+        "ignore-accepted-value",
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("replay: synod-sim run --seed 0 --bug ignore-accepted-value"),
+        "{out}"
+    );
+    assert!(
+        out.contains("seeds/s") && out.contains("delivered messages/s"),
+        "{out}"
+    );
+    let (code, out) = sim(&["explore", "--seeds", "0..20", "--jobs", "2", "--quiet"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _) = sim(&["explore", "--seeds", "5..1"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn timeline_shows_one_line_per_message() {
+    let (code, out) = sim(&["run", "--seed", "1", "--timeline"]);
+    assert_eq!(code, 0);
+    assert!(out.contains(" → n"), "no message lines");
+    assert!(out.contains("Accept"), "no Accept lines");
+}
+
+#[test]
+fn shrink_prints_a_minimal_scenario_and_its_timeline() {
+    let (code, out) = sim(&["run", "--seed", "0", "--bug", "minority-quorum", "--shrink"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("# minimal scenario"), "{out}");
+    assert!(out.contains("# timeline of the minimal run"), "{out}");
+}

@@ -1,0 +1,80 @@
+//! The correct build passes: swarm seeds (every fault mix) and every classic
+//! scenario, with both safety and liveness checked.
+
+mod common;
+
+use synod_sim::explore::{explore, ExploreOptions};
+use synod_sim::{run, Options, Scenario};
+
+#[test]
+fn correct_build_passes_three_hundred_swarm_seeds() {
+    let report = explore(&ExploreOptions {
+        seeds: 0..300,
+        jobs: 2,
+        bug: None,
+        scenario: Scenario::swarm_default(),
+        max_failures: 1,
+        progress: false,
+    });
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.seeds_run, 300);
+    assert_eq!(report.errors, 0, "{:?}", report.first_error);
+}
+
+#[test]
+fn correct_build_passes_every_scenario_file() {
+    for name in common::scenario_names() {
+        let sc = common::scenario(&name);
+        for seed in 0..25 {
+            let r = run(&Options {
+                seed,
+                scenario: sc.clone(),
+                bug: None,
+                trace: false,
+                timeline: false,
+            })
+            .unwrap();
+            assert!(r.verdict.passed(), "{name} seed {seed}: {}", r.verdict);
+            assert!(r.stats.ops_ok > 0, "{name} seed {seed}: nothing succeeded");
+        }
+    }
+}
+
+#[test]
+fn crashes_respect_at_most_f_failed_replicas_per_set() {
+    // Three nodes, three replicas: F = 1, so at most one crash in a run.
+    let mut sc = Scenario::default();
+    sc.faults.crash_every_ms = 5;
+    sc.faults.down_ms = 5;
+    for seed in 0..20 {
+        let r = run(&Options {
+            seed,
+            scenario: sc.clone(),
+            bug: None,
+            trace: false,
+            timeline: false,
+        })
+        .unwrap();
+        assert!(
+            r.stats.crashes <= 1,
+            "seed {seed}: {} crashes",
+            r.stats.crashes
+        );
+        assert!(r.verdict.passed(), "seed {seed}: {}", r.verdict);
+    }
+}
+
+#[test]
+fn the_checker_has_power_the_workload_completes_operations() {
+    let r = run(&Options {
+        seed: 1,
+        scenario: Scenario::default(),
+        bug: None,
+        trace: false,
+        timeline: false,
+    })
+    .unwrap();
+    assert!(r.verdict.passed(), "{}", r.verdict);
+    assert!(r.stats.ops >= 200, "{:?}", r.stats);
+    assert!(r.stats.ops_ok >= 100, "{:?}", r.stats);
+}
