@@ -323,3 +323,145 @@ pub fn chain_invariant(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(round: u64, node: u32) -> Ballot {
+        Ballot::new(round, node, 1)
+    }
+    fn rec(v: &str, derived_from: Option<Ballot>, copied: bool) -> AcceptRec {
+        AcceptRec {
+            value: Some(v.as_bytes().to_vec()),
+            derived_from,
+            copied,
+            node: 1,
+        }
+    }
+    fn slot(promised: Ballot, accepted: Option<(Ballot, &str)>, confirmed: bool) -> Slot {
+        Slot {
+            promised,
+            accepted: accepted.map(|(b, v)| (b, Some(v.as_bytes().to_vec()))),
+            confirmed,
+        }
+    }
+
+    /// Three acceptors, quorum 2; `n1` and `n2` accept `ballot`.
+    fn choose(o: &mut Oracle, ballot: Ballot, v: &str) -> Check {
+        for n in [1, 2] {
+            o.on_acceptor_state(
+                n,
+                0,
+                Ballot::ZERO,
+                Some(&slot(ballot, Some((ballot, v)), false)),
+            )?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_chain_of_chosen_values_passes() {
+        let mut o = Oracle::new(3, 1, 2);
+        o.on_accept_sent(0, b(1, 1), rec("a", None, false)).unwrap();
+        choose(&mut o, b(1, 1), "a").unwrap();
+        o.on_accept_sent(0, b(2, 2), rec("b", Some(b(1, 1)), false))
+            .unwrap();
+        choose(&mut o, b(2, 2), "b").unwrap();
+        assert!(o.chosen[0].contains(&b(2, 2)));
+    }
+
+    #[test]
+    fn a_value_built_on_an_older_chosen_value_breaks_the_chain() {
+        let mut o = Oracle::new(3, 1, 2);
+        o.on_accept_sent(0, b(1, 1), rec("a", None, false)).unwrap();
+        choose(&mut o, b(1, 1), "a").unwrap();
+        o.on_accept_sent(0, b(2, 2), rec("b", None, false)).unwrap();
+        let err = choose(&mut o, b(2, 2), "b").unwrap_err();
+        assert_eq!(err.invariant, "chain_invariant");
+        assert!(err.detail.contains("lost"), "{}", err.detail);
+    }
+
+    #[test]
+    fn an_adopted_minority_accept_carries_its_change_through() {
+        // 1.1 chosen; 2.1 landed on one acceptor only; 3.2 adopted it. Legal.
+        let mut o = Oracle::new(3, 1, 2);
+        o.on_accept_sent(0, b(1, 1), rec("a", None, false)).unwrap();
+        choose(&mut o, b(1, 1), "a").unwrap();
+        o.on_accept_sent(0, b(2, 1), rec("a+x", Some(b(1, 1)), false))
+            .unwrap();
+        o.on_accept_sent(0, b(3, 2), rec("a+x+y", Some(b(2, 1)), false))
+            .unwrap();
+        choose(&mut o, b(3, 2), "a+x+y").unwrap();
+    }
+
+    #[test]
+    fn a_copy_of_a_chosen_accept_is_the_identity_on_it() {
+        let mut o = Oracle::new(3, 1, 2);
+        o.on_accept_sent(0, b(1, 1), rec("a", None, false)).unwrap();
+        choose(&mut o, b(1, 1), "a").unwrap();
+        o.on_accept_sent(0, b(2, 1), rec("a", Some(b(1, 1)), true))
+            .unwrap();
+        choose(&mut o, b(2, 1), "a").unwrap();
+        assert_eq!(o.base_of(0, b(2, 1)), Ok(Some(b(1, 1))));
+    }
+
+    #[test]
+    fn two_values_at_one_ballot_are_refused() {
+        let mut o = Oracle::new(3, 1, 2);
+        o.on_accept_sent(0, b(1, 1), rec("a", None, false)).unwrap();
+        let err = o
+            .on_acceptor_state(
+                2,
+                0,
+                Ballot::ZERO,
+                Some(&slot(b(1, 1), Some((b(1, 1), "z")), false)),
+            )
+            .unwrap_err();
+        assert_eq!(err.invariant, "one_value_per_ballot");
+    }
+
+    #[test]
+    fn a_promise_that_falls_is_refused() {
+        let mut o = Oracle::new(3, 1, 2);
+        o.on_acceptor_state(1, 0, Ballot::ZERO, Some(&slot(b(5, 2), None, false)))
+            .unwrap();
+        let err = o
+            .on_acceptor_state(1, 0, Ballot::ZERO, Some(&slot(b(5, 1), None, false)))
+            .unwrap_err();
+        assert_eq!(err.invariant, "effective_promised_never_decreases");
+        // A crash resets what the oracle expects: a new incarnation starts over.
+        o.on_crash(1);
+        o.on_acceptor_state(1, 0, Ballot::ZERO, None).unwrap();
+    }
+
+    #[test]
+    fn accepted_above_the_promise_is_refused() {
+        let mut o = Oracle::new(3, 1, 2);
+        o.on_accept_sent(0, b(6, 1), rec("a", None, false)).unwrap();
+        let err = o
+            .on_acceptor_state(
+                1,
+                0,
+                Ballot::ZERO,
+                Some(&slot(b(5, 1), Some((b(6, 1), "a")), false)),
+            )
+            .unwrap_err();
+        assert_eq!(err.invariant, "accepted_at_most_promised");
+    }
+
+    #[test]
+    fn a_confirmed_mark_on_an_unchosen_value_is_refused() {
+        let mut o = Oracle::new(3, 1, 2);
+        o.on_accept_sent(0, b(1, 1), rec("a", None, false)).unwrap();
+        let err = o
+            .on_acceptor_state(
+                1,
+                0,
+                Ballot::ZERO,
+                Some(&slot(b(1, 1), Some((b(1, 1), "a")), true)),
+            )
+            .unwrap_err();
+        assert_eq!(err.invariant, "confirmed_only_if_chosen");
+    }
+}

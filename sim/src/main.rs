@@ -55,9 +55,9 @@ enum Cmd {
         /// Seeds as A..B (B excluded).
         #[arg(long, default_value = "0..1000")]
         seeds: String,
-        /// Worker threads.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
         #[arg(long)]
         bug: Option<String>,
         #[arg(long)]
@@ -176,7 +176,9 @@ fn main() -> ExitCode {
             };
             let opts = ExploreOptions {
                 seeds: a..b,
-                jobs: jobs.max(1),
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .max(1),
                 bug: bug_v,
                 scenario: sc,
                 max_failures: max_failures.max(1),
