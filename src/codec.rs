@@ -528,17 +528,27 @@ mod tests {
                 arb_bytes(),
                 arb_ballot(),
                 proptest::option::of((arb_ballot(), arb_value())),
-                any::<bool>()
+                any::<bool>(),
+                arb_crash_vector()
             )
-                .prop_map(|(key, ballot, accepted, confirmed)| Message::Promise {
-                    key,
-                    ballot,
-                    accepted,
-                    confirmed
+                .prop_map(|(key, ballot, accepted, confirmed, crash_vector)| {
+                    Message::Promise {
+                        key,
+                        ballot,
+                        accepted,
+                        confirmed,
+                        crash_vector,
+                    }
                 }),
             (arb_bytes(), arb_ballot(), arb_value())
                 .prop_map(|(key, ballot, value)| { Message::Accept { key, ballot, value } }),
-            (arb_bytes(), arb_ballot()).prop_map(|(key, ballot)| Message::Accepted { key, ballot }),
+            (arb_bytes(), arb_ballot(), arb_crash_vector()).prop_map(
+                |(key, ballot, crash_vector)| Message::Accepted {
+                    key,
+                    ballot,
+                    crash_vector
+                }
+            ),
             (arb_bytes(), arb_ballot(), arb_ballot()).prop_map(|(key, ballot, promised)| {
                 Message::Reject {
                     key,
@@ -555,7 +565,24 @@ mod tests {
                     reason,
                 }
             }),
+            proptest::option::of(arb_bytes()).prop_map(|after| Message::Recover { after }),
+            (
+                proptest::option::of(arb_bytes()),
+                proptest::collection::vec(arb_bytes(), 0..8),
+                proptest::option::of(arb_bytes()),
+                arb_ballot()
+            )
+                .prop_map(|(after, keys, next, max_ballot)| Message::KeyPage {
+                    after,
+                    keys,
+                    next,
+                    max_ballot
+                }),
         ]
+    }
+
+    fn arb_crash_vector() -> impl Strategy<Value = Vec<(NodeId, Incarnation)>> {
+        proptest::collection::vec((any::<NodeId>(), any::<Incarnation>()), 0..5)
     }
 
     fn arb_envelope() -> impl Strategy<Value = Envelope> {
@@ -611,10 +638,7 @@ mod tests {
     /// must generate it too.
     #[test]
     fn message_kinds_are_all_generated() {
-        let m = Message::Accepted {
-            key: vec![],
-            ballot: Ballot::ZERO,
-        };
+        let m = Message::Recover { after: None };
         match m {
             Message::Prepare { .. }
             | Message::Promise { .. }
@@ -622,7 +646,9 @@ mod tests {
             | Message::Accepted { .. }
             | Message::Reject { .. }
             | Message::Confirm { .. }
-            | Message::Nack { .. } => {}
+            | Message::Nack { .. }
+            | Message::Recover { .. }
+            | Message::KeyPage { .. } => {}
         }
     }
 

@@ -12,7 +12,9 @@
 //! `Failed(reason)` becomes `-FAILED <reason>` (certainly not applied);
 //! `Unknown(reason)` becomes `-UNKNOWN <reason>` (may have been applied).
 
-use crate::core::{Command, Incarnation, Key, NodeId, Outcome, Reply as CoreReply, Stats};
+use crate::core::{
+    Command, Incarnation, Key, NodeId, Outcome, RecoveryProgress, Reply as CoreReply, Stats,
+};
 use crate::resp::Reply;
 use std::fmt::Write as _;
 
@@ -30,6 +32,9 @@ pub enum Plan {
     Info { section: Option<String> },
     /// Run core requests, then fold their outcomes with [`CoreCall::finish`].
     Core(CoreCall),
+    /// `ADMIN DECLARE-LOST`: a recovering node stops waiting for peers that
+    /// lost their memory too, and votes (accepting that their data is gone).
+    DeclareLost,
 }
 
 /// Core requests for one client command, and how to combine their outcomes.
@@ -71,6 +76,7 @@ const COMMANDS: &[(&str, i64, &[&str])] = &[
     ("command", -1, &["loading", "stale"]),
     ("hello", -1, &["fast", "noauth"]),
     ("config", -2, &["admin", "noscript"]),
+    ("admin", 2, &["admin", "noscript"]),
 ];
 
 /// Plans one command given its arguments (the command name first).
@@ -124,6 +130,15 @@ pub fn plan(args: Vec<Vec<u8>>) -> Plan {
             _ => Plan::Reply(Reply::error("ERR syntax error")),
         },
         "quit" => Plan::Quit,
+        "admin" => {
+            let sub = String::from_utf8_lossy(&arg(rest)).to_ascii_lowercase();
+            match sub.as_str() {
+                "declare-lost" => Plan::DeclareLost,
+                _ => Plan::Reply(Reply::error(
+                    "ERR unknown ADMIN subcommand; known: ADMIN DECLARE-LOST",
+                )),
+            }
+        }
         "command" => Plan::Reply(command_command(&arg(rest), argc)),
         "hello" => Plan::Reply(hello(argc, arg(rest))),
         "config" => {
@@ -384,6 +399,8 @@ pub struct InfoSnapshot {
     pub inflight: u64,
     pub clients_connected: u64,
     pub stats: Stats,
+    /// Catch-up progress while recovering.
+    pub recovery: Option<RecoveryProgress>,
     /// Runtime counters, in display order.
     pub runtime: Vec<(&'static str, u64)>,
 }
@@ -454,6 +471,16 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
             l(
                 "role",
                 if s.voting { "voter" } else { "recovering" }.to_string(),
+            ),
+            l(
+                "recovery",
+                match &s.recovery {
+                    Some(r) => format!(
+                        "{}/{} keys repaired, {}/{} peer listings done",
+                        r.keys_repaired, r.keys_listed, r.peers_done, r.peers_total
+                    ),
+                    None => "done".to_string(),
+                },
             ),
             l("uptime_in_seconds", s.uptime_s.to_string()),
             l("client_addr", s.client_addr.clone()),
@@ -784,6 +811,12 @@ mod tests {
                 incarnation: 5,
             }],
             keys: 4,
+            recovery: Some(RecoveryProgress {
+                keys_listed: 50,
+                keys_repaired: 12,
+                peers_done: 1,
+                peers_total: 2,
+            }),
             runtime: vec![("frames_sent", 7)],
             ..InfoSnapshot::default()
         };
@@ -793,6 +826,7 @@ mod tests {
             "node_id:2\r\n",
             "incarnation:99\r\n",
             "role:recovering\r\n",
+            "recovery:12/50 keys repaired, 1/2 peer listings done\r\n",
             "# Cluster\r\n",
             "members:1,2,3\r\n",
             "peer1:addr=127.0.0.1:7101,state=up,inbound=1,incarnation=5\r\n",

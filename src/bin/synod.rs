@@ -89,6 +89,23 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Operator actions on one node.
+    Admin {
+        #[command(subcommand)]
+        action: AdminCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCmd {
+    /// A recovering node stops waiting for peers that lost their memory too
+    /// (more than F replicas restarted at once) and votes. DATA HELD ONLY BY
+    /// THE LOST REPLICAS IS GONE; nothing is invented. Use only when those
+    /// peers' memory is truly gone.
+    DeclareLost {
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -201,6 +218,14 @@ fn main() -> ExitCode {
         }
         Cmd::Info { section, target } => talk(&target, |c| {
             Ok(c.info(section.as_deref())?.trim_end().replace("\r\n", "\n"))
+        }),
+        Cmd::Admin {
+            action: AdminCmd::DeclareLost { target },
+        } => talk(&target, |c| {
+            match c.command(&[b"ADMIN", b"DECLARE-LOST"])? {
+                Reply::Simple(s) => Ok(s),
+                r => Err(ClientError::UnexpectedReply(r)),
+            }
         }),
         Cmd::Ping { target } => talk(&target, |c| match c.command(&[b"PING"])? {
             Reply::Simple(s) => Ok(s),

@@ -28,6 +28,9 @@ pub struct Slot {
 pub struct Acceptor {
     slots: BTreeMap<Key, Slot>,
     floor: Ballot,
+    /// The highest ballot ever promised or accepted, or the floor: reported to
+    /// a restarted peer, which raises its own floor above it before voting.
+    max_ballot: Ballot,
     bug: Option<DeliberateBug>,
 }
 
@@ -37,8 +40,50 @@ impl Acceptor {
         Acceptor {
             slots: BTreeMap::new(),
             floor: Ballot::ZERO,
+            max_ballot: Ballot::ZERO,
             bug,
         }
+    }
+
+    /// The highest of the floor and every ballot promised or accepted.
+    pub fn max_ballot(&self) -> Ballot {
+        self.max_ballot
+    }
+
+    /// Raises the node-wide floor to at least `ballot` (never lowers it).
+    pub fn raise_floor(&mut self, ballot: Ballot) {
+        self.floor = self.floor.max(ballot);
+        self.max_ballot = self.max_ballot.max(self.floor);
+    }
+
+    /// One page of catch-up listing: keys after `after` (exclusive) for which
+    /// `wanted` holds, at most `keys_max` of them, examining at most
+    /// `scan_max` slots. Returns the keys and where the next page starts
+    /// (None: nothing is left).
+    pub fn list_keys(
+        &self,
+        after: Option<&[u8]>,
+        wanted: impl Fn(&[u8]) -> bool,
+        keys_max: usize,
+        scan_max: usize,
+    ) -> (Vec<Key>, Option<Key>) {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = match after {
+            Some(k) => Excluded(k),
+            None => Unbounded,
+        };
+        let mut keys = Vec::new();
+        let mut last: Option<&Key> = None;
+        for (scanned, (k, _)) in self.slots.range::<[u8], _>((start, Unbounded)).enumerate() {
+            if keys.len() >= keys_max || scanned >= scan_max {
+                return (keys, last.cloned());
+            }
+            if wanted(k) {
+                keys.push(k.clone());
+            }
+            last = Some(k);
+        }
+        (keys, None)
     }
 
     /// The node-wide floor.
@@ -104,6 +149,7 @@ impl Acceptor {
                 promised,
             };
         }
+        self.max_ballot = self.max_ballot.max(ballot);
         let slot = self.slots.entry(key.to_vec()).or_default();
         slot.promised = ballot;
         Message::Promise {
@@ -111,6 +157,7 @@ impl Acceptor {
             ballot,
             accepted: slot.accepted.clone(),
             confirmed: slot.confirmed,
+            crash_vector: Vec::new(),
         }
     }
 
@@ -125,6 +172,7 @@ impl Acceptor {
                 promised,
             };
         }
+        self.max_ballot = self.max_ballot.max(ballot);
         let slot = self.slots.entry(key.to_vec()).or_default();
         slot.promised = slot.promised.max(ballot);
         slot.accepted = Some((ballot, value));
@@ -133,6 +181,7 @@ impl Acceptor {
         Message::Accepted {
             key: key.to_vec(),
             ballot,
+            crash_vector: Vec::new(),
         }
     }
 
@@ -172,7 +221,8 @@ mod tests {
                 key: K.to_vec(),
                 ballot: b(1, 1),
                 accepted: None,
-                confirmed: false
+                confirmed: false,
+                crash_vector: vec![],
             }
         );
         assert_eq!(a.effective_promised(K), b(1, 1));
@@ -229,14 +279,16 @@ mod tests {
             a.on_accept(K, b(3, 1), val("x")),
             Message::Accepted {
                 key: K.to_vec(),
-                ballot: b(3, 1)
+                ballot: b(3, 1),
+                crash_vector: vec![],
             }
         );
         assert_eq!(
             a.on_accept(K, b(4, 2), val("y")),
             Message::Accepted {
                 key: K.to_vec(),
-                ballot: b(4, 2)
+                ballot: b(4, 2),
+                crash_vector: vec![],
             }
         );
         let s = a.slot(K).unwrap();
@@ -270,7 +322,8 @@ mod tests {
                 key: K.to_vec(),
                 ballot: b(2, 2),
                 accepted: Some((b(1, 1), val("x"))),
-                confirmed: true
+                confirmed: true,
+                crash_vector: vec![],
             }
         );
     }
@@ -296,6 +349,53 @@ mod tests {
         a.on_accept(K, b(2, 1), val("new"));
         a.on_confirm(K, b(1, 1));
         assert!(a.slot(K).unwrap().confirmed);
+    }
+
+    #[test]
+    fn the_floor_stands_for_keys_without_state_and_only_rises() {
+        let mut a = Acceptor::new(None);
+        a.raise_floor(b(7, 2));
+        a.raise_floor(b(3, 1));
+        assert_eq!(a.floor(), b(7, 2));
+        assert!(
+            matches!(a.on_prepare(K, b(7, 1)), Message::Reject { promised, .. } if promised == b(7, 2))
+        );
+        assert!(matches!(
+            a.on_accept(K, b(6, 9), val("x")),
+            Message::Reject { .. }
+        ));
+        assert!(matches!(a.on_prepare(K, b(8, 1)), Message::Promise { .. }));
+        assert_eq!(a.max_ballot(), b(8, 1));
+    }
+
+    #[test]
+    fn listing_pages_are_bounded_and_resume_after_the_cursor() {
+        let mut a = Acceptor::new(None);
+        for k in ["a", "b", "c", "d", "e"] {
+            a.on_prepare(k.as_bytes(), b(1, 1));
+        }
+        let vowel = |k: &[u8]| k == b"a" || k == b"e";
+        assert_eq!(
+            a.list_keys(None, |_| true, 2, 100),
+            (vec![b"a".to_vec(), b"b".to_vec()], Some(b"b".to_vec()))
+        );
+        assert_eq!(
+            a.list_keys(Some(b"b"), |_| true, 2, 100),
+            (vec![b"c".to_vec(), b"d".to_vec()], Some(b"d".to_vec()))
+        );
+        assert_eq!(
+            a.list_keys(Some(b"d"), |_| true, 2, 100),
+            (vec![b"e".to_vec()], None)
+        );
+        // A scan bound cuts a page short even when few keys match.
+        assert_eq!(
+            a.list_keys(None, vowel, 10, 3),
+            (vec![b"a".to_vec()], Some(b"c".to_vec()))
+        );
+        assert_eq!(
+            a.list_keys(Some(b"c"), vowel, 10, 3),
+            (vec![b"e".to_vec()], None)
+        );
     }
 
     #[test]

@@ -21,17 +21,23 @@ pub enum DeliberateBug {
     ConfirmWithoutMatchingBallot,
     /// A read returns the first replica's answer instead of a quorum's.
     ReadFromOneReplica,
+    /// A restarted node votes at once, as if it remembered its promises.
+    AmnesiacVotesAtOnce,
+    /// Votes from an incarnation known to be dead still count (no crash vectors).
+    OldIncarnationVotesCounted,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 6] = [
+    pub const ALL: [DeliberateBug; 8] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
         DeliberateBug::RetryReappliesChange,
         DeliberateBug::ConfirmWithoutMatchingBallot,
         DeliberateBug::ReadFromOneReplica,
+        DeliberateBug::AmnesiacVotesAtOnce,
+        DeliberateBug::OldIncarnationVotesCounted,
     ];
 
     /// The kebab-case name used on command lines.
@@ -43,6 +49,8 @@ impl DeliberateBug {
             DeliberateBug::RetryReappliesChange => "retry-reapplies-change",
             DeliberateBug::ConfirmWithoutMatchingBallot => "confirm-without-matching-ballot",
             DeliberateBug::ReadFromOneReplica => "read-from-one-replica",
+            DeliberateBug::AmnesiacVotesAtOnce => "amnesiac-votes-at-once",
+            DeliberateBug::OldIncarnationVotesCounted => "old-incarnation-votes-counted",
         }
     }
 
@@ -86,6 +94,14 @@ pub struct Config {
     pub key_len_max_bytes: usize,
     /// Largest value accepted from a client.
     pub value_len_max_bytes: usize,
+    /// Catch-up: keys listed in one KeyPage at most. Small pages pace repair so
+    /// serving traffic continues (each listed key costs one identity round).
+    pub recovery_page_keys_max: usize,
+    /// Catch-up: slots a peer examines to fill one page at most (bounds the
+    /// CPU one Recover costs when few keys belong to the asker).
+    pub recovery_scan_slots_max: usize,
+    /// Catch-up: a page request unanswered this long is sent again.
+    pub recovery_retry_ms: u64,
     /// Seed of the node's RNG (backoff jitter): set by the driver.
     pub rng_seed: u64,
     /// Record trace events (the simulator and debugging use them).
@@ -111,6 +127,9 @@ impl Config {
             inflight_max_requests: 262_144,
             key_len_max_bytes: 64 * 1024,
             value_len_max_bytes: 16 * 1024 * 1024,
+            recovery_page_keys_max: 128,
+            recovery_scan_slots_max: 16_384,
+            recovery_retry_ms: 200,
             rng_seed: 0,
             trace: false,
             bug: None,
@@ -152,6 +171,15 @@ impl Config {
             return fail(format!(
                 "inflight_max_requests = {} is below key_queue_max_requests = {}",
                 self.inflight_max_requests, self.key_queue_max_requests
+            ));
+        }
+        if self.recovery_page_keys_max == 0
+            || self.recovery_scan_slots_max < self.recovery_page_keys_max
+            || self.recovery_retry_ms == 0
+        {
+            return fail(format!(
+                "recovery bounds: recovery_page_keys_max = {} must be > 0 and <= recovery_scan_slots_max = {}; recovery_retry_ms = {} must be > 0",
+                self.recovery_page_keys_max, self.recovery_scan_slots_max, self.recovery_retry_ms
             ));
         }
         if self.round_jump_max == 0 {

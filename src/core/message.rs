@@ -20,11 +20,14 @@ pub enum Message {
     /// Phase 1a: "promise to ignore ballots below `ballot`".
     Prepare { key: Key, ballot: Ballot },
     /// Phase 1b: the promise, with the highest accepted (ballot, value), if any.
+    /// `crash_vector`: the incarnations the sender knows for the key's other
+    /// replicas, so the coordinator can void votes of incarnations now dead (!).
     Promise {
         key: Key,
         ballot: Ballot,
         accepted: Option<(Ballot, Value)>,
         confirmed: bool,
+        crash_vector: CrashVector,
     },
     /// Phase 2a: "accept `value` at `ballot`".
     Accept {
@@ -32,8 +35,12 @@ pub enum Message {
         ballot: Ballot,
         value: Value,
     },
-    /// Phase 2b: the acceptor accepted `ballot`.
-    Accepted { key: Key, ballot: Ballot },
+    /// Phase 2b: the acceptor accepted `ballot` (with its crash vector, as Promise).
+    Accepted {
+        key: Key,
+        ballot: Ballot,
+        crash_vector: CrashVector,
+    },
     /// Refusal of a Prepare or Accept at `ballot`: the acceptor promised `promised`.
     Reject {
         key: Key,
@@ -48,11 +55,27 @@ pub enum Message {
         ballot: Ballot,
         reason: NackReason,
     },
+    /// Catch-up, from a restarted node: "list the keys you hold that I
+    /// replicate, in key order after `after`".
+    Recover { after: Option<Key> },
+    /// Catch-up answer: one bounded page of keys, those after `after` (echoed
+    /// from the Recover, so a duplicate answer cannot be mistaken for the next page); `next` is where the next page
+    /// starts (None: the listing is complete); `max_ballot` is the highest of
+    /// the sender's floor and every ballot it ever promised.
+    KeyPage {
+        after: Option<Key>,
+        keys: Vec<Key>,
+        next: Option<Key>,
+        max_ballot: Ballot,
+    },
 }
 
+/// (replica, incarnation) pairs: what a voter knows of the key's other replicas.
+pub type CrashVector = Vec<(NodeId, Incarnation)>;
+
 impl Message {
-    /// The key this message is about.
-    pub fn key(&self) -> &Key {
+    /// The key this message is about (empty for catch-up messages, which span keys).
+    pub fn key(&self) -> &[u8] {
         match self {
             Message::Prepare { key, .. }
             | Message::Promise { key, .. }
@@ -61,6 +84,7 @@ impl Message {
             | Message::Reject { key, .. }
             | Message::Confirm { key, .. }
             | Message::Nack { key, .. } => key,
+            Message::Recover { .. } | Message::KeyPage { .. } => &[],
         }
     }
 
@@ -74,6 +98,8 @@ impl Message {
             | Message::Reject { ballot, .. }
             | Message::Confirm { ballot, .. }
             | Message::Nack { ballot, .. } => *ballot,
+            Message::KeyPage { max_ballot, .. } => *max_ballot,
+            Message::Recover { .. } => Ballot::ZERO,
         }
     }
 
@@ -101,6 +127,8 @@ impl Message {
             Message::Reject { .. } => "Reject",
             Message::Confirm { .. } => "Confirm",
             Message::Nack { .. } => "Nack",
+            Message::Recover { .. } => "Recover",
+            Message::KeyPage { .. } => "KeyPage",
         }
     }
 }

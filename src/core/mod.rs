@@ -12,14 +12,16 @@ pub mod message;
 pub mod node;
 pub mod placement;
 pub mod proposer;
+pub mod recovery;
 
 pub use acceptor::{Acceptor, Slot};
 pub use ballot::{Ballot, Incarnation, NodeId};
 pub use command::{Command, Key, Reply, Value};
 pub use config::{Config, ConfigError, DeliberateBug};
-pub use message::{Envelope, Message, NackReason};
+pub use message::{CrashVector, Envelope, Message, NackReason};
 pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};
 pub use placement::Placement;
+pub use recovery::{RecoveryProgress, REPAIR_ID_BIT};
 
 #[cfg(test)]
 mod tests;

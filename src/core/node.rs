@@ -17,6 +17,7 @@ use super::config::{Config, ConfigError};
 use super::message::{Envelope, Message, NackReason};
 use super::placement::Placement;
 use super::proposer::KeyCoord;
+use super::recovery::Recovery;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::{BTreeMap, VecDeque};
@@ -53,6 +54,9 @@ pub enum Input {
     },
     /// The connection to `node` is down.
     PeerDown { node: NodeId },
+    /// The operator declared this node's missing peers lost: stop waiting for
+    /// their catch-up listings and vote (`synod admin declare-lost`).
+    DeclareLost,
 }
 
 /// How a client request ended, told honestly.
@@ -134,6 +138,15 @@ pub struct Stats {
     pub messages_dropped: u64,
 }
 
+/// What an armed timer is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TimerTarget {
+    /// The running round of this key.
+    Round(Key),
+    /// Catch-up: re-ask peers whose page did not come.
+    Recovery,
+}
+
 /// One node's protocol state: acceptor for its keys, coordinator for its clients.
 pub struct Node {
     pub(crate) cfg: Config,
@@ -144,8 +157,12 @@ pub struct Node {
     pub(crate) voting: bool,
     pub(crate) peers: BTreeMap<NodeId, PeerState>,
     pub(crate) coords: BTreeMap<Key, KeyCoord>,
-    /// (deadline µs, timer seq) -> key whose round set it.
-    pub(crate) timers: BTreeMap<(u64, u64), Key>,
+    /// (deadline µs, timer seq) -> what the timer is for.
+    pub(crate) timers: BTreeMap<(u64, u64), TimerTarget>,
+    /// Catch-up state while this node is recovering from a restart.
+    pub(crate) recovery: Option<Recovery>,
+    /// Outcomes of the node's own catch-up rounds, handled before `handle` returns.
+    pub(crate) repairs_done: Vec<(RequestId, Outcome)>,
     pub(crate) timer_seq: u64,
     pub(crate) inflight: usize,
     pub(crate) rtt_us: u64,
@@ -166,16 +183,20 @@ impl Node {
         bootstrap: bool,
     ) -> Result<Node, ConfigError> {
         cfg.validate()?;
+        // Deliberate bug: a restarted node votes at once, as if it remembered.
+        let bootstrap =
+            bootstrap || cfg.bug == Some(super::config::DeliberateBug::AmnesiacVotesAtOnce);
         if incarnation == 0 {
             return Err(ConfigError("incarnation must be >= 1".into()));
         }
         let placement = Placement::new(&cfg.members, cfg.replicas);
-        let peers = cfg
+        let peers: BTreeMap<NodeId, PeerState> = cfg
             .members
             .iter()
             .filter(|&&n| n != cfg.node_id)
             .map(|&n| (n, PeerState::default()))
             .collect();
+        let recovery = (!bootstrap).then(|| Recovery::new(peers.keys().copied()));
         Ok(Node {
             acceptor: Acceptor::new(cfg.bug),
             rng: ChaCha8Rng::seed_from_u64(cfg.rng_seed),
@@ -188,6 +209,8 @@ impl Node {
             peers,
             coords: BTreeMap::new(),
             timers: BTreeMap::new(),
+            recovery,
+            repairs_done: Vec::new(),
             timer_seq: 0,
             inflight: 0,
             now: Now::default(),
@@ -203,17 +226,33 @@ impl Node {
             Input::Peer(env) => self.on_envelope(env, out),
             Input::Request { id, key, command } => self.on_request(id, key, command, out),
             Input::Tick => self.on_tick(out),
-            Input::PeerUp { node, incarnation } => self.on_peer_up(node, incarnation),
+            Input::PeerUp { node, incarnation } => self.on_peer_up(node, incarnation, out),
             Input::PeerDown { node } => {
                 if let Some(p) = self.peers.get_mut(&node) {
                     p.up = false;
                 }
             }
+            Input::DeclareLost => self.declare_lost(),
         }
-        // The local acceptor: messages to ourselves are handled here, by the
-        // same code as remote ones, before control returns to the driver.
-        while let Some(env) = self.local.pop_front() {
-            self.on_envelope(env, out);
+        if self
+            .recovery
+            .as_ref()
+            .is_some_and(|r| r.timer_armed().is_none())
+        {
+            self.recovery_poll(out);
+        }
+        loop {
+            // The local acceptor: messages to ourselves are handled here, by the
+            // same code as remote ones, before control returns to the driver.
+            while let Some(env) = self.local.pop_front() {
+                self.on_envelope(env, out);
+            }
+            if self.repairs_done.is_empty() {
+                break;
+            }
+            for (id, outcome) in std::mem::take(&mut self.repairs_done) {
+                self.on_repair_done(id, outcome, out);
+            }
         }
         out.wake_at_us = self.next_wake_us();
     }
@@ -248,9 +287,14 @@ impl Node {
         &self.acceptor
     }
 
-    /// True if this node votes as an acceptor (it is not recovering).
+    /// True if this node votes as an acceptor on every key (it is not recovering).
     pub fn is_voting(&self) -> bool {
         self.voting
+    }
+
+    /// True if this node votes on `key` (while recovering, per replica set).
+    pub fn is_voting_for(&self, key: &[u8]) -> bool {
+        self.votes_for(key)
     }
 
     /// What this node knows of each peer.
@@ -307,7 +351,7 @@ impl Node {
         });
     }
 
-    fn on_peer_up(&mut self, node: NodeId, incarnation: Incarnation) {
+    fn on_peer_up(&mut self, node: NodeId, incarnation: Incarnation, out: &mut Effects) {
         let Some(peer) = self.peers.get_mut(&node) else {
             log::warn!("peer up for node {node}, which is not a member");
             return;
@@ -315,6 +359,9 @@ impl Node {
         peer.up = true;
         if incarnation > peer.incarnation {
             self.learn_incarnation(node, incarnation);
+        }
+        if self.recovery.is_some() {
+            self.recovery_poll(out);
         }
     }
 
@@ -327,7 +374,10 @@ impl Node {
         let old = std::mem::replace(&mut p.incarnation, incarnation);
         if old != 0 {
             log::info!("node {node} restarted: incarnation {old} -> {incarnation}");
-            self.forget_votes_of(node);
+            if self.cfg.bug != Some(super::config::DeliberateBug::OldIncarnationVotesCounted) {
+                self.forget_votes_of(node);
+            }
+            self.restart_listing(node);
         }
     }
 
@@ -341,6 +391,11 @@ impl Node {
         }
         self.clock.observe(env.msg.max_round());
         let from = env.from;
+        if let Message::Promise { crash_vector, .. } | Message::Accepted { crash_vector, .. } =
+            &env.msg
+        {
+            self.learn_crash_vector(crash_vector);
+        }
         match env.msg {
             Message::Prepare { key, ballot } => self.on_prepare(from, key, ballot, out),
             Message::Accept { key, ballot, value } => self.on_accept(from, key, ballot, value, out),
@@ -351,7 +406,14 @@ impl Node {
                 accepted,
                 ..
             } => self.on_promise(from, key, ballot, accepted, out),
-            Message::Accepted { key, ballot } => self.on_accepted(from, key, ballot, out),
+            Message::Accepted { key, ballot, .. } => self.on_accepted(from, key, ballot, out),
+            Message::Recover { after } => self.on_recover(from, after, out),
+            Message::KeyPage {
+                after,
+                keys,
+                next,
+                max_ballot,
+            } => self.on_key_page(from, after, keys, next, max_ballot, out),
             Message::Reject {
                 key,
                 ballot,
@@ -417,11 +479,57 @@ impl Node {
     fn refuse_vote(&self, key: &[u8]) -> Option<NackReason> {
         if !self.placement.is_replica(key, self.cfg.node_id) {
             Some(NackReason::NotReplica)
-        } else if !self.voting {
+        } else if !self.votes_for(key) {
             Some(NackReason::Recovering)
         } else {
             None
         }
+    }
+
+    /// Rule 2, no mixed quorums: a voter tells which incarnations it knows
+    /// for the key's other replicas. A newer one voids every vote the older
+    /// incarnation gave our rounds, before this vote is counted (!).
+    fn learn_crash_vector(&mut self, crash_vector: &[(NodeId, Incarnation)]) {
+        if self.cfg.bug == Some(super::config::DeliberateBug::OldIncarnationVotesCounted) {
+            return;
+        }
+        for &(node, incarnation) in crash_vector {
+            if self
+                .peers
+                .get(&node)
+                .is_some_and(|p| incarnation > p.incarnation)
+            {
+                self.learn_incarnation(node, incarnation);
+            }
+        }
+    }
+
+    /// The incarnations this node knows for `key`'s replicas other than itself.
+    fn crash_vector(&self, key: &[u8]) -> Vec<(NodeId, Incarnation)> {
+        let me = self.cfg.node_id;
+        self.placement
+            .replicas_of(key)
+            .into_iter()
+            .filter(|&n| n != me)
+            .filter_map(|n| self.peers.get(&n).map(|p| (n, p.incarnation)))
+            .filter(|&(_, inc)| inc != 0)
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .collect()
+    }
+
+    /// Attaches our crash vector to a Promise or Accepted.
+    fn with_crash_vector(&self, mut reply: Message) -> Message {
+        if let Message::Promise {
+            key, crash_vector, ..
+        }
+        | Message::Accepted {
+            key, crash_vector, ..
+        } = &mut reply
+        {
+            *crash_vector = self.crash_vector(key);
+        }
+        reply
     }
 
     // Phase 1b: promise if the ballot is above every promise (acceptor.rs).
@@ -432,7 +540,10 @@ impl Node {
                 ballot,
                 reason,
             },
-            None => self.acceptor.on_prepare(&key, ballot),
+            None => {
+                let reply = self.acceptor.on_prepare(&key, ballot);
+                self.with_crash_vector(reply)
+            }
         };
         self.send(from, reply, out);
     }
@@ -452,7 +563,10 @@ impl Node {
                 ballot,
                 reason,
             },
-            None => self.acceptor.on_accept(&key, ballot, value),
+            None => {
+                let reply = self.acceptor.on_accept(&key, ballot, value);
+                self.with_crash_vector(reply)
+            }
         };
         self.send(from, reply, out);
     }
@@ -470,8 +584,15 @@ impl Node {
             if at > self.now.mono_us {
                 break;
             }
-            if let Some(key) = self.timers.remove(&(at, seq)) {
-                self.on_timer(key, seq, out);
+            match self.timers.remove(&(at, seq)) {
+                Some(TimerTarget::Round(key)) => self.on_timer(key, seq, out),
+                Some(TimerTarget::Recovery) => {
+                    if let Some(r) = self.recovery.as_mut() {
+                        r.disarm();
+                    }
+                    self.recovery_poll(out);
+                }
+                None => {}
             }
         }
     }

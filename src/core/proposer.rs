@@ -15,7 +15,8 @@ use super::ballot::{Ballot, NodeId};
 use super::command::{Command, Key, Reply, Value};
 use super::config::DeliberateBug;
 use super::message::Message;
-use super::node::{Effects, Node, Outcome, RequestId, Trace};
+use super::node::{Effects, Node, Outcome, RequestId, TimerTarget, Trace};
+use super::recovery::REPAIR_ID_BIT;
 use rand::RngExt;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -123,6 +124,11 @@ impl Node {
             out.replies.push((id, Outcome::Failed(why)));
             return;
         }
+        self.enqueue(id, key, command, out);
+    }
+
+    /// Queues a request behind the key's round, or starts one.
+    pub(crate) fn enqueue(&mut self, id: RequestId, key: Key, command: Command, out: &mut Effects) {
         let coord = self.coords.entry(key.clone()).or_default();
         coord.queue.push_back(Pending { id, command });
         self.inflight += 1;
@@ -538,6 +544,10 @@ impl Node {
         }
         for (i, p) in round.batch.iter().enumerate() {
             let o = outcome(i);
+            if p.id & REPAIR_ID_BIT != 0 {
+                self.repairs_done.push((p.id, o));
+                continue;
+            }
             match &o {
                 Outcome::Ok(_) => self.stats.requests_ok += 1,
                 Outcome::Failed(_) => self.stats.requests_failed += 1,
@@ -560,7 +570,8 @@ impl Node {
         if let Some(t) = old {
             self.timers.remove(&t);
         }
-        self.timers.insert((at_us, seq), key.clone());
+        self.timers
+            .insert((at_us, seq), TimerTarget::Round(key.clone()));
     }
 
     fn observe_rtt(&mut self, sample_us: u64) {

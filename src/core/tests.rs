@@ -86,6 +86,7 @@ fn promise(ballot: Ballot, accepted: Option<(Ballot, Value)>) -> Message {
         ballot,
         accepted,
         confirmed: false,
+        crash_vector: vec![],
     }
 }
 fn accept(ballot: Ballot, value: Value) -> Message {
@@ -99,7 +100,16 @@ fn accepted(ballot: Ballot) -> Message {
     Message::Accepted {
         key: K.to_vec(),
         ballot,
+        crash_vector: vec![],
     }
+}
+/// `msg` carrying the crash vector "each of `nodes` in incarnation 1".
+fn with_cv(mut msg: Message, nodes: &[NodeId]) -> Message {
+    if let Message::Promise { crash_vector, .. } | Message::Accepted { crash_vector, .. } = &mut msg
+    {
+        *crash_vector = nodes.iter().map(|&n| (n, INC)).collect();
+    }
+    msg
 }
 fn reject(ballot: Ballot, promised: Ballot) -> Message {
     Message::Reject {
@@ -125,7 +135,10 @@ fn to_peers(msg: Message) -> Vec<(NodeId, Message)> {
 fn phase_1b_promises_a_higher_ballot() {
     let mut n = node(2);
     let out = deliver(&mut n, 1, prepare(b(1, 1)));
-    assert_eq!(sent(&out), vec![(1, promise(b(1, 1), None))]);
+    assert_eq!(
+        sent(&out),
+        vec![(1, with_cv(promise(b(1, 1), None), &[1, 3]))]
+    );
 }
 
 #[test]
@@ -141,7 +154,7 @@ fn phase_2b_accepts_at_or_above_the_promise_and_rejects_below() {
     let mut n = node(2);
     deliver(&mut n, 1, prepare(b(5, 1)));
     let out = deliver(&mut n, 1, accept(b(5, 1), val("x")));
-    assert_eq!(sent(&out), vec![(1, accepted(b(5, 1)))]);
+    assert_eq!(sent(&out), vec![(1, with_cv(accepted(b(5, 1)), &[1, 3]))]);
     let out = deliver(&mut n, 3, accept(b(4, 3), val("y")));
     assert_eq!(sent(&out), vec![(3, reject(b(4, 3), b(5, 1)))]);
     assert_eq!(
@@ -299,6 +312,7 @@ fn confirm_says_all_only_when_every_replica_accepted() {
                 ballot: bal,
                 accepted: None,
                 confirmed: false,
+                crash_vector: vec![],
             },
         );
     }
@@ -308,6 +322,7 @@ fn confirm_says_all_only_when_every_replica_accepted() {
         Message::Accepted {
             key: key.clone(),
             ballot: bal,
+            crash_vector: vec![],
         },
     );
     let out = deliver(
@@ -316,6 +331,7 @@ fn confirm_says_all_only_when_every_replica_accepted() {
         Message::Accepted {
             key: key.clone(),
             ballot: bal,
+            crash_vector: vec![],
         },
     );
     let conf = Message::Confirm {
@@ -373,6 +389,7 @@ fn phase_2a_adopts_the_value_with_the_highest_accepted_ballot() {
         ballot: bal,
         accepted: acc,
         confirmed: false,
+        crash_vector: vec![],
     };
     assert!(
         deliver(&mut c, 1, p(Some((Ballot::new(0, 3, 1), val("older")))))
@@ -410,6 +427,7 @@ fn votes_are_counted_once_per_replica_and_never_from_non_replicas() {
         ballot: bal,
         accepted: None,
         confirmed: false,
+        crash_vector: vec![],
     };
     assert!(deliver(&mut c, 1, p.clone()).sends.is_empty());
     assert!(
@@ -539,6 +557,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
         ballot,
         accepted: acc,
         confirmed: false,
+        crash_vector: vec![],
     };
     deliver(&mut c, 1, p(first, None));
     deliver(&mut c, 5, p(first, None)); // Accept(1.2, x) goes out; only 1 takes it.
@@ -585,6 +604,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
         Message::Accepted {
             key: key.clone(),
             ballot: retry,
+            crash_vector: vec![],
         },
     );
     let out = deliver(
@@ -593,6 +613,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
         Message::Accepted {
             key: key.clone(),
             ballot: retry,
+            crash_vector: vec![],
         },
     );
     assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Swapped(false)))]);
@@ -724,4 +745,221 @@ fn the_same_inputs_give_the_same_outputs() {
         log
     };
     assert_eq!(run(), run());
+}
+
+// ---- Restart: catch-up, crash vectors ----
+
+fn recover(after: Option<&[u8]>) -> Message {
+    Message::Recover {
+        after: after.map(|a| a.to_vec()),
+    }
+}
+fn page(after: Option<&[u8]>, keys: &[&[u8]], next: Option<&[u8]>, max_ballot: Ballot) -> Message {
+    Message::KeyPage {
+        after: after.map(|a| a.to_vec()),
+        keys: keys.iter().map(|k| k.to_vec()).collect(),
+        next: next.map(|n| n.to_vec()),
+        max_ballot,
+    }
+}
+
+#[test]
+fn a_restarted_node_asks_each_peer_for_its_listing() {
+    let mut n = Node::new(Config::new(3, vec![1, 2, 3]), INC, false).unwrap();
+    let out = step(
+        &mut n,
+        0,
+        Input::PeerUp {
+            node: 1,
+            incarnation: INC,
+        },
+    );
+    assert_eq!(sent(&out), vec![(1, recover(None))]);
+    let out = step(
+        &mut n,
+        10,
+        Input::PeerUp {
+            node: 2,
+            incarnation: INC,
+        },
+    );
+    assert_eq!(sent(&out), vec![(2, recover(None))]);
+    // Unanswered requests are sent again after recovery_retry_ms.
+    let out = step(&mut n, 10 + 200_000, Input::Tick);
+    assert_eq!(sent(&out), vec![(1, recover(None)), (2, recover(None))]);
+    assert_eq!(n.recovery_progress().unwrap().peers_total, 2);
+}
+
+#[test]
+fn a_voter_lists_in_bounded_pages_the_keys_the_asker_replicates() {
+    // Members 1..5: "greeting" is on 1, 5, 3; "a" on 5, 3, 1; "k42" on 3, 1, 2.
+    let mut n = node_of(1, &[1, 2, 3, 4, 5], true);
+    for key in [&b"a"[..], b"greeting", b"k42"] {
+        deliver(
+            &mut n,
+            3,
+            Message::Prepare {
+                key: key.to_vec(),
+                ballot: b(4, 3),
+            },
+        );
+    }
+    n.cfg.recovery_page_keys_max = 2;
+    let out = deliver(&mut n, 5, recover(None));
+    assert_eq!(
+        sent(&out),
+        vec![(
+            5,
+            page(None, &[b"a", b"greeting"], Some(b"greeting"), b(4, 3))
+        )]
+    );
+    let out = deliver(&mut n, 5, recover(Some(b"greeting")));
+    assert_eq!(
+        sent(&out),
+        vec![(5, page(Some(b"greeting"), &[], None, b(4, 3)))]
+    );
+    let out = deliver(&mut n, 2, recover(None));
+    assert_eq!(sent(&out), vec![(2, page(None, &[b"k42"], None, b(4, 3)))]);
+}
+
+#[test]
+fn a_recovering_node_does_not_answer_recover() {
+    let mut n = node_of(2, &[1, 2, 3], false);
+    assert!(deliver(&mut n, 1, recover(None))
+        .sends
+        .iter()
+        .all(|e| !matches!(e.msg, Message::KeyPage { .. })));
+}
+
+#[test]
+fn catch_up_runs_an_identity_round_per_listed_key_then_votes_above_every_reported_ballot() {
+    let mut n = node_of(3, &[1, 2, 3], false);
+    // Node 1 lists K and reports it promised up to 9.1.
+    let out = deliver(&mut n, 1, page(None, &[K], None, b(9, 1)));
+    // Phase 1a of the identity round, to the others: its own vote would not count.
+    let r = b(10, 3);
+    // (Sends go in the key's rendezvous order: 2, then 1.)
+    assert_eq!(sent(&out), vec![(2, prepare(r)), (1, prepare(r))]);
+    deliver(&mut n, 1, promise(r, Some((b(9, 1), val("v")))));
+    let out = deliver(&mut n, 2, promise(r, None));
+    assert_eq!(
+        sent(&out),
+        vec![(2, accept(r, val("v"))), (1, accept(r, val("v")))]
+    );
+    deliver(&mut n, 1, accepted(r));
+    let out = deliver(&mut n, 2, accepted(r));
+    assert_eq!(
+        sent(&out),
+        vec![(2, confirm(r, false)), (1, confirm(r, false))]
+    );
+    assert!(out.replies.is_empty(), "a catch-up round answers no client");
+    let progress = n.recovery_progress().unwrap();
+    assert_eq!(
+        (
+            progress.keys_listed,
+            progress.keys_repaired,
+            progress.peers_done
+        ),
+        (1, 1, 1)
+    );
+    assert!(
+        !n.is_voting_for(K),
+        "with N = 3 both others must have listed"
+    );
+    deliver(&mut n, 2, page(None, &[], None, b(3, 2)));
+    assert!(n.is_voting() && n.recovery_progress().is_none());
+    // The floor is above every round seen: late ballots are refused.
+    let out = deliver(&mut n, 2, prepare(b(10, 2)));
+    assert!(matches!(&sent(&out)[..], [(2, Message::Reject { .. })]));
+    let out = deliver(&mut n, 2, prepare(b(11, 2)));
+    assert!(matches!(&sent(&out)[..], [(2, Message::Promise { .. })]));
+}
+
+#[test]
+fn a_duplicate_or_unasked_page_is_ignored() {
+    let mut n = node_of(3, &[1, 2, 3], false);
+    deliver(&mut n, 1, page(None, &[], Some(b"m"), b(1, 1)));
+    // A second copy of the same answer must not be taken for the page after "m".
+    let out = deliver(&mut n, 1, page(None, &[K], None, b(1, 1)));
+    assert!(out
+        .sends
+        .iter()
+        .all(|e| !matches!(e.msg, Message::Prepare { .. })));
+    assert_eq!(n.recovery_progress().unwrap().keys_listed, 0);
+}
+
+#[test]
+fn declare_lost_makes_a_recovering_node_vote() {
+    let mut n = node_of(3, &[1, 2, 3], false);
+    assert!(!n.is_voting());
+    step(&mut n, 5, Input::DeclareLost);
+    assert!(n.is_voting());
+    assert_eq!(sent(&deliver(&mut n, 1, prepare(b(1, 1)))).len(), 1);
+}
+
+#[test]
+fn the_amnesiac_bug_votes_at_once() {
+    let cfg = Config {
+        bug: Some(DeliberateBug::AmnesiacVotesAtOnce),
+        ..Config::new(3, vec![1, 2, 3])
+    };
+    let n = Node::new(cfg, INC, false).unwrap();
+    assert!(n.is_voting());
+}
+
+/// Coordinator 2 runs a round on "greeting" (replicas 1, 5, 3; quorum 2) and
+/// gets a Promise from node 1 in incarnation 1. Node 5's Promise says node 1
+/// has restarted as incarnation 7: node 1's vote came from a memory that is
+/// gone and must not be counted with 5's (!).
+fn crash_vector_voids_an_old_vote(bug: Option<DeliberateBug>) -> Effects {
+    let cfg = Config {
+        bug,
+        ..Config::new(2, vec![1, 2, 3, 4, 5])
+    };
+    let mut c = Node::new(cfg, INC, true).unwrap();
+    for m in [1, 3, 4, 5] {
+        step(
+            &mut c,
+            0,
+            Input::PeerUp {
+                node: m,
+                incarnation: INC,
+            },
+        );
+    }
+    let key = b"greeting".to_vec();
+    step(
+        &mut c,
+        1_000,
+        Input::Request {
+            id: 1,
+            key: key.clone(),
+            command: Command::Set(b"v".to_vec()),
+        },
+    );
+    let p = |cv: Vec<(NodeId, Incarnation)>| Message::Promise {
+        key: key.clone(),
+        ballot: b(1, 2),
+        accepted: None,
+        confirmed: false,
+        crash_vector: cv,
+    };
+    deliver(&mut c, 1, p(vec![(3, INC), (5, INC)]));
+    deliver(&mut c, 5, p(vec![(1, 7), (3, INC)]))
+}
+
+#[test]
+fn a_crash_vector_voids_votes_of_a_dead_incarnation() {
+    let out = crash_vector_voids_an_old_vote(None);
+    assert!(out.sends.is_empty(), "5 alone is not a quorum: no Accept");
+}
+
+#[test]
+fn the_old_incarnation_bug_counts_the_dead_vote() {
+    let out = crash_vector_voids_an_old_vote(Some(DeliberateBug::OldIncarnationVotesCounted));
+    assert_eq!(
+        out.sends.len(),
+        3,
+        "Accept sent on the strength of a forgotten promise"
+    );
 }

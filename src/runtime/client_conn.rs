@@ -128,6 +128,13 @@ async fn read_commands(
                     let _ = out.try_send(ClientOut::Close { total: seq });
                     return;
                 }
+                Plan::DeclareLost => events
+                    .send(Event::DeclareLost {
+                        tx: out.clone(),
+                        seq: this,
+                    })
+                    .await
+                    .is_ok(),
                 Plan::Info { section } => events
                     .send(Event::Info {
                         tx: out.clone(),

@@ -41,6 +41,8 @@ pub(crate) enum Event {
         seq: u64,
         call: CoreCall,
     },
+    /// An operator declared this node's missing peers lost.
+    DeclareLost { tx: Sender<ClientOut>, seq: u64 },
     /// A client asks for INFO.
     Info {
         tx: Sender<ClientOut>,
@@ -209,6 +211,16 @@ impl Loop {
                 }
             }
             Event::Client { tx, seq, call } => self.on_client(tx, seq, call),
+            Event::DeclareLost { tx, seq } => {
+                let reply = if self.node.is_voting() {
+                    Reply::error("ERR this node is not recovering: nothing to declare lost")
+                } else {
+                    log::warn!("operator declared this node's missing peers lost");
+                    self.handle(Input::DeclareLost);
+                    Reply::ok()
+                };
+                let _ = tx.try_send(ClientOut::Reply(seq, reply));
+            }
             Event::Info { tx, seq, section } => {
                 let text = info_text(&self.info_snapshot(), section.as_deref());
                 let _ = tx.try_send(ClientOut::Reply(seq, Reply::Bulk(text.into_bytes())));
@@ -432,6 +444,7 @@ impl Loop {
                 .clients_connected
                 .load(std::sync::atomic::Ordering::Relaxed),
             stats: node.stats().clone(),
+            recovery: node.recovery_progress(),
             runtime: c.snapshot(),
         }
     }

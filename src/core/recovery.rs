@@ -1,0 +1,344 @@
+//! Catch-up after a restart (DESIGN.md, "Restart", rules 3-5).
+//!
+//! A restarted node has forgotten every promise and acceptance, so it must not
+//! vote until it cannot contradict what its earlier incarnation said. It asks
+//! each peer, page by page, for the keys the peer holds that it also
+//! replicates (`Recover` -> `KeyPage`). For each listed key it runs a full
+//! identity round (Prepare, Accept, Confirm) through the key's *other*
+//! replicas: it does not count itself, so the round's quorum is made of nodes
+//! that remember. That round's Prepare fences the late Accepts that the lost
+//! promises would have refused, and its Accept re-establishes on a quorum any
+//! value the old incarnation helped choose (any q other replicas meet the q
+//! that chose it, minus at most the one that forgot).
+//!
+//! A peer's listing is "done" when its last page was listed and every key on
+//! it had its round. The node votes for a key once, among the key's other
+//! replicas, min(q, N-1) listings are done, after raising its floor above
+//! every ballot the peers reported and every round it has seen. It votes for
+//! every key once every peer's listing is done. Pages are pulled one at a
+//! time, the next only after the last one's rounds finished: repair is paced
+//! and serving continues.
+
+use super::ballot::{Ballot, Incarnation, NodeId};
+use super::command::{Command, Key};
+use super::message::Message;
+use super::node::{Effects, Node, Outcome, RequestId, TimerTarget};
+use std::collections::BTreeMap;
+
+/// Request ids with this bit set are the node's own catch-up rounds; drivers
+/// must use ids below it for client requests.
+pub const REPAIR_ID_BIT: RequestId = 1 << 63;
+
+/// Progress of a catch-up, for INFO.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryProgress {
+    /// Keys peers listed so far (a key listed by two peers counts twice).
+    pub keys_listed: u64,
+    /// Listed keys whose identity round finished.
+    pub keys_repaired: u64,
+    /// Peers whose listing is done.
+    pub peers_done: usize,
+    /// Peers to hear from.
+    pub peers_total: usize,
+}
+
+/// One peer's listing.
+#[derive(Clone, Debug, Default)]
+struct Listing {
+    /// Where the page to ask for next starts.
+    cursor: Option<Key>,
+    /// When the outstanding page request was sent, if one is.
+    asked_at_us: Option<u64>,
+    /// Identity rounds of the current page still running.
+    pending: usize,
+    /// After the current page: where the next starts (Some(None): it was the last).
+    next: Option<Option<Key>>,
+    done: bool,
+    /// Bumped when the peer restarts mid-listing: its earlier answers are void.
+    generation: u64,
+}
+
+/// A restarted node's catch-up state.
+#[derive(Clone, Debug)]
+pub(crate) struct Recovery {
+    listings: BTreeMap<NodeId, Listing>,
+    /// Running identity rounds: request id -> (peer, generation).
+    repairs: BTreeMap<RequestId, (NodeId, u64, Key)>,
+    next_repair: u64,
+    max_reported: Ballot,
+    progress: RecoveryProgress,
+    timer: Option<(u64, u64)>,
+}
+
+impl Recovery {
+    pub(crate) fn new(peers: impl Iterator<Item = NodeId>) -> Recovery {
+        let listings: BTreeMap<NodeId, Listing> = peers.map(|p| (p, Listing::default())).collect();
+        let progress = RecoveryProgress {
+            peers_total: listings.len(),
+            ..RecoveryProgress::default()
+        };
+        Recovery {
+            listings,
+            repairs: BTreeMap::new(),
+            next_repair: 0,
+            max_reported: Ballot::ZERO,
+            progress,
+            timer: None,
+        }
+    }
+
+    /// The armed poll timer, if any.
+    pub(crate) fn timer_armed(&self) -> Option<(u64, u64)> {
+        self.timer
+    }
+
+    /// Forgets the poll timer (it fired).
+    pub(crate) fn disarm(&mut self) {
+        self.timer = None;
+    }
+
+    /// True once `need` of `others` have finished their listings.
+    fn ready_among(&self, others: impl Iterator<Item = NodeId>, need: usize) -> bool {
+        need > 0
+            && others
+                .filter(|p| self.listings.get(p).is_some_and(|l| l.done))
+                .count()
+                >= need
+    }
+}
+
+impl Node {
+    /// True if this node may vote on `key`: it is not recovering, or enough
+    /// of the key's other replicas finished listing for it (rule 4).
+    pub(crate) fn votes_for(&self, key: &[u8]) -> bool {
+        let Some(rec) = &self.recovery else {
+            return self.voting;
+        };
+        let me = self.cfg.node_id;
+        let replicas = self.placement.replicas_of(key);
+        let need = self.placement.quorum().min(replicas.len() - 1);
+        rec.ready_among(replicas.into_iter().filter(|&r| r != me), need)
+    }
+
+    /// Catch-up progress, while recovering.
+    pub fn recovery_progress(&self) -> Option<RecoveryProgress> {
+        self.recovery.as_ref().map(|r| r.progress)
+    }
+
+    /// Asks every peer whose listing is neither done nor waiting for an
+    /// answer (or waiting too long) for its next page, and re-arms the timer.
+    pub(crate) fn recovery_poll(&mut self, out: &mut Effects) {
+        let now = self.now.mono_us;
+        let retry_us = self.cfg.recovery_retry_ms * 1_000;
+        let Some(rec) = self.recovery.as_mut() else {
+            return;
+        };
+        let mut asks = Vec::new();
+        let peers = &self.peers;
+        for (&peer, l) in rec.listings.iter_mut() {
+            if peers.get(&peer).is_none_or(|p| p.incarnation == 0) {
+                continue; // No handshake yet: PeerUp will ask.
+            }
+            let stale = l.asked_at_us.is_none_or(|t| now >= t + retry_us);
+            if !l.done && l.pending == 0 && l.next.is_none() && stale {
+                l.asked_at_us = Some(now);
+                asks.push((peer, l.cursor.clone()));
+            }
+        }
+        self.timer_seq += 1;
+        let at = (now + retry_us, self.timer_seq);
+        if let Some(old) = rec.timer.replace(at) {
+            self.timers.remove(&old);
+        }
+        self.timers.insert(at, TimerTarget::Recovery);
+        for (peer, after) in asks {
+            self.send(peer, Message::Recover { after }, out);
+        }
+    }
+
+    /// A restarted peer asks for the keys we hold that it replicates.
+    pub(crate) fn on_recover(&mut self, from: NodeId, after: Option<Key>, out: &mut Effects) {
+        if !self.voting {
+            // Our own memory is as fresh as theirs: our listing would prove nothing.
+            log::debug!("ignore Recover from {from}: this node is recovering too");
+            return;
+        }
+        let placement = &self.placement;
+        let (keys, next) = self.acceptor.list_keys(
+            after.as_deref(),
+            |k| placement.is_replica(k, from),
+            self.cfg.recovery_page_keys_max,
+            self.cfg.recovery_scan_slots_max,
+        );
+        let max_ballot = self.acceptor.max_ballot();
+        self.send(
+            from,
+            Message::KeyPage {
+                after,
+                keys,
+                next,
+                max_ballot,
+            },
+            out,
+        );
+    }
+
+    /// A page of a peer's listing: run an identity round for each key.
+    pub(crate) fn on_key_page(
+        &mut self,
+        from: NodeId,
+        after: Option<Key>,
+        keys: Vec<Key>,
+        next: Option<Key>,
+        max_ballot: Ballot,
+        out: &mut Effects,
+    ) {
+        let Some(rec) = self.recovery.as_mut() else {
+            return;
+        };
+        let Some(l) = rec.listings.get_mut(&from) else {
+            return;
+        };
+        if l.done || l.asked_at_us.is_none() || l.next.is_some() || l.cursor != after {
+            log::debug!("ignore KeyPage from {from}: not the page we asked for");
+            return;
+        }
+        l.asked_at_us = None;
+        l.next = Some(next);
+        l.pending = keys.len();
+        let generation = l.generation;
+        rec.max_reported = rec.max_reported.max(max_ballot);
+        rec.progress.keys_listed += keys.len() as u64;
+        let mut ids = Vec::with_capacity(keys.len());
+        for key in keys {
+            rec.next_repair += 1;
+            let id = REPAIR_ID_BIT | rec.next_repair;
+            rec.repairs.insert(id, (from, generation, key.clone()));
+            ids.push((id, key));
+        }
+        if ids.is_empty() {
+            self.page_finished(from, out);
+        }
+        for (id, key) in ids {
+            self.enqueue(id, key, Command::Get, out);
+        }
+    }
+
+    /// One of our identity rounds ended.
+    pub(crate) fn on_repair_done(&mut self, id: RequestId, outcome: Outcome, out: &mut Effects) {
+        let Some(rec) = self.recovery.as_mut() else {
+            return;
+        };
+        let Some((peer, generation, key)) = rec.repairs.remove(&id) else {
+            return;
+        };
+        let Some(l) = rec.listings.get_mut(&peer) else {
+            return;
+        };
+        if l.generation != generation {
+            return;
+        }
+        if !matches!(outcome, Outcome::Ok(_)) {
+            // No quorum of the others yet: try again (the round paces itself).
+            rec.next_repair += 1;
+            let id = REPAIR_ID_BIT | rec.next_repair;
+            rec.repairs.insert(id, (peer, generation, key.clone()));
+            self.enqueue(id, key, Command::Get, out);
+            return;
+        }
+        rec.progress.keys_repaired += 1;
+        l.pending -= 1;
+        if l.pending == 0 {
+            self.page_finished(peer, out);
+        }
+    }
+
+    /// Every key of a page had its round: ask for the next page, or finish.
+    fn page_finished(&mut self, peer: NodeId, out: &mut Effects) {
+        let Some(rec) = self.recovery.as_mut() else {
+            return;
+        };
+        let Some(l) = rec.listings.get_mut(&peer) else {
+            return;
+        };
+        match l.next.take() {
+            Some(Some(cursor)) => {
+                l.cursor = Some(cursor);
+                self.recovery_poll(out);
+            }
+            Some(None) => {
+                l.done = true;
+                rec.progress.peers_done += 1;
+                log::info!("catch-up: node {peer}'s listing is done");
+                self.on_listing_done();
+            }
+            None => {}
+        }
+    }
+
+    /// Raises the floor (before any replica set starts counting this node's
+    /// votes), and ends recovery once every peer's listing is done.
+    fn on_listing_done(&mut self) {
+        self.raise_floor_after_catch_up();
+        let all_done = self
+            .recovery
+            .as_ref()
+            .is_some_and(|r| r.listings.values().all(|l| l.done));
+        if all_done {
+            self.end_recovery("every peer's listing is done");
+        }
+    }
+
+    /// The floor goes above every ballot the peers reported and every round
+    /// this node has seen (its catch-up rounds included).
+    fn raise_floor_after_catch_up(&mut self) {
+        let reported = self
+            .recovery
+            .as_ref()
+            .map_or(Ballot::ZERO, |r| r.max_reported);
+        self.clock.observe(reported.round);
+        let floor = Ballot::new(self.clock.current(), NodeId::MAX, Incarnation::MAX);
+        self.acceptor.raise_floor(floor.max(reported));
+    }
+
+    fn end_recovery(&mut self, why: &str) {
+        if let Some(rec) = self.recovery.take() {
+            if let Some(t) = rec.timer {
+                self.timers.remove(&t);
+            }
+            log::info!(
+                "catch-up finished ({why}): {} keys repaired; voting",
+                rec.progress.keys_repaired
+            );
+        }
+        self.voting = true;
+    }
+
+    /// The operator declared the missing replicas lost (`synod admin
+    /// declare-lost`): vote without hearing from them. Values only the lost
+    /// replicas held are gone; nothing is invented.
+    pub(crate) fn declare_lost(&mut self) {
+        if self.recovery.is_none() {
+            return;
+        }
+        log::warn!("declare-lost: voting without a complete catch-up; data held only by lost replicas is gone");
+        self.raise_floor_after_catch_up();
+        self.end_recovery("declared lost");
+    }
+
+    /// A peer restarted while we listed it: its answers so far are void.
+    pub(crate) fn restart_listing(&mut self, peer: NodeId) {
+        if let Some(l) = self
+            .recovery
+            .as_mut()
+            .and_then(|r| r.listings.get_mut(&peer))
+        {
+            if !l.done {
+                *l = Listing {
+                    generation: l.generation + 1,
+                    ..Listing::default()
+                };
+            }
+        }
+    }
+}
