@@ -324,7 +324,7 @@ fn cmd_run(
     }
     let s = &r.stats;
     println!(
-        "seed {} ({}): {} ops ({} ok, {} fail, {} info), {} messages delivered, {} dropped, {} duplicated, {} crashes, {} partitions, {} pauses, {:.3} s virtual, {:.3} s real",
+        "seed {} ({}): {} ops ({} ok, {} fail, {} info), {} messages delivered, {} dropped, {} duplicated, {} crashes, {} recoveries, {} partitions, {} pauses, {:.3} s virtual, {:.3} s real",
         opts.seed,
         r.scenario.name,
         s.ops,
@@ -335,6 +335,7 @@ fn cmd_run(
         s.dropped,
         s.duplicated,
         s.crashes,
+        s.recoveries,
         s.partitions,
         s.pauses,
         s.virtual_us as f64 / 1e6,
