@@ -110,17 +110,19 @@ cmd_start() {
 cmd_status() {
   load
   local i state pid
-  printf '%-5s %-6s %-8s %-16s %-16s %s\n' node state pid client peer role
+  printf '%-5s %-6s %-8s %-16s %-16s %-11s %s\n' node state pid client peer role catch-up
   for ((i = 1; i <= NODES; i++)); do
     pid="$(pid_of "$i")"
-    local role="-"
+    local role="-" recovery="-" info=""
     if alive "$i"; then
       state=up
-      role="$("$BIN" info --node "127.0.0.1:$((CLIENT_BASE + i))" 2>/dev/null | tr -d '\r' | awk -F: '/^role:/ {print $2}' || true)"
+      info="$("$BIN" info server --node "127.0.0.1:$((CLIENT_BASE + i))" 2>/dev/null | tr -d '\r' || true)"
+      role="$(awk -F: '/^role:/ {print $2}' <<<"$info")"
+      recovery="$(awk -F: '/^recovery:/ {print $2}' <<<"$info")"
     else
       state=down
     fi
-    printf '%-5s %-6s %-8s %-16s %-16s %s\n' "$i" "$state" "${pid:--}" "127.0.0.1:$((CLIENT_BASE + i))" "127.0.0.1:$((PEER_BASE + i))" "${role:--}"
+    printf '%-5s %-6s %-8s %-16s %-16s %-11s %s\n' "$i" "$state" "${pid:--}" "127.0.0.1:$((CLIENT_BASE + i))" "127.0.0.1:$((PEER_BASE + i))" "${role:--}" "${recovery:--}"
   done
 }
 
@@ -130,7 +132,14 @@ check_id() {
 
 cmd_kill() {
   load; check_id "${1:-}"
-  if alive "$1"; then kill -9 "$(pid_of "$1")"; echo "killed node $1 (SIGKILL)"; else echo "node $1 is not running"; fi
+  if alive "$1"; then
+    kill -9 "$(pid_of "$1")"
+    local i
+    for ((i = 0; i < 50; i++)); do alive "$1" || break; sleep 0.02; done
+    echo "killed node $1 (SIGKILL)"
+  else
+    echo "node $1 is not running"
+  fi
 }
 
 stop_one() {

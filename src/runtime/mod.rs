@@ -96,7 +96,7 @@ impl Default for RuntimeConfig {
             handshake_timeout_ms: 2_000,
             connect_timeout_ms: 1_000,
             reconnect_backoff_min_ms: 50,
-            reconnect_backoff_max_ms: 2_000,
+            reconnect_backoff_max_ms: 500,
             resp: RespLimits::default(),
         }
     }
