@@ -11,5 +11,6 @@ pub mod client;
 pub mod codec;
 pub mod commands;
 pub mod core;
+pub mod load;
 pub mod resp;
 pub mod runtime;

@@ -89,6 +89,16 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Drive concurrent clients and record a JSONL history (for scripts/nemesis.sh).
+    ///
+    /// Clients run get/set/cas/del on keys k0..k{keys-1} with unique values,
+    /// one outstanding operation each, and write every invoke and outcome to
+    /// --history in the shape of DESIGN.md "Histories". Once --heal-file
+    /// exists they run --post-heal-secs more, during which every operation must
+    /// succeed. Prints key=value counts; exits 1 on a stuck operation after
+    /// heal or when no heal came within --max-secs. Check the history with
+    /// `cargo run --release -p synod-sim -- check FILE`.
+    Load(LoadArgs),
     /// Operator actions on one node.
     Admin {
         #[command(subcommand)]
@@ -116,6 +126,40 @@ struct Target {
     /// Give up after this many milliseconds without an answer.
     #[arg(long, default_value_t = synod::client::DEFAULT_TIMEOUT_MS)]
     timeout_ms: u64,
+}
+
+#[derive(Args, Debug)]
+struct LoadArgs {
+    /// Client addresses of the nodes, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    nodes: Vec<String>,
+    /// Concurrent clients, one outstanding operation each.
+    #[arg(long, default_value_t = 8)]
+    clients: usize,
+    /// Size of the key space (k0, k1, ...).
+    #[arg(long, default_value_t = 8)]
+    keys: usize,
+    /// Where to write the JSONL history.
+    #[arg(long)]
+    history: std::path::PathBuf,
+    /// Seeds the operation mix.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Per-operation connect/read/write timeout.
+    #[arg(long, default_value_t = 3_000)]
+    timeout_ms: u64,
+    /// Pause between one client's operations.
+    #[arg(long, default_value_t = 0)]
+    think_ms: u64,
+    /// When this file appears, the post-heal phase starts (without it: at once).
+    #[arg(long)]
+    heal_file: Option<std::path::PathBuf>,
+    /// How long the post-heal phase lasts.
+    #[arg(long, default_value_t = 3)]
+    post_heal_secs: u64,
+    /// Hard bound on the whole run.
+    #[arg(long, default_value_t = 600)]
+    max_secs: u64,
 }
 
 #[derive(Args, Debug)]
@@ -177,6 +221,7 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Cmd::Node(args) => node(args),
+        Cmd::Load(args) => load(args),
         Cmd::Get { key, target } => talk(&target, |c| {
             Ok(match c.get(key.as_bytes())? {
                 Some(v) => quoted(&v),
@@ -258,6 +303,31 @@ fn node(args: NodeArgs) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+fn load(a: LoadArgs) -> ExitCode {
+    let opts = synod::load::LoadOptions {
+        nodes: a.nodes,
+        clients: a.clients,
+        keys: a.keys,
+        history: a.history,
+        seed: a.seed,
+        timeout: std::time::Duration::from_millis(a.timeout_ms.max(1)),
+        think: std::time::Duration::from_millis(a.think_ms),
+        heal_file: a.heal_file,
+        post_heal: std::time::Duration::from_secs(a.post_heal_secs),
+        max: std::time::Duration::from_secs(a.max_secs),
+    };
+    match synod::load::run(opts) {
+        Ok(r) => {
+            print!("{}", r.to_lines());
+            ExitCode::from(u8::from(r.failed()))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
         }
     }
 }
