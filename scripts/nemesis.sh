@@ -317,6 +317,13 @@ else
   wait "$LOAD_PID" || LOAD_RC=$?
 fi
 LOAD_PID=""
+# Stop every node at once (SIGTERM, SIGKILL after 3 s), then let cluster.sh tidy up.
+for ((i = 1; i <= NODES; i++)); do p="$(pid_of "$i")"; [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
+for ((t = 0; t < 30; t++)); do
+  n=0; for ((i = 1; i <= NODES; i++)); do alive "$i" && n=$((n + 1)); done
+  ((n == 0)) && break; sleep 0.1
+done
+for ((i = 1; i <= NODES; i++)); do p="$(pid_of "$i")"; [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true; done
 "$ROOT/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 CLUSTER_UP=0
 
