@@ -323,7 +323,7 @@ for ((t = 0; t < 30; t++)); do
   n=0; for ((i = 1; i <= NODES; i++)); do alive "$i" && n=$((n + 1)); done
   ((n == 0)) && break; sleep 0.1
 done
-for ((i = 1; i <= NODES; i++)); do p="$(pid_of "$i")"; [[ -n "$p" ]] && kill -9 "$p" 2>/dev/null || true; done
+for ((i = 1; i <= NODES; i++)); do alive "$i" && kill -9 "$(pid_of "$i")" 2>/dev/null || true; done
 "$ROOT/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 CLUSTER_UP=0
 

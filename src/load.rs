@@ -302,7 +302,8 @@ enum Outcome {
 
 fn client_loop(s: &Shared, index: usize) {
     let o = &s.opts;
-    let mut rng = ChaCha8Rng::seed_from_u64(s.opts.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(s.opts.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut process = index as u64;
     let mut seq: u64 = 0;
     let mut node = index % o.nodes.len();
