@@ -300,8 +300,8 @@ if ((${#NOT_RECOVERED[@]} == 0)); then
   # Probe every node as a coordinator (a key outside the history) before the
   # post-heal phase: peer links come back within the dialers' backoff.
   for ((i = 1; i <= NODES; i++)); do
-    for ((t = 0; t < 100; t++)); do
-      "$REAL_BIN" set "nemesis-probe-$i" "$t" --node "127.0.0.1:$((CLIENT_BASE + i))" --timeout-ms 3000 >/dev/null 2>&1 && break
+    for ((t = 0; t < 40; t++)); do
+      "$REAL_BIN" set "nemesis-probe-$i" "$t" --node "127.0.0.1:$((CLIENT_BASE + i))" --timeout-ms 1000 >/dev/null 2>&1 && break
       sleep 0.2
     done
   done
