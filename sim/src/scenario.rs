@@ -40,6 +40,9 @@ pub struct Scenario {
     /// (default F = ⌊(N-1)/2⌋). A restarted node stays failed: it does not vote
     /// until catch-up exists (issue 5), so crashes spend this budget for good.
     pub max_failed_per_set: Option<usize>,
+    /// The nodes clients send their operations to (empty: any live node).
+    /// When none of them is up, any live node.
+    pub coordinators: Vec<u32>,
     /// The node configuration the simulator sets.
     pub node: NodeTiming,
     /// Message delivery.
@@ -113,10 +116,17 @@ pub struct Faults {
     pub drift_max_ppm: u64,
 }
 
-/// A fault at a fixed time.
+/// A fault at a fixed time, or at a fixed delay after the trigger (the
+/// moment a `crash-after-promise` fires).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scheduled {
+    /// When, from the start of the run (ignored with `after_trigger_us`).
+    #[serde(default)]
     pub at_ms: u64,
+    /// If set, the action happens this long after the trigger fires, and
+    /// never if it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_trigger_us: Option<u64>,
     #[serde(flatten)]
     pub action: Action,
 }
@@ -127,8 +137,19 @@ pub struct Scheduled {
 pub enum Action {
     /// Nodes in different groups cannot talk (nodes in no group are in one more group).
     Partition { groups: Vec<Vec<u32>> },
-    /// Messages from any of `from` to any of `to` are lost (one way).
-    Cut { from: Vec<u32>, to: Vec<u32> },
+    /// Messages from any of `from` to any of `to` are lost (one way), for
+    /// `ms` if given, else until a `heal`.
+    Cut {
+        from: Vec<u32>,
+        to: Vec<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ms: Option<u64>,
+    },
+    /// Messages sent from any of `from` to any of `to` are held back (not
+    /// lost) until a `release` or the heal, then delivered in the order sent.
+    Hold { from: Vec<u32>, to: Vec<u32> },
+    /// Every held message leaves now.
+    Release,
     /// Every partition and cut heals.
     Heal,
     /// The node crashes, losing its memory.
@@ -140,6 +161,36 @@ pub enum Action {
     /// The next time `node` sends Accepts, only the first `deliver` of them
     /// leave before it crashes.
     CrashMidAccept { node: u32, deliver: usize },
+    /// The next time `node` sends a Promise to `to`, it crashes right after
+    /// sending it and restarts `restart_after_us` later; that moment is the
+    /// trigger of the entries with `after_trigger_us`.
+    CrashAfterPromise {
+        node: u32,
+        to: u32,
+        restart_after_us: u64,
+    },
+    /// A scripted client (its own process) writes a fresh value to key
+    /// `k{key}` through `node`.
+    Write { node: u32, key: usize },
+}
+
+impl Action {
+    /// The nodes the action names.
+    pub fn nodes(&self) -> Vec<u32> {
+        match self {
+            Action::Partition { groups } => groups.iter().flatten().copied().collect(),
+            Action::Cut { from, to, .. } | Action::Hold { from, to } => {
+                from.iter().chain(to).copied().collect()
+            }
+            Action::Heal | Action::Release => vec![],
+            Action::Crash { node }
+            | Action::Restart { node }
+            | Action::Pause { node, .. }
+            | Action::CrashMidAccept { node, .. }
+            | Action::Write { node, .. } => vec![*node],
+            Action::CrashAfterPromise { node, to, .. } => vec![*node, *to],
+        }
+    }
 }
 
 impl Default for Scenario {
@@ -157,6 +208,7 @@ impl Default for Scenario {
             fault_phase_ms: 400,
             heal_deadline_ms: 3_000,
             max_failed_per_set: None,
+            coordinators: Vec::new(),
             node: NodeTiming::default(),
             net: Net::default(),
             faults: Faults::default(),
@@ -332,16 +384,27 @@ impl Scenario {
                 return Err(format!("probability {p} is outside 0..=1"));
             }
         }
+        if let Some(n) = self
+            .coordinators
+            .iter()
+            .find(|&&n| n == 0 || n > self.nodes)
+        {
+            return Err(format!(
+                "coordinators names node {n}, not in 1..={}",
+                self.nodes
+            ));
+        }
         for s in &self.schedule {
-            let nodes: Vec<u32> = match &s.action {
-                Action::Partition { groups } => groups.iter().flatten().copied().collect(),
-                Action::Cut { from, to } => from.iter().chain(to).copied().collect(),
-                Action::Heal => vec![],
-                Action::Crash { node }
-                | Action::Restart { node }
-                | Action::Pause { node, .. }
-                | Action::CrashMidAccept { node, .. } => vec![*node],
-            };
+            if let Action::Write { key, .. } = s.action {
+                if key >= self.keys {
+                    return Err(format!(
+                        "schedule at {} ms writes key k{key}, not in k0..k{}",
+                        s.at_ms,
+                        self.keys - 1
+                    ));
+                }
+            }
+            let nodes = s.action.nodes();
             if let Some(n) = nodes.iter().find(|&&n| n == 0 || n > self.nodes) {
                 return Err(format!(
                     "schedule at {} ms names node {n}, not in 1..={}",
@@ -355,15 +418,7 @@ impl Scenario {
 
 /// True if `action` names a node above `n`.
 pub fn names_node_above(action: &Action, n: u32) -> bool {
-    match action {
-        Action::Partition { groups } => groups.iter().flatten().any(|&x| x > n),
-        Action::Cut { from, to } => from.iter().chain(to).any(|&x| x > n),
-        Action::Heal => false,
-        Action::Crash { node }
-        | Action::Restart { node }
-        | Action::Pause { node, .. }
-        | Action::CrashMidAccept { node, .. } => *node > n,
-    }
+    action.nodes().iter().any(|&x| x > n)
 }
 
 #[cfg(test)]
@@ -376,16 +431,32 @@ mod tests {
         s.schedule = vec![
             Scheduled {
                 at_ms: 5,
+                after_trigger_us: None,
                 action: Action::Partition {
                     groups: vec![vec![1], vec![2, 3]],
                 },
             },
             Scheduled {
                 at_ms: 9,
-                action: Action::Crash { node: 2 },
+                after_trigger_us: None,
+                action: Action::CrashAfterPromise {
+                    node: 2,
+                    to: 1,
+                    restart_after_us: 100,
+                },
+            },
+            Scheduled {
+                at_ms: 0,
+                after_trigger_us: Some(700),
+                action: Action::Cut {
+                    from: vec![1],
+                    to: vec![2],
+                    ms: Some(3),
+                },
             },
             Scheduled {
                 at_ms: 19,
+                after_trigger_us: None,
                 action: Action::Heal,
             },
         ];

@@ -60,6 +60,7 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
             let n = c.nodes;
             c.schedule
                 .retain(|e| !crate::scenario::names_node_above(&e.action, n));
+            c.coordinators.retain(|&x| x <= n);
         }
     });
     out

@@ -176,6 +176,8 @@ struct NodeSlot {
     /// Global time of the Tick event that is current, if any.
     wake: Option<u64>,
     crash_mid_accept: Option<usize>,
+    /// Crash right after sending a Promise to this node; restart this much later.
+    crash_after_promise: Option<(u32, u64)>,
 }
 
 #[derive(Clone, Debug)]
@@ -213,6 +215,8 @@ struct Client {
 }
 
 const PROBE: usize = usize::MAX;
+/// The client of scripted operations (`write` in a schedule).
+const SCRIPT: usize = usize::MAX - 1;
 
 struct World {
     seed: u64,
@@ -232,6 +236,10 @@ struct World {
     blocked: Vec<Vec<u16>>,
     partitions: BTreeMap<u64, Vec<(u32, u32)>>,
     partition_seq: u64,
+    /// Directed links whose messages are held back: [from][to].
+    holding: Vec<Vec<bool>>,
+    /// Messages held back, in the order sent.
+    held: Vec<Envelope>,
     healed: bool,
     net_rng: ChaCha8Rng,
     fault_rng: ChaCha8Rng,
@@ -326,6 +334,7 @@ impl World {
                 clock,
                 wake: None,
                 crash_mid_accept: None,
+                crash_after_promise: None,
             });
         }
         let mut drop_kind = [0.0; 9];
@@ -353,6 +362,8 @@ impl World {
             blocked: vec![vec![0; m + 1]; m + 1],
             partitions: BTreeMap::new(),
             partition_seq: 0,
+            holding: vec![vec![false; m + 1]; m + 1],
+            held: Vec::new(),
             healed: false,
             net_rng: stream(seed, Stream::Network),
             fault_rng: stream(seed, Stream::Faults),
@@ -422,8 +433,10 @@ impl World {
             w.push(at, Ev::PauseRandom);
         }
         for i in 0..w.sc.schedule.len() {
-            let at = w.sc.schedule[i].at_ms * 1_000;
-            w.push(at, Ev::Scheduled { index: i });
+            if w.sc.schedule[i].after_trigger_us.is_none() {
+                let at = w.sc.schedule[i].at_ms * 1_000;
+                w.push(at, Ev::Scheduled { index: i });
+            }
         }
         let heal = w.sc.fault_phase_ms * 1_000;
         w.push(heal, Ev::Heal);
@@ -757,6 +770,16 @@ impl World {
                 crash_now = true;
             }
         }
+        let mut crash_after_promise = None;
+        if let Some((to, restart_us)) = self.nodes[id as usize].crash_after_promise {
+            if fx
+                .sends
+                .iter()
+                .any(|e| e.to == to && matches!(e.msg, Message::Promise { .. }))
+            {
+                crash_after_promise = Some(restart_us);
+            }
+        }
         for env in fx.sends.drain(..) {
             self.send(env);
         }
@@ -785,6 +808,29 @@ impl World {
                 );
             }
         }
+        if let Some(restart_us) = crash_after_promise {
+            self.nodes[id as usize].crash_after_promise = None;
+            if self.may_fail(id) {
+                self.crash(id, "crash after promise");
+                self.push(self.now + restart_us, Ev::Restart { node: id });
+                self.fire_trigger();
+            } else {
+                self.note_fault(
+                    "skip",
+                    &format!("crash-after-promise of node {id}: would exceed F failed replicas"),
+                );
+            }
+        }
+    }
+
+    /// The trigger fired: schedule every entry timed relative to it.
+    fn fire_trigger(&mut self) {
+        self.note_fault("trigger", "trigger fired");
+        for i in 0..self.sc.schedule.len() {
+            if let Some(d) = self.sc.schedule[i].after_trigger_us {
+                self.push(self.now + d, Ev::Scheduled { index: i });
+            }
+        }
     }
 
     /// The network takes a message: lose it, delay it, maybe duplicate it.
@@ -792,6 +838,13 @@ impl World {
         let (from, to) = (env.from as usize, env.to as usize);
         if self.blocked[from][to] > 0 {
             self.drop_msg(&env, "partition");
+            return;
+        }
+        if self.holding[from][to] {
+            if self.trace_on || self.timeline_on {
+                self.record_msg(&env, "hold", None);
+            }
+            self.held.push(env);
             return;
         }
         let net = &self.sc.net;
@@ -904,9 +957,12 @@ impl World {
     }
 
     fn pick_node(&mut self) -> u32 {
-        let up: Vec<u32> = (1..=self.sc.nodes)
+        let mut up: Vec<u32> = (1..=self.sc.nodes)
             .filter(|&n| self.nodes[n as usize].node.is_some())
             .collect();
+        if up.iter().any(|n| self.sc.coordinators.contains(n)) {
+            up.retain(|n| self.sc.coordinators.contains(n));
+        }
         if up.is_empty() {
             return 1;
         }
@@ -1056,6 +1112,9 @@ impl World {
             }
             self.probe_key += 1;
             self.next_probe();
+            return;
+        }
+        if p.client == SCRIPT {
             return;
         }
         let c = &mut self.clients[p.client];
@@ -1279,12 +1338,49 @@ impl World {
                 }
                 self.add_partition(links, &format!("groups {groups:?}"));
             }
-            Action::Cut { from, to } => {
+            Action::Cut { from, to, ms } => {
                 let links = from
                     .iter()
                     .flat_map(|&x| to.iter().filter(move |&&y| y != x).map(move |&y| (x, y)))
                     .collect();
-                self.add_partition(links, &format!("{from:?} -/-> {to:?}"));
+                let id = self.add_partition(links, &format!("{from:?} -/-> {to:?}"));
+                if let Some(ms) = ms {
+                    self.push(self.now + ms * 1_000, Ev::PartitionEnd { id });
+                }
+            }
+            Action::Hold { from, to } => {
+                for &x in &from {
+                    for &y in &to {
+                        self.holding[x as usize][y as usize] = x != y;
+                    }
+                }
+                self.note_fault(
+                    "hold",
+                    &format!("messages {from:?} -> {to:?} are held back"),
+                );
+            }
+            Action::Release => self.release(),
+            Action::CrashAfterPromise {
+                node,
+                to,
+                restart_after_us,
+            } => {
+                self.nodes[node as usize].crash_after_promise = Some((to, restart_after_us));
+            }
+            Action::Write { node, key } => {
+                let (bytes, v) = self.fresh_value();
+                self.last_written[key] = v;
+                let process = self.next_process;
+                self.next_process += 1;
+                self.invoke(
+                    SCRIPT,
+                    process,
+                    node,
+                    key as u32,
+                    F::Write,
+                    HVal::V(v),
+                    Command::Set(bytes),
+                );
             }
             Action::Heal => {
                 let ids: Vec<u64> = self.partitions.keys().copied().collect();
@@ -1310,8 +1406,26 @@ impl World {
         }
     }
 
+    /// Held messages leave, in the order they were sent.
+    fn release(&mut self) {
+        for row in &mut self.holding {
+            row.fill(false);
+        }
+        if self.held.is_empty() {
+            return;
+        }
+        self.note_fault(
+            "release",
+            &format!("{} held message(s) leave", self.held.len()),
+        );
+        for env in std::mem::take(&mut self.held) {
+            self.send(env);
+        }
+    }
+
     fn heal(&mut self) {
         self.healed = true;
+        self.release();
         self.note_fault("heal-all", "fault phase over: partitions heal, crashed nodes restart, the network is reliable; no new operations");
         let ids: Vec<u64> = self.partitions.keys().copied().collect();
         for id in ids {
@@ -1319,6 +1433,7 @@ impl World {
         }
         for n in 1..=self.sc.nodes {
             self.nodes[n as usize].crash_mid_accept = None;
+            self.nodes[n as usize].crash_after_promise = None;
             if self.nodes[n as usize].node.is_none() {
                 self.restart(n);
             }
