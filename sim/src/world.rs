@@ -253,6 +253,8 @@ struct World {
     next_request: u64,
     probe_key: usize,
     probing: bool,
+    /// Every key's probe read succeeded.
+    probes_done: bool,
     finished: bool,
     failure: Option<Verdict>,
     oracle: Oracle,
@@ -382,6 +384,7 @@ impl World {
             next_request: 1,
             probe_key: 0,
             probing: false,
+            probes_done: false,
             finished: false,
             failure: None,
             oracle: Oracle::new(m, keys.len(), quorum),
@@ -680,6 +683,9 @@ impl World {
                 "recovered",
                 &format!("node {id} (incarnation {inc}) finished catch-up: voting again"),
             );
+            if self.probes_done {
+                self.maybe_finish();
+            }
         }
         self.after_handle(id, &mut fx, what);
         self.fx = fx;
@@ -1144,6 +1150,10 @@ impl World {
         if self.nodes[id as usize].failed || self.nodes[id as usize].node.is_none() {
             return false;
         }
+        let failed_nodes = self.nodes.iter().filter(|s| s.failed).count();
+        if failed_nodes >= self.sc.max_failed_nodes.unwrap_or(1) {
+            return false;
+        }
         self.replica_sets
             .iter()
             .filter(|s| s.contains(&id))
@@ -1457,7 +1467,8 @@ impl World {
 
     fn next_probe(&mut self) {
         if self.probe_key >= self.keys.len() {
-            self.finished = true;
+            self.probes_done = true;
+            self.maybe_finish();
             return;
         }
         let k = self.probe_key as u32;
@@ -1468,8 +1479,49 @@ impl World {
         self.invoke(PROBE, process, node, k, F::Read, HVal::Null, Command::Get);
     }
 
+    /// The run ends once every probe succeeded and every node votes again
+    /// (a restarted node finished its catch-up).
+    fn maybe_finish(&mut self) {
+        if self.probes_done && self.recovering().is_empty() {
+            self.finished = true;
+        }
+    }
+
+    /// Live nodes that have not finished catch-up, described.
+    fn recovering(&self) -> Vec<String> {
+        (1..=self.sc.nodes)
+            .filter_map(|id| {
+                let slot = &self.nodes[id as usize];
+                let node = slot.node.as_ref()?;
+                if node.is_voting() {
+                    return None;
+                }
+                let progress = match node.recovery_progress() {
+                    Some(p) => format!(
+                        "{} of {} peers' listings done, {} of {} listed keys repaired",
+                        p.peers_done, p.peers_total, p.keys_repaired, p.keys_listed
+                    ),
+                    None => "no catch-up running".into(),
+                };
+                Some(format!(
+                    "node {id} (incarnation {}) has not finished catch-up: {progress}",
+                    slot.incarnation
+                ))
+            })
+            .collect()
+    }
+
     fn deadline(&mut self) {
         if self.finished {
+            return;
+        }
+        let recovering = self.recovering();
+        if self.pending.is_empty() && self.probes_done {
+            self.failure = Some(Verdict::Liveness(format!(
+                "{} ms after the heal, {}",
+                self.sc.heal_deadline_ms,
+                recovering.join("; ")
+            )));
             return;
         }
         let stuck: Vec<String> = self
@@ -1489,8 +1541,13 @@ impl World {
                 )
             })
             .collect();
+        let also = if recovering.is_empty() {
+            String::new()
+        } else {
+            format!("; and {}", recovering.join("; "))
+        };
         self.failure = Some(Verdict::Liveness(format!(
-            "{} ms after the heal, {} operation(s) had not ended: {}",
+            "{} ms after the heal, {} operation(s) had not ended: {}{also}",
             self.sc.heal_deadline_ms,
             self.pending.len(),
             stuck.join("; ")

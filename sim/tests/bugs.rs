@@ -20,8 +20,10 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // Stale reads are only visible to the linearizability checker; the
         // partition-heal scenario makes a lagging replica the common case.
         DeliberateBug::ReadFromOneReplica => (common::scenario("partition-heal"), 12),
-        // Crashes are a fraction of swarm seeds; measured worst 52 from any start.
-        DeliberateBug::AmnesiacVotesAtOnce => (Scenario::swarm_default(), 160),
+        // Crashes are a fraction of swarm seeds, and at most one node is
+        // failed or recovering at a time (`max_failed_nodes`): measured 124 of
+        // 2000 seeds, worst 144 from any start.
+        DeliberateBug::AmnesiacVotesAtOnce => (Scenario::swarm_default(), 450),
         // The swarm never produces this interleaving (0 of 3000 seeds): the
         // catch-up's floor fences every ballot the other replicas have seen,
         // so the dead vote matters only for a ballot b that is at least two
@@ -112,7 +114,7 @@ fn every_bug_has_a_sweep() {
             continue;
         }
         let (_, n) = sweep(bug);
-        assert!(n > 0 && n <= 200, "{}: sweep of {n} seeds", bug.name());
+        assert!(n > 0 && n <= 500, "{}: sweep of {n} seeds", bug.name());
     }
 }
 
