@@ -185,6 +185,20 @@ impl Acceptor {
         }
     }
 
+    /// A learner's install: `value` was chosen at `ballot` (a quorum of other
+    /// replicas accepted it). Used by a recovering node, which does not vote:
+    /// it ends up holding exactly what an acceptor of that round would hold.
+    pub fn learn(&mut self, key: &[u8], ballot: Ballot, value: Value) {
+        self.max_ballot = self.max_ballot.max(ballot);
+        let slot = self.slots.entry(key.to_vec()).or_default();
+        if slot.accepted.as_ref().is_some_and(|(b, _)| *b >= ballot) {
+            return;
+        }
+        slot.promised = slot.promised.max(ballot);
+        slot.accepted = Some((ballot, value));
+        slot.confirmed = true;
+    }
+
     /// Confirm: mark the value chosen, only if the accepted ballot is the one named (!).
     ///
     /// A Confirm for an older ballot arriving after a newer Accept must not mark
@@ -396,6 +410,23 @@ mod tests {
             a.list_keys(Some(b"c"), vowel, 10, 3),
             (vec![b"e".to_vec()], None)
         );
+    }
+
+    #[test]
+    fn a_learner_install_never_moves_backwards() {
+        let mut a = Acceptor::new(None);
+        a.learn(K, b(5, 2), val("v5"));
+        assert_eq!(
+            a.slot(K),
+            Some(&Slot {
+                promised: b(5, 2),
+                accepted: Some((b(5, 2), val("v5"))),
+                confirmed: true
+            })
+        );
+        a.learn(K, b(4, 1), val("older"));
+        assert_eq!(a.slot(K).unwrap().accepted, Some((b(5, 2), val("v5"))));
+        assert!(matches!(a.on_prepare(K, b(5, 1)), Message::Reject { .. }));
     }
 
     #[test]

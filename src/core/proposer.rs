@@ -53,6 +53,7 @@ enum Phase {
     },
     /// Phase 2a sent; collecting Accepted.
     Accepting {
+        value: Value,
         replies: Vec<Reply>,
         accepted: BTreeSet<NodeId>,
         refused: BTreeSet<NodeId>,
@@ -340,6 +341,7 @@ impl Node {
             return;
         }
         round.phase = Phase::Accepting {
+            value: value.clone(),
             replies,
             accepted: BTreeSet::new(),
             refused: BTreeSet::new(),
@@ -385,7 +387,10 @@ impl Node {
             return;
         };
         let Phase::Accepting {
-            accepted, replies, ..
+            accepted,
+            replies,
+            value,
+            ..
         } = &mut round.phase
         else {
             return;
@@ -396,6 +401,7 @@ impl Node {
         }
         let all = accepted.len() == round.replicas.len();
         let replies = std::mem::take(replies);
+        let value = std::mem::take(value);
         let replicas = round.replicas.clone();
         let sample_us = now.saturating_sub(round.phase_started_us);
         self.stats.rounds_chosen += 1;
@@ -405,6 +411,12 @@ impl Node {
                 key: key.clone(),
                 ballot,
             });
+        }
+        // A recovering replica keeps what it saw chosen, as a learner: the
+        // value is chosen, so holding it accepted is what a voter would hold.
+        let me = self.cfg.node_id;
+        if replicas.contains(&me) && !self.votes_for(&key) {
+            self.acceptor.learn(&key, ballot, value);
         }
         // Confirm goes out before the next round's Prepare.
         for r in replicas {

@@ -853,6 +853,9 @@ fn catch_up_runs_an_identity_round_per_listed_key_then_votes_above_every_reporte
         vec![(2, confirm(r, false)), (1, confirm(r, false))]
     );
     assert!(out.replies.is_empty(), "a catch-up round answers no client");
+    let slot = n.acceptor().slot(K).unwrap();
+    assert_eq!(slot.accepted, Some((r, val("v"))), "installed as a learner");
+    assert!(slot.confirmed);
     let progress = n.recovery_progress().unwrap();
     assert_eq!(
         (
