@@ -11,7 +11,7 @@
 #   kill       kill -9 a node, restart it 0.3-1.5 s later WITHOUT --bootstrap and
 #              poll `synod info` until it reports role:voter (timed: recovery).
 #   pause      SIGSTOP a node for 0.3-2 s, then SIGCONT.
-#   partition  cut 1..F nodes off from all the others for 1-4 s, both ways, on
+#   partition  cut a group of 1..F nodes off from the rest for 1-4 s, both ways, on
 #              the peer links only (clients still reach every node). Needs root,
 #              iptables and cgroup v2: each node runs in its own cgroup
 #              (<cgroup2>/synod-nemesis-PID/nodeI) and a private iptables chain
@@ -194,17 +194,18 @@ rnd() { echo $(($1 + RANDOM % ($2 - $1 + 1))); } # rnd LO HI, inclusive
 declare -a STATE UNTIL RSTART
 declare -A NFAULT=([kill]=0 [pause]=0 [partition]=0)
 RECOVERIES=() CRASHED=() NOT_RECOVERED=()
-for ((i = 1; i <= NODES; i++)); do STATE[i]=up; UNTIL[i]=0; RSTART[i]=0; done
+for ((i = 1; i <= NODES; i++)); do STATE[i]=up; UNTIL[i]=0; RSTART[i]=0; CUT[i]=""; done
 
 faulted() { local n=0 i; for ((i = 1; i <= NODES; i++)); do [[ "${STATE[i]}" != up ]] && n=$((n + 1)); done; echo "$n"; }
 up_nodes() { local i; for ((i = 1; i <= NODES; i++)); do [[ "${STATE[i]}" == up ]] && echo "$i"; done; }
 
-cut_rules() { # cut_rules -A|-D NODE: NODE's peer links to and from every other node
+declare -a CUT # CUT[a]: the nodes a partition cut node a off from
+cut_rules() { # cut_rules -A|-D NODE OTHER...: NODE's peer links to and from each OTHER
   local op="$1" a="$2" b
-  for ((b = 1; b <= NODES; b++)); do
-    ((b == a)) && continue
-    iptables "$op" "$CHAIN" -m cgroup --path "$CG_NAME/node$a" -p tcp --dport $((PEER_BASE + b)) -j DROP 2>/dev/null || true
-    iptables "$op" "$CHAIN" -m cgroup --path "$CG_NAME/node$b" -p tcp --dport $((PEER_BASE + a)) -j DROP 2>/dev/null || true
+  shift 2
+  for b in "$@"; do
+    iptables "$op" "$CHAIN" -m cgroup --path "$CG_NAME/node$a" -p tcp --dport $((PEER_BASE + b)) -j DROP
+    iptables "$op" "$CHAIN" -m cgroup --path "$CG_NAME/node$b" -p tcp --dport $((PEER_BASE + a)) -j DROP
   done
 }
 
@@ -228,7 +229,11 @@ step() {
       paused)
         if ((healing || NOW >= UNTIL[i])); then kill -CONT "$(pid_of "$i")" 2>/dev/null || true; STATE[i]=up; log "node $i resumed (SIGCONT)"; fi ;;
       partitioned)
-        if ((healing || NOW >= UNTIL[i])); then cut_rules -D "$i"; STATE[i]=up; log "node $i partition healed"; fi ;;
+        if ((healing || NOW >= UNTIL[i])); then
+          # shellcheck disable=SC2086
+          cut_rules -D "$i" ${CUT[i]} || { echo "nemesis.sh: cannot remove a partition rule" >&2; exit 1; }
+          CUT[i]=""; STATE[i]=up; log "node $i partition healed"
+        fi ;;
       down)
         if ((healing || NOW >= UNTIL[i])); then restart "$i"; fi ;;
       recovering)
@@ -260,14 +265,20 @@ inject() {
       kill -STOP "$(pid_of "$i")" 2>/dev/null || true
       STATE[i]=paused; UNTIL[i]=$((NOW + $(rnd 300 2000))); log "SIGSTOP node $i" ;;
     partition)
+      # A minority group of 1..F-faulted nodes, cut off (both ways, peer links
+      # only) from every node outside it.
       m="$(rnd 1 $((F - n)))"
-      local until=$((NOW + $(rnd 1000 4000))) group=() j
-      while ((${#group[@]} < m)); do
-        group+=("$i"); STATE[i]=partitioned; UNTIL[i]=$until; cut_rules -A "$i"
-        mapfile -t cands < <(up_nodes); ((${#cands[@]} > 0)) || break
-        i="${cands[$((RANDOM % ${#cands[@]}))]}"
+      local until=$((NOW + $(rnd 1000 4000))) group=() others=() j
+      while ((${#group[@]} < m && ${#cands[@]} > 0)); do
+        group+=("${cands[$((RANDOM % ${#cands[@]}))]}")
+        mapfile -t cands < <(for j in "${cands[@]}"; do [[ " ${group[*]} " == *" $j "* ]] || echo "$j"; done)
       done
-      log "partition: {${group[*]}} cut off from the other nodes" ;;
+      for ((j = 1; j <= NODES; j++)); do [[ " ${group[*]} " == *" $j "* ]] || others+=("$j"); done
+      for j in "${group[@]}"; do
+        cut_rules -A "$j" "${others[@]}" || { echo "nemesis.sh: cannot add a partition rule" >&2; exit 1; }
+        CUT[j]="${others[*]}"; STATE[j]=partitioned; UNTIL[j]=$until
+      done
+      log "partition: {${group[*]}} | {${others[*]}}" ;;
   esac
   NFAULT[$kind]=$((NFAULT[$kind] + 1))
 }
