@@ -127,7 +127,7 @@ impl Config {
             inflight_max_requests: 262_144,
             key_len_max_bytes: 64 * 1024,
             value_len_max_bytes: 16 * 1024 * 1024,
-            recovery_page_keys_max: 128,
+            recovery_page_keys_max: 1_024,
             recovery_scan_slots_max: 16_384,
             recovery_retry_ms: 200,
             rng_seed: 0,
