@@ -15,7 +15,8 @@
 //! it had its round. The node votes for a key once, among the key's other
 //! replicas, min(q, N-1) listings are done, after raising its floor above
 //! every ballot the peers reported and every round it has seen. It votes for
-//! every key once every peer's listing is done. Pages are pulled one at a
+//! every key (and lists for other restarted nodes) once that holds for every
+//! replica set it could be in. Pages are pulled one at a
 //! time, the next only after the last one's rounds finished: repair is paced
 //! and serving continues.
 
@@ -277,15 +278,23 @@ impl Node {
     }
 
     /// Raises the floor (before any replica set starts counting this node's
-    /// votes), and ends recovery once every peer's listing is done.
+    /// votes), and ends recovery once every replica set this node could be
+    /// in has enough finished listings.
     fn on_listing_done(&mut self) {
         self.raise_floor_after_catch_up();
-        let all_done = self
+        // A replica set holds this node and N-1 peers. In the worst one, every
+        // peer whose listing is not done is a member, so every set is ready
+        // once at most (N-1) - need listings are missing. With N = 3 that is
+        // all of them; with N = 5, all but one (so two nodes restarted
+        // together, within F = 2, each finish without the other).
+        let n = self.placement.replicas();
+        let need = self.placement.quorum().min(n - 1);
+        let missing = self
             .recovery
             .as_ref()
-            .is_some_and(|r| r.listings.values().all(|l| l.done));
-        if all_done {
-            self.end_recovery("every peer's listing is done");
+            .map_or(0, |r| r.listings.values().filter(|l| !l.done).count());
+        if need > 0 && missing <= (n - 1) - need {
+            self.end_recovery("enough listings for every replica set");
         }
     }
 

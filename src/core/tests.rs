@@ -879,6 +879,37 @@ fn catch_up_runs_an_identity_round_per_listed_key_then_votes_above_every_reporte
 }
 
 #[test]
+fn with_five_replicas_two_restarted_nodes_each_finish_without_the_other() {
+    // N = 5, q = 3: three finished listings of the four others are enough for
+    // every replica set, so node 5 need not wait for node 1 (also restarted).
+    let members = [1, 2, 3, 4, 5];
+    let cfg = Config {
+        replicas: 5,
+        ..Config::new(5, members.to_vec())
+    };
+    let mut n = Node::new(cfg, INC, false).unwrap();
+    for m in 1..=4 {
+        step(
+            &mut n,
+            0,
+            Input::PeerUp {
+                node: m,
+                incarnation: INC,
+            },
+        );
+    }
+    for m in [2, 3] {
+        deliver(&mut n, m, page(None, &[], None, b(1, m)));
+        assert!(!n.is_voting());
+    }
+    deliver(&mut n, 4, page(None, &[], None, b(1, 4)));
+    assert!(n.is_voting(), "node 1's listing is not needed");
+    // Now it lists for node 1.
+    let out = deliver(&mut n, 1, recover(None));
+    assert!(matches!(&sent(&out)[..], [(1, Message::KeyPage { .. })]));
+}
+
+#[test]
 fn a_duplicate_or_unasked_page_is_ignored() {
     let mut n = node_of(3, &[1, 2, 3], false);
     deliver(&mut n, 1, page(None, &[], Some(b"m"), b(1, 1)));
