@@ -7,6 +7,7 @@
 //! protocol), [`commands`] (RESP commands to core requests and back) and
 //! [`client`] (a small synchronous Rust client).
 
+pub mod bench;
 pub mod client;
 pub mod codec;
 pub mod commands;

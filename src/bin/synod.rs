@@ -99,6 +99,17 @@ enum Cmd {
     /// heal or when no heal came within --max-secs. Check the history with
     /// `cargo run --release -p synod-sim -- check FILE`.
     Load(LoadArgs),
+    /// Measure throughput and latency of synod, Redis, etcd or a loopback echo.
+    ///
+    /// Clients (one thread and connection each, --pipeline requests in
+    /// flight) run SET or GET on random keys of a fixed key space for
+    /// --seconds after --warmup-ms; prints one `RESULT key=value ...` line:
+    /// ops/s, p50/p99/p999 latency, this tool's CPU per op and, with --pids,
+    /// the servers' CPU per op (from /proc). `--target echo` starts a TCP echo
+    /// server in this process: the loopback round-trip floor.
+    /// With --report FILE it instead reads RESULT lines from FILE and writes
+    /// the markdown table, ratio lines and SVG plot (scripts/bench.sh).
+    Bench(BenchArgs),
     /// Operator actions on one node.
     Admin {
         #[command(subcommand)]
@@ -162,6 +173,70 @@ struct LoadArgs {
     max_secs: u64,
 }
 
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum BenchTarget {
+    Synod,
+    Redis,
+    Etcd,
+    Echo,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum BenchOp {
+    Set,
+    Get,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// What to measure.
+    #[arg(long, value_enum, required_unless_present = "report")]
+    target: Option<BenchTarget>,
+    /// Server addresses, comma-separated; client i uses the (i mod n)-th.
+    #[arg(long, value_delimiter = ',')]
+    addrs: Vec<String>,
+    #[arg(long, value_enum, default_value = "set")]
+    op: BenchOp,
+    /// Concurrent connections, one thread each.
+    #[arg(long, default_value_t = 1)]
+    clients: usize,
+    /// Length of the measured window.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Run this long before the window opens.
+    #[arg(long, default_value_t = 500)]
+    warmup_ms: u64,
+    /// Key space size.
+    #[arg(long, default_value_t = 10_000)]
+    keys: usize,
+    #[arg(long, default_value_t = 100)]
+    value_bytes: usize,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1)]
+    pipeline: usize,
+    /// Write every key once first (use before the first GET run).
+    #[arg(long)]
+    preload: bool,
+    /// Server process ids whose CPU is charged to the run, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pids: Vec<u32>,
+    /// Connect/read/write timeout.
+    #[arg(long, default_value_t = 5_000)]
+    timeout_ms: u64,
+    /// Report mode: read RESULT lines from this file.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+    /// Report mode: write the markdown here (default: stdout).
+    #[arg(long, requires = "report")]
+    md: Option<std::path::PathBuf>,
+    /// Report mode: write the SVG plot here.
+    #[arg(long, requires = "report")]
+    svg: Option<std::path::PathBuf>,
+    /// Report mode: append this file verbatim (e.g. redis-benchmark output) in a code block.
+    #[arg(long, requires = "report")]
+    extra: Option<std::path::PathBuf>,
+}
+
 #[derive(Args, Debug)]
 struct NodeArgs {
     /// This node's id (a member of --peers).
@@ -222,6 +297,7 @@ fn main() -> ExitCode {
     match cli.command {
         Cmd::Node(args) => node(args),
         Cmd::Load(args) => load(args),
+        Cmd::Bench(args) => bench(args),
         Cmd::Get { key, target } => talk(&target, |c| {
             Ok(match c.get(key.as_bytes())? {
                 Some(v) => quoted(&v),
@@ -330,6 +406,82 @@ fn load(a: LoadArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn bench(a: BenchArgs) -> ExitCode {
+    use synod::bench;
+    if let Some(path) = &a.report {
+        return match bench_report(path, &a) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let Some(target) = a.target else {
+        return usage("--target is required");
+    };
+    if !(a.seconds > 0.0 && a.seconds.is_finite()) {
+        return usage("--seconds must be positive");
+    }
+    let opts = bench::BenchOptions {
+        target: match target {
+            BenchTarget::Synod => bench::Target::Synod,
+            BenchTarget::Redis => bench::Target::Redis,
+            BenchTarget::Etcd => bench::Target::Etcd,
+            BenchTarget::Echo => bench::Target::Echo,
+        },
+        addrs: a.addrs,
+        op: match a.op {
+            BenchOp::Set => bench::Op::Set,
+            BenchOp::Get => bench::Op::Get,
+        },
+        clients: a.clients,
+        duration: std::time::Duration::from_secs_f64(a.seconds),
+        warmup: std::time::Duration::from_millis(a.warmup_ms),
+        keys: a.keys,
+        value_bytes: a.value_bytes,
+        pipeline: a.pipeline,
+        preload: a.preload,
+        server_pids: a.pids,
+        timeout: std::time::Duration::from_millis(a.timeout_ms.max(1)),
+    };
+    match bench::run(&opts) {
+        Ok(r) => {
+            println!("{}", r.to_line());
+            ExitCode::from(u8::from(r.ops == 0))
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn bench_report(path: &std::path::Path, a: &BenchArgs) -> std::io::Result<()> {
+    use synod::bench;
+    let rows = bench::parse_rows(&std::fs::read_to_string(path)?);
+    let mut md = bench::markdown_table(&rows);
+    md.push_str("\n```\n");
+    for line in bench::ratio_lines(&rows) {
+        md.push_str(&line);
+        md.push('\n');
+    }
+    md.push_str("```\n");
+    if let Some(extra) = &a.extra {
+        md.push_str("\nredis-benchmark, a second opinion:\n\n```\n");
+        md.push_str(&std::fs::read_to_string(extra)?);
+        md.push_str("```\n");
+    }
+    match &a.md {
+        Some(p) => std::fs::write(p, &md)?,
+        None => print!("{md}"),
+    }
+    if let Some(p) = &a.svg {
+        std::fs::write(p, bench::svg_plot(&rows))?;
+    }
+    Ok(())
 }
 
 /// Connects to `target`, runs `f`, prints its line; exit 1 with a one-line reason on error.

@@ -1,0 +1,1100 @@
+//! A load generator for comparing synod with Redis and etcd on one machine
+//! (`synod bench`, driven by `scripts/bench.sh`).
+//!
+//! One code path for every target: each client is a std thread with one
+//! blocking TCP connection that writes `pipeline` requests, reads as many
+//! replies, and records the batch's latency for each of them in its own
+//! [`Histogram`]. Requests are encoded once up front (one per key), so a client
+//! spends its time in `write`/`read`, not in formatting: the generator must not
+//! steal the CPU from the servers it measures on a small box, and it reports
+//! its own CPU so a reader can check.
+//!
+//! Targets:
+//! - `synod`, `redis`: RESP (`SET key value` / `GET key`) over raw TCP;
+//! - `etcd`: its HTTP/JSON gRPC gateway (`POST /v3/kv/put`, `/v3/kv/range`,
+//!   base64 keys and values) over keep-alive HTTP/1.1, hand-written: two
+//!   fixed request shapes and a response scanner need no HTTP crate;
+//! - `echo`: a TCP echo server inside this process, sent the bytes of a SET
+//!   request: the loopback round trip, the physical floor of any request.
+//!
+//! Only the window after `warmup` counts. Server CPU is read from
+//! `/proc/PID/stat` (utime + stime) at the window's start and end.
+
+use hdrhistogram::Histogram;
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// What a run talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Synod,
+    Redis,
+    Etcd,
+    Echo,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Synod => "synod",
+            Target::Redis => "redis",
+            Target::Etcd => "etcd",
+            Target::Echo => "echo",
+        }
+    }
+}
+
+/// The operation every request performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Set,
+    Get,
+}
+
+impl Op {
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Set => "set",
+            Op::Get => "get",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub target: Target,
+    /// Server addresses; client i connects to `addrs[i % len]` (unused for echo).
+    pub addrs: Vec<String>,
+    pub op: Op,
+    pub clients: usize,
+    /// The measured window.
+    pub duration: Duration,
+    /// Run this long before the window opens (connections warm, caches filled).
+    pub warmup: Duration,
+    /// Keys `key:00000000 .. key:{keys-1}`, chosen uniformly at random.
+    pub keys: usize,
+    pub value_bytes: usize,
+    /// Requests in flight per connection (1: one at a time).
+    pub pipeline: usize,
+    /// Write every key once before the run (for GET).
+    pub preload: bool,
+    /// Server processes whose CPU is charged to the run.
+    pub server_pids: Vec<u32>,
+    /// Per read / write / connect.
+    pub timeout: Duration,
+}
+
+/// What a run measured.
+#[derive(Clone, Debug)]
+pub struct BenchReport {
+    pub target: Target,
+    pub op: Op,
+    pub clients: usize,
+    pub pipeline: usize,
+    /// Successful operations in the window.
+    pub ops: u64,
+    /// Error replies and broken connections in the window.
+    pub errors: u64,
+    /// GETs that found no value.
+    pub misses: u64,
+    pub seconds: f64,
+    /// Latency in nanoseconds.
+    pub latency: Histogram<u64>,
+    /// CPU this process spent in the window (µs).
+    pub bench_cpu_us: f64,
+    /// CPU the server processes spent in the window (µs), if pids were given.
+    pub server_cpu_us: Option<f64>,
+}
+
+impl BenchReport {
+    pub fn ops_per_sec(&self) -> f64 {
+        self.ops as f64 / self.seconds.max(1e-9)
+    }
+
+    fn quantile_us(&self, q: f64) -> f64 {
+        self.latency.value_at_quantile(q) as f64 / 1000.0
+    }
+
+    /// One `key=value` line that `scripts/bench.sh` collects and `--report` reads.
+    pub fn to_line(&self) -> String {
+        let per_op = |cpu: f64| cpu / (self.ops.max(1) as f64);
+        let mut s = format!(
+            "RESULT target={} op={} clients={} pipeline={} ops={} errors={} misses={} seconds={:.3} ops_per_s={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} bench_cpu_us_per_op={:.2}",
+            self.target.name(),
+            self.op.name(),
+            self.clients,
+            self.pipeline,
+            self.ops,
+            self.errors,
+            self.misses,
+            self.seconds,
+            self.ops_per_sec(),
+            self.quantile_us(0.5),
+            self.quantile_us(0.99),
+            self.quantile_us(0.999),
+            per_op(self.bench_cpu_us),
+        );
+        if let Some(cpu) = self.server_cpu_us {
+            let _ = write!(s, " server_cpu_us_per_op={:.2}", per_op(cpu));
+        }
+        s
+    }
+}
+
+/// Runs one measurement.
+pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
+    if opts.clients == 0 || opts.keys == 0 || opts.pipeline == 0 {
+        return Err(invalid(
+            "--clients, --keys and --pipeline must be at least 1",
+        ));
+    }
+    let addrs: Vec<String> = if opts.target == Target::Echo {
+        vec![start_echo_server()?]
+    } else if opts.addrs.is_empty() {
+        return Err(invalid("--addrs is required for this target"));
+    } else {
+        opts.addrs.clone()
+    };
+    let value: Vec<u8> = (0..opts.value_bytes)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let proto = match opts.target {
+        Target::Synod | Target::Redis => Proto::Resp,
+        Target::Etcd => Proto::Http,
+        Target::Echo => Proto::Echo,
+    };
+    let host = addrs[0].clone();
+    let set_requests = Arc::new(encode_all(proto, Op::Set, opts.keys, &value, &host));
+    if opts.preload && proto != Proto::Echo {
+        preload(opts, &addrs, &set_requests)?;
+    }
+    let requests = match (proto, opts.op) {
+        // Echo sends the bytes of one SET request (a realistic size) and
+        // expects them back.
+        (Proto::Echo, _) => Arc::new(vec![set_requests[0].clone()]),
+        (_, Op::Set) => set_requests,
+        (_, Op::Get) => Arc::new(encode_all(proto, Op::Get, opts.keys, &value, &host)),
+    };
+
+    let start = Instant::now() + Duration::from_millis(50);
+    let window_start = start + opts.warmup;
+    let window_end = window_start + opts.duration;
+    let barrier = Arc::new(Barrier::new(opts.clients + 1));
+    let mut handles = Vec::with_capacity(opts.clients);
+    for i in 0..opts.clients {
+        let addr = addrs[i % addrs.len()].clone();
+        let requests = Arc::clone(&requests);
+        let barrier = Arc::clone(&barrier);
+        let c = ClientRun {
+            proto,
+            op: opts.op,
+            pipeline: opts.pipeline,
+            window_start,
+            window_end,
+            timeout: opts.timeout,
+            seed: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9),
+        };
+        handles.push(
+            thread::Builder::new()
+                .name(format!("bench-{i}"))
+                .stack_size(256 * 1024)
+                .spawn(move || c.run(&addr, &requests, &barrier))?,
+        );
+    }
+    barrier.wait();
+    sleep_until(window_start);
+    let cpu0 = cpu_us(std::process::id());
+    let server0: Option<Vec<f64>> = sample_pids(&opts.server_pids);
+    sleep_until(window_end);
+    let cpu1 = cpu_us(std::process::id());
+    let server1 = sample_pids(&opts.server_pids);
+
+    let mut latency = new_histogram();
+    let (mut ops, mut errors, mut misses) = (0, 0, 0);
+    let mut first_error = None;
+    for h in handles {
+        let r = h
+            .join()
+            .map_err(|_| io::Error::other("a client thread panicked"))?;
+        latency.add(&r.latency).map_err(io::Error::other)?;
+        ops += r.ops;
+        errors += r.errors;
+        misses += r.misses;
+        if first_error.is_none() {
+            first_error = r.first_error;
+        }
+    }
+    if let Some(e) = first_error {
+        eprintln!("bench: first error: {e}");
+    }
+    let server_cpu_us = match (server0, server1) {
+        (Some(a), Some(b)) => Some(b.iter().zip(&a).map(|(b, a)| b - a).sum()),
+        _ => None,
+    };
+    Ok(BenchReport {
+        target: opts.target,
+        op: opts.op,
+        clients: opts.clients,
+        pipeline: opts.pipeline,
+        ops,
+        errors,
+        misses,
+        seconds: opts.duration.as_secs_f64(),
+        latency,
+        bench_cpu_us: match (cpu0, cpu1) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0.0,
+        },
+        server_cpu_us,
+    })
+}
+
+fn invalid(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned())
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 1 ns .. 60 s, 3 significant digits.
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+fn sleep_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        thread::sleep(t - now);
+    }
+}
+
+/// utime + stime of a process (all its threads), in µs; None if it is gone.
+///
+/// /proc counts in clock ticks of USER_HZ, which Linux fixes at 100 for
+/// user space on every architecture.
+pub fn cpu_us(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 * 10_000.0)
+}
+
+fn sample_pids(pids: &[u32]) -> Option<Vec<f64>> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&p| cpu_us(p)).collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Proto {
+    Resp,
+    Http,
+    Echo,
+}
+
+fn key_of(i: usize) -> String {
+    format!("key:{i:08}")
+}
+
+/// One encoded request per key.
+fn encode_all(proto: Proto, op: Op, keys: usize, value: &[u8], host: &str) -> Vec<Vec<u8>> {
+    (0..keys)
+        .map(|i| encode(proto, op, key_of(i).as_bytes(), value, host))
+        .collect()
+}
+
+fn encode(proto: Proto, op: Op, key: &[u8], value: &[u8], host: &str) -> Vec<u8> {
+    match (proto, op) {
+        (Proto::Resp | Proto::Echo, Op::Set) => {
+            let mut out = Vec::new();
+            crate::resp::encode_command(&[b"SET", key, value], &mut out);
+            out
+        }
+        (Proto::Resp | Proto::Echo, Op::Get) => {
+            let mut out = Vec::new();
+            crate::resp::encode_command(&[b"GET", key], &mut out);
+            out
+        }
+        (Proto::Http, _) => {
+            let (path, body) = match op {
+                Op::Set => (
+                    "/v3/kv/put",
+                    format!(
+                        "{{\"key\":\"{}\",\"value\":\"{}\"}}",
+                        base64(key),
+                        base64(value)
+                    ),
+                ),
+                Op::Get => ("/v3/kv/range", format!("{{\"key\":\"{}\"}}", base64(key))),
+            };
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .into_bytes()
+        }
+    }
+}
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (j, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if j <= chunk.len() {
+                s.push(ABC[((n >> shift) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
+/// How one reply ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Ok,
+    Miss,
+    Error,
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+fn parse_int(b: &[u8]) -> Result<i64, String> {
+    std::str::from_utf8(b)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .ok_or_else(|| format!("bad number '{}'", b.escape_ascii()))
+}
+
+/// Parses one reply at the front of `buf`: (bytes used, outcome), or None if incomplete.
+fn parse_reply(
+    proto: Proto,
+    op: Op,
+    buf: &[u8],
+    echo_len: usize,
+) -> Result<Option<(usize, Outcome)>, String> {
+    match proto {
+        Proto::Echo => Ok((buf.len() >= echo_len).then_some((echo_len, Outcome::Ok))),
+        Proto::Resp => parse_resp(buf),
+        Proto::Http => parse_http(op, buf),
+    }
+}
+
+fn parse_resp(buf: &[u8]) -> Result<Option<(usize, Outcome)>, String> {
+    let Some(&kind) = buf.first() else {
+        return Ok(None);
+    };
+    let Some(nl) = buf.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    let line = buf[1..nl].strip_suffix(b"\r").unwrap_or(&buf[1..nl]);
+    match kind {
+        b'+' | b':' => Ok(Some((nl + 1, Outcome::Ok))),
+        b'-' => Ok(Some((nl + 1, Outcome::Error))),
+        b'$' => {
+            let len = parse_int(line)?;
+            if len < 0 {
+                return Ok(Some((nl + 1, Outcome::Miss)));
+            }
+            let end = nl + 1 + len as usize + 2;
+            Ok((buf.len() >= end).then_some((end, Outcome::Ok)))
+        }
+        other => Err(format!("unexpected reply type '{}'", other.escape_ascii())),
+    }
+}
+
+fn parse_http(op: Op, buf: &[u8]) -> Result<Option<(usize, Outcome)>, String> {
+    let Some(head_end) = find(buf, b"\r\n\r\n") else {
+        return Ok(None);
+    };
+    let head = &buf[..head_end];
+    if !head.starts_with(b"HTTP/1.") || head.len() < 12 {
+        return Err(format!(
+            "not an HTTP response: '{}'",
+            head[..head.len().min(40)].escape_ascii()
+        ));
+    }
+    let status = parse_int(&head[9..12])?;
+    let mut content_length = None;
+    let mut chunked = false;
+    for line in head.split(|&b| b == b'\n').skip(1) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].to_ascii_lowercase();
+        let value = &line[colon + 1..];
+        if name == b"content-length" {
+            content_length = Some(parse_int(value)? as usize);
+        } else if name == b"transfer-encoding"
+            && find(&value.to_ascii_lowercase(), b"chunked").is_some()
+        {
+            chunked = true;
+        }
+    }
+    let body_start = head_end + 4;
+    let (end, body): (usize, Vec<u8>) = if chunked {
+        let mut at = body_start;
+        let mut body = Vec::new();
+        loop {
+            let Some(nl) = find(&buf[at..], b"\r\n") else {
+                return Ok(None);
+            };
+            let size_text = &buf[at..at + nl];
+            let size_text = size_text.split(|&b| b == b';').next().unwrap_or(size_text);
+            let size = usize::from_str_radix(
+                std::str::from_utf8(size_text)
+                    .map_err(|e| e.to_string())?
+                    .trim(),
+                16,
+            )
+            .map_err(|e| format!("bad chunk size: {e}"))?;
+            let data = at + nl + 2;
+            if buf.len() < data + size + 2 {
+                return Ok(None);
+            }
+            if size == 0 {
+                break (data + 2, body);
+            }
+            body.extend_from_slice(&buf[data..data + size]);
+            at = data + size + 2;
+        }
+    } else {
+        let len = content_length.unwrap_or(0);
+        if buf.len() < body_start + len {
+            return Ok(None);
+        }
+        (body_start + len, buf[body_start..body_start + len].to_vec())
+    };
+    let outcome = if status != 200 || find(&body, b"\"error\"").is_some() {
+        Outcome::Error
+    } else if op == Op::Get && find(&body, b"\"kvs\"").is_none() {
+        Outcome::Miss
+    } else {
+        Outcome::Ok
+    };
+    Ok(Some((end, outcome)))
+}
+
+fn connect(addr: &str, timeout: Duration) -> io::Result<TcpStream> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(s) => {
+                s.set_nodelay(true)?;
+                s.set_read_timeout(Some(timeout))?;
+                s.set_write_timeout(Some(timeout))?;
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| invalid("no address")))
+}
+
+/// A connection with a read buffer that parses replies in place.
+struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    pos: usize,
+    filled: usize,
+}
+
+impl Conn {
+    fn new(stream: TcpStream) -> Conn {
+        Conn {
+            stream,
+            buf: vec![0; 64 * 1024],
+            pos: 0,
+            filled: 0,
+        }
+    }
+
+    /// Reads the next reply.
+    fn next(&mut self, proto: Proto, op: Op, echo_len: usize) -> Result<Outcome, String> {
+        loop {
+            if let Some((used, outcome)) =
+                parse_reply(proto, op, &self.buf[self.pos..self.filled], echo_len)?
+            {
+                self.pos += used;
+                if self.pos == self.filled {
+                    self.pos = 0;
+                    self.filled = 0;
+                }
+                return Ok(outcome);
+            }
+            if self.pos > 0 {
+                self.buf.copy_within(self.pos..self.filled, 0);
+                self.filled -= self.pos;
+                self.pos = 0;
+            }
+            if self.filled == self.buf.len() {
+                let len = self.buf.len();
+                self.buf.resize(len * 2, 0);
+            }
+            let n = self
+                .stream
+                .read(&mut self.buf[self.filled..])
+                .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed by the server".into());
+            }
+            self.filled += n;
+        }
+    }
+}
+
+/// Writes every key once, a few connections at a time, pipelined.
+fn preload(
+    opts: &BenchOptions,
+    addrs: &[String],
+    set_requests: &Arc<Vec<Vec<u8>>>,
+) -> io::Result<()> {
+    let proto = match opts.target {
+        Target::Etcd => Proto::Http,
+        _ => Proto::Resp,
+    };
+    let conns = opts.clients.clamp(1, 16);
+    let mut handles = Vec::new();
+    for c in 0..conns {
+        let addr = addrs[c % addrs.len()].clone();
+        let reqs = Arc::clone(set_requests);
+        let timeout = opts.timeout;
+        handles.push(thread::spawn(move || -> Result<(), String> {
+            let mut conn = Conn::new(connect(&addr, timeout).map_err(|e| e.to_string())?);
+            let mine: Vec<usize> = (c..reqs.len()).step_by(conns).collect();
+            for batch in mine.chunks(32) {
+                let mut out = Vec::new();
+                for &k in batch {
+                    out.extend_from_slice(&reqs[k]);
+                }
+                conn.stream.write_all(&out).map_err(|e| e.to_string())?;
+                for _ in batch {
+                    if conn.next(proto, Op::Set, 0)? == Outcome::Error {
+                        return Err("error reply during preload".into());
+                    }
+                }
+            }
+            Ok(())
+        }));
+    }
+    for h in handles {
+        h.join()
+            .map_err(|_| io::Error::other("preload thread panicked"))?
+            .map_err(|e| io::Error::other(format!("preload: {e}")))?;
+    }
+    Ok(())
+}
+
+struct ClientRun {
+    proto: Proto,
+    op: Op,
+    pipeline: usize,
+    window_start: Instant,
+    window_end: Instant,
+    timeout: Duration,
+    seed: u64,
+}
+
+struct ClientResult {
+    latency: Histogram<u64>,
+    ops: u64,
+    errors: u64,
+    misses: u64,
+    first_error: Option<String>,
+}
+
+impl ClientRun {
+    fn run(self, addr: &str, requests: &[Vec<u8>], barrier: &Barrier) -> ClientResult {
+        let mut r = ClientResult {
+            latency: new_histogram(),
+            ops: 0,
+            errors: 0,
+            misses: 0,
+            first_error: None,
+        };
+        let conn = connect(addr, self.timeout);
+        barrier.wait();
+        let mut conn = match conn {
+            Ok(s) => Conn::new(s),
+            Err(e) => {
+                r.errors += 1;
+                r.first_error = Some(format!("connect {addr}: {e}"));
+                return r;
+            }
+        };
+        let echo_len = requests[0].len();
+        let mut rng = self.seed | 1;
+        let mut out = Vec::with_capacity(requests[0].len() * self.pipeline * 2);
+        loop {
+            if Instant::now() >= self.window_end {
+                return r;
+            }
+            out.clear();
+            for _ in 0..self.pipeline {
+                // xorshift64*: cheap, good enough to spread keys.
+                rng ^= rng >> 12;
+                rng ^= rng << 25;
+                rng ^= rng >> 27;
+                let k = (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % requests.len();
+                out.extend_from_slice(&requests[k]);
+            }
+            let t0 = Instant::now();
+            let mut outcomes = [0u64; 3];
+            let mut failed = None;
+            if let Err(e) = conn.stream.write_all(&out) {
+                failed = Some(e.to_string());
+            } else {
+                for _ in 0..self.pipeline {
+                    match conn.next(self.proto, self.op, echo_len) {
+                        Ok(o) => outcomes[o as usize] += 1,
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+            }
+            let t1 = Instant::now();
+            let counted = t1 >= self.window_start && t1 < self.window_end;
+            if let Some(e) = failed {
+                if counted || t1 < self.window_start {
+                    r.errors += 1;
+                    r.first_error.get_or_insert(e);
+                }
+                return r;
+            }
+            if counted {
+                let good = outcomes[Outcome::Ok as usize] + outcomes[Outcome::Miss as usize];
+                r.ops += good;
+                r.misses += outcomes[Outcome::Miss as usize];
+                r.errors += outcomes[Outcome::Error as usize];
+                if good > 0 {
+                    let ns = (t1 - t0).as_nanos().clamp(1, 60_000_000_000) as u64;
+                    let _ = r.latency.record_n(ns, good);
+                }
+                if outcomes[Outcome::Error as usize] > 0 && r.first_error.is_none() {
+                    r.first_error = Some("error reply from the server".into());
+                }
+            }
+        }
+    }
+}
+
+/// Starts a loopback echo server on an ephemeral port; returns its address.
+fn start_echo_server() -> io::Result<String> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?.to_string();
+    thread::Builder::new()
+        .name("echo-accept".into())
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let _ = s.set_nodelay(true);
+                let _ = thread::Builder::new()
+                    .stack_size(128 * 1024)
+                    .spawn(move || {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        while let Ok(n) = s.read(&mut buf) {
+                            if n == 0 || s.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    });
+            }
+        })?;
+    Ok(addr)
+}
+
+/// One parsed `RESULT` line.
+#[derive(Clone, Debug, Default)]
+pub struct Row {
+    pub target: String,
+    pub op: String,
+    pub clients: u64,
+    pub pipeline: u64,
+    pub ops_per_s: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub errors: u64,
+    pub misses: u64,
+    pub bench_cpu: f64,
+    pub server_cpu: Option<f64>,
+}
+
+/// Reads the `RESULT ...` lines of a results file (other lines are ignored).
+pub fn parse_rows(text: &str) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("RESULT ") else {
+            continue;
+        };
+        let mut r = Row::default();
+        for kv in rest.split_whitespace() {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            let f = || v.parse::<f64>().unwrap_or(f64::NAN);
+            let n = || v.parse::<u64>().unwrap_or(0);
+            match k {
+                "target" => r.target = v.to_owned(),
+                "op" => r.op = v.to_owned(),
+                "clients" => r.clients = n(),
+                "pipeline" => r.pipeline = n(),
+                "ops_per_s" => r.ops_per_s = f(),
+                "p50_us" => r.p50_us = f(),
+                "p99_us" => r.p99_us = f(),
+                "p999_us" => r.p999_us = f(),
+                "errors" => r.errors = n(),
+                "misses" => r.misses = n(),
+                "bench_cpu_us_per_op" => r.bench_cpu = f(),
+                "server_cpu_us_per_op" => r.server_cpu = Some(f()),
+                _ => {}
+            }
+        }
+        rows.push(r);
+    }
+    rows
+}
+
+fn find_row<'a>(rows: &'a [Row], target: &str, op: &str, clients: u64) -> Option<&'a Row> {
+    rows.iter()
+        .find(|r| r.target == target && r.op == op && r.clients == clients && r.pipeline == 1)
+}
+
+/// The ratio lines, each against its issue-7 target.
+pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = |name: String, v: Option<f64>, goal: &str, met: Option<bool>| {
+        let v = v.map_or("n/a".to_owned(), |v| {
+            if v >= 10.0 {
+                format!("{v:.1}")
+            } else {
+                format!("{v:.2}")
+            }
+        });
+        let verdict = match met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "n/a",
+        };
+        out.push(format!("{name}: {v}   (target {goal}: {verdict})"));
+    };
+    let ops = |t: &str, op: &str| find_row(rows, t, op, 50).map(|r| r.ops_per_s);
+    for (op, other, goal) in [
+        ("set", "redis", 0.5),
+        ("set", "etcd", 10.0),
+        ("get", "redis", 0.7),
+        ("get", "etcd", 10.0),
+    ] {
+        let v = ops("synod", op).zip(ops(other, op)).map(|(a, b)| a / b);
+        let goal_text = if op == "get" && other == "etcd" {
+            "none; for reference".to_owned()
+        } else {
+            format!(">= {goal}")
+        };
+        let met = if goal_text.starts_with("none") {
+            None
+        } else {
+            v.map(|v| v >= goal)
+        };
+        line(
+            format!("synod/{other} {} 50 clients", op.to_uppercase()),
+            v,
+            &goal_text,
+            met,
+        );
+    }
+    let p50 = find_row(rows, "synod", "set", 1)
+        .zip(find_row(rows, "echo", "set", 1))
+        .map(|(s, e)| s.p50_us / e.p50_us);
+    line(
+        "single-client SET p50 / loopback RTT".into(),
+        p50,
+        "<= 2",
+        p50.map(|v| v <= 2.0),
+    );
+    let cpu = find_row(rows, "synod", "set", 50)
+        .and_then(|s| s.server_cpu)
+        .zip(find_row(rows, "redis", "set", 50).and_then(|r| r.server_cpu))
+        .map(|(s, r)| s / r);
+    line(
+        "synod CPU per SET / redis CPU per SET".into(),
+        cpu,
+        "<= 4",
+        cpu.map(|v| v <= 4.0),
+    );
+    out
+}
+
+/// The markdown table of every run.
+pub fn markdown_table(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "| op | clients | target | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | bench CPU µs/op | errors |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in rows {
+        let op = if r.target == "echo" {
+            "echo".to_owned()
+        } else {
+            r.op.to_uppercase()
+        };
+        let clients = if r.pipeline > 1 {
+            format!("{} (P{})", r.clients, r.pipeline)
+        } else {
+            r.clients.to_string()
+        };
+        let _ = writeln!(
+            s,
+            "| {op} | {clients} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.1} | {} |",
+            r.target,
+            r.ops_per_s,
+            r.p50_us,
+            r.p99_us,
+            r.p999_us,
+            r.server_cpu.map_or("-".into(), |c| format!("{c:.1}")),
+            r.bench_cpu,
+            r.errors,
+        );
+    }
+    s
+}
+
+/// A bar chart of ops/s (log scale) per target, grouped by op and client count.
+pub fn svg_plot(rows: &[Row]) -> String {
+    let targets = ["echo", "redis", "synod", "etcd"];
+    let colors = ["#9e9e9e", "#d62728", "#1f77b4", "#2ca02c"];
+    let mut groups: Vec<(String, u64)> = Vec::new();
+    for r in rows
+        .iter()
+        .filter(|r| r.pipeline == 1 && r.target != "echo")
+    {
+        if !groups.contains(&(r.op.clone(), r.clients)) {
+            groups.push((r.op.clone(), r.clients));
+        }
+    }
+    let (w, h) = (860.0, 420.0);
+    let (left, right, top, bottom) = (70.0, 20.0, 40.0, 70.0);
+    let plot_w = w - left - right;
+    let plot_h = h - top - bottom;
+    let max = rows
+        .iter()
+        .map(|r| r.ops_per_s)
+        .filter(|v| v.is_finite())
+        .fold(10.0f64, f64::max);
+    let (lo, hi) = (1.0f64, max.log10().ceil().max(2.0));
+    let y = |v: f64| top + plot_h * (1.0 - (v.max(1.0).log10() - lo) / (hi - lo));
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">ops/s by target and client count (log scale; echo = loopback floor)</text>\n",
+        w / 2.0
+    );
+    let mut e = lo;
+    while e <= hi + 1e-9 {
+        let yy = y(10f64.powf(e));
+        let _ = writeln!(
+            s,
+            "<line x1=\"{left}\" y1=\"{yy:.1}\" x2=\"{}\" y2=\"{yy:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            w - right,
+            left - 6.0,
+            yy + 4.0,
+            match e as i32 {
+                1 => "10".to_owned(),
+                2 => "100".to_owned(),
+                3 => "1k".to_owned(),
+                4 => "10k".to_owned(),
+                5 => "100k".to_owned(),
+                6 => "1M".to_owned(),
+                k => format!("1e{k}"),
+            }
+        );
+        e += 1.0;
+    }
+    let gw = plot_w / groups.len().max(1) as f64;
+    let bw = gw * 0.8 / targets.len() as f64;
+    for (gi, (op, clients)) in groups.iter().enumerate() {
+        let gx = left + gw * gi as f64 + gw * 0.1;
+        for (ti, t) in targets.iter().enumerate() {
+            let row = if *t == "echo" {
+                find_row(rows, "echo", "set", *clients)
+            } else {
+                find_row(rows, t, op, *clients)
+            };
+            let Some(r) = row else { continue };
+            let x = gx + bw * ti as f64;
+            let yy = y(r.ops_per_s);
+            let _ = writeln!(
+                s,
+                "<rect x=\"{x:.1}\" y=\"{yy:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{t} {} {clients} clients: {:.0} ops/s</title></rect><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"9\">{}</text>",
+                bw - 2.0,
+                (top + plot_h - yy).max(0.0),
+                colors[ti],
+                op.to_uppercase(),
+                r.ops_per_s,
+                x + bw / 2.0 - 1.0,
+                yy - 3.0,
+                short(r.ops_per_s)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{} {} cl.</text>",
+            gx + gw * 0.4,
+            top + plot_h + 18.0,
+            op.to_uppercase(),
+            clients
+        );
+    }
+    for (ti, t) in targets.iter().enumerate() {
+        let x = left + 150.0 * ti as f64;
+        let yy = h - 22.0;
+        let _ = writeln!(
+            s,
+            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{yy}\">{t}</text>",
+            yy - 10.0,
+            colors[ti],
+            x + 16.0
+        );
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+fn short(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+
+    #[test]
+    fn resp_replies_parse_incrementally() {
+        assert_eq!(parse_resp(b"+OK\r\n").unwrap(), Some((5, Outcome::Ok)));
+        assert_eq!(parse_resp(b"+OK\r").unwrap(), None);
+        assert_eq!(parse_resp(b"$-1\r\n").unwrap(), Some((5, Outcome::Miss)));
+        assert_eq!(
+            parse_resp(b"$3\r\nabc\r\n+OK").unwrap(),
+            Some((9, Outcome::Ok))
+        );
+        assert_eq!(parse_resp(b"$3\r\nab").unwrap(), None);
+        assert_eq!(
+            parse_resp(b"-FAILED x\r\n").unwrap(),
+            Some((11, Outcome::Error))
+        );
+        assert!(parse_resp(b"?\r\n").is_err());
+    }
+
+    #[test]
+    fn http_responses_parse_with_length_or_chunks() {
+        let r = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"kvs\":[1,2]}HTTP";
+        assert_eq!(
+            parse_http(Op::Get, r).unwrap(),
+            Some((r.len() - 4, Outcome::Ok))
+        );
+        assert_eq!(parse_http(Op::Get, &r[..30]).unwrap(), None);
+        let miss = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        assert_eq!(
+            parse_http(Op::Get, miss).unwrap(),
+            Some((miss.len(), Outcome::Miss))
+        );
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n";
+        assert_eq!(
+            parse_http(Op::Set, chunked).unwrap(),
+            Some((chunked.len(), Outcome::Ok))
+        );
+        let err = b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(
+            parse_http(Op::Set, err).unwrap(),
+            Some((err.len(), Outcome::Error))
+        );
+    }
+
+    #[test]
+    fn echo_measures_a_round_trip() {
+        let opts = BenchOptions {
+            target: Target::Echo,
+            addrs: vec![],
+            op: Op::Set,
+            clients: 2,
+            duration: Duration::from_millis(200),
+            warmup: Duration::from_millis(50),
+            keys: 10,
+            value_bytes: 100,
+            pipeline: 2,
+            preload: false,
+            server_pids: vec![std::process::id()],
+            timeout: Duration::from_secs(2),
+        };
+        let r = run(&opts).unwrap();
+        assert!(r.ops > 0 && r.errors == 0, "{}", r.to_line());
+        let rows = parse_rows(&r.to_line());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].target, "echo");
+        assert!(rows[0].server_cpu.is_some());
+        assert!(markdown_table(&rows).contains("| echo | 2 (P2) | echo |"));
+    }
+
+    #[test]
+    fn report_has_ratio_lines_and_a_plot() {
+        let text = "\
+RESULT target=echo op=set clients=1 pipeline=1 ops_per_s=40000 p50_us=20
+RESULT target=redis op=set clients=50 pipeline=1 ops_per_s=80000 p50_us=500 server_cpu_us_per_op=10
+RESULT target=synod op=set clients=50 pipeline=1 ops_per_s=20000 p50_us=2000 server_cpu_us_per_op=100
+RESULT target=etcd op=set clients=50 pipeline=1 ops_per_s=1000 p50_us=5000
+RESULT target=synod op=set clients=1 pipeline=1 ops_per_s=5000 p50_us=60
+";
+        let rows = parse_rows(text);
+        let lines = ratio_lines(&rows).join("\n");
+        assert!(
+            lines.contains("synod/redis SET 50 clients: 0.25   (target >= 0.5: MISSED)"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("synod/etcd SET 50 clients: 20.0   (target >= 10: met)"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("single-client SET p50 / loopback RTT: 3.00"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("synod CPU per SET / redis CPU per SET: 10.0"),
+            "{lines}"
+        );
+        let svg = svg_plot(&rows);
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+        assert!(svg.contains("synod SET 50 clients: 20000 ops/s"));
+    }
+}
