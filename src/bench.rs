@@ -515,6 +515,8 @@ struct Conn {
     buf: Vec<u8>,
     pos: usize,
     filled: usize,
+    /// The text of the first error reply, for the report.
+    first_error: Option<String>,
 }
 
 impl Conn {
@@ -524,6 +526,7 @@ impl Conn {
             buf: vec![0; 64 * 1024],
             pos: 0,
             filled: 0,
+            first_error: None,
         }
     }
 
@@ -533,6 +536,10 @@ impl Conn {
             if let Some((used, outcome)) =
                 parse_reply(proto, op, &self.buf[self.pos..self.filled], echo_len)?
             {
+                if outcome == Outcome::Error && self.first_error.is_none() {
+                    let text = &self.buf[self.pos..self.pos + used.min(200)];
+                    self.first_error = Some(String::from_utf8_lossy(text).trim().to_owned());
+                }
                 self.pos += used;
                 if self.pos == self.filled {
                     self.pos = 0;
@@ -691,7 +698,10 @@ impl ClientRun {
                     let _ = r.latency.record_n(ns, good);
                 }
                 if outcomes[Outcome::Error as usize] > 0 && r.first_error.is_none() {
-                    r.first_error = Some("error reply from the server".into());
+                    r.first_error = Some(format!(
+                        "error reply: {}",
+                        conn.first_error.as_deref().unwrap_or("?")
+                    ));
                 }
             }
         }
