@@ -471,7 +471,7 @@ pub fn validate_peer_identity(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Ballot, Message, NackReason};
+    use crate::core::{Ballot, Message, NackReason, Record};
     use proptest::prelude::*;
 
     fn hello() -> Hello {
@@ -511,8 +511,13 @@ mod tests {
         proptest::collection::vec(any::<u8>(), 0..40)
     }
 
-    fn arb_value() -> impl Strategy<Value = Option<Vec<u8>>> {
-        proptest::option::of(arb_bytes())
+    fn arb_value() -> impl Strategy<Value = Option<Record>> {
+        proptest::option::of((arb_bytes(), proptest::option::of(any::<u64>()))).prop_map(|v| {
+            v.map(|(data, expires_at_ms)| Record {
+                data,
+                expires_at_ms,
+            })
+        })
     }
 
     fn arb_nack() -> impl Strategy<Value = NackReason> {
@@ -711,7 +716,7 @@ mod tests {
                 msg: Message::Accept {
                     key: b"k".to_vec(),
                     ballot: Ballot::new(5, 1, 2),
-                    value: Some(b"v".to_vec()),
+                    value: Some(Record::new(b"v".to_vec())),
                 },
             }]),
         ];
@@ -785,7 +790,7 @@ mod tests {
             msg: Message::Accept {
                 key: vec![],
                 ballot: Ballot::ZERO,
-                value: Some(vec![0; 2000]),
+                value: Some(Record::new(vec![0; 2000])),
             },
         }]);
         let mut out = vec![9];

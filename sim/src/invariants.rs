@@ -223,9 +223,9 @@ pub fn one_value_per_ballot(key: u32, b: Ballot, a: &Value, other: &Value, what:
     fail(
         "one_value_per_ballot",
         format!(
-            "key k{key}: ballot {b} carries {:?} and, in {what}, {:?}",
-            a.as_deref().map(String::from_utf8_lossy),
-            other.as_deref().map(String::from_utf8_lossy)
+            "key k{key}: ballot {b} carries {} and, in {what}, {}",
+            crate::world::show_value(a),
+            crate::world::show_value(other)
         ),
     )
 }
@@ -333,7 +333,7 @@ mod tests {
     }
     fn rec(v: &str, derived_from: Option<Ballot>, copied: bool) -> AcceptRec {
         AcceptRec {
-            value: Some(v.as_bytes().to_vec()),
+            value: Some(synod::core::Record::new(v.as_bytes())),
             derived_from,
             copied,
             node: 1,
@@ -342,7 +342,7 @@ mod tests {
     fn slot(promised: Ballot, accepted: Option<(Ballot, &str)>, confirmed: bool) -> Slot {
         Slot {
             promised,
-            accepted: accepted.map(|(b, v)| (b, Some(v.as_bytes().to_vec()))),
+            accepted: accepted.map(|(b, v)| (b, Some(synod::core::Record::new(v.as_bytes())))),
             confirmed,
         }
     }

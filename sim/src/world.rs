@@ -1618,9 +1618,13 @@ fn input_name(input: &Input) -> &'static str {
     }
 }
 
-fn show_bytes(v: &Option<Vec<u8>>) -> String {
+/// A register value for traces: the bytes, and the deadline if it has one.
+pub fn show_value(v: &synod::core::Value) -> String {
     match v {
-        Some(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        Some(r) => match r.expires_at_ms {
+            Some(at) => format!("{:?}@exp{at}", String::from_utf8_lossy(&r.data)),
+            None => format!("{:?}", String::from_utf8_lossy(&r.data)),
+        },
         None => "nil".into(),
     }
 }
@@ -1634,12 +1638,12 @@ fn msg_detail(m: &Message) -> String {
         } => match accepted {
             Some((b, v)) => format!(
                 "accepted=({b}, {}){}",
-                show_bytes(v),
+                show_value(v),
                 if *confirmed { " confirmed" } else { "" }
             ),
             None => "accepted=none".into(),
         },
-        Message::Accept { value, .. } => format!("value={}", show_bytes(value)),
+        Message::Accept { value, .. } => format!("value={}", show_value(value)),
         Message::Reject { promised, .. } => format!("promised={promised}"),
         Message::Confirm { all, .. } => format!("all={all}"),
         Message::Nack { reason, .. } => format!("{reason:?}"),

@@ -222,7 +222,7 @@ mod tests {
         Ballot::new(round, node, 1)
     }
     fn val(s: &str) -> Value {
-        Some(s.as_bytes().to_vec())
+        Some(crate::core::command::Record::new(s.as_bytes()))
     }
     const K: &[u8] = b"k";
 

@@ -1,121 +1,712 @@
 //! Operations as change functions (CASPaxos §2): each round reads the register's
 //! latest value and writes `change(value)`. A read is the identity change.
+//!
+//! Expiry lives inside the change functions: a record whose deadline has
+//! passed (by the coordinator's wall clock, `now_ms`) is treated as absent,
+//! and the change writes the tombstone. So a coordinator never answers
+//! "absent because expired" before that tombstone is chosen (!): clock skew
+//! moves *when* a key expires, never whether histories are linearizable.
 
 use serde::{Deserialize, Serialize};
 
 /// A key: any bytes.
 pub type Key = Vec<u8>;
 
+/// A stored value: the bytes and an optional absolute deadline.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// The value's bytes.
+    pub data: Vec<u8>,
+    /// Wall-clock deadline in ms since the Unix epoch (None: never expires).
+    pub expires_at_ms: Option<u64>,
+}
+
+impl Record {
+    /// A record without a deadline.
+    pub fn new(data: impl Into<Vec<u8>>) -> Record {
+        Record {
+            data: data.into(),
+            expires_at_ms: None,
+        }
+    }
+
+    /// True if the deadline has passed at `now_ms`.
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expires_at_ms.is_some_and(|at| at <= now_ms)
+    }
+}
+
 /// The register's contents: `None` is absent (never written, or a tombstone).
-pub type Value = Option<Vec<u8>>;
+pub type Value = Option<Record>;
+
+/// What SET does to the deadline.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Expiry {
+    /// No deadline (a plain SET clears any earlier one).
+    #[default]
+    Clear,
+    /// Keep the current deadline (KEEPTTL).
+    Keep,
+    /// Expire at this wall-clock ms (EX/PX/EXAT/PXAT, made absolute by the coordinator).
+    At(u64),
+}
+
+/// When SET applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SetCond {
+    /// Always.
+    #[default]
+    Always,
+    /// Only if the key is absent (NX).
+    IfAbsent,
+    /// Only if the key exists (XX).
+    IfPresent,
+}
+
+/// When EXPIRE applies (Redis 7 flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExpireCond {
+    /// Always.
+    #[default]
+    Always,
+    /// Only if the key has no deadline (NX).
+    IfNone,
+    /// Only if the key has a deadline (XX).
+    IfSome,
+    /// Only if the new deadline is later (GT; no deadline counts as infinite).
+    IfLater,
+    /// Only if the new deadline is earlier (LT; no deadline counts as infinite).
+    IfEarlier,
+}
 
 /// A client operation on one key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
-    /// Read the value (the identity change).
+    /// Read the value (the identity change, unless it finds the value expired).
     Get,
-    /// Overwrite the value.
+    /// Overwrite the value, clearing any deadline.
     Set(Vec<u8>),
+    /// SET with options: deadline, condition, and whether to return the old value.
+    SetWith {
+        data: Vec<u8>,
+        expiry: Expiry,
+        cond: SetCond,
+        get: bool,
+    },
     /// Delete: write a tombstone.
     Del,
+    /// Delete and return the old value (GETDEL).
+    GetDel,
     /// Compare-and-swap: write `new` only if the value equals `expected`
-    /// (`None` = the key is absent).
+    /// (`None` = the key is absent). The new value has no deadline.
     Cas {
         /// What the value must be for the swap to happen.
         expected: Option<Vec<u8>>,
         /// The value to write.
         new: Vec<u8>,
     },
+    /// Add to the integer stored as decimal text (INCR, DECR, INCRBY, DECRBY).
+    IncrBy(i64),
+    /// Add to the number stored as decimal text (INCRBYFLOAT); the delta as text.
+    IncrByFloat(String),
+    /// Append bytes (APPEND).
+    Append(Vec<u8>),
+    /// Overwrite bytes from `offset`, zero-padding (SETRANGE).
+    SetRange { offset: u64, data: Vec<u8> },
+    /// Read the value and change its deadline (GETEX): None = leave it, Some(None) = PERSIST.
+    GetEx(Option<Option<u64>>),
+    /// Set the deadline (EXPIRE family, made absolute by the coordinator).
+    Expire { at_ms: u64, cond: ExpireCond },
+    /// Remove the deadline (PERSIST).
+    Persist,
+    /// The sweeper's delete: only if the value is still expired.
+    DeleteIfExpired,
 }
 
 /// What a command returns when its round succeeds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Reply {
     /// The value read (`None`: absent).
-    Value(Value),
+    Value(Option<Vec<u8>>),
     /// A write took effect.
     Done,
     /// A delete ran; `true` if the key existed.
     Deleted(bool),
     /// A compare-and-swap ran; `true` if it swapped.
     Swapped(bool),
+    /// A SET with options: whether it applied, and the old value (for GET).
+    SetResult { applied: bool, old: Option<Vec<u8>> },
+    /// An integer result (INCR's new value, APPEND's new length, EXPIRE's 1/0).
+    Integer(i64),
+    /// A number as text (INCRBYFLOAT).
+    Text(String),
+    /// The key's deadline: None if absent; Some(None) if it has no deadline.
+    Deadline(Option<Option<u64>>),
+    /// The command cannot apply to the value (e.g. INCR of "abc"); nothing changed.
+    Error(String),
 }
 
+/// The error texts Redis uses, so clients that match on them keep working.
+pub const ERR_NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+/// See [`ERR_NOT_INTEGER`].
+pub const ERR_NOT_FLOAT: &str = "ERR value is not a valid float";
+/// See [`ERR_NOT_INTEGER`].
+pub const ERR_OVERFLOW: &str = "ERR increment or decrement would overflow";
+/// See [`ERR_NOT_INTEGER`].
+pub const ERR_NAN: &str = "ERR increment would produce NaN or Infinity";
+/// See [`ERR_NOT_INTEGER`].
+pub const ERR_TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+
 impl Command {
-    /// Applies the change to `current`: the new value and this command's reply.
-    pub fn apply(&self, current: &Value) -> (Value, Reply) {
+    /// Applies the change to `current` at wall-clock `now_ms`: the new value
+    /// and this command's reply. An expired record reads as absent, and the
+    /// new value is then at most a tombstone, whatever the command.
+    pub fn apply(&self, current: &Value, now_ms: u64, value_len_max: usize) -> (Value, Reply) {
+        let live: Option<&Record> = current.as_ref().filter(|r| !r.is_expired(now_ms));
+        // `same` keeps the stored state, except that an expired record becomes a tombstone.
+        let same = || live.cloned();
+        let data = |r: Option<&Record>| r.map(|r| r.data.clone());
         match self {
-            Command::Get => (current.clone(), Reply::Value(current.clone())),
-            Command::Set(v) => (Some(v.clone()), Reply::Done),
-            Command::Del => (None, Reply::Deleted(current.is_some())),
-            Command::Cas { expected, new } => {
-                if current == expected {
-                    (Some(new.clone()), Reply::Swapped(true))
-                } else {
-                    (current.clone(), Reply::Swapped(false))
+            Command::Get => (same(), Reply::Value(data(live))),
+            Command::Set(v) => (Some(Record::new(v.clone())), Reply::Done),
+            Command::SetWith {
+                data: v,
+                expiry,
+                cond,
+                get,
+            } => {
+                let applies = match cond {
+                    SetCond::Always => true,
+                    SetCond::IfAbsent => live.is_none(),
+                    SetCond::IfPresent => live.is_some(),
+                };
+                let old = if *get { data(live) } else { None };
+                if !applies {
+                    return (
+                        same(),
+                        Reply::SetResult {
+                            applied: false,
+                            old,
+                        },
+                    );
                 }
+                let expires_at_ms = match expiry {
+                    Expiry::Clear => None,
+                    Expiry::Keep => live.and_then(|r| r.expires_at_ms),
+                    Expiry::At(at) => Some(*at),
+                };
+                let new = Record {
+                    data: v.clone(),
+                    expires_at_ms,
+                };
+                // A deadline already past: the SET happens and expires at once.
+                let new = (!new.is_expired(now_ms)).then_some(new);
+                (new, Reply::SetResult { applied: true, old })
+            }
+            Command::Del => (None, Reply::Deleted(live.is_some())),
+            Command::GetDel => (None, Reply::Value(data(live))),
+            Command::Cas { expected, new } => {
+                if data(live).as_ref() == expected.as_ref() {
+                    (Some(Record::new(new.clone())), Reply::Swapped(true))
+                } else {
+                    (same(), Reply::Swapped(false))
+                }
+            }
+            Command::IncrBy(delta) => {
+                let n = match live.map(|r| parse_i64(&r.data)) {
+                    None => 0,
+                    Some(Some(n)) => n,
+                    Some(None) => return (same(), Reply::Error(ERR_NOT_INTEGER.into())),
+                };
+                let Some(sum) = n.checked_add(*delta) else {
+                    return (same(), Reply::Error(ERR_OVERFLOW.into()));
+                };
+                let new = Record {
+                    data: sum.to_string().into_bytes(),
+                    expires_at_ms: live.and_then(|r| r.expires_at_ms),
+                };
+                (Some(new), Reply::Integer(sum))
+            }
+            Command::IncrByFloat(delta) => {
+                let Some(d) = parse_f64(delta.as_bytes()) else {
+                    return (same(), Reply::Error(ERR_NOT_FLOAT.into()));
+                };
+                let n = match live.map(|r| parse_f64(&r.data)) {
+                    None => 0.0,
+                    Some(Some(n)) => n,
+                    Some(None) => return (same(), Reply::Error(ERR_NOT_FLOAT.into())),
+                };
+                let sum = n + d;
+                if !sum.is_finite() {
+                    return (same(), Reply::Error(ERR_NAN.into()));
+                }
+                let text = format_float(sum);
+                let new = Record {
+                    data: text.clone().into_bytes(),
+                    expires_at_ms: live.and_then(|r| r.expires_at_ms),
+                };
+                (Some(new), Reply::Text(text))
+            }
+            Command::Append(v) => {
+                let mut new = live.cloned().unwrap_or_default();
+                if new.data.len() + v.len() > value_len_max {
+                    return (same(), Reply::Error(ERR_TOO_BIG.into()));
+                }
+                new.data.extend_from_slice(v);
+                let len = new.data.len() as i64;
+                (Some(new), Reply::Integer(len))
+            }
+            Command::SetRange { offset, data: v } => {
+                let current_len = live.map_or(0, |r| r.data.len());
+                if v.is_empty() {
+                    return (same(), Reply::Integer(current_len as i64));
+                }
+                let end = usize::try_from(*offset)
+                    .ok()
+                    .and_then(|o| o.checked_add(v.len()))
+                    .filter(|&e| e <= value_len_max);
+                let Some(end) = end else {
+                    return (same(), Reply::Error(ERR_TOO_BIG.into()));
+                };
+                let mut new = live.cloned().unwrap_or_default();
+                if new.data.len() < end {
+                    new.data.resize(end, 0);
+                }
+                new.data[end - v.len()..end].copy_from_slice(v);
+                let len = new.data.len() as i64;
+                (Some(new), Reply::Integer(len))
+            }
+            Command::GetEx(change) => {
+                let Some(r) = live else {
+                    return (None, Reply::Value(None));
+                };
+                let mut new = r.clone();
+                if let Some(at) = change {
+                    new.expires_at_ms = *at;
+                }
+                let reply = Reply::Value(Some(r.data.clone()));
+                ((!new.is_expired(now_ms)).then_some(new), reply)
+            }
+            Command::Expire { at_ms, cond } => {
+                let Some(r) = live else {
+                    return (None, Reply::Integer(0));
+                };
+                let applies = match (cond, r.expires_at_ms) {
+                    (ExpireCond::Always, _) => true,
+                    (ExpireCond::IfNone, current) => current.is_none(),
+                    (ExpireCond::IfSome, current) => current.is_some(),
+                    (ExpireCond::IfLater, current) => current.is_some_and(|c| *at_ms > c),
+                    (ExpireCond::IfEarlier, current) => current.is_none_or(|c| *at_ms < c),
+                };
+                if !applies {
+                    return (same(), Reply::Integer(0));
+                }
+                let new = Record {
+                    data: r.data.clone(),
+                    expires_at_ms: Some(*at_ms),
+                };
+                ((!new.is_expired(now_ms)).then_some(new), Reply::Integer(1))
+            }
+            Command::Persist => match live {
+                Some(r) if r.expires_at_ms.is_some() => {
+                    (Some(Record::new(r.data.clone())), Reply::Integer(1))
+                }
+                _ => (same(), Reply::Integer(0)),
+            },
+            Command::DeleteIfExpired => {
+                let expired = current.as_ref().is_some_and(|r| r.is_expired(now_ms));
+                (same(), Reply::Deleted(expired))
             }
         }
     }
 
-    /// True if the command can never change the value (so retrying it is always safe).
+    /// True if the command never changes a live value (so retrying it is
+    /// always safe: at most it writes the tombstone of an expired one).
     pub fn is_read_only(&self) -> bool {
-        matches!(self, Command::Get)
+        matches!(self, Command::Get | Command::DeleteIfExpired)
+    }
+
+    /// The bytes of value this command adds at most (for size bounds).
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Command::Set(v)
+            | Command::SetWith { data: v, .. }
+            | Command::Cas { new: v, .. }
+            | Command::Append(v)
+            | Command::SetRange { data: v, .. } => v.len(),
+            _ => 0,
+        }
     }
 
     /// A short name for logs and traces.
     pub fn name(&self) -> &'static str {
         match self {
             Command::Get => "get",
-            Command::Set(_) => "set",
+            Command::Set(_) | Command::SetWith { .. } => "set",
             Command::Del => "del",
+            Command::GetDel => "getdel",
             Command::Cas { .. } => "cas",
+            Command::IncrBy(_) => "incrby",
+            Command::IncrByFloat(_) => "incrbyfloat",
+            Command::Append(_) => "append",
+            Command::SetRange { .. } => "setrange",
+            Command::GetEx(_) => "getex",
+            Command::Expire { .. } => "expire",
+            Command::Persist => "persist",
+            Command::DeleteIfExpired => "expire-sweep",
         }
     }
+}
+
+/// Parses a decimal integer the way Redis does (no spaces, no '+', no leading zeros).
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    if s.is_empty() || s.len() > 20 || s.starts_with('+') {
+        return None;
+    }
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty()
+        || (digits.len() > 1 && digits.starts_with('0'))
+        || digits == "0" && s.starts_with('-')
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Parses a number the way INCRBYFLOAT accepts it (no spaces, finite).
+pub fn parse_f64(bytes: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    if s.is_empty() || s.trim() != s {
+        return None;
+    }
+    let v: f64 = s.parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// Formats like Redis's INCRBYFLOAT: up to 17 significant digits, no exponent,
+/// no trailing zeros.
+pub fn format_float(v: f64) -> String {
+    let mut s = format!("{v:.17}");
+    if s.contains('.') {
+        while s.ends_with('0') {
+            s.pop();
+        }
+        if s.ends_with('.') {
+            s.pop();
+        }
+    }
+    // Trim representation noise beyond 17 significant digits.
+    let shortest = format!("{v}");
+    if !shortest.contains('e') && shortest.len() <= s.len() {
+        return shortest;
+    }
+    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const MAX: usize = 1 << 20;
+
     fn v(s: &str) -> Value {
+        Some(Record::new(s.as_bytes()))
+    }
+    fn ttl(s: &str, at: u64) -> Value {
+        Some(Record {
+            data: s.as_bytes().to_vec(),
+            expires_at_ms: Some(at),
+        })
+    }
+    fn bytes(s: &str) -> Option<Vec<u8>> {
         Some(s.as_bytes().to_vec())
+    }
+    fn apply(c: Command, cur: Value) -> (Value, Reply) {
+        c.apply(&cur, 1_000, MAX)
     }
 
     #[test]
     fn get_is_the_identity() {
-        assert_eq!(Command::Get.apply(&v("a")), (v("a"), Reply::Value(v("a"))));
-        assert_eq!(Command::Get.apply(&None), (None, Reply::Value(None)));
+        assert_eq!(
+            apply(Command::Get, v("a")),
+            (v("a"), Reply::Value(bytes("a")))
+        );
+        assert_eq!(apply(Command::Get, None), (None, Reply::Value(None)));
+        assert_eq!(
+            apply(Command::Get, ttl("a", 2_000)),
+            (ttl("a", 2_000), Reply::Value(bytes("a")))
+        );
+    }
+
+    #[test]
+    fn an_expired_value_reads_as_absent_and_the_read_writes_its_tombstone() {
+        assert_eq!(
+            apply(Command::Get, ttl("a", 1_000)),
+            (None, Reply::Value(None))
+        );
+        assert_eq!(
+            apply(Command::Del, ttl("a", 999)),
+            (None, Reply::Deleted(false))
+        );
+        assert_eq!(
+            apply(Command::IncrBy(1), ttl("41", 5)),
+            (v("1"), Reply::Integer(1))
+        );
     }
 
     #[test]
     fn set_and_del() {
         assert_eq!(
-            Command::Set(b"b".to_vec()).apply(&v("a")),
+            apply(Command::Set(b"b".to_vec()), ttl("a", 9_000)),
             (v("b"), Reply::Done)
         );
-        assert_eq!(Command::Del.apply(&v("a")), (None, Reply::Deleted(true)));
-        assert_eq!(Command::Del.apply(&None), (None, Reply::Deleted(false)));
+        assert_eq!(apply(Command::Del, v("a")), (None, Reply::Deleted(true)));
+        assert_eq!(apply(Command::Del, None), (None, Reply::Deleted(false)));
+        assert_eq!(
+            apply(Command::GetDel, v("a")),
+            (None, Reply::Value(bytes("a")))
+        );
     }
 
     #[test]
-    fn cas_swaps_only_on_match() {
-        let cas = |e: Value, n: &str| Command::Cas {
+    fn set_with_conditions_deadlines_and_get() {
+        let set = |cond, expiry, get| Command::SetWith {
+            data: b"n".to_vec(),
+            expiry,
+            cond,
+            get,
+        };
+        let r = |applied, old: Option<Vec<u8>>| Reply::SetResult { applied, old };
+        assert_eq!(
+            apply(set(SetCond::IfAbsent, Expiry::Clear, false), v("o")),
+            (v("o"), r(false, None))
+        );
+        assert_eq!(
+            apply(set(SetCond::IfAbsent, Expiry::Clear, false), None),
+            (v("n"), r(true, None))
+        );
+        assert_eq!(
+            apply(set(SetCond::IfPresent, Expiry::Clear, true), None),
+            (None, r(false, None))
+        );
+        assert_eq!(
+            apply(set(SetCond::IfPresent, Expiry::At(5_000), true), v("o")),
+            (ttl("n", 5_000), r(true, bytes("o")))
+        );
+        assert_eq!(
+            apply(set(SetCond::Always, Expiry::Keep, false), ttl("o", 7_000)),
+            (ttl("n", 7_000), r(true, None))
+        );
+        // A deadline already past: applied, and gone at once.
+        assert_eq!(
+            apply(set(SetCond::Always, Expiry::At(10), false), v("o")),
+            (None, r(true, None))
+        );
+    }
+
+    #[test]
+    fn cas_swaps_only_on_match_and_clears_the_deadline() {
+        let cas = |e: Option<Vec<u8>>, n: &str| Command::Cas {
             expected: e,
             new: n.as_bytes().to_vec(),
         };
         assert_eq!(
-            cas(v("a"), "b").apply(&v("a")),
+            apply(cas(bytes("a"), "b"), ttl("a", 9_000)),
             (v("b"), Reply::Swapped(true))
         );
         assert_eq!(
-            cas(v("x"), "b").apply(&v("a")),
+            apply(cas(bytes("x"), "b"), v("a")),
             (v("a"), Reply::Swapped(false))
         );
-        assert_eq!(cas(None, "b").apply(&None), (v("b"), Reply::Swapped(true)));
+        assert_eq!(apply(cas(None, "b"), None), (v("b"), Reply::Swapped(true)));
         assert_eq!(
-            cas(None, "b").apply(&v("a")),
-            (v("a"), Reply::Swapped(false))
+            apply(cas(None, "b"), ttl("a", 10)),
+            (v("b"), Reply::Swapped(true)),
+            "expired is absent"
         );
+    }
+
+    #[test]
+    fn incr_counts_in_decimal_text_and_refuses_what_is_not_an_integer() {
+        assert_eq!(apply(Command::IncrBy(5), None), (v("5"), Reply::Integer(5)));
+        assert_eq!(
+            apply(Command::IncrBy(-7), ttl("5", 9_000)),
+            (ttl("-2", 9_000), Reply::Integer(-2))
+        );
+        assert_eq!(
+            apply(Command::IncrBy(1), v("abc")),
+            (v("abc"), Reply::Error(ERR_NOT_INTEGER.into()))
+        );
+        assert_eq!(
+            apply(Command::IncrBy(1), v(" 1")),
+            (v(" 1"), Reply::Error(ERR_NOT_INTEGER.into()))
+        );
+        assert_eq!(
+            apply(Command::IncrBy(1), v("01")),
+            (v("01"), Reply::Error(ERR_NOT_INTEGER.into()))
+        );
+        let max = i64::MAX.to_string();
+        assert_eq!(
+            apply(Command::IncrBy(1), v(&max)),
+            (v(&max), Reply::Error(ERR_OVERFLOW.into()))
+        );
+    }
+
+    #[test]
+    fn incrbyfloat_formats_like_redis() {
+        assert_eq!(
+            apply(Command::IncrByFloat("0.1".into()), v("10.50")),
+            (v("10.6"), Reply::Text("10.6".into()))
+        );
+        assert_eq!(
+            apply(Command::IncrByFloat("5.0e3".into()), v("3.0e3")),
+            (v("8000"), Reply::Text("8000".into()))
+        );
+        assert_eq!(
+            apply(Command::IncrByFloat("x".into()), v("1")),
+            (v("1"), Reply::Error(ERR_NOT_FLOAT.into()))
+        );
+    }
+
+    #[test]
+    fn append_and_setrange() {
+        assert_eq!(
+            apply(Command::Append(b"lo".to_vec()), v("hel")),
+            (v("hello"), Reply::Integer(5))
+        );
+        assert_eq!(
+            apply(Command::Append(b"x".to_vec()), None),
+            (v("x"), Reply::Integer(1))
+        );
+        assert_eq!(
+            apply(
+                Command::SetRange {
+                    offset: 6,
+                    data: b"Redis".to_vec()
+                },
+                v("Hello World")
+            ),
+            (v("Hello Redis"), Reply::Integer(11))
+        );
+        assert_eq!(
+            apply(
+                Command::SetRange {
+                    offset: 2,
+                    data: b"ab".to_vec()
+                },
+                None
+            ),
+            (Some(Record::new(b"\0\0ab".to_vec())), Reply::Integer(4))
+        );
+        assert_eq!(
+            apply(
+                Command::SetRange {
+                    offset: 9,
+                    data: vec![]
+                },
+                v("abc")
+            ),
+            (v("abc"), Reply::Integer(3))
+        );
+        let big = Command::SetRange {
+            offset: MAX as u64,
+            data: b"x".to_vec(),
+        };
+        assert_eq!(apply(big, None), (None, Reply::Error(ERR_TOO_BIG.into())));
+    }
+
+    #[test]
+    fn expire_with_flags_and_persist() {
+        let exp = |at_ms, cond| Command::Expire { at_ms, cond };
+        assert_eq!(
+            apply(exp(5_000, ExpireCond::Always), v("a")),
+            (ttl("a", 5_000), Reply::Integer(1))
+        );
+        assert_eq!(
+            apply(exp(5_000, ExpireCond::Always), None),
+            (None, Reply::Integer(0))
+        );
+        assert_eq!(
+            apply(exp(5_000, ExpireCond::IfNone), ttl("a", 3_000)),
+            (ttl("a", 3_000), Reply::Integer(0))
+        );
+        assert_eq!(
+            apply(exp(5_000, ExpireCond::IfSome), v("a")),
+            (v("a"), Reply::Integer(0))
+        );
+        assert_eq!(
+            apply(exp(5_000, ExpireCond::IfLater), ttl("a", 3_000)),
+            (ttl("a", 5_000), Reply::Integer(1))
+        );
+        assert_eq!(
+            apply(exp(5_000, ExpireCond::IfLater), v("a")),
+            (v("a"), Reply::Integer(0)),
+            "no TTL is infinite"
+        );
+        assert_eq!(
+            apply(exp(5_000, ExpireCond::IfEarlier), v("a")),
+            (ttl("a", 5_000), Reply::Integer(1))
+        );
+        assert_eq!(
+            apply(exp(900, ExpireCond::Always), v("a")),
+            (None, Reply::Integer(1)),
+            "a past deadline deletes"
+        );
+        assert_eq!(
+            apply(Command::Persist, ttl("a", 5_000)),
+            (v("a"), Reply::Integer(1))
+        );
+        assert_eq!(apply(Command::Persist, v("a")), (v("a"), Reply::Integer(0)));
+        assert_eq!(
+            apply(Command::GetEx(Some(Some(7_000))), v("a")),
+            (ttl("a", 7_000), Reply::Value(bytes("a")))
+        );
+        assert_eq!(
+            apply(Command::GetEx(Some(None)), ttl("a", 7_000)),
+            (v("a"), Reply::Value(bytes("a")))
+        );
+    }
+
+    #[test]
+    fn the_sweeper_deletes_only_what_is_still_expired() {
+        assert_eq!(
+            apply(Command::DeleteIfExpired, ttl("a", 10)),
+            (None, Reply::Deleted(true))
+        );
+        assert_eq!(
+            apply(Command::DeleteIfExpired, ttl("a", 9_000)),
+            (ttl("a", 9_000), Reply::Deleted(false))
+        );
+        assert_eq!(
+            apply(Command::DeleteIfExpired, v("a")),
+            (v("a"), Reply::Deleted(false))
+        );
+    }
+
+    #[test]
+    fn integers_parse_like_redis() {
+        for ok in [
+            "0",
+            "-1",
+            "42",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            assert!(parse_i64(ok.as_bytes()).is_some(), "{ok}");
+        }
+        for bad in [
+            "",
+            "+1",
+            "01",
+            "-0",
+            " 1",
+            "1 ",
+            "1.0",
+            "9223372036854775808",
+            "abc",
+        ] {
+            assert!(parse_i64(bad.as_bytes()).is_none(), "{bad}");
+        }
     }
 }

@@ -16,7 +16,7 @@ pub mod recovery;
 
 pub use acceptor::{Acceptor, Slot};
 pub use ballot::{Ballot, Incarnation, NodeId};
-pub use command::{Command, Key, Reply, Value};
+pub use command::{Command, ExpireCond, Expiry, Key, Record, Reply, SetCond, Value};
 pub use config::{Config, ConfigError, DeliberateBug};
 pub use message::{CrashVector, Envelope, Message, NackReason};
 pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};

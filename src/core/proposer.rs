@@ -12,6 +12,8 @@
 //! phase with no quorum after `phase_timeout_ms` is retried at once.
 
 use super::ballot::{Ballot, NodeId};
+#[cfg(test)]
+use super::command::Record;
 use super::command::{Command, Key, Reply, Value};
 use super::config::DeliberateBug;
 use super::message::Message;
@@ -146,10 +148,7 @@ impl Node {
                 self.cfg.key_len_max_bytes
             ));
         }
-        let value_len = match command {
-            Command::Set(v) | Command::Cas { new: v, .. } => v.len(),
-            _ => 0,
-        };
+        let value_len = command.payload_len();
         if value_len > self.cfg.value_len_max_bytes {
             return Err(format!(
                 "value of {value_len} bytes exceeds value_len_max_bytes = {}",
@@ -280,6 +279,8 @@ impl Node {
         let reapply = self.has_bug(DeliberateBug::RetryReappliesChange);
         let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
         let now = self.now.mono_us;
+        let wall_ms = self.now.wall_ms;
+        let value_len_max = self.cfg.value_len_max_bytes;
         let Some(round) = self.round_mut(&key) else {
             return;
         };
@@ -320,7 +321,7 @@ impl Node {
                 let mut value = base.clone();
                 let mut replies = Vec::with_capacity(round.batch.len());
                 for p in &round.batch {
-                    let (next, reply) = p.command.apply(&value);
+                    let (next, reply) = p.command.apply(&value, wall_ms, value_len_max);
                     value = next;
                     replies.push(reply);
                 }
@@ -621,7 +622,7 @@ mod tests {
     fn sent(round: u64) -> SentAccept {
         SentAccept {
             ballot: Ballot::new(round, 1, 1),
-            value: Some(vec![round as u8]),
+            value: Some(Record::new(vec![round as u8])),
             replies: vec![Reply::Done],
         }
     }

@@ -10,6 +10,9 @@ fn b(round: u64, node: NodeId) -> Ballot {
     Ballot::new(round, node, INC)
 }
 fn val(s: &str) -> Value {
+    Some(Record::new(s.as_bytes()))
+}
+fn bytes(s: &str) -> Option<Vec<u8>> {
     Some(s.as_bytes().to_vec())
 }
 fn at(mono_us: u64) -> Now {
@@ -627,7 +630,7 @@ fn requests_arriving_during_a_round_are_composed_into_the_next_one() {
         &mut n,
         2,
         Command::Cas {
-            expected: val("a"),
+            expected: bytes("a"),
             new: b"b".to_vec()
         }
     )
@@ -648,7 +651,7 @@ fn requests_arriving_during_a_round_are_composed_into_the_next_one() {
         out.replies,
         vec![
             (2, Outcome::Ok(Reply::Swapped(true))),
-            (3, Outcome::Ok(Reply::Value(val("b"))))
+            (3, Outcome::Ok(Reply::Value(bytes("b"))))
         ]
     );
 }
