@@ -421,6 +421,13 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         nacks_received,
         messages_received,
         messages_dropped,
+        keys,
+        tombstones,
+        memory_used_bytes,
+        evicted_keys,
+        expired_keys,
+        tombstones_dropped,
+        oom_refusals,
     } = s;
     vec![
         ("requests", *requests),
@@ -435,6 +442,13 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         ("nacks_received", *nacks_received),
         ("messages_received", *messages_received),
         ("messages_dropped", *messages_dropped),
+        ("keys", *keys),
+        ("tombstones", *tombstones),
+        ("used_memory", *memory_used_bytes),
+        ("evicted_keys", *evicted_keys),
+        ("expired_keys", *expired_keys),
+        ("tombstones_dropped", *tombstones_dropped),
+        ("oom_refusals", *oom_refusals),
     ]
 }
 

@@ -211,7 +211,23 @@ impl Oracle {
     fn chain(&self, key: u32, ballot: Ballot) -> Check {
         let chosen = &self.chosen[key as usize];
         let below = chosen.range(..ballot).next_back().copied();
-        chain_invariant(key, ballot, self.base_of(key, ballot), below)
+        let mut base = self.base_of(key, ballot);
+        // A dropped tombstone (DESIGN.md "Forgetting safely") reads as absent:
+        // a value built on "absent" where the latest chosen value is a
+        // tombstone was built on the same state.
+        let absent = |b: Option<Ballot>| {
+            b.is_none_or(|b| {
+                self.accepts
+                    .get(&(key, b))
+                    .is_some_and(|r| r.value.is_none())
+            })
+        };
+        if let Ok(b) = base {
+            if b != below && absent(b) && below.is_some() && absent(below) {
+                base = Ok(below);
+            }
+        }
+        chain_invariant(key, ballot, base, below)
     }
 }
 
@@ -344,6 +360,7 @@ mod tests {
             promised,
             accepted: accepted.map(|(b, v)| (b, Some(synod::core::Record::new(v.as_bytes())))),
             confirmed,
+            ..Slot::default()
         }
     }
 

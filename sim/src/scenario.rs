@@ -31,6 +31,9 @@ pub struct Scenario {
     pub think_max_us: u64,
     /// Relative weights of the operations.
     pub mix: Mix,
+    /// A write with a TTL (`mix.ttl_write`) expires 1..=ttl_max_ms after the
+    /// coordinator's wall clock at the time it is sent.
+    pub ttl_max_ms: u64,
     /// Faults are injected until this time; then everything heals.
     pub fault_phase_ms: u64,
     /// After the heal, every outstanding operation must end within this long,
@@ -67,6 +70,8 @@ pub struct Mix {
     pub write: u32,
     pub cas: u32,
     pub delete: u32,
+    /// SET with a TTL (PX): the value expires by the coordinator's wall clock.
+    pub ttl_write: u32,
 }
 
 /// Timings the simulator gives each node's `Config`.
@@ -76,6 +81,15 @@ pub struct NodeTiming {
     pub phase_timeout_ms: u64,
     pub retry_budget_ms: u64,
     pub retry_backoff_max_ms: u64,
+    /// How often each node's housekeeper runs (sweeps, tombstone clean-up, eviction).
+    pub housekeeping_interval_ms: u64,
+    /// Grace before a tombstone confirmed on all replicas is dropped (at
+    /// least 2 × retry_budget_ms; the swarm uses 3 × to cover clock drift).
+    pub tombstone_grace_ms: u64,
+    /// Each node's memory cap in bytes (0: none). A key costs about 170 bytes.
+    pub memory_max_bytes: u64,
+    /// `noeviction`, `lru` or `lfu`.
+    pub eviction: String,
 }
 
 /// The network: latency distribution, loss, duplication.
@@ -178,6 +192,10 @@ pub enum Action {
     /// A scripted client (its own process) writes a fresh value to key
     /// `k{key}` through `node`.
     Write { node: u32, key: usize },
+    /// A scripted client deletes key `k{key}` through `node`.
+    Delete { node: u32, key: usize },
+    /// A scripted client reads key `k{key}` through `node`.
+    Read { node: u32, key: usize },
 }
 
 impl Action {
@@ -193,7 +211,9 @@ impl Action {
             | Action::Restart { node }
             | Action::Pause { node, .. }
             | Action::CrashMidAccept { node, .. }
-            | Action::Write { node, .. } => vec![*node],
+            | Action::Write { node, .. }
+            | Action::Delete { node, .. }
+            | Action::Read { node, .. } => vec![*node],
             Action::CrashAfterPromise { node, to, .. } => vec![*node, *to],
         }
     }
@@ -211,6 +231,7 @@ impl Default for Scenario {
             keys: 2,
             think_max_us: 2_000,
             mix: Mix::default(),
+            ttl_max_ms: 20,
             fault_phase_ms: 400,
             heal_deadline_ms: 3_000,
             max_failed_per_set: None,
@@ -231,6 +252,7 @@ impl Default for Mix {
             write: 3,
             cas: 3,
             delete: 1,
+            ttl_write: 0,
         }
     }
 }
@@ -243,6 +265,10 @@ impl Default for NodeTiming {
             phase_timeout_ms: 2,
             retry_budget_ms: 200,
             retry_backoff_max_ms: 2,
+            housekeeping_interval_ms: 5,
+            tombstone_grace_ms: 600,
+            memory_max_bytes: 0,
+            eviction: "noeviction".into(),
         }
     }
 }
@@ -309,6 +335,7 @@ impl Scenario {
             write: r.random_range(0..5),
             cas: r.random_range(1..5),
             delete: r.random_range(0..3),
+            ttl_write: 0,
         };
         s.node.phase_timeout_ms = [1, 2, 3, 5][r.random_range(0..4)];
         s.node.retry_backoff_max_ms = r.random_range(1..=3);
@@ -338,6 +365,23 @@ impl Scenario {
         f.skew_max_ms = [0, 0, 50, 5_000][r.random_range(0..4)];
         f.drift_max_ppm = [0, 0, 1_000, 200_000][r.random_range(0..4)];
         s.heal_deadline_ms = s.heal_deadline_ms.max(s.node.retry_budget_ms * 3);
+        // Cache semantics, drawn last so the draws above stay as they were.
+        s.mix.ttl_write = [0, 0, 1, 3][r.random_range(0..4)];
+        s.ttl_max_ms = [2, 20, 100][r.random_range(0..3)];
+        if r.random_bool(0.3) {
+            // Short rounds, so tombstones are dropped within the run.
+            s.node.retry_budget_ms = 60;
+        }
+        s.node.tombstone_grace_ms =
+            3 * s.node.retry_budget_ms + [0, 1, 5, 50][r.random_range(0..4)];
+        s.node.housekeeping_interval_ms = [1, 5, 20][r.random_range(0..3)];
+        // A cap below what every key with a value needs (about 166 bytes
+        // each), so eviction runs, but with the ceiling (cap + 25%) above it,
+        // so Accepts are not refused.
+        let full = s.keys as f64 * 166.0;
+        s.node.memory_max_bytes =
+            [0, 0, 0, (full * 0.85) as u64, (full * 0.95) as u64][r.random_range(0..5)];
+        s.node.eviction = ["lru", "lfu"][r.random_range(0..2)].into();
         s
     }
 
@@ -383,8 +427,26 @@ impl Scenario {
             return Err("net.delay_min_us exceeds net.delay_max_us".into());
         }
         let m = &self.mix;
-        if m.read + m.write + m.cas + m.delete == 0 {
+        if m.read + m.write + m.cas + m.delete + m.ttl_write == 0 {
             return Err("mix: every weight is 0".into());
+        }
+        if m.ttl_write > 0 && self.ttl_max_ms == 0 {
+            return Err("mix.ttl_write needs ttl_max_ms > 0".into());
+        }
+        if synod::core::Eviction::from_name(&self.node.eviction).is_none() {
+            return Err(format!(
+                "node.eviction = {:?}: expected noeviction, lru or lfu",
+                self.node.eviction
+            ));
+        }
+        if self.node.tombstone_grace_ms < 2 * self.node.retry_budget_ms {
+            return Err(format!(
+                "node.tombstone_grace_ms = {} must be at least 2 x node.retry_budget_ms = {}",
+                self.node.tombstone_grace_ms, self.node.retry_budget_ms
+            ));
+        }
+        if self.node.housekeeping_interval_ms == 0 {
+            return Err("node.housekeeping_interval_ms must be > 0".into());
         }
         for p in [self.net.drop_p, self.net.dup_p, self.net.spike_p] {
             if !(0.0..=1.0).contains(&p) {
@@ -402,10 +464,13 @@ impl Scenario {
             ));
         }
         for s in &self.schedule {
-            if let Action::Write { key, .. } = s.action {
+            if let Action::Write { key, .. }
+            | Action::Delete { key, .. }
+            | Action::Read { key, .. } = s.action
+            {
                 if key >= self.keys {
                     return Err(format!(
-                        "schedule at {} ms writes key k{key}, not in k0..k{}",
+                        "schedule at {} ms names key k{key}, not in k0..k{}",
                         s.at_ms,
                         self.keys - 1
                     ));

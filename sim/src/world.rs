@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
 use synod::core::{
     Command, Config, DeliberateBug, Effects, Envelope, Input, Message, Node, Now, Outcome,
-    Placement, Reply, Trace,
+    Placement, Reply, SystemOp, Trace,
 };
 
 /// Wall-clock epoch of every run (2026-01-01), before skew.
@@ -104,6 +104,8 @@ pub struct Stats {
     pub virtual_us: u64,
     /// Keys whose linearizability search gave up (neither pass nor fail).
     pub check_gave_up: u64,
+    /// Expiries and evictions recorded as deletes by system processes.
+    pub system_ops: u64,
 }
 
 /// The result of one run.
@@ -250,6 +252,10 @@ struct World {
     writes: u64,
     last_written: Vec<Val>,
     pending: BTreeMap<u64, Pending>,
+    /// Expiries waiting for their round to be chosen: (node, key, ballot) -> process.
+    expiries: BTreeMap<(u32, u32, synod::core::Ballot), Vec<u64>>,
+    /// Evictions in flight: (node, request id) -> (process, key).
+    evictions: BTreeMap<(u32, u64), (u64, u32)>,
     next_request: u64,
     probe_key: usize,
     probing: bool,
@@ -381,6 +387,8 @@ impl World {
             writes: 0,
             last_written: vec![ABSENT; keys.len()],
             pending: BTreeMap::new(),
+            expiries: BTreeMap::new(),
+            evictions: BTreeMap::new(),
             next_request: 1,
             probe_key: 0,
             probing: false,
@@ -458,6 +466,10 @@ impl World {
         cfg.retry_budget_ms = self.sc.node.retry_budget_ms;
         cfg.retry_backoff_max_ms = self.sc.node.retry_backoff_max_ms;
         let life = self.nodes[id as usize].life;
+        cfg.housekeeping_interval_ms = self.sc.node.housekeeping_interval_ms;
+        cfg.tombstone_grace_ms = self.sc.node.tombstone_grace_ms;
+        cfg.memory_max_bytes = self.sc.node.memory_max_bytes;
+        cfg.eviction = synod::core::Eviction::from_name(&self.sc.node.eviction).unwrap_or_default();
         cfg.rng_seed = stream_seed(self.seed, Stream::Node { id, life });
         cfg.trace = true;
         cfg.bug = self.bug;
@@ -718,7 +730,44 @@ impl World {
                 Trace::Chosen { key, ballot } => {
                     let k = key_index(&key);
                     self.touched.push(k);
+                    for process in self.expiries.remove(&(id, k, ballot)).unwrap_or_default() {
+                        self.system_op_ends(process, k, Type::Ok);
+                    }
                     self.oracle.on_chosen_trace(k, ballot)
+                }
+                Trace::Expired { key, ballot } => {
+                    // The round deletes an expired value before its own
+                    // change: a delete by the system, done if the round is chosen.
+                    let k = key_index(&key);
+                    let process = self.system_op_starts(k, "expiry");
+                    self.expiries
+                        .entry((id, k, ballot))
+                        .or_default()
+                        .push(process);
+                    Ok(())
+                }
+                Trace::SystemInvoke { id: rid, key, op } => {
+                    // Sweeps and tombstone rounds change nothing beyond an
+                    // expiry (traced as such); an eviction is a delete.
+                    if op == SystemOp::Evict {
+                        let k = key_index(&key);
+                        let process = self.system_op_starts(k, "eviction");
+                        self.evictions.insert((id, rid), (process, k));
+                    }
+                    Ok(())
+                }
+                Trace::SystemDone {
+                    id: rid, outcome, ..
+                } => {
+                    if let Some((process, k)) = self.evictions.remove(&(id, rid)) {
+                        let ty = match outcome {
+                            Outcome::Ok(Reply::Deleted(true)) => Type::Ok,
+                            Outcome::Ok(_) | Outcome::Failed(_) => Type::Fail,
+                            Outcome::Unknown(_) => Type::Info,
+                        };
+                        self.system_op_ends(process, k, ty);
+                    }
+                    Ok(())
                 }
             };
             if let Err(v) = r {
@@ -909,8 +958,9 @@ impl World {
         self.issued += 1;
         let k = self.work_rng.random_range(0..self.keys.len()) as u32;
         let m = &self.sc.mix;
-        let total = m.read + m.write + m.cas + m.delete;
+        let total = m.read + m.write + m.cas + m.delete + m.ttl_write;
         let mut pick = self.work_rng.random_range(0..total);
+        let mut ttl = false;
         let f = if pick < m.read {
             F::Read
         } else {
@@ -919,11 +969,32 @@ impl World {
                 F::Write
             } else if pick - m.write < m.cas {
                 F::Cas
-            } else {
+            } else if pick - m.write - m.cas < m.delete {
                 F::Delete
+            } else {
+                ttl = true;
+                F::Write
             }
         };
+        let mut picked = None;
         let (command, value) = match f {
+            F::Write if ttl => {
+                // PX: made absolute by the coordinator's wall clock, as the
+                // runtime's command layer does.
+                let (bytes, id) = self.fresh_value();
+                self.last_written[k as usize] = id;
+                let px = self.work_rng.random_range(1..=self.sc.ttl_max_ms);
+                let node = self.pick_node();
+                picked = Some(node);
+                let wall = self.nodes[node as usize].clock.wall_ms(self.now);
+                let command = Command::SetWith {
+                    data: bytes,
+                    expiry: synod::core::Expiry::At(wall + px),
+                    cond: synod::core::SetCond::Always,
+                    get: false,
+                };
+                (command, HVal::V(id))
+            }
             F::Read => (Command::Get, HVal::Null),
             F::Delete => (Command::Del, HVal::Null),
             F::Write => {
@@ -949,7 +1020,7 @@ impl World {
                 )
             }
         };
-        let node = self.pick_node();
+        let node = picked.unwrap_or_else(|| self.pick_node());
         let process = self.clients[c].process;
         self.clients[c].busy = true;
         self.invoke(c, process, node, k, f, value, command);
@@ -1136,6 +1207,43 @@ impl World {
             let think = self.work_rng.random_range(0..=self.sc.think_max_us);
             self.push(self.now + think, Ev::ClientNext { client: p.client });
         }
+    }
+
+    /// A system operation (expiry or eviction) starts: a delete by a fresh process.
+    fn system_op_starts(&mut self, key: u32, what: &str) -> u64 {
+        let process = self.next_process;
+        self.next_process += 1;
+        self.stats.system_ops += 1;
+        self.record_op(Event {
+            process,
+            ty: Type::Invoke,
+            f: F::Delete,
+            key,
+            value: HVal::Null,
+            time_ns: self.now * 1_000,
+            compare_failed: false,
+        });
+        if self.timeline_on || self.trace_on {
+            let msg = format!(
+                "system process {process} ({what}) invokes delete {}",
+                self.key_names[key as usize]
+            );
+            self.note_fault("invoke", &msg);
+        }
+        process
+    }
+
+    /// A system operation ends: `Ok` (deleted), `Fail` (no effect) or `Info`.
+    fn system_op_ends(&mut self, process: u64, key: u32, ty: Type) {
+        self.record_op(Event {
+            process,
+            ty,
+            f: F::Delete,
+            key,
+            value: HVal::Null,
+            time_ns: self.now * 1_000,
+            compare_failed: false,
+        });
     }
 
     fn record_op(&mut self, e: Event) {
@@ -1391,6 +1499,18 @@ impl World {
                     HVal::V(v),
                     Command::Set(bytes),
                 );
+            }
+            Action::Delete { node, key } => {
+                let process = self.next_process;
+                self.next_process += 1;
+                let (k, f) = (key as u32, F::Delete);
+                self.invoke(SCRIPT, process, node, k, f, HVal::Null, Command::Del);
+            }
+            Action::Read { node, key } => {
+                let process = self.next_process;
+                self.next_process += 1;
+                let (k, f) = (key as u32, F::Read);
+                self.invoke(SCRIPT, process, node, k, f, HVal::Null, Command::Get);
             }
             Action::Heal => {
                 let ids: Vec<u64> = self.partitions.keys().copied().collect();

@@ -4,7 +4,14 @@
 //! A node-wide `floor` stands for every key the acceptor holds no state for:
 //! such a key behaves as if promised = floor, accepted = none. The effective
 //! promise of a key is `max(promised, floor)` and never decreases within an
-//! incarnation.
+//! incarnation. Forgetting a key ([`Acceptor::forget`]) first raises the
+//! floor to the key's promise (!), so the rule survives the forgetting.
+//!
+//! The acceptor also keeps the figures a cache needs: bytes used (keys,
+//! values and per-key overhead, tombstones included), live keys, and per-key
+//! access recency and frequency for eviction. Every replica sees every round
+//! on its keys (Prepare or Accept), so these count all accesses, not just the
+//! ones this node coordinated.
 
 use super::ballot::Ballot;
 use super::command::{Key, Value};
@@ -21,6 +28,34 @@ pub struct Slot {
     pub accepted: Option<(Ballot, Value)>,
     /// True once a Confirm named exactly the accepted ballot: the value is chosen.
     pub confirmed: bool,
+    /// Last access, in ms of the node's monotonic clock (wrapping): for LRU.
+    pub last_access_ms: u32,
+    /// Logarithmic access counter, as Redis's LFU (starts at 5): for LFU.
+    pub lfu: u8,
+}
+
+/// Bytes a key costs beyond its key and value bytes: the slot, the map
+/// entry's share of tree nodes, and the vectors' headers. Measured with
+/// `scripts/bench-memory.sh` (RSS per key) and rounded.
+pub const SLOT_OVERHEAD_BYTES: u64 = 160;
+
+/// Redis's initial LFU counter: new keys are not evicted first at once.
+const LFU_INIT: u8 = 5;
+
+impl Slot {
+    /// What the slot costs in memory, with its key.
+    fn cost(&self, key: &[u8]) -> u64 {
+        let value = match &self.accepted {
+            Some((_, Some(r))) => r.data.len() as u64,
+            _ => 0,
+        };
+        SLOT_OVERHEAD_BYTES + key.len() as u64 + value
+    }
+
+    /// True if the accepted value is a live value (not a tombstone).
+    pub fn holds_value(&self) -> bool {
+        matches!(self.accepted, Some((_, Some(_))))
+    }
 }
 
 /// The acceptor half of a node.
@@ -31,6 +66,10 @@ pub struct Acceptor {
     /// The highest ballot ever promised or accepted, or the floor: reported to
     /// a restarted peer, which raises its own floor above it before voting.
     max_ballot: Ballot,
+    /// Sum of the slots' costs.
+    bytes: u64,
+    /// Slots holding a live value.
+    live: u64,
     bug: Option<DeliberateBug>,
 }
 
@@ -41,8 +80,88 @@ impl Acceptor {
             slots: BTreeMap::new(),
             floor: Ballot::ZERO,
             max_ballot: Ballot::ZERO,
+            bytes: 0,
+            live: 0,
             bug,
         }
+    }
+
+    /// Bytes used by keys, values and per-key overhead (tombstones included).
+    pub fn bytes_used(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Keys holding a live value (tombstones excluded; expired values not yet
+    /// swept included).
+    pub fn live_keys(&self) -> u64 {
+        self.live
+    }
+
+    /// Runs `change` on the slot of `key` (created if absent), keeping the
+    /// byte and key counts right.
+    fn with_slot<R>(&mut self, key: &[u8], change: impl FnOnce(&mut Slot) -> R) -> R {
+        let (before, was_live, slot) = match self.slots.get_mut(key) {
+            Some(slot) => (slot.cost(key), slot.holds_value(), slot),
+            None => {
+                let slot = self.slots.entry(key.to_vec()).or_insert(Slot {
+                    lfu: LFU_INIT,
+                    ..Slot::default()
+                });
+                (0, false, slot)
+            }
+        };
+        let r = change(slot);
+        let after = slot.cost(key);
+        let is_live = slot.holds_value();
+        self.bytes = self.bytes - before + after;
+        self.live = self.live + is_live as u64 - was_live as u64;
+        r
+    }
+
+    /// Records an access to `key` at `now_ms` (monotonic ms): recency for LRU,
+    /// and Redis's probabilistic logarithmic counter for LFU (`coin` in 0..1
+    /// is the caller's random draw, so the core stays deterministic).
+    pub fn touch(&mut self, key: &[u8], now_ms: u32, coin: f64) {
+        let Some(slot) = self.slots.get_mut(key) else {
+            return;
+        };
+        let idle_min = now_ms.wrapping_sub(slot.last_access_ms) / 60_000;
+        slot.lfu = slot.lfu.saturating_sub(idle_min.min(255) as u8);
+        let base = slot.lfu.saturating_sub(LFU_INIT) as f64;
+        if slot.lfu < 255 && coin < 1.0 / (base * 10.0 + 1.0) {
+            slot.lfu += 1;
+        }
+        slot.last_access_ms = now_ms;
+    }
+
+    /// Forgets `key` entirely, after raising the floor to its promise (!): the
+    /// effective promise of the key then stays where it was. Returns false if
+    /// the key had no state.
+    pub fn forget(&mut self, key: &[u8]) -> bool {
+        let Some(slot) = self.slots.remove(key) else {
+            return false;
+        };
+        // Deliberate bug: forget without the floor, so the promise goes backwards.
+        if self.bug != Some(DeliberateBug::DropTombstoneWithoutFloor) {
+            self.raise_floor(slot.promised);
+        }
+        self.bytes -= slot.cost(key);
+        self.live -= slot.holds_value() as u64;
+        true
+    }
+
+    /// The slot after `after` (exclusive), wrapping to the first: for
+    /// housekeeping passes that walk the keys a bounded step at a time.
+    pub fn next_slot(&self, after: Option<&[u8]>) -> Option<(&Key, &Slot)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = match after {
+            Some(k) => Excluded(k),
+            None => Unbounded,
+        };
+        self.slots
+            .range::<[u8], _>((start, Unbounded))
+            .next()
+            .or_else(|| self.slots.iter().next())
     }
 
     /// The highest of the floor and every ballot promised or accepted.
@@ -150,15 +269,16 @@ impl Acceptor {
             };
         }
         self.max_ballot = self.max_ballot.max(ballot);
-        let slot = self.slots.entry(key.to_vec()).or_default();
-        slot.promised = ballot;
-        Message::Promise {
-            key: key.to_vec(),
-            ballot,
-            accepted: slot.accepted.clone(),
-            confirmed: slot.confirmed,
-            crash_vector: Vec::new(),
-        }
+        self.with_slot(key, |slot| {
+            slot.promised = ballot;
+            Message::Promise {
+                key: key.to_vec(),
+                ballot,
+                accepted: slot.accepted.clone(),
+                confirmed: slot.confirmed,
+                crash_vector: Vec::new(),
+            }
+        })
     }
 
     /// Phase 2b: accept `value` at `ballot` unless a higher ballot was promised.
@@ -173,11 +293,11 @@ impl Acceptor {
             };
         }
         self.max_ballot = self.max_ballot.max(ballot);
-        let slot = self.slots.entry(key.to_vec()).or_default();
-        slot.promised = slot.promised.max(ballot);
-        slot.accepted = Some((ballot, value));
-        slot.confirmed = false;
-        debug_assert!(slot.accepted.as_ref().map(|a| a.0) <= Some(slot.promised));
+        self.with_slot(key, |slot| {
+            slot.promised = slot.promised.max(ballot);
+            slot.accepted = Some((ballot, value));
+            slot.confirmed = false;
+        });
         Message::Accepted {
             key: key.to_vec(),
             ballot,
@@ -190,13 +310,21 @@ impl Acceptor {
     /// it ends up holding exactly what an acceptor of that round would hold.
     pub fn learn(&mut self, key: &[u8], ballot: Ballot, value: Value) {
         self.max_ballot = self.max_ballot.max(ballot);
-        let slot = self.slots.entry(key.to_vec()).or_default();
-        if slot.accepted.as_ref().is_some_and(|(b, _)| *b >= ballot) {
-            return;
-        }
-        slot.promised = slot.promised.max(ballot);
-        slot.accepted = Some((ballot, value));
-        slot.confirmed = true;
+        self.with_slot(key, |slot| {
+            if slot.accepted.as_ref().is_some_and(|(b, _)| *b >= ballot) {
+                return;
+            }
+            slot.promised = slot.promised.max(ballot);
+            slot.accepted = Some((ballot, value));
+            slot.confirmed = true;
+        });
+    }
+
+    /// The bytes an Accept of `value` for `key` would add (0 if it frees some).
+    pub fn growth(&self, key: &[u8], value: &Value) -> u64 {
+        let now = self.slots.get(key).map_or(0, |s| s.cost(key));
+        let data = value.as_ref().map_or(0, |r| r.data.len() as u64);
+        (SLOT_OVERHEAD_BYTES + key.len() as u64 + data).saturating_sub(now)
     }
 
     /// Confirm: mark the value chosen, only if the accepted ballot is the one named (!).
@@ -416,13 +544,10 @@ mod tests {
     fn a_learner_install_never_moves_backwards() {
         let mut a = Acceptor::new(None);
         a.learn(K, b(5, 2), val("v5"));
+        let s = a.slot(K).unwrap();
         assert_eq!(
-            a.slot(K),
-            Some(&Slot {
-                promised: b(5, 2),
-                accepted: Some((b(5, 2), val("v5"))),
-                confirmed: true
-            })
+            (s.promised, &s.accepted, s.confirmed),
+            (b(5, 2), &Some((b(5, 2), val("v5"))), true)
         );
         a.learn(K, b(4, 1), val("older"));
         assert_eq!(a.slot(K).unwrap().accepted, Some((b(5, 2), val("v5"))));

@@ -121,6 +121,10 @@ pub enum Command {
     Persist,
     /// The sweeper's delete: only if the value is still expired.
     DeleteIfExpired,
+    /// Eviction's delete: only if the accepted ballot is still `seen`. The
+    /// proposer checks the ballot (the change function sees only values) and
+    /// turns a mismatch into `Deleted(false)` without a change.
+    Evict { seen: super::ballot::Ballot },
 }
 
 /// What a command returns when its round succeeds.
@@ -160,7 +164,9 @@ pub const ERR_TOO_BIG: &str = "ERR string exceeds maximum allowed size (proto-ma
 impl Command {
     /// Applies the change to `current` at wall-clock `now_ms`: the new value
     /// and this command's reply. An expired record reads as absent, and the
-    /// new value is then at most a tombstone, whatever the command.
+    /// new value is then at most a tombstone, whatever the command. A new
+    /// value may carry a deadline already past (`SET .. PXAT <past>`): it is
+    /// expired from the start, and the proposer writes its tombstone instead.
     pub fn apply(&self, current: &Value, now_ms: u64, value_len_max: usize) -> (Value, Reply) {
         let live: Option<&Record> = current.as_ref().filter(|r| !r.is_expired(now_ms));
         // `same` keeps the stored state, except that an expired record becomes a tombstone.
@@ -199,9 +205,9 @@ impl Command {
                     data: v.clone(),
                     expires_at_ms,
                 };
-                // A deadline already past: the SET happens and expires at once.
-                let new = (!new.is_expired(now_ms)).then_some(new);
-                (new, Reply::SetResult { applied: true, old })
+                // A deadline already past: the SET happens, and the value is
+                // expired at once (the proposer turns it into the tombstone).
+                (Some(new), Reply::SetResult { applied: true, old })
             }
             Command::Del => (None, Reply::Deleted(live.is_some())),
             Command::GetDel => (None, Reply::Value(data(live))),
@@ -285,7 +291,7 @@ impl Command {
                     new.expires_at_ms = *at;
                 }
                 let reply = Reply::Value(Some(r.data.clone()));
-                ((!new.is_expired(now_ms)).then_some(new), reply)
+                (Some(new), reply)
             }
             Command::Expire { at_ms, cond } => {
                 let Some(r) = live else {
@@ -305,7 +311,7 @@ impl Command {
                     data: r.data.clone(),
                     expires_at_ms: Some(*at_ms),
                 };
-                ((!new.is_expired(now_ms)).then_some(new), Reply::Integer(1))
+                (Some(new), Reply::Integer(1))
             }
             Command::Persist => match live {
                 Some(r) if r.expires_at_ms.is_some() => {
@@ -317,7 +323,24 @@ impl Command {
                 let expired = current.as_ref().is_some_and(|r| r.is_expired(now_ms));
                 (same(), Reply::Deleted(expired))
             }
+            // The ballot condition was checked by the proposer: delete.
+            Command::Evict { .. } => (None, Reply::Deleted(live.is_some())),
         }
+    }
+
+    /// True if the command can add bytes (refused at the memory cap, as
+    /// Redis's `denyoom` commands).
+    pub fn may_grow(&self) -> bool {
+        matches!(
+            self,
+            Command::Set(_)
+                | Command::SetWith { .. }
+                | Command::Cas { .. }
+                | Command::IncrBy(_)
+                | Command::IncrByFloat(_)
+                | Command::Append(_)
+                | Command::SetRange { .. }
+        )
     }
 
     /// True if the command never changes a live value (so retrying it is
@@ -354,6 +377,7 @@ impl Command {
             Command::Expire { .. } => "expire",
             Command::Persist => "persist",
             Command::DeleteIfExpired => "expire-sweep",
+            Command::Evict { .. } => "evict",
         }
     }
 }
@@ -498,10 +522,10 @@ mod tests {
             apply(set(SetCond::Always, Expiry::Keep, false), ttl("o", 7_000)),
             (ttl("n", 7_000), r(true, None))
         );
-        // A deadline already past: applied, and gone at once.
+        // A deadline already past: applied, and expired at once.
         assert_eq!(
             apply(set(SetCond::Always, Expiry::At(10), false), v("o")),
-            (None, r(true, None))
+            (ttl("n", 10), r(true, None))
         );
     }
 
@@ -650,8 +674,8 @@ mod tests {
         );
         assert_eq!(
             apply(exp(900, ExpireCond::Always), v("a")),
-            (None, Reply::Integer(1)),
-            "a past deadline deletes"
+            (ttl("a", 900), Reply::Integer(1)),
+            "a past deadline expires the value at once"
         );
         assert_eq!(
             apply(Command::Persist, ttl("a", 5_000)),

@@ -25,11 +25,22 @@ pub enum DeliberateBug {
     AmnesiacVotesAtOnce,
     /// Votes from an incarnation known to be dead still count (no crash vectors).
     OldIncarnationVotesCounted,
+    /// A tombstone is dropped without first raising the floor to its promise:
+    /// a stale proposer's Accept can land on the forgotten key.
+    DropTombstoneWithoutFloor,
+    /// A tombstone is dropped once a quorum (not all N) confirmed it: a replica
+    /// that missed the delete still holds the old value, and resurrects it.
+    DropTombstoneOnQuorum,
+    /// A read that finds the value expired answers "absent" at once, without
+    /// choosing the tombstone: under clock skew another node still serves it.
+    ExpiredReadWithoutRound,
+    /// Eviction forgets the key locally instead of deleting it by consensus.
+    EvictLocally,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 8] = [
+    pub const ALL: [DeliberateBug; 12] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -38,6 +49,10 @@ impl DeliberateBug {
         DeliberateBug::ReadFromOneReplica,
         DeliberateBug::AmnesiacVotesAtOnce,
         DeliberateBug::OldIncarnationVotesCounted,
+        DeliberateBug::DropTombstoneWithoutFloor,
+        DeliberateBug::DropTombstoneOnQuorum,
+        DeliberateBug::ExpiredReadWithoutRound,
+        DeliberateBug::EvictLocally,
     ];
 
     /// The kebab-case name used on command lines.
@@ -51,6 +66,10 @@ impl DeliberateBug {
             DeliberateBug::ReadFromOneReplica => "read-from-one-replica",
             DeliberateBug::AmnesiacVotesAtOnce => "amnesiac-votes-at-once",
             DeliberateBug::OldIncarnationVotesCounted => "old-incarnation-votes-counted",
+            DeliberateBug::DropTombstoneWithoutFloor => "drop-tombstone-without-floor",
+            DeliberateBug::DropTombstoneOnQuorum => "drop-tombstone-on-quorum",
+            DeliberateBug::ExpiredReadWithoutRound => "expired-read-without-round",
+            DeliberateBug::EvictLocally => "evict-locally",
         }
     }
 
@@ -102,6 +121,32 @@ pub struct Config {
     pub recovery_scan_slots_max: usize,
     /// Catch-up: a page request unanswered this long is sent again.
     pub recovery_retry_ms: u64,
+    /// How often the housekeeper runs (TTL sweep, tombstone clean-up,
+    /// eviction). 100 ms: expired keys nobody reads go within about that.
+    pub housekeeping_interval_ms: u64,
+    /// Slots the housekeeper examines per run at most (bounds the CPU one
+    /// run costs; a full pass over K keys takes K / this runs).
+    pub sweep_slots_max: usize,
+    /// A tombstone confirmed on all N replicas is dropped after this long
+    /// (!). At least twice `retry_budget_ms`: a coordinator still retrying a
+    /// write whose first Accept landed and was then deleted over must find
+    /// the tombstone above its Accept (the retry rule, "never apply a change
+    /// twice", reads it); once every such round has given up, the floor
+    /// alone guards the key. 5 s.
+    pub tombstone_grace_ms: u64,
+    /// Memory cap for this node's keys and values, in bytes (0: none).
+    pub memory_max_bytes: u64,
+    /// What to do at the cap.
+    pub eviction: Eviction,
+    /// Eviction starts at this percentage of `memory_max_bytes`, so that
+    /// deletes (which need a quorum and leave tombstones for a grace period)
+    /// catch up before the cap refuses writes. 90%.
+    pub evict_at_percent: u64,
+    /// Keys sampled per eviction (Redis's maxmemory-samples: 5).
+    pub evict_samples: usize,
+    /// System operations (sweeps, evictions, tombstone rounds) in flight at
+    /// most: housekeeping never crowds out clients.
+    pub system_inflight_max: usize,
     /// Seed of the node's RNG (backoff jitter): set by the driver.
     pub rng_seed: u64,
     /// Record trace events (the simulator and debugging use them).
@@ -130,6 +175,14 @@ impl Config {
             recovery_page_keys_max: 1_024,
             recovery_scan_slots_max: 16_384,
             recovery_retry_ms: 200,
+            housekeeping_interval_ms: 100,
+            sweep_slots_max: 1_024,
+            tombstone_grace_ms: 5_000,
+            memory_max_bytes: 0,
+            eviction: Eviction::NoEviction,
+            evict_at_percent: 90,
+            evict_samples: 5,
+            system_inflight_max: 64,
             rng_seed: 0,
             trace: false,
             bug: None,
@@ -185,7 +238,60 @@ impl Config {
         if self.round_jump_max == 0 {
             return fail("round_jump_max must be > 0".into());
         }
+        if self.housekeeping_interval_ms == 0
+            || self.sweep_slots_max == 0
+            || self.evict_samples == 0
+            || self.system_inflight_max == 0
+        {
+            return fail("housekeeping_interval_ms, sweep_slots_max, evict_samples and system_inflight_max must be > 0".into());
+        }
+        if self.tombstone_grace_ms < 2 * self.retry_budget_ms {
+            return fail(format!(
+                "tombstone_grace_ms = {} must be at least twice retry_budget_ms = {}: a round still retrying must find the tombstone",
+                self.tombstone_grace_ms, self.retry_budget_ms
+            ));
+        }
+        if self.evict_at_percent == 0 || self.evict_at_percent > 100 {
+            return fail(format!(
+                "evict_at_percent = {} must be between 1 and 100",
+                self.evict_at_percent
+            ));
+        }
         Ok(())
+    }
+}
+
+/// What a node does when its memory reaches `memory_max_bytes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Eviction {
+    /// Refuse writes that add bytes (`-OOM`), as Redis's `noeviction`.
+    #[default]
+    NoEviction,
+    /// Delete, by consensus, the least recently used of a few sampled keys.
+    Lru,
+    /// Delete, by consensus, the least frequently used of a few sampled keys
+    /// (Redis's logarithmic counter, halved every minute of idleness).
+    Lfu,
+}
+
+impl Eviction {
+    /// Parses `noeviction`, `lru` or `lfu` (also Redis's `allkeys-lru`, `allkeys-lfu`).
+    pub fn from_name(name: &str) -> Option<Eviction> {
+        match name {
+            "noeviction" => Some(Eviction::NoEviction),
+            "lru" | "allkeys-lru" => Some(Eviction::Lru),
+            "lfu" | "allkeys-lfu" => Some(Eviction::Lfu),
+            _ => None,
+        }
+    }
+
+    /// The name INFO shows (Redis's maxmemory-policy).
+    pub fn name(self) -> &'static str {
+        match self {
+            Eviction::NoEviction => "noeviction",
+            Eviction::Lru => "allkeys-lru",
+            Eviction::Lfu => "allkeys-lfu",
+        }
     }
 }
 

@@ -12,6 +12,8 @@ pub enum NackReason {
     Recovering,
     /// The node does not hold this key.
     NotReplica,
+    /// The node is at its memory cap and the Accept would add bytes.
+    OutOfMemory,
 }
 
 /// One protocol message about one key.

@@ -2,12 +2,15 @@
 //!
 //! Start reading at [`node::Node::handle`]. The acceptor's rules are in
 //! [`acceptor`], the coordinator's in [`proposer`], the wire vocabulary in
-//! [`message`], and where a key lives in [`placement`].
+//! [`message`], and where a key lives in [`placement`]. How a cache forgets
+//! (TTL sweeps, tombstone clean-up, eviction) without forgetting a promise is
+//! in [`housekeeping`]; how a restarted node catches up, in [`recovery`].
 
 pub mod acceptor;
 pub mod ballot;
 pub mod command;
 pub mod config;
+pub mod housekeeping;
 pub mod message;
 pub mod node;
 pub mod placement;
@@ -17,7 +20,8 @@ pub mod recovery;
 pub use acceptor::{Acceptor, Slot};
 pub use ballot::{Ballot, Incarnation, NodeId};
 pub use command::{Command, ExpireCond, Expiry, Key, Record, Reply, SetCond, Value};
-pub use config::{Config, ConfigError, DeliberateBug};
+pub use config::{Config, ConfigError, DeliberateBug, Eviction};
+pub use housekeeping::{SystemOp, SYSTEM_ID_BIT};
 pub use message::{CrashVector, Envelope, Message, NackReason};
 pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};
 pub use placement::Placement;

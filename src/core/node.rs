@@ -87,6 +87,22 @@ pub enum Trace {
     },
     /// A quorum accepted `ballot`: the value is chosen.
     Chosen { key: Key, ballot: Ballot },
+    /// This node's Accept at `ballot` was built on a value whose deadline had
+    /// passed: if chosen, the key expired (a delete by the system) just
+    /// before the round's own change.
+    Expired { key: Key, ballot: Ballot },
+    /// The node proposed a system operation (sweep, eviction, tombstone round).
+    SystemInvoke {
+        id: RequestId,
+        key: Key,
+        op: super::housekeeping::SystemOp,
+    },
+    /// A system operation ended.
+    SystemDone {
+        id: RequestId,
+        key: Key,
+        outcome: Outcome,
+    },
 }
 
 /// What the node wants its driver to do.
@@ -136,6 +152,20 @@ pub struct Stats {
     pub nacks_received: u64,
     pub messages_received: u64,
     pub messages_dropped: u64,
+    /// Keys holding a live value on this node (as a replica).
+    pub keys: u64,
+    /// Slots without a live value (tombstones, promises) not yet dropped.
+    pub tombstones: u64,
+    /// Bytes used by keys, values and per-key overhead.
+    pub memory_used_bytes: u64,
+    /// Keys this node evicted (by consensus) under its memory cap.
+    pub evicted_keys: u64,
+    /// Keys this node's rounds expired (sweeps and reads of expired values).
+    pub expired_keys: u64,
+    /// Tombstones dropped after their `all` Confirm and grace.
+    pub tombstones_dropped: u64,
+    /// Writes refused at the memory cap (`-OOM` and Nack OutOfMemory).
+    pub oom_refusals: u64,
 }
 
 /// What an armed timer is for.
@@ -145,6 +175,8 @@ pub(crate) enum TimerTarget {
     Round(Key),
     /// Catch-up: re-ask peers whose page did not come.
     Recovery,
+    /// The periodic housekeeper (TTL sweep, tombstone clean-up, eviction).
+    Housekeeping,
 }
 
 /// One node's protocol state: acceptor for its keys, coordinator for its clients.
@@ -169,6 +201,7 @@ pub struct Node {
     pub(crate) rng: ChaCha8Rng,
     pub(crate) now: Now,
     pub(crate) stats: Stats,
+    pub(crate) housekeeping: super::housekeeping::Housekeeping,
     local: VecDeque<Envelope>,
 }
 
@@ -215,6 +248,7 @@ impl Node {
             inflight: 0,
             now: Now::default(),
             stats: Stats::default(),
+            housekeeping: Default::default(),
             local: VecDeque::new(),
         })
     }
@@ -251,9 +285,21 @@ impl Node {
                 break;
             }
             for (id, outcome) in std::mem::take(&mut self.repairs_done) {
-                self.on_repair_done(id, outcome, out);
+                if id & super::housekeeping::SYSTEM_ID_BIT != 0 {
+                    self.on_system_done(id, outcome, out);
+                } else {
+                    self.on_repair_done(id, outcome, out);
+                }
             }
         }
+        self.maybe_evict(out);
+        while let Some(env) = self.local.pop_front() {
+            self.on_envelope(env, out);
+        }
+        self.arm_housekeeping();
+        self.stats.keys = self.acceptor.live_keys();
+        self.stats.tombstones = self.acceptor.len() as u64 - self.stats.keys;
+        self.stats.memory_used_bytes = self.acceptor.bytes_used();
         out.wake_at_us = self.next_wake_us();
     }
 
@@ -399,7 +445,7 @@ impl Node {
         match env.msg {
             Message::Prepare { key, ballot } => self.on_prepare(from, key, ballot, out),
             Message::Accept { key, ballot, value } => self.on_accept(from, key, ballot, value, out),
-            Message::Confirm { key, ballot, .. } => self.on_confirm(key, ballot),
+            Message::Confirm { key, ballot, all } => self.on_confirm(key, ballot, all),
             Message::Promise {
                 key,
                 ballot,
@@ -542,10 +588,35 @@ impl Node {
             },
             None => {
                 let reply = self.acceptor.on_prepare(&key, ballot);
+                self.touch(&key);
                 self.with_crash_vector(reply)
             }
         };
         self.send(from, reply, out);
+    }
+
+    /// Records an access to `key` for LRU/LFU.
+    fn touch(&mut self, key: &[u8]) {
+        if self.cfg.memory_max_bytes > 0 && self.cfg.eviction != super::config::Eviction::NoEviction
+        {
+            let coin = self.coin();
+            let now_ms = (self.now.mono_us / 1_000) as u32;
+            self.acceptor.touch(key, now_ms, coin);
+        }
+    }
+
+    /// True if an Accept of `value` would take this node past its memory
+    /// ceiling: the cap plus a quarter. Coordinators refuse writes at the cap
+    /// itself (`-OOM`) and eviction starts below it, so the ceiling is only
+    /// reached when eviction cannot keep up or has no quorum; it is not the
+    /// cap itself because a replica that refuses Accepts also blocks other
+    /// coordinators' rounds (repairs and reads of values it lags behind on).
+    fn over_cap(&self, key: &[u8], value: &Value) -> bool {
+        let max = self.cfg.memory_max_bytes;
+        max > 0 && {
+            let growth = self.acceptor.growth(key, value);
+            growth > 0 && self.acceptor.bytes_used() + growth > max + max / 4
+        }
     }
 
     // Phase 2b: accept unless a higher ballot was promised (acceptor.rs).
@@ -557,14 +628,24 @@ impl Node {
         value: Value,
         out: &mut Effects,
     ) {
-        let reply = match self.refuse_vote(&key) {
-            Some(reason) => Message::Nack {
-                key,
-                ballot,
-                reason,
-            },
+        let refusal = self.refuse_vote(&key).or_else(|| {
+            self.over_cap(&key, &value)
+                .then_some(NackReason::OutOfMemory)
+        });
+        let reply = match refusal {
+            Some(reason) => {
+                if reason == NackReason::OutOfMemory {
+                    self.stats.oom_refusals += 1;
+                }
+                Message::Nack {
+                    key,
+                    ballot,
+                    reason,
+                }
+            }
             None => {
                 let reply = self.acceptor.on_accept(&key, ballot, value);
+                self.touch(&key);
                 self.with_crash_vector(reply)
             }
         };
@@ -572,9 +653,10 @@ impl Node {
     }
 
     // Confirm: mark chosen if the accepted ballot matches (acceptor.rs).
-    fn on_confirm(&mut self, key: Key, ballot: Ballot) {
+    fn on_confirm(&mut self, key: Key, ballot: Ballot, all: bool) {
         if self.refuse_vote(&key).is_none() {
             self.acceptor.on_confirm(&key, ballot);
+            self.note_confirm(&key, ballot, all);
         }
     }
 
@@ -586,6 +668,7 @@ impl Node {
             }
             match self.timers.remove(&(at, seq)) {
                 Some(TimerTarget::Round(key)) => self.on_timer(key, seq, out),
+                Some(TimerTarget::Housekeeping) => self.housekeep(out),
                 Some(TimerTarget::Recovery) => {
                     if let Some(r) = self.recovery.as_mut() {
                         r.disarm();

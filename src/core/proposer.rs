@@ -22,6 +22,9 @@ use super::recovery::REPAIR_ID_BIT;
 use rand::RngExt;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+/// Redis's refusal at the memory cap, word for word (clients match on `OOM`).
+pub const ERR_OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
 /// A request waiting for, or taking part in, a round.
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
@@ -124,6 +127,9 @@ impl Node {
         self.stats.requests += 1;
         if let Err(why) = self.check_request(&key, &command) {
             self.stats.requests_failed += 1;
+            if why == ERR_OOM {
+                self.stats.oom_refusals += 1;
+            }
             out.replies.push((id, Outcome::Failed(why)));
             return;
         }
@@ -154,6 +160,10 @@ impl Node {
                 "value of {value_len} bytes exceeds value_len_max_bytes = {}",
                 self.cfg.value_len_max_bytes
             ));
+        }
+        let max = self.cfg.memory_max_bytes;
+        if max > 0 && command.may_grow() && self.acceptor.bytes_used() >= max {
+            return Err(ERR_OOM.into());
         }
         if self.inflight >= self.cfg.inflight_max_requests {
             return Err(format!(
@@ -278,6 +288,8 @@ impl Node {
         let ignore_accepted = self.has_bug(DeliberateBug::IgnoreAcceptedValue);
         let reapply = self.has_bug(DeliberateBug::RetryReappliesChange);
         let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
+        let expired_without_round = self.has_bug(DeliberateBug::ExpiredReadWithoutRound);
+        let trace = self.cfg.trace;
         let now = self.now.mono_us;
         let wall_ms = self.now.wall_ms;
         let value_len_max = self.cfg.value_len_max_bytes;
@@ -305,6 +317,8 @@ impl Node {
             decide(&round.sent, derived_from)
         };
         let ballot = round.ballot;
+        // Expiries this round carries out (each a delete by the system).
+        let mut expiries = 0;
         let (value, replies, copied) = match decision {
             Decision::Unknown => {
                 log::debug!("retry found another value above our accept: outcome unknown");
@@ -321,13 +335,42 @@ impl Node {
                 let mut value = base.clone();
                 let mut replies = Vec::with_capacity(round.batch.len());
                 for p in &round.batch {
-                    let (next, reply) = p.command.apply(&value, wall_ms, value_len_max);
+                    if value.as_ref().is_some_and(|r| r.is_expired(wall_ms)) {
+                        // The change sees "absent": the key expires first.
+                        expiries += 1;
+                    }
+                    let (next, reply) = match p.command {
+                        // Eviction deletes only the value it sampled: the
+                        // accepted ballot must still be the one it saw.
+                        Command::Evict { seen } if derived_from != Some(seen) || value != base => {
+                            (value.clone(), Reply::Deleted(false))
+                        }
+                        _ => p.command.apply(&value, wall_ms, value_len_max),
+                    };
                     value = next;
                     replies.push(reply);
+                }
+                if value.as_ref().is_some_and(|r| r.is_expired(wall_ms)) {
+                    // Written with a deadline already past: store the tombstone.
+                    value = None;
+                    expiries += 1;
                 }
                 (value, replies, false)
             }
         };
+        if expiries > 0 && read_only && expired_without_round {
+            // Deliberate bug: answer "absent" before the tombstone is chosen.
+            if trace {
+                for _ in 0..expiries {
+                    out.trace.push(Trace::Expired {
+                        key: key.clone(),
+                        ballot,
+                    });
+                }
+            }
+            self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
+            return;
+        }
         if copied || value != base {
             round.sent.push(SentAccept {
                 ballot,
@@ -358,6 +401,12 @@ impl Node {
                 derived_from,
                 copied,
             });
+            for _ in 0..expiries {
+                out.trace.push(Trace::Expired {
+                    key: key.clone(),
+                    ballot,
+                });
+            }
         }
         self.arm_timer(&key, now + self.cfg.phase_timeout_ms * 1_000);
         for r in replicas {
@@ -384,7 +433,7 @@ impl Node {
         let quorum = self.quorum();
         let now = self.now.mono_us;
         let Some(round) = self.round_for(&key, ballot, from) else {
-            log::debug!("ignore accepted {ballot} from {from}: no such round");
+            self.late_accepted(from, &key, ballot, out);
             return;
         };
         let Phase::Accepting {
@@ -404,9 +453,21 @@ impl Node {
         let replies = std::mem::take(replies);
         let value = std::mem::take(value);
         let replicas = round.replicas.clone();
+        // A tombstone chosen before all replicas answered: keep counting late
+        // Accepteds, so that a Confirm can say `all` and the tombstone can go.
+        let linger = (value.is_none() && !all).then(|| super::housekeeping::Linger {
+            ballot,
+            replicas: replicas.clone(),
+            accepted: accepted.clone(),
+            until_us: 0,
+        });
         let sample_us = now.saturating_sub(round.phase_started_us);
         self.stats.rounds_chosen += 1;
         self.observe_rtt(sample_us);
+        if let Some(mut l) = linger {
+            l.until_us = now + self.cfg.retry_budget_ms * 1_000;
+            self.linger(key.clone(), l);
+        }
         if self.cfg.trace {
             out.trace.push(Trace::Chosen {
                 key: key.clone(),

@@ -284,7 +284,11 @@ fn a_quorum_of_promises_starts_phase_2a_and_a_quorum_of_accepted_answers() {
     let out = deliver(&mut n, 2, accepted(b(1, 1)));
     assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Done))]);
     assert_eq!(sent(&out), to_peers(confirm(b(1, 1), false)));
-    assert_eq!(out.wake_at_us, None, "no timer left");
+    assert_eq!(
+        out.wake_at_us,
+        Some(100_000),
+        "no round timer left: only the housekeeper's, armed at the first input"
+    );
     assert!(
         n.acceptor().slot(K).unwrap().confirmed,
         "the local replica confirmed too"
