@@ -349,6 +349,10 @@ impl CoreCall {
                 label(i)
             )));
         }
+        if why.starts_with("OOM ") {
+            // Redis's own refusal at the memory cap, word for word.
+            return Some(Reply::error(why.clone()));
+        }
         Some(Reply::error(format!("FAILED {}{why}", label(i))))
     }
 }
@@ -421,8 +425,8 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         nacks_received,
         messages_received,
         messages_dropped,
-        keys,
-        tombstones,
+        keys: _,       // in # Keyspace
+        tombstones: _, // in # Keyspace
         memory_used_bytes,
         evicted_keys,
         expired_keys,
@@ -442,8 +446,6 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         ("nacks_received", *nacks_received),
         ("messages_received", *messages_received),
         ("messages_dropped", *messages_dropped),
-        ("keys", *keys),
-        ("tombstones", *tombstones),
         ("used_memory", *memory_used_bytes),
         ("evicted_keys", *evicted_keys),
         ("expired_keys", *expired_keys),

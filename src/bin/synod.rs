@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use synod::client::{Client, ClientError};
-use synod::core::NodeId;
+use synod::core::{Eviction, NodeId};
 use synod::resp::Reply;
 use synod::runtime::{run_node, NodeOptions, RuntimeConfig};
 
@@ -260,6 +260,18 @@ struct NodeArgs {
     /// A fresh cluster: vote at once. Never give it to a restarted node.
     #[arg(long)]
     bootstrap: bool,
+    /// Memory cap for keys and values, in bytes (0: none). Eviction starts at
+    /// 90% of it; writes are refused with -OOM at it.
+    #[arg(long, default_value_t = 0)]
+    max_memory_bytes: u64,
+    /// At the cap: noeviction (refuse writes, -OOM), lru or lfu (delete the
+    /// least recently / frequently used of 5 sampled keys, by consensus).
+    #[arg(long, default_value = "noeviction", value_parser = parse_eviction)]
+    eviction: Eviction,
+}
+
+fn parse_eviction(s: &str) -> Result<Eviction, String> {
+    Eviction::from_name(s).ok_or_else(|| format!("'{s}' is not noeviction, lru or lfu"))
 }
 
 fn parse_peers(s: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
@@ -369,6 +381,8 @@ fn node(args: NodeArgs) -> ExitCode {
         replicas: args.replicas,
         cluster_id: args.cluster_id,
         bootstrap: args.bootstrap,
+        memory_max_bytes: args.max_memory_bytes,
+        eviction: args.eviction,
         runtime: RuntimeConfig::default(),
     };
     if let Err(e) = opts.validate() {

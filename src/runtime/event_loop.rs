@@ -398,14 +398,7 @@ impl Loop {
 
     fn info_snapshot(&self) -> InfoSnapshot {
         let node = &self.node;
-        let (mut keys, mut tombstones) = (0, 0);
-        for (_, slot) in node.acceptor().slots() {
-            match &slot.accepted {
-                Some((_, Some(_))) => keys += 1,
-                Some((_, None)) => tombstones += 1,
-                None => {}
-            }
-        }
+        let (keys, tombstones) = (node.stats().keys, node.stats().tombstones);
         let o = &self.shared.opts;
         let peers = node
             .peers()

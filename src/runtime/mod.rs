@@ -22,7 +22,7 @@ mod event_loop;
 mod peer;
 
 use crate::codec::{self, FRAME_SIZE_MAX_BYTES};
-use crate::core::{Config, Incarnation, Node, NodeId, Placement};
+use crate::core::{Config, Eviction, Incarnation, Node, NodeId, Placement};
 use crate::resp::RespLimits;
 use async_std::channel;
 use async_std::net::{TcpListener, TcpStream};
@@ -191,6 +191,10 @@ pub struct NodeOptions {
     /// Fresh cluster: vote at once. Without it the node has restarted, must not
     /// vote, and serves as a coordinator only (DESIGN.md, Restart).
     pub bootstrap: bool,
+    /// Memory cap for this node's keys and values in bytes (0: none).
+    pub memory_max_bytes: u64,
+    /// What to do at the cap.
+    pub eviction: Eviction,
     /// The runtime's bounds.
     pub runtime: RuntimeConfig,
 }
@@ -215,6 +219,8 @@ impl NodeOptions {
             peers,
             cluster_id: "synod".into(),
             bootstrap,
+            memory_max_bytes: 0,
+            eviction: Eviction::NoEviction,
             runtime: RuntimeConfig::default(),
         }
     }
@@ -266,6 +272,8 @@ impl NodeOptions {
     pub fn core_config(&self, incarnation: Incarnation) -> Config {
         let mut cfg = Config::new(self.node_id, self.peers.keys().copied().collect());
         cfg.replicas = self.replicas;
+        cfg.memory_max_bytes = self.memory_max_bytes;
+        cfg.eviction = self.eviction;
         // Distinct jitter streams per node and life.
         cfg.rng_seed = incarnation ^ (u64::from(self.node_id) << 48);
         cfg

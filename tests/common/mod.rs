@@ -23,6 +23,8 @@ pub struct NodeProc {
 pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     replicas: usize,
+    /// Extra `synod node` flags given to every node.
+    extra: Vec<String>,
 }
 
 /// A port the OS says is free right now.
@@ -37,6 +39,11 @@ fn free_port() -> u16 {
 impl Cluster {
     /// Starts `n` nodes with `--bootstrap` (a fresh cluster) and waits until each answers PING.
     pub fn start(n: u32, replicas: usize) -> Cluster {
+        Cluster::start_with(n, replicas, &[])
+    }
+
+    /// As [`Cluster::start`], with extra `synod node` flags for every node.
+    pub fn start_with(n: u32, replicas: usize, extra: &[&str]) -> Cluster {
         let nodes = (1..=n)
             .map(|id| NodeProc {
                 id,
@@ -45,7 +52,12 @@ impl Cluster {
                 child: None,
             })
             .collect();
-        let mut c = Cluster { nodes, replicas };
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut c = Cluster {
+            nodes,
+            replicas,
+            extra,
+        };
         for id in 1..=n {
             c.spawn(id, true);
         }
@@ -79,6 +91,7 @@ impl Cluster {
                 "--cluster-id",
                 CLUSTER_ID,
             ])
+            .args(&self.extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,0 +1,132 @@
+//! Cache behaviour on a live cluster: memory cap with eviction by consensus,
+//! `noeviction` refusing writes like Redis, and deleted keys' tombstones
+//! cleaned up so memory stays bounded.
+
+mod common;
+
+use common::{eventually, Cluster};
+
+/// A counter from `INFO` of node `id`.
+fn info_field(c: &Cluster, id: u32, field: &str) -> u64 {
+    let info = c.client(id).info(None).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("INFO has no {field}:\n{info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+const VALUE: [u8; 100] = [b'x'; 100];
+
+#[test]
+fn lru_eviction_keeps_each_node_near_its_cap_and_keeps_recent_keys() {
+    // 3,000 keys of 1,000 bytes (about 1,170 bytes each with overhead) into a
+    // cap of about 850. An evicted key leaves a tombstone of about 170 bytes
+    // for the grace period (5 s), so values must be large against it for
+    // eviction to make room at this small scale.
+    let cap = 1_000_000u64;
+    let c = Cluster::start_with(
+        3,
+        3,
+        &["--max-memory-bytes", "1000000", "--eviction", "lru"],
+    );
+    let mut client = c.client(1);
+    let big = vec![b'y'; 1_000];
+    for i in 0..3_000 {
+        client.set(format!("key{i:05}").as_bytes(), &big).unwrap();
+    }
+    for id in 1..=3 {
+        let used = info_field(&c, id, "used_memory");
+        assert!(
+            used <= cap + cap / 4,
+            "node {id}: used_memory {used} > ceiling"
+        );
+    }
+    let evicted: u64 = (1..=3).map(|id| info_field(&c, id, "evicted_keys")).sum();
+    assert!(
+        evicted >= 1_500,
+        "only {evicted} evictions for 3,000 keys into ~850 slots"
+    );
+    // The most recent writes are the last to go.
+    for i in 2_990..3_000 {
+        assert_eq!(
+            client.get(format!("key{i:05}").as_bytes()).unwrap(),
+            Some(big.clone()),
+            "recent key{i:05} evicted"
+        );
+    }
+    // Evictions are deletes by consensus: every replica agrees on what is gone.
+    let mut present = 0;
+    for i in (0..3_000).step_by(7) {
+        let k = format!("key{i:05}");
+        let a = c.client(1).get(k.as_bytes()).unwrap();
+        let b = c.client(2).get(k.as_bytes()).unwrap();
+        assert_eq!(a, b, "{k}: nodes 1 and 2 disagree");
+        present += a.is_some() as u32;
+    }
+    assert!(
+        present < 3_000 / 7,
+        "nothing was evicted among sampled keys"
+    );
+}
+
+#[test]
+fn noeviction_answers_writes_with_redis_oom_error_and_keeps_serving() {
+    let c = Cluster::start_with(3, 3, &["--max-memory-bytes", "60000"]);
+    let mut client = c.client(2);
+    let mut refused = None;
+    for i in 0..2_000 {
+        match client.set(format!("k{i}").as_bytes(), &VALUE) {
+            Ok(()) => {}
+            Err(e) => {
+                refused = Some((i, e.to_string()));
+                break;
+            }
+        }
+    }
+    let (n, err) = refused.expect("never refused a write past the cap");
+    assert!(n > 100, "refused too early, after {n} keys");
+    assert!(
+        err.contains("OOM command not allowed when used memory > 'maxmemory'"),
+        "{err}"
+    );
+    // Reads and deletes still work, and a delete makes room again.
+    assert_eq!(client.get(b"k0").unwrap(), Some(VALUE.to_vec()));
+    assert_eq!(info_field(&c, 2, "evicted_keys"), 0);
+    assert!(info_field(&c, 2, "oom_refusals") >= 1);
+    let keys: Vec<Vec<u8>> = (0..50).map(|i| format!("k{i}").into_bytes()).collect();
+    let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+    assert_eq!(client.del(&refs).unwrap(), 50);
+    eventually(15, || client.set(b"fits-again", &VALUE).ok());
+}
+
+#[test]
+fn deleted_keys_leave_no_state_behind_once_every_replica_has_the_tombstone() {
+    let c = Cluster::start(3, 3);
+    let mut client = c.client(3);
+    for i in 0..300 {
+        client.set(format!("gone{i}").as_bytes(), b"v").unwrap();
+    }
+    for i in 0..300 {
+        assert_eq!(client.del(&[format!("gone{i}").as_bytes()]).unwrap(), 1);
+    }
+    assert_eq!(info_field(&c, 1, "keys"), 0);
+    // Tombstones go after their grace (5 s by default), on every node.
+    eventually(30, || {
+        (1..=3)
+            .all(|id| info_field(&c, id, "tombstones") == 0)
+            .then_some(())
+    });
+    let dropped: u64 = (1..=3)
+        .map(|id| info_field(&c, id, "tombstones_dropped"))
+        .sum();
+    assert!(
+        dropped >= 900,
+        "{dropped} tombstones dropped, expected 3 x 300"
+    );
+    // A key deleted and dropped is absent, and writable again.
+    assert_eq!(client.get(b"gone7").unwrap(), None);
+    client.set(b"gone7", b"back").unwrap();
+    assert_eq!(c.client(1).get(b"gone7").unwrap(), Some(b"back".to_vec()));
+}
