@@ -197,7 +197,11 @@ impl Node {
                 if op == SystemOp::TombstoneRound {
                     self.housekeeping.unconfirmed.remove(&key);
                 }
-                self.propose_system(key, op, Command::Get, out);
+                let command = match op {
+                    SystemOp::Sweep => Command::DeleteIfExpired,
+                    _ => Command::Get,
+                };
+                self.propose_system(key, op, command, out);
             }
         }
     }

@@ -1004,3 +1004,316 @@ fn the_old_incarnation_bug_counts_the_dead_vote() {
         "Accept sent on the strength of a forgotten promise"
     );
 }
+
+// ---- Forgetting safely (housekeeping.rs) ----
+
+fn node_cfg(id: NodeId, change: impl FnOnce(&mut Config)) -> Node {
+    let mut cfg = Config::new(id, vec![1, 2, 3]);
+    change(&mut cfg);
+    let mut n = Node::new(cfg, INC, true).unwrap();
+    for m in [1, 2, 3] {
+        if m != id {
+            step(
+                &mut n,
+                0,
+                Input::PeerUp {
+                    node: m,
+                    incarnation: INC,
+                },
+            );
+        }
+    }
+    n
+}
+fn step_at(n: &mut Node, mono_us: u64, wall_ms: u64, input: Input) -> Effects {
+    let mut out = Effects::default();
+    n.handle(Now { mono_us, wall_ms }, input, &mut out);
+    out
+}
+fn msg_for(key: &[u8], msg: Message) -> Message {
+    match msg {
+        Message::Accept { ballot, value, .. } => Message::Accept {
+            key: key.to_vec(),
+            ballot,
+            value,
+        },
+        Message::Prepare { ballot, .. } => Message::Prepare {
+            key: key.to_vec(),
+            ballot,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn a_tombstone_is_dropped_only_after_an_all_confirm_and_the_grace_with_the_floor_at_its_promise() {
+    let mut n = node(2);
+    deliver(&mut n, 1, accept(b(5, 1), None));
+    deliver(&mut n, 3, prepare(b(6, 3))); // promised now above accepted
+    deliver(&mut n, 1, confirm(b(5, 1), false));
+    step(&mut n, 3_000_000, Input::Tick);
+    assert!(n.acceptor().slot(K).is_some(), "no all-Confirm: kept");
+    deliver(&mut n, 1, confirm(b(5, 1), true));
+    step(&mut n, 3_500_000, Input::Tick);
+    assert!(n.acceptor().slot(K).is_some(), "within the grace: kept");
+    step(&mut n, 6_100_000, Input::Tick);
+    assert_eq!(n.acceptor().slot(K), None, "dropped after the grace");
+    assert_eq!(
+        n.acceptor().floor(),
+        b(6, 3),
+        "floor raised to the promise (!)"
+    );
+    assert_eq!(n.acceptor().effective_promised(K), b(6, 3));
+    assert_eq!(n.stats().tombstones_dropped, 1);
+    // A stale proposer's Accept below the forgotten promise is refused.
+    let out = deliver(&mut n, 1, accept(b(6, 1), val("stale")));
+    assert_eq!(sent(&out), vec![(1, reject(b(6, 1), b(6, 3)))]);
+}
+
+#[test]
+fn a_confirm_for_another_ballot_does_not_make_a_tombstone_droppable() {
+    let mut n = node(2);
+    deliver(&mut n, 1, accept(b(5, 1), None));
+    deliver(&mut n, 3, accept(b(7, 3), val("new")));
+    deliver(&mut n, 1, confirm(b(5, 1), true));
+    step(&mut n, 9_000_000, Input::Tick);
+    assert_eq!(
+        n.acceptor().slot(K).unwrap().accepted,
+        Some((b(7, 3), val("new")))
+    );
+}
+
+#[test]
+fn a_tombstone_round_that_hears_from_every_replica_late_still_confirms_all() {
+    let mut n = node(1);
+    request(&mut n, 9, Command::Del);
+    deliver(&mut n, 2, promise(b(1, 1), Some((b(0, 2), val("v")))));
+    let out = deliver(&mut n, 2, accepted(b(1, 1)));
+    assert_eq!(out.replies, vec![(9, Outcome::Ok(Reply::Deleted(true)))]);
+    assert_eq!(sent(&out), to_peers(confirm(b(1, 1), false)));
+    // Node 3's Accepted comes after the round ended: now every replica has it.
+    let out = deliver(&mut n, 3, accepted(b(1, 1)));
+    assert_eq!(sent(&out), to_peers(confirm(b(1, 1), true)));
+}
+
+#[test]
+fn the_first_live_replica_sweeps_an_expired_value_nobody_reads() {
+    let first = Placement::new(&[1, 2, 3], 3).replicas_of(K)[0];
+    let mut n = node(first);
+    let others: Vec<NodeId> = [1, 2, 3].into_iter().filter(|&m| m != first).collect();
+    let expiring = Some(Record {
+        data: b"v".to_vec(),
+        expires_at_ms: Some(500),
+    });
+    step_at(
+        &mut n,
+        1_000,
+        0,
+        Input::Peer(env(
+            others[0],
+            first,
+            accept(b(1, others[0]), expiring.clone()),
+        )),
+    );
+    let out = step_at(&mut n, 150_000, 400, Input::Tick);
+    assert!(out.sends.is_empty(), "not expired yet at wall 400 ms");
+    let out = step_at(&mut n, 250_000, 600, Input::Tick);
+    let mut prepares: Vec<NodeId> = out
+        .sends
+        .iter()
+        .filter(|e| matches!(e.msg, Message::Prepare { .. }))
+        .map(|e| e.to)
+        .collect();
+    prepares.sort_unstable();
+    assert_eq!(
+        prepares, others,
+        "the sweeper's round goes to the other replicas"
+    );
+    let Message::Prepare { ballot, .. } = out.sends[0].msg.clone() else {
+        unreachable!()
+    };
+    let p = Message::Promise {
+        key: K.to_vec(),
+        ballot,
+        accepted: Some((b(1, others[0]), expiring)),
+        confirmed: false,
+        crash_vector: vec![],
+    };
+    let out = step_at(&mut n, 251_000, 600, Input::Peer(env(others[0], first, p)));
+    let accepts: Vec<&Message> = out.sends.iter().map(|e| &e.msg).collect();
+    assert!(
+        accepts
+            .iter()
+            .all(|m| matches!(m, Message::Accept { value: None, .. })),
+        "the sweep writes the tombstone: {accepts:?}"
+    );
+    let out = step_at(
+        &mut n,
+        252_000,
+        600,
+        Input::Peer(env(
+            others[0],
+            first,
+            Message::Accepted {
+                key: K.to_vec(),
+                ballot,
+                crash_vector: vec![],
+            },
+        )),
+    );
+    assert!(
+        out.replies.is_empty(),
+        "a system operation answers no client"
+    );
+    assert_eq!(n.stats().expired_keys, 1);
+}
+
+#[test]
+fn a_replica_that_is_not_first_leaves_the_sweep_to_the_first() {
+    let order = Placement::new(&[1, 2, 3], 3).replicas_of(K);
+    let second = order[1];
+    let mut n = node(second);
+    let expired = Some(Record {
+        data: b"v".to_vec(),
+        expires_at_ms: Some(10),
+    });
+    step_at(
+        &mut n,
+        1_000,
+        0,
+        Input::Peer(env(order[0], second, accept(b(1, order[0]), expired))),
+    );
+    let out = step_at(&mut n, 250_000, 600, Input::Tick);
+    assert!(
+        out.sends.is_empty(),
+        "node {second} is not the first live replica"
+    );
+    // The first replica goes down: the second takes over.
+    step_at(&mut n, 260_000, 600, Input::PeerDown { node: order[0] });
+    let out = step_at(&mut n, 400_000, 700, Input::Tick);
+    assert!(
+        out.sends
+            .iter()
+            .any(|e| matches!(e.msg, Message::Prepare { .. })),
+        "with the first replica down, node {second} sweeps"
+    );
+}
+
+#[test]
+fn under_the_cap_lru_eviction_proposes_a_delete_of_the_least_recently_used_key() {
+    let mut n = node_cfg(1, |c| {
+        c.memory_max_bytes = 560;
+        c.eviction = Eviction::Lru;
+    });
+    // Three keys of 10 bytes: 171 bytes each with overhead; eviction starts at 450.
+    for (i, key) in [b"a", b"b", b"c"].iter().enumerate() {
+        let t = 1_000 * (i as u64 + 1);
+        let out = step(
+            &mut n,
+            t,
+            Input::Peer(env(2, 1, msg_for(*key, accept(b(1, 2), val("0123456789"))))),
+        );
+        let evicts = out
+            .sends
+            .iter()
+            .filter(|e| matches!(e.msg, Message::Prepare { .. }))
+            .count();
+        assert_eq!(
+            evicts,
+            if i < 2 { 0 } else { 2 },
+            "after key {i}: {:?}",
+            sent(&out)
+        );
+        if i == 2 {
+            assert!(
+                out.sends
+                    .iter()
+                    .filter(|e| matches!(e.msg, Message::Prepare { .. }))
+                    .all(|e| e.msg.key() == b"a"),
+                "the least recently used key is evicted: {:?}",
+                sent(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn an_eviction_whose_key_was_written_since_it_sampled_deletes_nothing() {
+    let mut n = node_cfg(1, |c| {
+        c.memory_max_bytes = 560;
+        c.eviction = Eviction::Lru;
+    });
+    for (i, key) in [b"a", b"b", b"c"].iter().enumerate() {
+        step(
+            &mut n,
+            1_000 * (i as u64 + 1),
+            Input::Peer(env(2, 1, msg_for(*key, accept(b(1, 2), val("0123456789"))))),
+        );
+    }
+    // The eviction of "a" saw ballot 1.2; a newer write at 9.3 is reported.
+    let Some((_, Slot { promised, .. })) = n
+        .acceptor()
+        .slots()
+        .find(|(k, _)| k.as_slice() == b"a")
+        .map(|(k, s)| (k.clone(), s.clone()))
+    else {
+        panic!("no slot for a")
+    };
+    let p = Message::Promise {
+        key: b"a".to_vec(),
+        ballot: promised,
+        accepted: Some((b(9, 3), val("fresh"))),
+        confirmed: true,
+        crash_vector: vec![],
+    };
+    let out = step(&mut n, 5_000, Input::Peer(env(2, 1, p)));
+    let values: Vec<&Value> = out
+        .sends
+        .iter()
+        .filter_map(|e| match &e.msg {
+            Message::Accept { value, .. } => Some(value),
+            _ => None,
+        })
+        .collect();
+    assert!(!values.is_empty(), "phase 2 ran: {:?}", sent(&out));
+    assert!(
+        values.iter().all(|v| **v == val("fresh")),
+        "the newer value is kept, not deleted: {values:?}"
+    );
+}
+
+#[test]
+fn past_the_memory_ceiling_an_accept_that_adds_bytes_is_refused() {
+    let mut n = node_cfg(2, |c| c.memory_max_bytes = 400);
+    let big = Some(Record::new(vec![b'x'; 1_000]));
+    let out = deliver(&mut n, 1, accept(b(1, 1), big));
+    assert_eq!(
+        sent(&out),
+        vec![(
+            1,
+            Message::Nack {
+                key: K.to_vec(),
+                ballot: b(1, 1),
+                reason: NackReason::OutOfMemory
+            }
+        )]
+    );
+    // A tombstone frees bytes: always accepted.
+    let out = deliver(&mut n, 1, accept(b(2, 1), None));
+    assert!(matches!(sent(&out)[0].1, Message::Accepted { .. }));
+}
+
+#[test]
+fn at_the_cap_a_write_is_refused_with_redis_oom_error_but_reads_and_deletes_run() {
+    // One key of 10 bytes costs 171: past the cap of 150, below its ceiling.
+    let mut n = node_cfg(1, |c| c.memory_max_bytes = 150);
+    deliver(&mut n, 2, accept(b(1, 2), val("0123456789")));
+    let out = request(&mut n, 1, Command::Set(b"more".to_vec()));
+    assert_eq!(
+        out.replies,
+        vec![(1, Outcome::Failed(super::proposer::ERR_OOM.into()))]
+    );
+    let out = request(&mut n, 2, Command::Get);
+    assert!(out.replies.is_empty(), "a read runs its round");
+    assert!(!out.sends.is_empty());
+}
