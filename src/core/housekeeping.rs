@@ -310,12 +310,9 @@ impl Node {
             return;
         };
         self.housekeeping.busy.remove(&key);
-        if let Outcome::Ok(Reply::Deleted(true)) = &outcome {
-            match op {
-                SystemOp::Evict => self.stats.evicted_keys += 1,
-                SystemOp::Sweep => self.stats.expired_keys += 1,
-                SystemOp::TombstoneRound => {}
-            }
+        // Expiries (by sweeps or any other round) are counted when chosen.
+        if op == SystemOp::Evict && outcome == Outcome::Ok(Reply::Deleted(true)) {
+            self.stats.evicted_keys += 1;
         }
         if self.cfg.trace {
             out.trace.push(Trace::SystemDone { id, key, outcome });

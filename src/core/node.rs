@@ -160,7 +160,8 @@ pub struct Stats {
     pub memory_used_bytes: u64,
     /// Keys this node evicted (by consensus) under its memory cap.
     pub evicted_keys: u64,
-    /// Keys this node's rounds expired (sweeps and reads of expired values).
+    /// Expired values this node's chosen rounds deleted (sweeps, and any
+    /// command that found its key expired).
     pub expired_keys: u64,
     /// Tombstones dropped after their `all` Confirm and grace.
     pub tombstones_dropped: u64,

@@ -62,6 +62,8 @@ enum Phase {
         replies: Vec<Reply>,
         accepted: BTreeSet<NodeId>,
         refused: BTreeSet<NodeId>,
+        /// Expiries this Accept carries out (counted when chosen).
+        expiries: u64,
     },
     /// Waiting out a backoff before the next attempt.
     BackingOff,
@@ -389,6 +391,7 @@ impl Node {
             replies,
             accepted: BTreeSet::new(),
             refused: BTreeSet::new(),
+            expiries,
         };
         round.phase_started_us = now;
         let replicas = round.replicas.clone();
@@ -440,6 +443,7 @@ impl Node {
             accepted,
             replies,
             value,
+            expiries,
             ..
         } = &mut round.phase
         else {
@@ -449,6 +453,7 @@ impl Node {
         if accepted.len() < quorum {
             return;
         }
+        let expiries = *expiries;
         let all = accepted.len() == round.replicas.len();
         let replies = std::mem::take(replies);
         let value = std::mem::take(value);
@@ -463,6 +468,7 @@ impl Node {
         });
         let sample_us = now.saturating_sub(round.phase_started_us);
         self.stats.rounds_chosen += 1;
+        self.stats.expired_keys += expiries;
         self.observe_rtt(sample_us);
         if let Some(mut l) = linger {
             l.until_us = now + self.cfg.retry_budget_ms * 1_000;
