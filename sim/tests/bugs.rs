@@ -45,8 +45,9 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // is ahead: 46 of 1000 swarm seeds (worst 127 from any start);
         // ttl-skew.toml: 240 of 300 seeds, worst 5.
         DeliberateBug::ExpiredReadWithoutRound => (common::scenario("ttl-skew"), 20),
-        // Any swarm seed with a memory cap: 349 of 1000; worst 16.
-        DeliberateBug::EvictLocally => (Scenario::swarm_default(), 50),
+        // Any swarm seed with a memory cap: 705 of 2000, worst 16;
+        // eviction.toml: 291 of 300, worst 2.
+        DeliberateBug::EvictLocally => (common::scenario("eviction"), 10),
     }
 }
 
