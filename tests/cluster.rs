@@ -166,7 +166,8 @@ fn more_than_f_restarted_stay_unavailable_until_declare_lost() {
     // Node 1 remembered "before" (or "during", if that Accept landed on it).
     let got = eventually(10, || c.client(2).get(b"k").ok()).unwrap();
     assert!(got == b"before" || got == b"during", "{got:?}");
-    c.client(2).set(b"k", b"after").unwrap();
+    // Under a loaded test machine one attempt may end UNKNOWN; retry.
+    eventually(10, || c.client(2).set(b"k", b"after").ok());
     assert_eq!(c.client(1).get(b"k").unwrap(), Some(b"after".to_vec()));
 }
 
