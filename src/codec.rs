@@ -583,6 +583,22 @@ mod tests {
                     next,
                     max_ballot
                 }),
+            (
+                any::<u64>(),
+                proptest::option::of(arb_bytes()),
+                any::<u32>()
+            )
+                .prop_map(|(req, after, count)| Message::ListKeys {
+                    req,
+                    after,
+                    count
+                }),
+            (
+                any::<u64>(),
+                proptest::collection::vec(arb_bytes(), 0..8),
+                proptest::option::of(arb_bytes())
+            )
+                .prop_map(|(req, keys, next)| Message::KeyList { req, keys, next }),
         ]
     }
 
@@ -653,7 +669,9 @@ mod tests {
             | Message::Confirm { .. }
             | Message::Nack { .. }
             | Message::Recover { .. }
-            | Message::KeyPage { .. } => {}
+            | Message::KeyPage { .. }
+            | Message::ListKeys { .. }
+            | Message::KeyList { .. } => {}
         }
     }
 

@@ -268,7 +268,7 @@ struct World {
     values: Values,
     fx: Effects,
     touched: Vec<u32>,
-    drop_kind: [f64; 9],
+    drop_kind: [f64; 11],
     stats: Stats,
     trace_on: bool,
     timeline_on: bool,
@@ -287,11 +287,14 @@ fn kind_index(m: &Message) -> usize {
         Message::Nack { .. } => 6,
         Message::Recover { .. } => 7,
         Message::KeyPage { .. } => 8,
+        Message::ListKeys { .. } => 9,
+        Message::KeyList { .. } => 10,
     }
 }
 
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
     "Prepare", "Promise", "Accept", "Accepted", "Reject", "Confirm", "Nack", "Recover", "KeyPage",
+    "ListKeys", "KeyList",
 ];
 
 /// The key index of a key the workload made ("k12" -> 12).
@@ -345,7 +348,7 @@ impl World {
                 crash_after_promise: None,
             });
         }
-        let mut drop_kind = [0.0; 9];
+        let mut drop_kind = [0.0; 11];
         for (name, p) in &sc.net.drop_kind {
             let Some(i) = KINDS.iter().position(|k| k == name) else {
                 return Err(format!(
@@ -1735,6 +1738,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::PeerUp { .. } => "peer up",
         Input::PeerDown { .. } => "peer down",
         Input::DeclareLost => "declare-lost",
+        Input::ListKeys { .. } => "a key listing",
     }
 }
 

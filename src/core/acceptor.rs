@@ -205,6 +205,35 @@ impl Acceptor {
         (keys, None)
     }
 
+    /// One page of a cluster listing: keys after `after` (exclusive) whose
+    /// accepted value is live (tombstones and bare promises excluded), at most
+    /// `keys_max`, examining at most `scan_max` slots. Returns the keys and
+    /// where this acceptor stopped (None: nothing is left after the page).
+    pub fn list_live_keys(
+        &self,
+        after: Option<&[u8]>,
+        keys_max: usize,
+        scan_max: usize,
+    ) -> (Vec<Key>, Option<Key>) {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let start = match after {
+            Some(k) => Excluded(k),
+            None => Unbounded,
+        };
+        let mut keys = Vec::new();
+        let mut last: Option<&Key> = None;
+        for (scanned, (k, slot)) in self.slots.range::<[u8], _>((start, Unbounded)).enumerate() {
+            if keys.len() >= keys_max || scanned >= scan_max {
+                return (keys, last.cloned());
+            }
+            if matches!(slot.accepted, Some((_, Some(_)))) {
+                keys.push(k.clone());
+            }
+            last = Some(k);
+        }
+        (keys, None)
+    }
+
     /// The node-wide floor.
     pub fn floor(&self) -> Ballot {
         self.floor
@@ -537,6 +566,29 @@ mod tests {
         assert_eq!(
             a.list_keys(Some(b"c"), vowel, 10, 3),
             (vec![b"e".to_vec()], None)
+        );
+    }
+
+    #[test]
+    fn a_live_listing_skips_tombstones_and_bare_promises() {
+        let mut a = Acceptor::new(None);
+        a.on_accept(b"a", b(1, 1), val("x"));
+        a.on_accept(b"b", b(1, 1), None);
+        a.on_prepare(b"c", b(1, 1));
+        a.on_accept(b"d", b(1, 1), val("y"));
+        a.on_accept(b"e", b(1, 1), val("z"));
+        assert_eq!(
+            a.list_live_keys(None, 10, 100),
+            (vec![b"a".to_vec(), b"d".to_vec(), b"e".to_vec()], None)
+        );
+        assert_eq!(
+            a.list_live_keys(None, 2, 100),
+            (vec![b"a".to_vec(), b"d".to_vec()], Some(b"d".to_vec()))
+        );
+        // The scan bound stops at the last slot examined, listed or not.
+        assert_eq!(
+            a.list_live_keys(Some(b"a"), 10, 2),
+            (vec![], Some(b"c".to_vec()))
         );
     }
 

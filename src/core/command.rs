@@ -125,6 +125,8 @@ pub enum Command {
     /// proposer checks the ballot (the change function sees only values) and
     /// turns a mismatch into `Deleted(false)` without a change.
     Evict { seen: super::ballot::Ballot },
+    /// Read the deadline (TTL, PTTL, EXPIRETIME, PEXPIRETIME): `Reply::Deadline`.
+    Ttl,
 }
 
 /// What a command returns when its round succeeds.
@@ -148,6 +150,9 @@ pub enum Reply {
     Deadline(Option<Option<u64>>),
     /// The command cannot apply to the value (e.g. INCR of "abc"); nothing changed.
     Error(String),
+    /// A page of a cluster listing (`Input::ListKeys`): candidate keys in key
+    /// order, and where the next page starts (None: the listing is complete).
+    Keys { keys: Vec<Key>, next: Option<Key> },
 }
 
 /// The error texts Redis uses, so clients that match on them keep working.
@@ -174,6 +179,7 @@ impl Command {
         let data = |r: Option<&Record>| r.map(|r| r.data.clone());
         match self {
             Command::Get => (same(), Reply::Value(data(live))),
+            Command::Ttl => (same(), Reply::Deadline(live.map(|r| r.expires_at_ms))),
             Command::Set(v) => (Some(Record::new(v.clone())), Reply::Done),
             Command::SetWith {
                 data: v,
@@ -346,7 +352,7 @@ impl Command {
     /// True if the command never changes a live value (so retrying it is
     /// always safe: at most it writes the tombstone of an expired one).
     pub fn is_read_only(&self) -> bool {
-        matches!(self, Command::Get | Command::DeleteIfExpired)
+        matches!(self, Command::Get | Command::Ttl | Command::DeleteIfExpired)
     }
 
     /// The bytes of value this command adds at most (for size bounds).
@@ -365,6 +371,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Get => "get",
+            Command::Ttl => "ttl",
             Command::Set(_) | Command::SetWith { .. } => "set",
             Command::Del => "del",
             Command::GetDel => "getdel",
@@ -460,6 +467,23 @@ mod tests {
         assert_eq!(
             apply(Command::Get, ttl("a", 2_000)),
             (ttl("a", 2_000), Reply::Value(bytes("a")))
+        );
+    }
+
+    #[test]
+    fn ttl_reads_the_deadline_and_treats_expired_as_absent() {
+        assert_eq!(
+            apply(Command::Ttl, ttl("a", 2_000)),
+            (ttl("a", 2_000), Reply::Deadline(Some(Some(2_000))))
+        );
+        assert_eq!(
+            apply(Command::Ttl, v("a")),
+            (v("a"), Reply::Deadline(Some(None)))
+        );
+        assert_eq!(apply(Command::Ttl, None), (None, Reply::Deadline(None)));
+        assert_eq!(
+            apply(Command::Ttl, ttl("a", 1_000)),
+            (None, Reply::Deadline(None))
         );
     }
 

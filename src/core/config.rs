@@ -147,6 +147,15 @@ pub struct Config {
     /// System operations (sweeps, evictions, tombstone rounds) in flight at
     /// most: housekeeping never crowds out clients.
     pub system_inflight_max: usize,
+    /// Keys in one page of a cluster listing (KEYS, SCAN) at most, per member
+    /// answer and in the merged page. 1000: Redis's own SCAN COUNT rarely
+    /// exceeds it, and a page of long keys still fits one frame.
+    pub list_keys_max: usize,
+    /// Cluster listings this node coordinates at once at most; more are
+    /// refused at once (each holds up to members x list_keys_max keys).
+    pub listings_max: usize,
+    /// A cluster listing without enough answers after this long fails.
+    pub list_timeout_ms: u64,
     /// Seed of the node's RNG (backoff jitter): set by the driver.
     pub rng_seed: u64,
     /// Record trace events (the simulator and debugging use them).
@@ -183,6 +192,9 @@ impl Config {
             evict_at_percent: 90,
             evict_samples: 5,
             system_inflight_max: 64,
+            list_keys_max: 1_000,
+            listings_max: 64,
+            list_timeout_ms: 2_000,
             rng_seed: 0,
             trace: false,
             bug: None,
@@ -233,6 +245,12 @@ impl Config {
             return fail(format!(
                 "recovery bounds: recovery_page_keys_max = {} must be > 0 and <= recovery_scan_slots_max = {}; recovery_retry_ms = {} must be > 0",
                 self.recovery_page_keys_max, self.recovery_scan_slots_max, self.recovery_retry_ms
+            ));
+        }
+        if self.list_keys_max == 0 || self.listings_max == 0 || self.list_timeout_ms == 0 {
+            return fail(format!(
+                "listing bounds: list_keys_max = {}, listings_max = {} and list_timeout_ms = {} must be > 0",
+                self.list_keys_max, self.listings_max, self.list_timeout_ms
             ));
         }
         if self.round_jump_max == 0 {

@@ -70,13 +70,27 @@ pub enum Message {
         next: Option<Key>,
         max_ballot: Ballot,
     },
+    /// Cluster listing (KEYS, SCAN): "list up to `count` of your live keys
+    /// after `after`"; `req` numbers the asker's listing.
+    ListKeys {
+        req: u64,
+        after: Option<Key>,
+        count: u32,
+    },
+    /// Answer to `ListKeys`: live keys in key order; `next` is where the
+    /// sender stopped early (None: it listed every key after the cursor).
+    KeyList {
+        req: u64,
+        keys: Vec<Key>,
+        next: Option<Key>,
+    },
 }
 
 /// (replica, incarnation) pairs: what a voter knows of the key's other replicas.
 pub type CrashVector = Vec<(NodeId, Incarnation)>;
 
 impl Message {
-    /// The key this message is about (empty for catch-up messages, which span keys).
+    /// The key this message is about (empty for catch-up and listing messages, which span keys).
     pub fn key(&self) -> &[u8] {
         match self {
             Message::Prepare { key, .. }
@@ -86,7 +100,10 @@ impl Message {
             | Message::Reject { key, .. }
             | Message::Confirm { key, .. }
             | Message::Nack { key, .. } => key,
-            Message::Recover { .. } | Message::KeyPage { .. } => &[],
+            Message::Recover { .. }
+            | Message::KeyPage { .. }
+            | Message::ListKeys { .. }
+            | Message::KeyList { .. } => &[],
         }
     }
 
@@ -101,7 +118,9 @@ impl Message {
             | Message::Confirm { ballot, .. }
             | Message::Nack { ballot, .. } => *ballot,
             Message::KeyPage { max_ballot, .. } => *max_ballot,
-            Message::Recover { .. } => Ballot::ZERO,
+            Message::Recover { .. } | Message::ListKeys { .. } | Message::KeyList { .. } => {
+                Ballot::ZERO
+            }
         }
     }
 
@@ -131,6 +150,8 @@ impl Message {
             Message::Nack { .. } => "Nack",
             Message::Recover { .. } => "Recover",
             Message::KeyPage { .. } => "KeyPage",
+            Message::ListKeys { .. } => "ListKeys",
+            Message::KeyList { .. } => "KeyList",
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod ballot;
 pub mod command;
 pub mod config;
 pub mod housekeeping;
+pub mod listing;
 pub mod message;
 pub mod node;
 pub mod placement;

@@ -54,6 +54,13 @@ pub enum Input {
     },
     /// The connection to `node` is down.
     PeerDown { node: NodeId },
+    /// A client asks for a page of the cluster's keys after `after`, at most
+    /// `count` (listing.rs); answered with `Reply::Keys`.
+    ListKeys {
+        id: RequestId,
+        after: Option<Key>,
+        count: usize,
+    },
     /// The operator declared this node's missing peers lost: stop waiting for
     /// their catch-up listings and vote (`synod admin declare-lost`).
     DeclareLost,
@@ -178,6 +185,8 @@ pub(crate) enum TimerTarget {
     Recovery,
     /// The periodic housekeeper (TTL sweep, tombstone clean-up, eviction).
     Housekeeping,
+    /// A cluster listing's timeout (listing.rs).
+    Listing(u64),
 }
 
 /// One node's protocol state: acceptor for its keys, coordinator for its clients.
@@ -203,6 +212,8 @@ pub struct Node {
     pub(crate) now: Now,
     pub(crate) stats: Stats,
     pub(crate) housekeeping: super::housekeeping::Housekeeping,
+    /// Cluster listings this node coordinates (listing.rs).
+    pub(crate) listings: super::listing::Listings,
     local: VecDeque<Envelope>,
 }
 
@@ -250,6 +261,7 @@ impl Node {
             now: Now::default(),
             stats: Stats::default(),
             housekeeping: Default::default(),
+            listings: Default::default(),
             local: VecDeque::new(),
         })
     }
@@ -266,6 +278,9 @@ impl Node {
                 if let Some(p) = self.peers.get_mut(&node) {
                     p.up = false;
                 }
+            }
+            Input::ListKeys { id, after, count } => {
+                self.on_list_keys_request(id, after, count, out)
             }
             Input::DeclareLost => self.declare_lost(),
         }
@@ -461,6 +476,10 @@ impl Node {
                 next,
                 max_ballot,
             } => self.on_key_page(from, after, keys, next, max_ballot, out),
+            Message::ListKeys { req, after, count } => {
+                self.on_list_keys(from, req, after, count, out)
+            }
+            Message::KeyList { req, keys, next } => self.on_key_list(from, req, keys, next, out),
             Message::Reject {
                 key,
                 ballot,
@@ -670,6 +689,7 @@ impl Node {
             match self.timers.remove(&(at, seq)) {
                 Some(TimerTarget::Round(key)) => self.on_timer(key, seq, out),
                 Some(TimerTarget::Housekeeping) => self.housekeep(out),
+                Some(TimerTarget::Listing(req)) => self.on_listing_timeout(req, out),
                 Some(TimerTarget::Recovery) => {
                     if let Some(r) = self.recovery.as_mut() {
                         r.disarm();

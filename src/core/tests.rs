@@ -1317,3 +1317,181 @@ fn at_the_cap_a_write_is_refused_with_redis_oom_error_but_reads_and_deletes_run(
     assert!(out.replies.is_empty(), "a read runs its round");
     assert!(!out.sends.is_empty());
 }
+
+// ---- Cluster listing (listing.rs) ----
+
+fn holds(n: &mut Node, from: NodeId, key: &str, value: Value) {
+    let msg = Message::Accept {
+        key: key.as_bytes().to_vec(),
+        ballot: b(1, from),
+        value,
+    };
+    deliver(n, from, msg);
+}
+fn keys(s: &[&str]) -> Vec<Key> {
+    s.iter().map(|k| k.as_bytes().to_vec()).collect()
+}
+fn list(n: &mut Node, mono_us: u64, id: RequestId, after: Option<&str>, count: usize) -> Effects {
+    let after = after.map(|a| a.as_bytes().to_vec());
+    step(n, mono_us, Input::ListKeys { id, after, count })
+}
+fn key_list(req: u64, listed: &[&str], next: Option<&str>) -> Message {
+    Message::KeyList {
+        req,
+        keys: keys(listed),
+        next: next.map(|k| k.as_bytes().to_vec()),
+    }
+}
+fn listed(ks: &[&str], next: Option<&str>) -> Outcome {
+    Outcome::Ok(Reply::Keys {
+        keys: keys(ks),
+        next: next.map(|k| k.as_bytes().to_vec()),
+    })
+}
+
+#[test]
+fn a_listing_asks_every_member_and_answers_once_all_but_n_minus_q_did() {
+    let mut n = node(1);
+    holds(&mut n, 2, "a", val("1"));
+    holds(&mut n, 2, "gone", None); // a tombstone is not listed
+    let out = list(&mut n, 2_000, 7, None, 10);
+    let ask = Message::ListKeys {
+        req: 1,
+        after: None,
+        count: 10,
+    };
+    // Its own answer went through the local acceptor path: 1 of the 2 needed.
+    assert_eq!(sent(&out), to_peers(ask));
+    assert!(out.replies.is_empty());
+    let out = deliver(&mut n, 2, key_list(1, &["a", "b"], None));
+    assert_eq!(out.replies, vec![(7, listed(&["a", "b"], None))]);
+    // The third answer, late, is ignored: the listing is over.
+    let out = deliver(&mut n, 3, key_list(1, &["c"], None));
+    assert!(out.replies.is_empty() && out.sends.is_empty());
+}
+
+#[test]
+fn a_member_lists_its_live_keys_after_the_cursor_bounded_by_count() {
+    let mut n = node(2);
+    for k in ["a", "b", "c", "d"] {
+        holds(&mut n, 1, k, val("v"));
+    }
+    holds(&mut n, 1, "bb", None);
+    let ask = |after: Option<&str>, count| Message::ListKeys {
+        req: 9,
+        after: after.map(|a| a.as_bytes().to_vec()),
+        count,
+    };
+    assert_eq!(
+        sent(&deliver(&mut n, 1, ask(Some("a"), 2))),
+        vec![(1, key_list(9, &["b", "c"], Some("c")))]
+    );
+    assert_eq!(
+        sent(&deliver(&mut n, 1, ask(Some("c"), 2))),
+        vec![(1, key_list(9, &["d"], None))]
+    );
+}
+
+/// A lagging replica still lists a key whose tombstone it has not accepted:
+/// the listing returns it as a candidate (the command layer reads each key),
+/// and a page is cut where any answer stopped early, so nothing is skipped.
+#[test]
+fn a_lagging_replica_adds_candidates_and_an_early_stop_cuts_the_page() {
+    let mut n = node(1);
+    holds(&mut n, 2, "a", val("1"));
+    holds(&mut n, 2, "x", None);
+    holds(&mut n, 2, "z", val("1"));
+    list(&mut n, 2_000, 7, None, 10);
+    // Node 2 lags on "x" and stopped early at "x" (its scan bound).
+    let out = deliver(&mut n, 2, key_list(1, &["a", "x"], Some("x")));
+    assert_eq!(out.replies, vec![(7, listed(&["a", "x"], Some("x")))]);
+    // The next page starts after the cut.
+    let out = list(&mut n, 3_000, 8, Some("x"), 10);
+    assert_eq!(
+        sent(&out),
+        to_peers(Message::ListKeys {
+            req: 2,
+            after: Some(b"x".to_vec()),
+            count: 10
+        })
+    );
+    let out = deliver(&mut n, 3, key_list(2, &[], None));
+    assert_eq!(out.replies, vec![(8, listed(&["z"], None))]);
+}
+
+/// With N = 3 of M = 5 members, a listing needs all members but N - q = 1:
+/// one missing node is tolerated, two are not (a key could have its whole
+/// quorum among them), and the listing fails at its timeout.
+#[test]
+fn a_listing_tolerates_n_minus_q_missing_members_and_fails_on_more() {
+    let members = [1, 2, 3, 4, 5];
+    let mut n = node_of(1, &members, true);
+    list(&mut n, 0, 7, None, 10);
+    deliver(&mut n, 2, key_list(1, &["b"], None));
+    let out = deliver(&mut n, 3, key_list(1, &["c"], None));
+    assert!(out.replies.is_empty(), "3 of 5 answered, 4 needed");
+    let out = deliver(&mut n, 4, key_list(1, &["d"], None));
+    assert_eq!(out.replies, vec![(7, listed(&["b", "c", "d"], None))]);
+
+    list(&mut n, 10_000, 8, None, 10);
+    deliver(&mut n, 2, key_list(2, &["b"], None));
+    deliver(&mut n, 3, key_list(2, &["c"], None));
+    let timeout_us = 10_000 + n.config().list_timeout_ms * 1_000;
+    assert!(step(&mut n, timeout_us - 1, Input::Tick).replies.is_empty());
+    let out = step(&mut n, timeout_us, Input::Tick);
+    assert_eq!(out.replies.len(), 1);
+    assert!(
+        matches!(&out.replies[0], (8, Outcome::Failed(why)) if why.contains("only 3 of 5 members")),
+        "{:?}",
+        out.replies
+    );
+}
+
+#[test]
+fn a_recovering_member_does_not_answer_a_listing() {
+    let mut n = node_of(2, &[1, 2, 3], false);
+    let out = deliver(
+        &mut n,
+        1,
+        Message::ListKeys {
+            req: 1,
+            after: None,
+            count: 10,
+        },
+    );
+    assert!(out
+        .sends
+        .iter()
+        .all(|e| !matches!(e.msg, Message::KeyList { .. })));
+}
+
+#[test]
+fn listings_are_bounded_in_page_size_and_number() {
+    let mut n = node(1);
+    let max = n.config().list_keys_max;
+    for count in [0, max + 1] {
+        let out = list(&mut n, 0, 7, None, count);
+        assert!(out.sends.is_empty());
+        assert!(matches!(&out.replies[..], [(7, Outcome::Failed(_))]));
+    }
+    for id in 0..n.config().listings_max as u64 {
+        assert!(list(&mut n, 0, id, None, 1).replies.is_empty());
+    }
+    let out = list(&mut n, 0, 99, None, 1);
+    assert!(
+        matches!(&out.replies[..], [(99, Outcome::Failed(why))] if why.contains("listings_max")),
+        "{:?}",
+        out.replies
+    );
+}
+
+/// An answer naming keys at or before the cursor is not an answer to this page.
+#[test]
+fn an_answer_with_keys_before_the_cursor_is_ignored() {
+    let mut n = node(1);
+    list(&mut n, 0, 7, Some("m"), 10);
+    let out = deliver(&mut n, 2, key_list(1, &["a"], None));
+    assert!(out.replies.is_empty());
+    let out = deliver(&mut n, 2, key_list(1, &["n"], None));
+    assert_eq!(out.replies, vec![(7, listed(&["n"], None))]);
+}
