@@ -1,25 +1,76 @@
 //! The command layer: RESP commands in, core requests out, and back.
 //!
 //! Pure and synchronous: the runtime's client connection hands [`plan`] the
-//! arguments of one RESP command and gets either an immediate [`Reply`] (PING,
-//! ECHO, COMMAND, HELLO, errors), a request for the node's state (INFO), or a
-//! [`CoreCall`]: the per-key core requests to run and how to fold their
-//! [`Outcome`]s, which may complete in any order, into the one RESP reply the
-//! client expects. Multi-key commands (DEL, EXISTS) are one core request per
-//! key, each linearizable on its own; the command as a whole is not atomic.
+//! arguments of one RESP command, the wall clock (relative TTLs become
+//! absolute deadlines here, at the time of the request) and the connection's
+//! [`Session`], and gets either an immediate [`Reply`] (PING, ECHO, COMMAND,
+//! HELLO, CLIENT, errors), a request for the node's state (INFO), or a
+//! [`CoreCall`]: a small state machine that asks the runtime to run core
+//! operations ([`Op`]: a per-key command, or one page of a cluster key
+//! listing) in batches, and folds their [`Outcome`]s, which may complete in
+//! any order, into the one RESP reply the client expects.
+//!
+//! Every per-key operation is linearizable on its own. Multi-key commands
+//! (MGET, MSET, DEL and EXISTS of several keys, KEYS, SCAN, DBSIZE,
+//! FLUSHALL) are one operation per key: not atomic across keys. KEYS, SCAN
+//! and DBSIZE list candidate keys from the members (core/listing.rs), then
+//! read each candidate, because a lagging replica may still list a key
+//! deleted since; FLUSHALL deletes every listed key through consensus.
 //!
 //! Outcomes are told honestly: `Ok` gives the command's normal reply;
 //! `Failed(reason)` becomes `-FAILED <reason>` (certainly not applied);
 //! `Unknown(reason)` becomes `-UNKNOWN <reason>` (may have been applied).
 
+use crate::core::command::{parse_f64, parse_i64, ERR_NOT_FLOAT, ERR_NOT_INTEGER};
 use crate::core::{
-    Command, Incarnation, Key, NodeId, Outcome, RecoveryProgress, Reply as CoreReply, Stats,
+    Command, ExpireCond, Expiry, Incarnation, Key, NodeId, Outcome, RecoveryProgress,
+    Reply as CoreReply, SetCond, Stats,
 };
 use crate::resp::Reply;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 
 /// The server's version, shown by INFO and HELLO.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Keys per page of a cluster listing that this layer asks for: at most the
+/// core's `list_keys_max` (1000 by default). SCAN's COUNT is clamped to it.
+pub const LIST_PAGE_KEYS_MAX: usize = 1_000;
+
+/// KEYS answers at most this many keys; past it, use SCAN. A reply of a
+/// million keys is already tens of MB held in the node's memory at once.
+pub const KEYS_REPLY_MAX: usize = 1_000_000;
+
+/// SCAN cursors remembered per node; the oldest is forgotten first, and a
+/// forgotten cursor answers `ERR invalid cursor` (restart the scan at 0).
+pub const SCAN_CURSORS_MAX: usize = 1_024;
+
+/// Redis's text for a bad expire time, per command.
+fn invalid_expire(cmd: &str) -> Reply {
+    Reply::error(format!("ERR invalid expire time in '{cmd}' command"))
+}
+
+fn syntax_error() -> Reply {
+    Reply::error("ERR syntax error")
+}
+
+fn not_integer() -> Reply {
+    Reply::error(ERR_NOT_INTEGER)
+}
+
+/// What one client connection remembers between commands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// CLIENT ID: unique per node, set by the runtime.
+    pub id: u64,
+    /// The client's address, for CLIENT INFO.
+    pub addr: String,
+    /// CLIENT SETNAME's name (None: never set, or set to "").
+    pub name: Option<String>,
+    /// CLIENT SETINFO lib-name / lib-ver.
+    pub lib_name: String,
+    pub lib_ver: String,
+}
 
 /// What to do with one client command.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,136 +81,656 @@ pub enum Plan {
     Quit,
     /// Answer with the node's INFO text, for `section` (None: the default sections).
     Info { section: Option<String> },
-    /// Run core requests, then fold their outcomes with [`CoreCall::finish`].
+    /// Run core operations in steps, driven through [`CoreCall::start`] and
+    /// [`CoreCall::resume`].
     Core(CoreCall),
     /// `ADMIN DECLARE-LOST`: a recovering node stops waiting for peers that
     /// lost their memory too, and votes (accepting that their data is gone).
     DeclareLost,
 }
 
-/// Core requests for one client command, and how to combine their outcomes.
+/// One core operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CoreCall {
-    /// One request per key, in argument order.
-    pub requests: Vec<(Key, Command)>,
-    /// How to fold the outcomes into one reply.
-    pub combine: Combine,
+pub enum Op {
+    /// Run `command` on `key` (`Input::Request`).
+    Key(Key, Command),
+    /// List a page of the cluster's keys after `after` (`Input::ListKeys`).
+    List { after: Option<Key>, count: usize },
 }
 
-/// The shape of a command's reply.
+/// What a [`CoreCall`] wants next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Run these operations (concurrently), then call `resume` with their
+    /// outcomes in the same order.
+    Run(Vec<Op>),
+    /// The command is finished: send this reply.
+    Done(Reply),
+}
+
+/// What the runtime lends a call while it steps: the time and the node's
+/// SCAN cursors.
+pub struct CallCtx<'a> {
+    /// Wall-clock ms (TTL and PTTL are relative to it).
+    pub now_ms: u64,
+    /// The node's cursor table.
+    pub cursors: &'a mut ScanCursors,
+}
+
+/// SCAN cursors: Redis clients parse cursors as integers, and ours are key
+/// positions, so each node keeps a bounded table from integer to key.
+#[derive(Clone, Debug, Default)]
+pub struct ScanCursors {
+    next_id: u64,
+    by_id: BTreeMap<u64, Key>,
+    order: VecDeque<u64>,
+}
+
+impl ScanCursors {
+    /// Remembers `key` as a cursor, forgetting the oldest past [`SCAN_CURSORS_MAX`].
+    pub fn insert(&mut self, key: Key) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.by_id.insert(id, key);
+        self.order.push_back(id);
+        while self.order.len() > SCAN_CURSORS_MAX {
+            if let Some(old) = self.order.pop_front() {
+                self.by_id.remove(&old);
+            }
+        }
+        id
+    }
+
+    /// The key position of cursor `id`, if remembered.
+    pub fn get(&self, id: u64) -> Option<&Key> {
+        self.by_id.get(&id)
+    }
+}
+
+/// The core operations of one client command and how to fold their outcomes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoreCall {
+    kind: CallKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CallKind {
+    /// One batch of per-key commands, folded by `combine`.
+    Keys {
+        requests: Vec<(Key, Command)>,
+        combine: Combine,
+    },
+    /// KEYS, SCAN, DBSIZE, FLUSHALL: list pages, then read (or delete) keys.
+    Listing(ListCall),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ListCall {
+    what: ListWhat,
+    /// Keys whose names match (None: all).
+    pattern: Option<Vec<u8>>,
+    /// Where the next page starts; None before the first page.
+    after: Option<Key>,
+    /// Keys page size.
+    count: usize,
+    /// The operations of the running step, to read their outcomes against.
+    running: Vec<Op>,
+    /// The listing's next page cursor, once known (None inside: complete).
+    next: Option<Option<Key>>,
+    /// Keys found live (KEYS, SCAN) so far.
+    found: Vec<Key>,
+    /// Keys counted (DBSIZE) or deleted (FLUSHALL) so far.
+    counted: u64,
+    /// SCAN's cursor argument, resolved at `start`.
+    scan_cursor: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ListWhat {
+    /// KEYS pattern: every live key, all pages.
+    Keys,
+    /// SCAN: one page; `type_ok` false when TYPE names a type we do not hold.
+    Scan { type_ok: bool },
+    /// DBSIZE: count live keys, all pages.
+    DbSize,
+    /// FLUSHALL / FLUSHDB: delete every key, all pages.
+    Flush,
+}
+
+/// The shape of a per-key command's reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Combine {
-    /// GET: the value as a bulk string, or nil.
+    /// GET, GETDEL, GETEX: the value as a bulk string, or nil.
     Get,
-    /// SET: `+OK`.
+    /// SET without GET: `+OK` if applied, nil if NX/XX stopped it.
     Set,
-    /// DEL: how many of the keys existed.
+    /// SET ... GET, GETSET: the old value, or nil.
+    SetGet,
+    /// SETNX: 1 if set, 0 if not.
+    SetNx,
+    /// SETEX, PSETEX, MSET: `+OK`.
+    Ok,
+    /// DEL, UNLINK: how many of the keys existed.
     Del,
     /// EXISTS: how many of the keys exist.
     Exists,
     /// CAS: 1 if it swapped, 0 if the comparison failed.
     Cas,
+    /// INCR family, APPEND, SETRANGE, EXPIRE family, PERSIST: the integer.
+    Integer,
+    /// INCRBYFLOAT: the number as a bulk string.
+    Float,
+    /// STRLEN: the value's length (0 if absent).
+    Strlen,
+    /// GETRANGE start end: the substring.
+    GetRange(i64, i64),
+    /// TYPE: `string` or `none`.
+    Type,
+    /// TTL family: relative or absolute, in seconds or ms.
+    Ttl { ms: bool, absolute: bool },
+    /// MGET: an array of values or nils.
+    MGet,
 }
 
-/// The commands this server knows: (name, arity as Redis states it, flags).
-/// Arity N > 0 means exactly N arguments (command name included); -N means at least N.
-const COMMANDS: &[(&str, i64, &[&str])] = &[
-    ("get", 2, &["readonly", "fast"]),
-    ("set", 3, &["write", "denyoom"]),
-    ("del", -2, &["write"]),
-    ("exists", -2, &["readonly", "fast"]),
-    ("cas", 4, &["write", "denyoom"]),
-    ("ping", -1, &["fast", "stale"]),
-    ("echo", 2, &["fast"]),
-    ("info", -1, &["loading", "stale"]),
-    ("quit", -1, &["fast"]),
-    ("command", -1, &["loading", "stale"]),
-    ("hello", -1, &["fast", "noauth"]),
-    ("config", -2, &["admin", "noscript"]),
-    ("admin", 2, &["admin", "noscript"]),
+/// A command's static description: name, arity as Redis states it (N > 0:
+/// exactly N arguments, the name included; -N: at least N), flags, key
+/// positions (first, last, step), COMMAND DOCS group and summary.
+struct Spec {
+    name: &'static str,
+    arity: i64,
+    flags: &'static [&'static str],
+    keys: (i64, i64, i64),
+    group: &'static str,
+    summary: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    arity: i64,
+    flags: &'static [&'static str],
+    keys: (i64, i64, i64),
+    group: &'static str,
+    summary: &'static str,
+) -> Spec {
+    Spec {
+        name,
+        arity,
+        flags,
+        keys,
+        group,
+        summary,
+    }
+}
+
+const W: &[&str] = &["write", "denyoom"];
+const WF: &[&str] = &["write", "denyoom", "fast"];
+const R: &[&str] = &["readonly", "fast"];
+const ONE: (i64, i64, i64) = (1, 1, 1);
+const ALL: (i64, i64, i64) = (1, -1, 1);
+const NONE: (i64, i64, i64) = (0, 0, 0);
+
+/// The commands this server knows.
+const COMMANDS: &[Spec] = &[
+    spec("get", 2, R, ONE, "string", "Returns the string value of a key. Linearizable."),
+    spec("set", -3, W, ONE, "string", "Sets the string value of a key, with optional expiry and NX/XX condition, optionally returning the old value. Linearizable."),
+    spec("getset", 3, WF, ONE, "string", "Sets a key's value and returns its old value. Linearizable."),
+    spec("getdel", 2, &["write", "fast"], ONE, "string", "Returns a key's value and deletes the key. Linearizable."),
+    spec("getex", -2, &["write", "fast"], ONE, "string", "Returns a key's value and changes its expiry. Linearizable."),
+    spec("setnx", 3, WF, ONE, "string", "Sets a key's value only if the key does not exist. Linearizable."),
+    spec("setex", 4, W, ONE, "string", "Sets a key's value and its expiry in seconds. Linearizable."),
+    spec("psetex", 4, W, ONE, "string", "Sets a key's value and its expiry in milliseconds. Linearizable."),
+    spec("mget", -2, R, ALL, "string", "Returns the values of several keys. Each key is read linearizably; not atomic across keys."),
+    spec("mset", -3, W, (1, -1, 2), "string", "Sets several keys. Each key is written linearizably; not atomic across keys."),
+    spec("append", 3, W, ONE, "string", "Appends to a key's value. Linearizable."),
+    spec("strlen", 2, R, ONE, "string", "Returns the length of a key's value. Linearizable."),
+    spec("getrange", 4, &["readonly"], ONE, "string", "Returns a substring of a key's value. Linearizable."),
+    spec("setrange", 4, W, ONE, "string", "Overwrites part of a key's value at an offset. Linearizable."),
+    spec("incr", 2, WF, ONE, "string", "Increments a key's integer value by one. Linearizable."),
+    spec("decr", 2, WF, ONE, "string", "Decrements a key's integer value by one. Linearizable."),
+    spec("incrby", 3, WF, ONE, "string", "Increments a key's integer value by a number. Linearizable."),
+    spec("decrby", 3, WF, ONE, "string", "Decrements a key's integer value by a number. Linearizable."),
+    spec("incrbyfloat", 3, WF, ONE, "string", "Increments a key's number by a floating point number. Linearizable."),
+    spec("cas", 4, W, ONE, "string", "synod: compare-and-swap; 1 if the value was `expected` (empty: absent) and is now `new`, else 0. Linearizable."),
+    spec("del", -2, &["write"], ALL, "generic", "Deletes keys. Each key is deleted linearizably; not atomic across keys."),
+    spec("unlink", -2, &["write", "fast"], ALL, "generic", "Deletes keys (same as DEL). Each key linearizably; not atomic across keys."),
+    spec("exists", -2, R, ALL, "generic", "Counts the keys that exist. Each key read linearizably; not atomic across keys."),
+    spec("type", 2, R, ONE, "generic", "Returns the type of a key: string or none. Linearizable."),
+    spec("expire", -3, WF, ONE, "generic", "Sets a key's expiry in seconds (NX/XX/GT/LT). Linearizable."),
+    spec("pexpire", -3, WF, ONE, "generic", "Sets a key's expiry in milliseconds (NX/XX/GT/LT). Linearizable."),
+    spec("expireat", -3, WF, ONE, "generic", "Sets a key's expiry to a Unix time in seconds (NX/XX/GT/LT). Linearizable."),
+    spec("pexpireat", -3, WF, ONE, "generic", "Sets a key's expiry to a Unix time in milliseconds (NX/XX/GT/LT). Linearizable."),
+    spec("ttl", 2, R, ONE, "generic", "Returns a key's time to live in seconds (-2 absent, -1 no expiry). Linearizable."),
+    spec("pttl", 2, R, ONE, "generic", "Returns a key's time to live in milliseconds (-2 absent, -1 no expiry). Linearizable."),
+    spec("expiretime", 2, R, ONE, "generic", "Returns a key's expiry as a Unix time in seconds. Linearizable."),
+    spec("pexpiretime", 2, R, ONE, "generic", "Returns a key's expiry as a Unix time in milliseconds. Linearizable."),
+    spec("persist", 2, WF, ONE, "generic", "Removes a key's expiry. Linearizable."),
+    spec("keys", 2, &["readonly"], NONE, "generic", "Returns the keys matching a pattern: a cluster listing, then a linearizable read per key; not atomic across keys."),
+    spec("scan", -2, &["readonly"], NONE, "generic", "Iterates over keys: one listing page per call, then a linearizable read per key; not atomic across keys. Cursors are per node."),
+    spec("dbsize", 1, &["readonly"], NONE, "server", "Counts the keys: a cluster listing, then a linearizable read per key; not atomic across keys."),
+    spec("flushall", -1, &["write"], NONE, "server", "Deletes every key, each through consensus; not atomic across keys."),
+    spec("flushdb", -1, &["write"], NONE, "server", "Deletes every key (database 0 is the only one), each through consensus; not atomic across keys."),
+    spec("ping", -1, &["fast", "stale"], NONE, "connection", "Returns PONG, or the argument."),
+    spec("echo", 2, &["fast"], NONE, "connection", "Returns the argument."),
+    spec("select", 2, &["loading", "stale", "fast"], NONE, "connection", "Selects database 0, the only one."),
+    spec("hello", -1, &["fast", "noauth"], NONE, "connection", "Handshake: protocol 2 only."),
+    spec("client", -2, &["stale"], NONE, "connection", "CLIENT ID, SETNAME, GETNAME, SETINFO, INFO, LIST."),
+    spec("quit", -1, &["fast"], NONE, "connection", "Closes the connection."),
+    spec("info", -1, &["loading", "stale"], NONE, "server", "Returns the node's state and counters."),
+    spec("command", -1, &["loading", "stale"], NONE, "server", "Describes the commands."),
+    spec("config", -2, &["admin", "noscript"], NONE, "server", "CONFIG GET only (save, appendonly)."),
+    spec("admin", 2, &["admin", "noscript"], NONE, "server", "synod: ADMIN DECLARE-LOST."),
 ];
 
-/// Plans one command given its arguments (the command name first).
-pub fn plan(args: Vec<Vec<u8>>) -> Plan {
+/// Plans one command given its arguments (the command name first), the wall
+/// clock in ms, and the connection's session.
+pub fn plan(args: Vec<Vec<u8>>, now_ms: u64, session: &mut Session) -> Plan {
     let Some(first) = args.first() else {
         // A parser never yields an empty command; answer as Redis would anyway.
         return Plan::Reply(Reply::error("ERR empty command"));
     };
     let name = String::from_utf8_lossy(first).to_ascii_lowercase();
-    let Some(&(_, arity, _)) = COMMANDS.iter().find(|(n, _, _)| *n == name) else {
+    let Some(spec) = COMMANDS.iter().find(|s| s.name == name) else {
         return Plan::Reply(unknown_command(&args));
     };
     let argc = args.len() as i64;
+    let arity = spec.arity;
     if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
         return Plan::Reply(wrong_arity(&name));
     }
-    let mut rest = args.into_iter().skip(1);
-    let rest = &mut rest;
-    match name.as_str() {
-        "get" => core(vec![(arg(rest), Command::Get)], Combine::Get),
-        "set" => {
-            let key = arg(rest);
-            core(vec![(key, Command::Set(arg(rest)))], Combine::Set)
-        }
-        "del" => core(rest.map(|k| (k, Command::Del)).collect(), Combine::Del),
-        "exists" => core(rest.map(|k| (k, Command::Get)).collect(), Combine::Exists),
-        "cas" => {
-            let key = arg(rest);
-            let expected = arg(rest);
-            let new = arg(rest);
-            // An empty `expected` means "the key is absent" (RESP requests cannot
-            // carry a nil bulk), so a CAS cannot expect the empty string.
-            let expected = if expected.is_empty() {
-                None
-            } else {
-                Some(expected)
-            };
-            core(vec![(key, Command::Cas { expected, new })], Combine::Cas)
-        }
-        "ping" => match argc {
-            1 => Plan::Reply(Reply::Simple("PONG".into())),
-            2 => Plan::Reply(Reply::Bulk(arg(rest))),
-            _ => Plan::Reply(wrong_arity("ping")),
-        },
-        "echo" => Plan::Reply(Reply::Bulk(arg(rest))),
-        "info" => match argc {
-            1 => Plan::Info { section: None },
-            2 => Plan::Info {
-                section: Some(String::from_utf8_lossy(&arg(rest)).to_ascii_lowercase()),
-            },
-            _ => Plan::Reply(Reply::error("ERR syntax error")),
-        },
-        "quit" => Plan::Quit,
-        "admin" => {
-            let sub = String::from_utf8_lossy(&arg(rest)).to_ascii_lowercase();
-            match sub.as_str() {
-                "declare-lost" => Plan::DeclareLost,
-                _ => Plan::Reply(Reply::error(
-                    "ERR unknown ADMIN subcommand; known: ADMIN DECLARE-LOST",
-                )),
-            }
-        }
-        "command" => Plan::Reply(command_command(&arg(rest), argc)),
-        "hello" => Plan::Reply(hello(argc, arg(rest))),
-        "config" => {
-            let sub = arg(rest);
-            Plan::Reply(config(&sub, &arg(rest)))
-        }
-        _ => Plan::Reply(unknown_command(&[first_arg(&name)])),
+    let a = &args[1..];
+    match planned(&name, a, now_ms, session) {
+        Ok(p) => p,
+        Err(r) => Plan::Reply(r),
     }
 }
 
-/// The next argument (arity was checked, so it is there).
-fn arg(rest: &mut impl Iterator<Item = Vec<u8>>) -> Vec<u8> {
-    rest.next().unwrap_or_default()
+type Planned = Result<Plan, Reply>;
+
+fn core(requests: Vec<(Key, Command)>, combine: Combine) -> Planned {
+    Ok(Plan::Core(CoreCall {
+        kind: CallKind::Keys { requests, combine },
+    }))
 }
 
-fn first_arg(name: &str) -> Vec<u8> {
-    name.as_bytes().to_vec()
+fn one(key: &[u8], command: Command, combine: Combine) -> Planned {
+    core(vec![(key.to_vec(), command)], combine)
 }
 
-fn core(requests: Vec<(Key, Command)>, combine: Combine) -> Plan {
-    Plan::Core(CoreCall { requests, combine })
+fn reply(r: Reply) -> Planned {
+    Ok(Plan::Reply(r))
+}
+
+fn upper(arg: &[u8]) -> String {
+    String::from_utf8_lossy(arg).to_ascii_uppercase()
+}
+
+fn int_arg(arg: &[u8]) -> Result<i64, Reply> {
+    parse_i64(arg).ok_or_else(not_integer)
+}
+
+/// A relative or absolute expire argument made an absolute deadline in ms:
+/// `unit_ms` is 1000 for seconds; `base_ms` is now for relative forms, 0 for
+/// absolute ones. Redis refuses a result that overflows.
+fn deadline_ms(arg: &[u8], unit_ms: i64, base_ms: u64, cmd: &str) -> Result<i64, Reply> {
+    let n = int_arg(arg)?;
+    n.checked_mul(unit_ms)
+        .and_then(|ms| ms.checked_add(i64::try_from(base_ms).ok()?))
+        .ok_or_else(|| invalid_expire(cmd))
+}
+
+fn planned(name: &str, a: &[Vec<u8>], now_ms: u64, session: &mut Session) -> Planned {
+    let key = || a[0].clone();
+    match name {
+        "get" => one(&a[0], Command::Get, Combine::Get),
+        "set" => plan_set(a, now_ms),
+        "getset" => one(
+            &a[0],
+            Command::SetWith {
+                data: a[1].clone(),
+                expiry: Expiry::Clear,
+                cond: SetCond::Always,
+                get: true,
+            },
+            Combine::SetGet,
+        ),
+        "getdel" => one(&a[0], Command::GetDel, Combine::Get),
+        "getex" => plan_getex(a, now_ms),
+        "setnx" => one(
+            &a[0],
+            Command::SetWith {
+                data: a[1].clone(),
+                expiry: Expiry::Clear,
+                cond: SetCond::IfAbsent,
+                get: false,
+            },
+            Combine::SetNx,
+        ),
+        "setex" | "psetex" => {
+            let unit = if name == "setex" { 1_000 } else { 1 };
+            let n = int_arg(&a[1])?;
+            if n <= 0 {
+                return Err(invalid_expire(name));
+            }
+            let at = deadline_ms(&a[1], unit, now_ms, name)?;
+            one(
+                &a[0],
+                Command::SetWith {
+                    data: a[2].clone(),
+                    expiry: Expiry::At(at as u64),
+                    cond: SetCond::Always,
+                    get: false,
+                },
+                Combine::Ok,
+            )
+        }
+        "mget" => core(
+            a.iter().map(|k| (k.clone(), Command::Get)).collect(),
+            Combine::MGet,
+        ),
+        "mset" => {
+            if a.len() % 2 != 0 {
+                return Err(wrong_arity(name));
+            }
+            core(
+                a.chunks(2)
+                    .map(|kv| (kv[0].clone(), Command::Set(kv[1].clone())))
+                    .collect(),
+                Combine::Ok,
+            )
+        }
+        "append" => one(&a[0], Command::Append(a[1].clone()), Combine::Integer),
+        "strlen" => one(&a[0], Command::Get, Combine::Strlen),
+        "getrange" => {
+            let (start, end) = (int_arg(&a[1])?, int_arg(&a[2])?);
+            one(&a[0], Command::Get, Combine::GetRange(start, end))
+        }
+        "setrange" => {
+            let offset = int_arg(&a[1])?;
+            if offset < 0 {
+                return Err(Reply::error("ERR offset is out of range"));
+            }
+            one(
+                &a[0],
+                Command::SetRange {
+                    offset: offset as u64,
+                    data: a[2].clone(),
+                },
+                Combine::Integer,
+            )
+        }
+        "incr" => one(&a[0], Command::IncrBy(1), Combine::Integer),
+        "decr" => one(&a[0], Command::IncrBy(-1), Combine::Integer),
+        "incrby" => one(&a[0], Command::IncrBy(int_arg(&a[1])?), Combine::Integer),
+        "decrby" => {
+            let n = int_arg(&a[1])?;
+            let Some(neg) = n.checked_neg() else {
+                return Err(Reply::error("ERR decrement would overflow"));
+            };
+            one(&a[0], Command::IncrBy(neg), Combine::Integer)
+        }
+        "incrbyfloat" => {
+            if parse_f64(&a[1]).is_none() {
+                return Err(Reply::error(ERR_NOT_FLOAT));
+            }
+            let delta = String::from_utf8_lossy(&a[1]).into_owned();
+            one(&a[0], Command::IncrByFloat(delta), Combine::Float)
+        }
+        "cas" => {
+            // An empty `expected` means "the key is absent" (RESP requests cannot
+            // carry a nil bulk), so a CAS cannot expect the empty string.
+            let expected = (!a[1].is_empty()).then(|| a[1].clone());
+            one(
+                &a[0],
+                Command::Cas {
+                    expected,
+                    new: a[2].clone(),
+                },
+                Combine::Cas,
+            )
+        }
+        "del" | "unlink" => core(
+            a.iter().map(|k| (k.clone(), Command::Del)).collect(),
+            Combine::Del,
+        ),
+        "exists" => core(
+            a.iter().map(|k| (k.clone(), Command::Get)).collect(),
+            Combine::Exists,
+        ),
+        "type" => one(&a[0], Command::Get, Combine::Type),
+        "expire" | "pexpire" | "expireat" | "pexpireat" => plan_expire(name, a, now_ms),
+        "ttl" => one(&a[0], Command::Ttl, ttl(false, false)),
+        "pttl" => one(&a[0], Command::Ttl, ttl(true, false)),
+        "expiretime" => one(&a[0], Command::Ttl, ttl(false, true)),
+        "pexpiretime" => one(&a[0], Command::Ttl, ttl(true, true)),
+        "persist" => one(&a[0], Command::Persist, Combine::Integer),
+        "keys" => listing(ListWhat::Keys, Some(key()), LIST_PAGE_KEYS_MAX, None),
+        "scan" => plan_scan(a),
+        "dbsize" => listing(ListWhat::DbSize, None, LIST_PAGE_KEYS_MAX, None),
+        "flushall" | "flushdb" => {
+            match a {
+                [] => {}
+                [mode] if matches!(upper(mode).as_str(), "ASYNC" | "SYNC") => {}
+                _ => return Err(syntax_error()),
+            }
+            listing(ListWhat::Flush, None, LIST_PAGE_KEYS_MAX, None)
+        }
+        "ping" => match a {
+            [] => reply(Reply::Simple("PONG".into())),
+            [msg] => reply(Reply::Bulk(msg.clone())),
+            _ => Err(wrong_arity("ping")),
+        },
+        "echo" => reply(Reply::Bulk(key())),
+        "select" => {
+            let db = int_arg(&a[0])?;
+            if db != 0 {
+                return Err(Reply::error("ERR DB index is out of range"));
+            }
+            reply(Reply::ok())
+        }
+        "hello" => reply(hello(a, session)),
+        "client" => reply(client(a, session)),
+        "info" => match a {
+            [] => Ok(Plan::Info { section: None }),
+            [s] => Ok(Plan::Info {
+                section: Some(String::from_utf8_lossy(s).to_ascii_lowercase()),
+            }),
+            _ => Err(syntax_error()),
+        },
+        "quit" => Ok(Plan::Quit),
+        "admin" => match upper(&a[0]).as_str() {
+            "DECLARE-LOST" => Ok(Plan::DeclareLost),
+            _ => Err(Reply::error(
+                "ERR unknown ADMIN subcommand; known: ADMIN DECLARE-LOST",
+            )),
+        },
+        "command" => reply(command_command(a)),
+        "config" => reply(config(&a[0], a.get(1).map_or(&[][..], |p| &p[..]))),
+        _ => Err(unknown_command(&[name.as_bytes().to_vec()])),
+    }
+}
+
+fn ttl(ms: bool, absolute: bool) -> Combine {
+    Combine::Ttl { ms, absolute }
+}
+
+fn listing(what: ListWhat, pattern: Option<Vec<u8>>, count: usize, cursor: Option<u64>) -> Planned {
+    Ok(Plan::Core(CoreCall {
+        kind: CallKind::Listing(ListCall {
+            what,
+            pattern: pattern.filter(|p| p != b"*"),
+            after: None,
+            count,
+            running: Vec::new(),
+            next: None,
+            found: Vec::new(),
+            counted: 0,
+            scan_cursor: cursor,
+        }),
+    }))
+}
+
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`, options
+/// in any order, each at most once (Redis's rules and texts).
+fn plan_set(a: &[Vec<u8>], now_ms: u64) -> Planned {
+    let mut cond = SetCond::Always;
+    let mut get = false;
+    let mut expiry: Option<Expiry> = None;
+    let mut i = 2;
+    while i < a.len() {
+        let opt = upper(&a[i]);
+        let has_next = i + 1 < a.len();
+        match opt.as_str() {
+            "NX" if cond == SetCond::Always => cond = SetCond::IfAbsent,
+            "XX" if cond == SetCond::Always => cond = SetCond::IfPresent,
+            "GET" if !get => get = true,
+            "KEEPTTL" if expiry.is_none() => expiry = Some(Expiry::Keep),
+            "EX" | "PX" | "EXAT" | "PXAT" if expiry.is_none() && has_next => {
+                i += 1;
+                let n = int_arg(&a[i])?;
+                if n <= 0 {
+                    return Err(invalid_expire("set"));
+                }
+                let (unit, base) = match opt.as_str() {
+                    "EX" => (1_000, now_ms),
+                    "PX" => (1, now_ms),
+                    "EXAT" => (1_000, 0),
+                    _ => (1, 0),
+                };
+                expiry = Some(Expiry::At(deadline_ms(&a[i], unit, base, "set")? as u64));
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+    let expiry = expiry.unwrap_or_default();
+    let simple = cond == SetCond::Always && !get && expiry == Expiry::Clear;
+    let command = if simple {
+        Command::Set(a[1].clone())
+    } else {
+        Command::SetWith {
+            data: a[1].clone(),
+            expiry,
+            cond,
+            get,
+        }
+    };
+    let combine = if get { Combine::SetGet } else { Combine::Set };
+    one(&a[0], command, combine)
+}
+
+/// `GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]`.
+fn plan_getex(a: &[Vec<u8>], now_ms: u64) -> Planned {
+    let mut change: Option<Option<u64>> = None;
+    let mut i = 1;
+    while i < a.len() {
+        let opt = upper(&a[i]);
+        let has_next = i + 1 < a.len();
+        match opt.as_str() {
+            "PERSIST" if change.is_none() => change = Some(None),
+            "EX" | "PX" | "EXAT" | "PXAT" if change.is_none() && has_next => {
+                i += 1;
+                let n = int_arg(&a[i])?;
+                if n <= 0 {
+                    return Err(invalid_expire("getex"));
+                }
+                let (unit, base) = match opt.as_str() {
+                    "EX" => (1_000, now_ms),
+                    "PX" => (1, now_ms),
+                    "EXAT" => (1_000, 0),
+                    _ => (1, 0),
+                };
+                change = Some(Some(deadline_ms(&a[i], unit, base, "getex")? as u64));
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+    let command = match change {
+        None => Command::Get,
+        Some(c) => Command::GetEx(Some(c)),
+    };
+    one(&a[0], command, Combine::Get)
+}
+
+/// `EXPIRE key seconds [NX|XX|GT|LT]` and its PEXPIRE/EXPIREAT/PEXPIREAT forms.
+fn plan_expire(name: &str, a: &[Vec<u8>], now_ms: u64) -> Planned {
+    let (unit, base) = match name {
+        "expire" => (1_000, now_ms),
+        "pexpire" => (1, now_ms),
+        "expireat" => (1_000, 0),
+        _ => (1, 0),
+    };
+    let at = deadline_ms(&a[1], unit, base, name)?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for opt in &a[2..] {
+        match upper(opt).as_str() {
+            "NX" => nx = true,
+            "XX" => xx = true,
+            "GT" => gt = true,
+            "LT" => lt = true,
+            _ => {
+                return Err(Reply::error(format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(opt)
+                )))
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return Err(Reply::error(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
+    }
+    if gt && lt {
+        return Err(Reply::error(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
+    }
+    let cond = match (nx, xx, gt, lt) {
+        (true, ..) => ExpireCond::IfNone,
+        (_, true, true, _) => ExpireCond::IfLater, // XX GT: GT already needs a deadline
+        (_, true, _, true) => ExpireCond::IfSomeEarlier,
+        (_, true, ..) => ExpireCond::IfSome,
+        (_, _, true, _) => ExpireCond::IfLater,
+        (_, _, _, true) => ExpireCond::IfEarlier,
+        _ => ExpireCond::Always,
+    };
+    // A deadline at or before the epoch is in the past all the same.
+    let at_ms = at.max(0) as u64;
+    one(&a[0], Command::Expire { at_ms, cond }, Combine::Integer)
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
+fn plan_scan(a: &[Vec<u8>]) -> Planned {
+    let cursor = std::str::from_utf8(&a[0])
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or_else(|| Reply::error("ERR invalid cursor"))?;
+    let mut pattern = None;
+    let mut count = 10usize;
+    let mut type_ok = true;
+    let mut i = 1;
+    while i < a.len() {
+        let opt = upper(&a[i]);
+        if i + 1 >= a.len() {
+            return Err(syntax_error());
+        }
+        let v = &a[i + 1];
+        match opt.as_str() {
+            "MATCH" => pattern = Some(v.clone()),
+            "COUNT" => {
+                let n = int_arg(v)?;
+                if n < 1 {
+                    return Err(syntax_error());
+                }
+                count = (n as u64).min(LIST_PAGE_KEYS_MAX as u64) as usize;
+            }
+            "TYPE" => type_ok = v.eq_ignore_ascii_case(b"string"),
+            _ => return Err(syntax_error()),
+        }
+        i += 2;
+    }
+    listing(ListWhat::Scan { type_ok }, pattern, count, Some(cursor))
 }
 
 /// Redis's text for an unknown command: the name (128 bytes at most), then the
@@ -190,60 +761,115 @@ pub fn wrong_arity(name: &str) -> Reply {
     ))
 }
 
-/// `COMMAND`, `COMMAND COUNT`, `COMMAND DOCS`, `COMMAND INFO name...`: enough for
-/// redis-cli and client libraries to start.
-fn command_command(sub: &[u8], argc: i64) -> Reply {
-    let entry = |&(name, arity, flags): &(&str, i64, &[&str])| {
-        let (first, last, step) = match name {
-            "get" | "set" | "cas" => (1, 1, 1),
-            "del" | "exists" => (1, -1, 1),
-            _ => (0, 0, 0),
-        };
+fn bulk(s: &str) -> Reply {
+    Reply::Bulk(s.as_bytes().to_vec())
+}
+
+/// `COMMAND`, `COMMAND COUNT`, `COMMAND LIST`, `COMMAND DOCS [name...]`,
+/// `COMMAND INFO [name...]`.
+fn command_command(a: &[Vec<u8>]) -> Reply {
+    let entry = |s: &Spec| {
         Reply::Array(vec![
-            Reply::Bulk(name.as_bytes().to_vec()),
-            Reply::Integer(arity),
-            Reply::Array(flags.iter().map(|f| Reply::Simple((*f).into())).collect()),
-            Reply::Integer(first),
-            Reply::Integer(last),
-            Reply::Integer(step),
+            bulk(s.name),
+            Reply::Integer(s.arity),
+            Reply::Array(s.flags.iter().map(|f| Reply::Simple((*f).into())).collect()),
+            Reply::Integer(s.keys.0),
+            Reply::Integer(s.keys.1),
+            Reply::Integer(s.keys.2),
         ])
     };
-    if argc == 1 {
+    let find = |n: &[u8]| {
+        let n = String::from_utf8_lossy(n).to_ascii_lowercase();
+        COMMANDS.iter().find(|s| s.name == n)
+    };
+    let Some(sub) = a.first() else {
         return Reply::Array(COMMANDS.iter().map(entry).collect());
-    }
-    match String::from_utf8_lossy(sub).to_ascii_lowercase().as_str() {
-        "count" => Reply::Integer(COMMANDS.len() as i64),
-        // Docs are optional for clients: an empty map (flat array in RESP2).
-        "docs" => Reply::Array(vec![]),
-        // Names are not passed down here; answer nil for each is safe for clients.
-        "info" => Reply::Array(vec![]),
-        other => Reply::error(format!(
-            "ERR unknown subcommand '{other}'. Try COMMAND HELP."
+    };
+    let names = &a[1..];
+    match upper(sub).as_str() {
+        "COUNT" if names.is_empty() => Reply::Integer(COMMANDS.len() as i64),
+        "LIST" if names.is_empty() => Reply::Array(COMMANDS.iter().map(|s| bulk(s.name)).collect()),
+        "DOCS" => {
+            let docs = |s: &Spec| {
+                vec![
+                    bulk(s.name),
+                    Reply::Array(vec![
+                        bulk("summary"),
+                        bulk(s.summary),
+                        bulk("since"),
+                        bulk("1.0.0"),
+                        bulk("group"),
+                        bulk(s.group),
+                    ]),
+                ]
+            };
+            let chosen: Vec<&Spec> = if names.is_empty() {
+                COMMANDS.iter().collect()
+            } else {
+                names.iter().filter_map(|n| find(n)).collect()
+            };
+            Reply::Array(chosen.into_iter().flat_map(docs).collect())
+        }
+        "INFO" => {
+            if names.is_empty() {
+                return Reply::Array(COMMANDS.iter().map(entry).collect());
+            }
+            Reply::Array(
+                names
+                    .iter()
+                    .map(|n| find(n).map_or(Reply::Nil, entry))
+                    .collect(),
+            )
+        }
+        _ => Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
+            String::from_utf8_lossy(sub)
         )),
     }
 }
 
-/// `HELLO [protover ...]`: only RESP2.
-fn hello(argc: i64, protover: Vec<u8>) -> Reply {
-    if argc >= 2 {
-        match std::str::from_utf8(&protover)
-            .ok()
-            .and_then(|s| s.parse::<i64>().ok())
-        {
+/// `HELLO [protover [AUTH user pass] [SETNAME name]]`: only RESP2.
+fn hello(a: &[Vec<u8>], session: &mut Session) -> Reply {
+    if let Some(v) = a.first() {
+        match parse_i64(v) {
             Some(2) => {}
             Some(3) => return Reply::error("NOPROTO unsupported protocol version"),
             _ => return Reply::error("ERR Protocol version is not an integer or out of range"),
         }
     }
-    let pair = |k: &str, v: Reply| [Reply::Bulk(k.as_bytes().to_vec()), v];
+    let mut name = None;
+    let mut i = 1;
+    while i < a.len() {
+        match upper(&a[i]).as_str() {
+            "AUTH" if i + 2 < a.len() => return Reply::error(
+                "ERR synod has no authentication; connect without AUTH (bind to a private network)",
+            ),
+            "SETNAME" if i + 1 < a.len() => {
+                name = Some(a[i + 1].clone());
+                i += 2;
+            }
+            _ => {
+                return Reply::error(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    String::from_utf8_lossy(&a[i])
+                ))
+            }
+        }
+    }
+    if let Some(n) = name {
+        if let Err(e) = set_name(session, &n) {
+            return e;
+        }
+    }
+    let pair = |k: &str, v: Reply| [bulk(k), v];
     Reply::Array(
         [
-            pair("server", Reply::Bulk(b"synod".to_vec())),
-            pair("version", Reply::Bulk(VERSION.as_bytes().to_vec())),
+            pair("server", bulk("synod")),
+            pair("version", bulk(VERSION)),
             pair("proto", Reply::Integer(2)),
-            pair("id", Reply::Integer(0)),
-            pair("mode", Reply::Bulk(b"standalone".to_vec())),
-            pair("role", Reply::Bulk(b"master".to_vec())),
+            pair("id", Reply::Integer(session.id as i64)),
+            pair("mode", bulk("standalone")),
+            pair("role", bulk("master")),
             pair("modules", Reply::Array(vec![])),
         ]
         .into_iter()
@@ -252,14 +878,72 @@ fn hello(argc: i64, protover: Vec<u8>) -> Reply {
     )
 }
 
+fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Reply> {
+    if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
+        return Err(Reply::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    session.name = (!name.is_empty()).then(|| String::from_utf8_lossy(name).into_owned());
+    Ok(())
+}
+
+/// `CLIENT ID | SETNAME name | GETNAME | SETINFO attr value | INFO | LIST`.
+fn client(a: &[Vec<u8>], session: &mut Session) -> Reply {
+    let sub = upper(&a[0]);
+    let rest = &a[1..];
+    let info_line = |s: &Session| {
+        format!(
+            "id={} addr={} name={} db=0 lib-name={} lib-ver={}\n",
+            s.id,
+            s.addr,
+            s.name.as_deref().unwrap_or(""),
+            s.lib_name,
+            s.lib_ver
+        )
+    };
+    match (sub.as_str(), rest) {
+        ("ID", []) => Reply::Integer(session.id as i64),
+        ("SETNAME", [name]) => match set_name(session, name) {
+            Ok(()) => Reply::ok(),
+            Err(e) => e,
+        },
+        ("GETNAME", []) => match &session.name {
+            Some(n) => bulk(n),
+            None => Reply::Nil,
+        },
+        ("SETINFO", [attr, value]) => {
+            let v = String::from_utf8_lossy(value).into_owned();
+            match upper(attr).as_str() {
+                "LIB-NAME" => session.lib_name = v,
+                "LIB-VER" => session.lib_ver = v,
+                _ => {
+                    return Reply::error(format!(
+                        "ERR Unrecognized option '{}'",
+                        String::from_utf8_lossy(attr)
+                    ))
+                }
+            }
+            Reply::ok()
+        }
+        ("INFO", []) | ("LIST", []) => bulk(&info_line(session)),
+        _ => Reply::error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            String::from_utf8_lossy(&a[0])
+        )),
+    }
+}
+
 /// `CONFIG GET param`: `save` and `appendonly` (redis-benchmark asks; we keep
-/// nothing on disk), an empty list for anything else. Other subcommands are refused.
+/// nothing on disk), `databases` (1), an empty list for anything else. Other
+/// subcommands are refused.
 fn config(sub: &[u8], param: &[u8]) -> Reply {
     if sub.eq_ignore_ascii_case(b"get") {
         let param = String::from_utf8_lossy(param).to_ascii_lowercase();
         let value: &[u8] = match param.as_str() {
             "save" => b"",
             "appendonly" => b"no",
+            "databases" => b"1",
             _ => return Reply::Array(vec![]),
         };
         Reply::Array(vec![
@@ -267,94 +951,409 @@ fn config(sub: &[u8], param: &[u8]) -> Reply {
             Reply::Bulk(value.to_vec()),
         ])
     } else {
-        Reply::error("ERR CONFIG is not supported by synod, except CONFIG GET (empty)")
+        Reply::error("ERR CONFIG is not supported by synod, except CONFIG GET")
+    }
+}
+
+/// Redis's glob matching (`stringmatchlen`): `*`, `?`, `[abc]`, `[^a]`,
+/// `[a-z]`, `\x`; byte-wise and case-sensitive. Linear backtracking on the
+/// last `*` only, so no pattern costs more than |pattern| x |key| steps.
+pub fn glob_match(pattern: &[u8], key: &[u8]) -> bool {
+    let (mut p, mut k) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while k < key.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            while p < pattern.len() && pattern[p] == b'*' {
+                p += 1;
+            }
+            star = Some((p, k));
+            continue;
+        }
+        if p < pattern.len() {
+            let (ok, next) = match_one(pattern, p, key[k]);
+            if ok {
+                p = next;
+                k += 1;
+                continue;
+            }
+        }
+        match star {
+            Some((sp, sk)) => {
+                p = sp;
+                k = sk + 1;
+                star = Some((sp, sk + 1));
+            }
+            None => return false,
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
+}
+
+/// Whether the single-byte token at `pattern[p]` (not `*`) matches `c`, and
+/// where the next token starts.
+fn match_one(pattern: &[u8], p: usize, c: u8) -> (bool, usize) {
+    match pattern[p] {
+        b'?' => (true, p + 1),
+        b'\\' if p + 1 < pattern.len() => (pattern[p + 1] == c, p + 2),
+        b'[' => {
+            let mut i = p + 1;
+            let negate = i < pattern.len() && pattern[i] == b'^';
+            if negate {
+                i += 1;
+            }
+            let mut hit = false;
+            // An unterminated class closes at the end of the pattern, as in Redis.
+            while i < pattern.len() && pattern[i] != b']' {
+                if pattern[i] == b'\\' && i + 1 < pattern.len() {
+                    hit |= pattern[i + 1] == c;
+                    i += 2;
+                } else if i + 2 < pattern.len() && pattern[i + 1] == b'-' {
+                    let (lo, hi) = (
+                        pattern[i].min(pattern[i + 2]),
+                        pattern[i].max(pattern[i + 2]),
+                    );
+                    hit |= (lo..=hi).contains(&c);
+                    i += 3;
+                } else {
+                    hit |= pattern[i] == c;
+                    i += 1;
+                }
+            }
+            (hit != negate, (i + 1).min(pattern.len()))
+        }
+        lit => (lit == c, p + 1),
     }
 }
 
 impl CoreCall {
-    /// Folds the outcomes (one per request, in request order) into one reply.
-    pub fn finish(&self, outcomes: &[Outcome]) -> Reply {
-        debug_assert_eq!(outcomes.len(), self.requests.len());
-        if let Some(error) = self.error(outcomes) {
-            return error;
-        }
-        let replies = outcomes.iter().filter_map(|o| match o {
-            Outcome::Ok(r) => Some(r),
-            _ => None,
-        });
-        match self.combine {
-            Combine::Get => match replies.into_iter().next() {
-                Some(CoreReply::Value(Some(v))) => Reply::Bulk(v.clone()),
-                Some(CoreReply::Value(None)) => Reply::Nil,
-                other => unexpected(other),
-            },
-            Combine::Set => match replies.into_iter().next() {
-                Some(CoreReply::Done) => Reply::ok(),
-                other => unexpected(other),
-            },
-            Combine::Cas => match replies.into_iter().next() {
-                Some(CoreReply::Swapped(s)) => Reply::Integer(i64::from(*s)),
-                other => unexpected(other),
-            },
-            Combine::Del => Reply::Integer(
-                replies
-                    .filter(|r| matches!(r, CoreReply::Deleted(true)))
-                    .count() as i64,
+    /// The first step.
+    pub fn start(&mut self, ctx: &mut CallCtx<'_>) -> Step {
+        match &mut self.kind {
+            CallKind::Keys { requests, .. } => Step::Run(
+                requests
+                    .iter()
+                    .map(|(k, c)| Op::Key(k.clone(), c.clone()))
+                    .collect(),
             ),
-            Combine::Exists => Reply::Integer(
-                replies
-                    .filter(|r| matches!(r, CoreReply::Value(Some(_))))
-                    .count() as i64,
-            ),
+            CallKind::Listing(l) => {
+                if let Some(cursor) = l.scan_cursor {
+                    if cursor != 0 {
+                        match ctx.cursors.get(cursor) {
+                            Some(k) => l.after = Some(k.clone()),
+                            None => return Step::Done(Reply::error("ERR invalid cursor")),
+                        }
+                    }
+                    if l.what == (ListWhat::Scan { type_ok: false }) {
+                        // A type we never hold: nothing to list; the scan is over.
+                        return Step::Done(scan_reply(0, vec![]));
+                    }
+                }
+                l.list_step()
+            }
         }
     }
 
-    /// The error reply, if any outcome is not Ok.
-    fn error(&self, outcomes: &[Outcome]) -> Option<Reply> {
-        let n = outcomes.len();
-        let key_of = |i: usize| String::from_utf8_lossy(&self.requests[i].0).into_owned();
-        let failed = outcomes
-            .iter()
-            .position(|o| matches!(o, Outcome::Failed(_)));
-        let unknown = outcomes
-            .iter()
-            .position(|o| matches!(o, Outcome::Unknown(_)));
-        let ok = outcomes
-            .iter()
-            .filter(|o| matches!(o, Outcome::Ok(_)))
-            .count();
-        let label = |i: usize| {
-            if n > 1 {
-                format!("key '{}': ", key_of(i))
-            } else {
-                String::new()
+    /// The next step, given the outcomes of the last one (in its order).
+    pub fn resume(&mut self, outcomes: Vec<Outcome>, ctx: &mut CallCtx<'_>) -> Step {
+        match &mut self.kind {
+            CallKind::Keys { requests, combine } => {
+                Step::Done(finish(requests, *combine, &outcomes, ctx.now_ms))
             }
-        };
-        if let Some(i) = unknown {
-            let Outcome::Unknown(why) = &outcomes[i] else {
-                return None;
-            };
-            return Some(Reply::error(format!("UNKNOWN {}{why}", label(i))));
+            CallKind::Listing(l) => l.resume(outcomes, ctx),
         }
-        let i = failed?;
-        let Outcome::Failed(why) = &outcomes[i] else {
-            return None;
-        };
-        let writes = matches!(self.combine, Combine::Del);
-        if writes && ok > 0 {
-            // Some keys were deleted, some certainly not: the command as a whole
-            // neither failed nor succeeded.
-            return Some(Reply::error(format!(
-                "UNKNOWN applied to {ok} of {n} keys; {}{why}",
-                label(i)
+    }
+
+    /// The per-key requests of a one-step call (empty for listings): for tests.
+    pub fn requests(&self) -> Vec<(Key, Command)> {
+        match &self.kind {
+            CallKind::Keys { requests, .. } => requests.clone(),
+            CallKind::Listing(_) => vec![],
+        }
+    }
+}
+
+fn scan_reply(cursor: u64, keys: Vec<Key>) -> Reply {
+    Reply::Array(vec![
+        bulk(&cursor.to_string()),
+        Reply::Array(keys.into_iter().map(Reply::Bulk).collect()),
+    ])
+}
+
+/// The reply for a failed or unknown outcome of a multi-step call: `done`
+/// keys were already changed (FLUSHALL), so a failure is then UNKNOWN as a whole.
+fn step_error(outcome: &Outcome, key: Option<&[u8]>, done: u64) -> Reply {
+    let label = key.map_or(String::new(), |k| {
+        format!("key '{}': ", String::from_utf8_lossy(k))
+    });
+    match outcome {
+        Outcome::Unknown(why) => Reply::error(format!("UNKNOWN {label}{why}")),
+        Outcome::Failed(why) if done > 0 => {
+            Reply::error(format!("UNKNOWN deleted {done} keys, then {label}{why}"))
+        }
+        Outcome::Failed(why) => Reply::error(format!("FAILED {label}{why}")),
+        Outcome::Ok(r) => unexpected(Some(r)),
+    }
+}
+
+impl ListCall {
+    fn list_step(&mut self) -> Step {
+        self.running = vec![Op::List {
+            after: self.after.clone(),
+            count: self.count,
+        }];
+        self.next = None;
+        Step::Run(self.running.clone())
+    }
+
+    fn resume(&mut self, outcomes: Vec<Outcome>, ctx: &mut CallCtx<'_>) -> Step {
+        let ops = std::mem::take(&mut self.running);
+        let mut candidates = Vec::new();
+        for (op, outcome) in ops.iter().zip(&outcomes) {
+            let changed = if self.what == ListWhat::Flush {
+                self.counted
+            } else {
+                0
+            };
+            match (op, outcome) {
+                (Op::List { .. }, Outcome::Ok(CoreReply::Keys { keys, next })) => {
+                    self.next = Some(next.clone());
+                    candidates = keys.clone();
+                }
+                (Op::Key(_, Command::Get), Outcome::Ok(CoreReply::Value(v))) => {
+                    if v.is_some() {
+                        self.counted += 1;
+                        if let Op::Key(k, _) = op {
+                            if matches!(self.what, ListWhat::Keys | ListWhat::Scan { .. }) {
+                                self.found.push(k.clone());
+                            }
+                        }
+                    }
+                }
+                (Op::Key(_, Command::Del), Outcome::Ok(CoreReply::Deleted(d))) => {
+                    self.counted += u64::from(*d);
+                }
+                (Op::Key(k, _), o) => return Step::Done(step_error(o, Some(k), changed)),
+                (Op::List { .. }, o) => return Step::Done(step_error(o, None, changed)),
+            }
+        }
+        if self.found.len() > KEYS_REPLY_MAX {
+            return Step::Done(Reply::error(format!(
+                "ERR KEYS would return more than {KEYS_REPLY_MAX} keys; use SCAN"
             )));
         }
-        if why.starts_with("OOM ") {
-            // Redis's own refusal at the memory cap, word for word.
-            return Some(Reply::error(why.clone()));
+        let Some(next) = self.next.clone() else {
+            return Step::Done(unexpected(None));
+        };
+        if let Some(p) = &self.pattern {
+            candidates.retain(|k| glob_match(p, k));
         }
-        Some(Reply::error(format!("FAILED {}{why}", label(i))))
+        if !candidates.is_empty() {
+            // Read (or delete) this page's candidates; the listing moves on after.
+            let command = if self.what == ListWhat::Flush {
+                Command::Del
+            } else {
+                Command::Get
+            };
+            self.running = candidates
+                .into_iter()
+                .map(|k| Op::Key(k, command.clone()))
+                .collect();
+            return Step::Run(self.running.clone());
+        }
+        // This page is done.
+        match (self.what, next) {
+            (ListWhat::Scan { .. }, next) => {
+                let cursor = next.map_or(0, |k| ctx.cursors.insert(k));
+                Step::Done(scan_reply(cursor, std::mem::take(&mut self.found)))
+            }
+            (_, Some(k)) => {
+                self.after = Some(k);
+                self.list_step()
+            }
+            (ListWhat::Keys, None) => Step::Done(Reply::Array(
+                std::mem::take(&mut self.found)
+                    .into_iter()
+                    .map(Reply::Bulk)
+                    .collect(),
+            )),
+            (ListWhat::DbSize, None) => Step::Done(Reply::Integer(self.counted as i64)),
+            (ListWhat::Flush, None) => Step::Done(Reply::ok()),
+        }
     }
+}
+
+/// Folds the outcomes (one per request, in request order) into one reply.
+fn finish(
+    requests: &[(Key, Command)],
+    combine: Combine,
+    outcomes: &[Outcome],
+    now_ms: u64,
+) -> Reply {
+    debug_assert_eq!(outcomes.len(), requests.len());
+    if let Some(error) = outcomes_error(requests, combine, outcomes) {
+        return error;
+    }
+    let replies: Vec<&CoreReply> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Ok(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    if let [CoreReply::Error(e)] = replies[..] {
+        return Reply::error(e.clone());
+    }
+    let first = replies.first().copied();
+    let value = |r: Option<&CoreReply>| match r {
+        Some(CoreReply::Value(v)) => Ok(v.clone()),
+        other => Err(unexpected(other)),
+    };
+    let count =
+        |f: fn(&CoreReply) -> bool| Reply::Integer(replies.iter().filter(|r| f(r)).count() as i64);
+    let shaped = match combine {
+        Combine::Get => value(first).map(|v| v.map_or(Reply::Nil, Reply::Bulk)),
+        Combine::Set => match first {
+            Some(CoreReply::Done) | Some(CoreReply::SetResult { applied: true, .. }) => {
+                Ok(Reply::ok())
+            }
+            Some(CoreReply::SetResult { applied: false, .. }) => Ok(Reply::Nil),
+            other => Err(unexpected(other)),
+        },
+        Combine::SetGet => match first {
+            Some(CoreReply::SetResult { old, .. }) => {
+                Ok(old.clone().map_or(Reply::Nil, Reply::Bulk))
+            }
+            other => Err(unexpected(other)),
+        },
+        Combine::SetNx => match first {
+            Some(CoreReply::SetResult { applied, .. }) => Ok(Reply::Integer(i64::from(*applied))),
+            other => Err(unexpected(other)),
+        },
+        Combine::Ok => match replies
+            .iter()
+            .all(|r| matches!(r, CoreReply::Done | CoreReply::SetResult { .. }))
+        {
+            true => Ok(Reply::ok()),
+            false => Err(unexpected(first)),
+        },
+        Combine::Del => Ok(count(|r| matches!(r, CoreReply::Deleted(true)))),
+        Combine::Exists => Ok(count(|r| matches!(r, CoreReply::Value(Some(_))))),
+        Combine::Cas => match first {
+            Some(CoreReply::Swapped(s)) => Ok(Reply::Integer(i64::from(*s))),
+            other => Err(unexpected(other)),
+        },
+        Combine::Integer => match first {
+            Some(CoreReply::Integer(n)) => Ok(Reply::Integer(*n)),
+            other => Err(unexpected(other)),
+        },
+        Combine::Float => match first {
+            Some(CoreReply::Text(t)) => Ok(bulk(t)),
+            other => Err(unexpected(other)),
+        },
+        Combine::Strlen => value(first).map(|v| Reply::Integer(v.map_or(0, |v| v.len() as i64))),
+        Combine::GetRange(start, end) => {
+            value(first).map(|v| Reply::Bulk(get_range(&v.unwrap_or_default(), start, end)))
+        }
+        Combine::Type => {
+            value(first).map(|v| Reply::Simple(if v.is_some() { "string" } else { "none" }.into()))
+        }
+        Combine::Ttl { ms, absolute } => match first {
+            Some(CoreReply::Deadline(d)) => Ok(Reply::Integer(ttl_reply(*d, ms, absolute, now_ms))),
+            other => Err(unexpected(other)),
+        },
+        Combine::MGet => replies
+            .iter()
+            .map(|r| value(Some(r)).map(|v| v.map_or(Reply::Nil, Reply::Bulk)))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Reply::Array),
+    };
+    shaped.unwrap_or_else(|e| e)
+}
+
+/// TTL, PTTL, EXPIRETIME, PEXPIRETIME from a deadline: -2 absent, -1 none.
+fn ttl_reply(deadline: Option<Option<u64>>, ms: bool, absolute: bool, now_ms: u64) -> i64 {
+    let at = match deadline {
+        None => return -2,
+        Some(None) => return -1,
+        Some(Some(at)) => at,
+    };
+    let n = if absolute {
+        at
+    } else {
+        at.saturating_sub(now_ms)
+    };
+    let n = match (ms, absolute) {
+        (true, _) => n,
+        // Redis rounds a relative TTL to the nearest second, and truncates an absolute one.
+        (false, false) => (n + 500) / 1_000,
+        (false, true) => n / 1_000,
+    };
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// GETRANGE's substring, with Redis's index rules (negative counts from the end).
+pub fn get_range(v: &[u8], start: i64, end: i64) -> Vec<u8> {
+    let len = v.len() as i64;
+    if len == 0 || (start < 0 && end < 0 && start > end) {
+        return vec![];
+    }
+    let norm = |i: i64| if i < 0 { (len + i).max(0) } else { i };
+    let (start, end) = (norm(start), norm(end).min(len - 1));
+    if start > end {
+        return vec![];
+    }
+    v[start as usize..=end as usize].to_vec()
+}
+
+/// The error reply, if any outcome is not Ok.
+fn outcomes_error(
+    requests: &[(Key, Command)],
+    combine: Combine,
+    outcomes: &[Outcome],
+) -> Option<Reply> {
+    let n = outcomes.len();
+    let key_of = |i: usize| String::from_utf8_lossy(&requests[i].0).into_owned();
+    let failed = outcomes
+        .iter()
+        .position(|o| matches!(o, Outcome::Failed(_)));
+    let unknown = outcomes
+        .iter()
+        .position(|o| matches!(o, Outcome::Unknown(_)));
+    let ok = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Ok(_)))
+        .count();
+    let label = |i: usize| {
+        if n > 1 {
+            format!("key '{}': ", key_of(i))
+        } else {
+            String::new()
+        }
+    };
+    if let Some(i) = unknown {
+        let Outcome::Unknown(why) = &outcomes[i] else {
+            return None;
+        };
+        return Some(Reply::error(format!("UNKNOWN {}{why}", label(i))));
+    }
+    let i = failed?;
+    let Outcome::Failed(why) = &outcomes[i] else {
+        return None;
+    };
+    let writes = matches!(combine, Combine::Del | Combine::Ok);
+    if writes && ok > 0 {
+        // Some keys were written, some certainly not: the command as a whole
+        // neither failed nor succeeded.
+        return Some(Reply::error(format!(
+            "UNKNOWN applied to {ok} of {n} keys; {}{why}",
+            label(i)
+        )));
+    }
+    if why.starts_with("OOM ") {
+        // Redis's own refusal at the memory cap, word for word.
+        return Some(Reply::error(why.clone()));
+    }
+    Some(Reply::error(format!("FAILED {}{why}", label(i))))
 }
 
 fn unexpected(reply: Option<&CoreReply>) -> Reply {
@@ -562,302 +1561,4 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
     stats.extend(s.runtime.iter().map(|(k, v)| l(k, v.to_string())));
     block("Stats", stats);
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(s: &[&str]) -> Vec<Vec<u8>> {
-        s.iter().map(|a| a.as_bytes().to_vec()).collect()
-    }
-
-    fn reply(s: &[&str]) -> Reply {
-        match plan(args(s)) {
-            Plan::Reply(r) => r,
-            other => panic!("expected an immediate reply, got {other:?}"),
-        }
-    }
-
-    fn call(s: &[&str]) -> CoreCall {
-        match plan(args(s)) {
-            Plan::Core(c) => c,
-            other => panic!("expected a core call, got {other:?}"),
-        }
-    }
-
-    fn ok(r: CoreReply) -> Outcome {
-        Outcome::Ok(r)
-    }
-
-    #[test]
-    fn unknown_command_matches_redis_text() {
-        assert_eq!(
-            reply(&["foo", "a", "b"]),
-            Reply::Error("ERR unknown command 'foo', with args beginning with: 'a' 'b' ".into())
-        );
-        assert_eq!(
-            reply(&["foo"]),
-            Reply::Error("ERR unknown command 'foo', with args beginning with: ".into())
-        );
-    }
-
-    #[test]
-    fn unknown_command_shows_at_most_about_128_bytes_of_args() {
-        let long = "x".repeat(300);
-        let Reply::Error(e) = reply(&["foo", &long, "b"]) else {
-            panic!()
-        };
-        assert_eq!(
-            e,
-            format!(
-                "ERR unknown command 'foo', with args beginning with: '{}' ",
-                "x".repeat(128)
-            )
-        );
-    }
-
-    #[test]
-    fn wrong_arity_matches_redis_text() {
-        assert_eq!(
-            reply(&["GET"]),
-            Reply::Error("ERR wrong number of arguments for 'get' command".into())
-        );
-        assert_eq!(
-            reply(&["set", "k"]),
-            Reply::Error("ERR wrong number of arguments for 'set' command".into())
-        );
-        assert_eq!(
-            reply(&["del"]),
-            Reply::Error("ERR wrong number of arguments for 'del' command".into())
-        );
-        assert_eq!(
-            reply(&["ping", "a", "b"]),
-            Reply::Error("ERR wrong number of arguments for 'ping' command".into())
-        );
-    }
-
-    #[test]
-    fn ping_and_echo() {
-        assert_eq!(reply(&["PING"]), Reply::Simple("PONG".into()));
-        assert_eq!(reply(&["ping", "hi"]), Reply::Bulk(b"hi".to_vec()));
-        assert_eq!(reply(&["echo", "x y"]), Reply::Bulk(b"x y".to_vec()));
-    }
-
-    #[test]
-    fn quit_and_info_plans() {
-        assert_eq!(plan(args(&["QUIT"])), Plan::Quit);
-        assert_eq!(plan(args(&["info"])), Plan::Info { section: None });
-        assert_eq!(
-            plan(args(&["INFO", "Stats"])),
-            Plan::Info {
-                section: Some("stats".into())
-            }
-        );
-    }
-
-    #[test]
-    fn hello_speaks_only_resp2() {
-        assert_eq!(
-            reply(&["hello", "3"]),
-            Reply::Error("NOPROTO unsupported protocol version".into())
-        );
-        let Reply::Array(items) = reply(&["hello", "2"]) else {
-            panic!()
-        };
-        assert_eq!(items.len(), 14);
-        assert_eq!(items[0], Reply::Bulk(b"server".to_vec()));
-        assert_eq!(items[5], Reply::Integer(2));
-        assert!(matches!(reply(&["hello"]), Reply::Array(_)));
-        assert!(matches!(reply(&["hello", "x"]), Reply::Error(_)));
-    }
-
-    #[test]
-    fn command_is_enough_for_clients() {
-        assert_eq!(reply(&["command", "docs"]), Reply::Array(vec![]));
-        assert_eq!(
-            reply(&["command", "count"]),
-            Reply::Integer(COMMANDS.len() as i64)
-        );
-        let Reply::Array(all) = reply(&["command"]) else {
-            panic!()
-        };
-        assert_eq!(all.len(), COMMANDS.len());
-    }
-
-    #[test]
-    fn config_get_answers_what_benchmarks_ask() {
-        assert_eq!(
-            reply(&["config", "get", "appendonly"]),
-            Reply::Array(vec![
-                Reply::Bulk(b"appendonly".to_vec()),
-                Reply::Bulk(b"no".to_vec())
-            ])
-        );
-        assert_eq!(reply(&["config", "get", "maxmemory"]), Reply::Array(vec![]));
-        assert!(matches!(
-            reply(&["config", "set", "a", "b"]),
-            Reply::Error(_)
-        ));
-    }
-
-    #[test]
-    fn get_set_cas_plans() {
-        assert_eq!(
-            call(&["get", "k"]).requests,
-            vec![(b"k".to_vec(), Command::Get)]
-        );
-        assert_eq!(
-            call(&["SET", "k", "v"]).requests,
-            vec![(b"k".to_vec(), Command::Set(b"v".to_vec()))]
-        );
-        assert_eq!(
-            call(&["cas", "k", "a", "b"]).requests,
-            vec![(
-                b"k".to_vec(),
-                Command::Cas {
-                    expected: Some(b"a".to_vec()),
-                    new: b"b".to_vec()
-                }
-            )]
-        );
-        // Empty expected = the key must be absent.
-        assert_eq!(
-            call(&["cas", "k", "", "b"]).requests,
-            vec![(
-                b"k".to_vec(),
-                Command::Cas {
-                    expected: None,
-                    new: b"b".to_vec()
-                }
-            )]
-        );
-    }
-
-    #[test]
-    fn ok_outcomes_give_the_normal_replies() {
-        let get = call(&["get", "k"]);
-        assert_eq!(
-            get.finish(&[ok(CoreReply::Value(Some(b"v".to_vec())))]),
-            Reply::Bulk(b"v".to_vec())
-        );
-        assert_eq!(get.finish(&[ok(CoreReply::Value(None))]), Reply::Nil);
-        let set = call(&["set", "k", "v"]);
-        assert_eq!(set.finish(&[ok(CoreReply::Done)]), Reply::ok());
-        let cas = call(&["cas", "k", "a", "b"]);
-        assert_eq!(
-            cas.finish(&[ok(CoreReply::Swapped(true))]),
-            Reply::Integer(1)
-        );
-        assert_eq!(
-            cas.finish(&[ok(CoreReply::Swapped(false))]),
-            Reply::Integer(0)
-        );
-    }
-
-    #[test]
-    fn del_and_exists_count_keys() {
-        let del = call(&["del", "a", "b", "c"]);
-        assert_eq!(del.requests.len(), 3);
-        assert!(del.requests.iter().all(|(_, c)| *c == Command::Del));
-        assert_eq!(
-            del.finish(&[
-                ok(CoreReply::Deleted(true)),
-                ok(CoreReply::Deleted(false)),
-                ok(CoreReply::Deleted(true)),
-            ]),
-            Reply::Integer(2)
-        );
-        let exists = call(&["exists", "a", "b"]);
-        assert_eq!(
-            exists.finish(&[
-                ok(CoreReply::Value(Some(vec![]))),
-                ok(CoreReply::Value(None))
-            ]),
-            Reply::Integer(1)
-        );
-    }
-
-    #[test]
-    fn failed_and_unknown_outcomes_are_told_honestly() {
-        let set = call(&["set", "k", "v"]);
-        assert_eq!(
-            set.finish(&[Outcome::Failed("no quorum".into())]),
-            Reply::Error("FAILED no quorum".into())
-        );
-        assert_eq!(
-            set.finish(&[Outcome::Unknown("timed out".into())]),
-            Reply::Error("UNKNOWN timed out".into())
-        );
-        let del = call(&["del", "a", "b"]);
-        // One deleted, one certainly not: neither failed nor ok as a whole.
-        assert_eq!(
-            del.finish(&[
-                ok(CoreReply::Deleted(true)),
-                Outcome::Failed("no quorum".into())
-            ]),
-            Reply::Error("UNKNOWN applied to 1 of 2 keys; key 'b': no quorum".into())
-        );
-        assert_eq!(
-            del.finish(&[Outcome::Failed("x".into()), Outcome::Failed("y".into())]),
-            Reply::Error("FAILED key 'a': x".into())
-        );
-        // Reads never change anything: a failed read is a failed EXISTS.
-        let exists = call(&["exists", "a", "b"]);
-        assert_eq!(
-            exists.finish(&[ok(CoreReply::Value(None)), Outcome::Failed("x".into())]),
-            Reply::Error("FAILED key 'b': x".into())
-        );
-    }
-
-    #[test]
-    fn info_has_every_section_in_redis_format() {
-        let snap = InfoSnapshot {
-            node_id: 2,
-            incarnation: 99,
-            voting: false,
-            members: vec![1, 2, 3],
-            replicas: 3,
-            quorum: 2,
-            peers: vec![PeerInfo {
-                node: 1,
-                addr: "127.0.0.1:7101".into(),
-                up: true,
-                inbound: 1,
-                incarnation: 5,
-            }],
-            keys: 4,
-            recovery: Some(RecoveryProgress {
-                keys_listed: 50,
-                keys_repaired: 12,
-                peers_done: 1,
-                peers_total: 2,
-            }),
-            runtime: vec![("frames_sent", 7)],
-            ..InfoSnapshot::default()
-        };
-        let text = info_text(&snap, None);
-        for needle in [
-            "# Server\r\n",
-            "node_id:2\r\n",
-            "incarnation:99\r\n",
-            "role:recovering\r\n",
-            "recovery:12/50 keys repaired, 1/2 peer listings done\r\n",
-            "# Cluster\r\n",
-            "members:1,2,3\r\n",
-            "peer1:addr=127.0.0.1:7101,state=up,inbound=1,incarnation=5\r\n",
-            "# Keyspace\r\n",
-            "keys:4\r\n",
-            "db0:keys=4,expires=0,avg_ttl=0\r\n",
-            "# Stats\r\n",
-            "rounds_chosen:0\r\n",
-            "frames_sent:7\r\n",
-        ] {
-            assert!(text.contains(needle), "missing {needle:?} in {text}");
-        }
-        let only = info_text(&snap, Some("keyspace"));
-        assert!(only.starts_with("# Keyspace\r\n"), "{only}");
-        assert!(!only.contains("# Server"));
-        assert_eq!(info_text(&snap, Some("nosuch")), "");
-    }
 }

@@ -77,6 +77,8 @@ pub enum ExpireCond {
     IfLater,
     /// Only if the new deadline is earlier (LT; no deadline counts as infinite).
     IfEarlier,
+    /// Only if the key has a deadline and the new one is earlier (XX LT).
+    IfSomeEarlier,
 }
 
 /// A client operation on one key.
@@ -309,6 +311,7 @@ impl Command {
                     (ExpireCond::IfSome, current) => current.is_some(),
                     (ExpireCond::IfLater, current) => current.is_some_and(|c| *at_ms > c),
                     (ExpireCond::IfEarlier, current) => current.is_none_or(|c| *at_ms < c),
+                    (ExpireCond::IfSomeEarlier, current) => current.is_some_and(|c| *at_ms < c),
                 };
                 if !applies {
                     return (same(), Reply::Integer(0));
@@ -695,6 +698,15 @@ mod tests {
         assert_eq!(
             apply(exp(5_000, ExpireCond::IfEarlier), v("a")),
             (ttl("a", 5_000), Reply::Integer(1))
+        );
+        assert_eq!(
+            apply(exp(5_000, ExpireCond::IfSomeEarlier), v("a")),
+            (v("a"), Reply::Integer(0)),
+            "XX LT needs a deadline"
+        );
+        assert_eq!(
+            apply(exp(2_000, ExpireCond::IfSomeEarlier), ttl("a", 3_000)),
+            (ttl("a", 2_000), Reply::Integer(1))
         );
         assert_eq!(
             apply(exp(900, ExpireCond::Always), v("a")),

@@ -12,8 +12,8 @@
 //! bounded channel per command, the writer takes one out per reply written.
 
 use super::event_loop::Event;
-use super::{Counters, Shared};
-use crate::commands::{plan, Plan};
+use super::{wall_ms, Counters, Shared};
+use crate::commands::{plan, Plan, Session};
 use crate::resp::{Reply, RequestParser};
 use async_std::channel::{self, Receiver, Sender};
 use async_std::io::{ReadExt, WriteExt};
@@ -24,6 +24,9 @@ use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// CLIENT ID of the next connection (unique per process, from 1).
+static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// What a client's writer task receives.
 #[derive(Debug)]
@@ -96,6 +99,11 @@ async fn read_commands(
     let mut parser = RequestParser::new(rt.resp.clone());
     let mut buf = vec![0u8; rt.client_read_chunk_bytes];
     let mut seq = 0u64;
+    let mut session = Session {
+        id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
+        addr: addr.to_string(),
+        ..Session::default()
+    };
     loop {
         let n = match (&*stream).read(&mut buf).await {
             Ok(0) | Err(_) => break,
@@ -121,7 +129,7 @@ async fn read_commands(
             Counters::inc(&c.client_commands);
             let this = seq;
             seq += 1;
-            let sent = match plan(args) {
+            let sent = match plan(args, wall_ms(), &mut session) {
                 Plan::Reply(r) => out.try_send(ClientOut::Reply(this, r)).is_ok(),
                 Plan::Quit => {
                     let _ = out.try_send(ClientOut::Reply(this, Reply::ok()));

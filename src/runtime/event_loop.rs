@@ -11,12 +11,14 @@ use super::client_conn::ClientOut;
 use super::peer::Push;
 use super::{wall_ms, Counters, Shared};
 use crate::codec::{encode_frame_max, CodecError, Frame};
-use crate::commands::{info_text, CoreCall, InfoSnapshot, PeerInfo};
+use crate::commands::{
+    info_text, CallCtx, CoreCall, InfoSnapshot, Op, PeerInfo, ScanCursors, Step,
+};
 use crate::core::{Effects, Envelope, Incarnation, Input, Message, Node, NodeId, Now, Outcome};
 use crate::resp::Reply;
 use async_std::channel::{Receiver, Sender};
 use async_std::future::timeout;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -53,11 +55,14 @@ pub(crate) enum Event {
     Stop,
 }
 
-/// A client command whose core requests are running.
+/// A client command whose core operations are running, one step at a time.
 struct PendingCall {
     tx: Sender<ClientOut>,
     seq: u64,
     call: CoreCall,
+    /// False until `start` ran.
+    started: bool,
+    /// Outcomes of the running step, in its order.
     outcomes: Vec<Option<Outcome>>,
     remaining: usize,
 }
@@ -87,6 +92,10 @@ struct Loop {
     outbox: BTreeMap<NodeId, Vec<Envelope>>,
     /// Incarnations last published to `shared.known_incarnations`.
     published: BTreeMap<NodeId, Incarnation>,
+    /// Calls ready for their next step (new, or every outcome of the last step in).
+    ready: VecDeque<u64>,
+    /// SCAN cursors handed to this node's clients.
+    cursors: ScanCursors,
 }
 
 /// Runs the loop until `Event::Stop` or every sender is gone.
@@ -115,6 +124,8 @@ pub(crate) async fn run(
         links,
         outbox: BTreeMap::new(),
         published: BTreeMap::new(),
+        ready: VecDeque::new(),
+        cursors: ScanCursors::default(),
     };
     let turn_events_max = lp.shared.opts.runtime.turn_events_max;
     loop {
@@ -141,6 +152,7 @@ pub(crate) async fn run(
                 return;
             }
             lp.on_event(ev);
+            lp.drive();
             handled += 1;
             if handled < turn_events_max {
                 pending = events.try_recv().ok();
@@ -149,6 +161,7 @@ pub(crate) async fn run(
         Counters::add(&lp.shared.counters.loop_events, handled as u64);
         if lp.node.next_wake_us().is_some_and(|at| at <= lp.mono_us()) {
             lp.handle(Input::Tick);
+            lp.drive();
         }
         lp.flush();
     }
@@ -254,24 +267,68 @@ impl Loop {
     }
 
     fn on_client(&mut self, tx: Sender<ClientOut>, seq: u64, call: CoreCall) {
-        let n = call.requests.len();
         let call_id = self.next_request_id;
-        let requests: Vec<_> = call.requests.clone();
+        self.next_request_id += 1;
         self.calls.insert(
             call_id,
             PendingCall {
                 tx,
                 seq,
                 call,
-                outcomes: vec![None; n],
-                remaining: n,
+                started: false,
+                outcomes: Vec::new(),
+                remaining: 0,
             },
         );
-        for (i, (key, command)) in requests.into_iter().enumerate() {
-            let id = self.next_request_id;
-            self.next_request_id += 1;
-            self.requests.insert(id, (call_id, i));
-            self.handle(Input::Request { id, key, command });
+        self.ready.push_back(call_id);
+    }
+
+    /// Steps every ready call: its first step, or the next one once every
+    /// outcome of the last is in. Running a step's operations may make calls
+    /// ready again (outcomes can come at once); the loop runs until none is.
+    fn drive(&mut self) {
+        while let Some(call_id) = self.ready.pop_front() {
+            let Some(pc) = self.calls.get_mut(&call_id) else {
+                continue;
+            };
+            let mut ctx = CallCtx {
+                now_ms: wall_ms(),
+                cursors: &mut self.cursors,
+            };
+            let step = if pc.started {
+                let outcomes = std::mem::take(&mut pc.outcomes);
+                pc.call
+                    .resume(outcomes.into_iter().flatten().collect(), &mut ctx)
+            } else {
+                pc.started = true;
+                pc.call.start(&mut ctx)
+            };
+            let ops = match step {
+                Step::Done(reply) => {
+                    if let Some(pc) = self.calls.remove(&call_id) {
+                        // Unbounded, but never more than client_pipeline_max per
+                        // connection; fails only if the client is gone.
+                        let _ = pc.tx.try_send(ClientOut::Reply(pc.seq, reply));
+                    }
+                    continue;
+                }
+                Step::Run(ops) => ops,
+            };
+            pc.outcomes = vec![None; ops.len()];
+            pc.remaining = ops.len();
+            if ops.is_empty() {
+                self.ready.push_back(call_id);
+                continue;
+            }
+            for (i, op) in ops.into_iter().enumerate() {
+                let id = self.next_request_id;
+                self.next_request_id += 1;
+                self.requests.insert(id, (call_id, i));
+                self.handle(match op {
+                    Op::Key(key, command) => Input::Request { id, key, command },
+                    Op::List { after, count } => Input::ListKeys { id, after, count },
+                });
+            }
         }
     }
 
@@ -286,15 +343,8 @@ impl Loop {
         if call.outcomes[i].replace(outcome).is_none() {
             call.remaining -= 1;
         }
-        if call.remaining > 0 {
-            return;
-        }
-        if let Some(call) = self.calls.remove(&call_id) {
-            let outcomes: Vec<Outcome> = call.outcomes.into_iter().flatten().collect();
-            let reply = call.call.finish(&outcomes);
-            // Unbounded, but never more than client_pipeline_max per connection;
-            // fails only if the client is gone.
-            let _ = call.tx.try_send(ClientOut::Reply(call.seq, reply));
+        if call.remaining == 0 {
+            self.ready.push_back(call_id);
         }
     }
 
