@@ -821,10 +821,7 @@ fn command_command(a: &[Vec<u8>]) -> Reply {
                     .collect(),
             )
         }
-        _ => Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try COMMAND HELP.",
-            String::from_utf8_lossy(sub)
-        )),
+        _ => subcommand_error("command", sub, COMMAND_SUBCOMMANDS),
     }
 }
 
@@ -833,7 +830,7 @@ fn hello(a: &[Vec<u8>], session: &mut Session) -> Reply {
     if let Some(v) = a.first() {
         match parse_i64(v) {
             Some(2) => {}
-            Some(3) => return Reply::error("NOPROTO unsupported protocol version"),
+            Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
             _ => return Reply::error("ERR Protocol version is not an integer or out of range"),
         }
     }
@@ -927,11 +924,24 @@ fn client(a: &[Vec<u8>], session: &mut Session) -> Reply {
             Reply::ok()
         }
         ("INFO", []) | ("LIST", []) => bulk(&info_line(session)),
-        _ => Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
-            String::from_utf8_lossy(&a[0])
-        )),
+        _ => subcommand_error("client", &a[0], CLIENT_SUBCOMMANDS),
     }
+}
+
+const CLIENT_SUBCOMMANDS: &[&str] = &["id", "setname", "getname", "setinfo", "info", "list"];
+const COMMAND_SUBCOMMANDS: &[&str] = &["count", "list", "docs", "info"];
+
+/// Redis 7's errors for a subcommand: unknown, or known with the wrong arguments.
+fn subcommand_error(container: &str, sub: &[u8], known: &[&str]) -> Reply {
+    let name = String::from_utf8_lossy(sub).to_ascii_lowercase();
+    if known.contains(&name.as_str()) {
+        return wrong_arity(&format!("{container}|{name}"));
+    }
+    Reply::error(format!(
+        "ERR unknown subcommand '{}'. Try {} HELP.",
+        truncated(sub, 128),
+        container.to_ascii_uppercase()
+    ))
 }
 
 /// `CONFIG GET param`: `save` and `appendonly` (redis-benchmark asks; we keep
@@ -1561,4 +1571,1298 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
     stats.extend(s.runtime.iter().map(|(k, v)| l(k, v.to_string())));
     block("Stats", stats);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Record, Value};
+    use proptest::prelude::*;
+
+    const NOW: u64 = 1_700_000_000_000;
+    const MAX: usize = 1 << 20;
+
+    fn args(s: &[&str]) -> Vec<Vec<u8>> {
+        s.iter().map(|a| a.as_bytes().to_vec()).collect()
+    }
+
+    fn plan_at(s: &[&str], now_ms: u64) -> Plan {
+        plan(args(s), now_ms, &mut Session::default())
+    }
+
+    fn reply(s: &[&str]) -> Reply {
+        match plan_at(s, NOW) {
+            Plan::Reply(r) => r,
+            other => panic!("expected an immediate reply to {s:?}, got {other:?}"),
+        }
+    }
+
+    fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    fn call(s: &[&str]) -> CoreCall {
+        match plan_at(s, NOW) {
+            Plan::Core(c) => c,
+            other => panic!("expected a core call for {s:?}, got {other:?}"),
+        }
+    }
+
+    fn requests(s: &[&str]) -> Vec<(Key, Command)> {
+        call(s).requests()
+    }
+
+    fn k(s: &str) -> Key {
+        s.as_bytes().to_vec()
+    }
+
+    fn ok(r: CoreReply) -> Outcome {
+        Outcome::Ok(r)
+    }
+
+    fn value(s: &str) -> Outcome {
+        ok(CoreReply::Value(Some(k(s))))
+    }
+
+    /// Runs a one-step call with these outcomes.
+    fn finish_with(s: &[&str], outcomes: Vec<Outcome>) -> Reply {
+        let mut c = call(s);
+        let mut cursors = ScanCursors::default();
+        let mut ctx = CallCtx {
+            now_ms: NOW,
+            cursors: &mut cursors,
+        };
+        assert!(matches!(c.start(&mut ctx), Step::Run(_)));
+        match c.resume(outcomes, &mut ctx) {
+            Step::Done(r) => r,
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
+    /// Drives a command to its reply, running each operation with `exec`.
+    fn drive(
+        plan: Plan,
+        now_ms: u64,
+        cursors: &mut ScanCursors,
+        mut exec: impl FnMut(&Op) -> Outcome,
+    ) -> Reply {
+        let mut c = match plan {
+            Plan::Core(c) => c,
+            Plan::Reply(r) => return r,
+            other => panic!("unexpected plan {other:?}"),
+        };
+        let mut ctx = CallCtx { now_ms, cursors };
+        let mut step = c.start(&mut ctx);
+        for _ in 0..10_000 {
+            match step {
+                Step::Done(r) => return r,
+                Step::Run(ops) => {
+                    let outcomes = ops.iter().map(&mut exec).collect();
+                    step = c.resume(outcomes, &mut ctx);
+                }
+            }
+        }
+        panic!("the call did not finish");
+    }
+
+    /// A cluster in one map, for driving calls: keys to register values.
+    #[derive(Default)]
+    struct Registers(BTreeMap<Key, Value>);
+
+    impl Registers {
+        fn exec(&mut self, op: &Op, now_ms: u64, page_max: usize) -> Outcome {
+            match op {
+                Op::Key(key, command) => {
+                    let cur = self.0.get(key).cloned().flatten();
+                    let (new, reply) = command.apply(&cur, now_ms, MAX);
+                    // As the proposer: a value already expired is written as its tombstone.
+                    let new = new.filter(|r| !r.is_expired(now_ms));
+                    self.0.insert(key.clone(), new);
+                    Outcome::Ok(reply)
+                }
+                Op::List { after, count } => {
+                    // Every stored value is listed, expired ones too (as acceptors do).
+                    let live: Vec<Key> = self
+                        .0
+                        .iter()
+                        .filter(|(k, v)| v.is_some() && after.as_ref().is_none_or(|a| *k > a))
+                        .map(|(k, _)| k.clone())
+                        .take((*count).min(page_max) + 1)
+                        .collect();
+                    let n = (*count).min(page_max);
+                    let more = live.len() > n;
+                    let keys: Vec<Key> = live.into_iter().take(n).collect();
+                    let next = if more { keys.last().cloned() } else { None };
+                    Outcome::Ok(CoreReply::Keys { keys, next })
+                }
+            }
+        }
+
+        fn run(&mut self, s: &[&str], now_ms: u64, cursors: &mut ScanCursors) -> Reply {
+            let p = plan_at(s, now_ms);
+            drive(p, now_ms, cursors, |op| self.exec(op, now_ms, 1_000))
+        }
+    }
+
+    // ---- Errors, word for word as Redis 7 ----
+
+    #[test]
+    fn unknown_command_matches_redis_text() {
+        assert_eq!(
+            reply(&["foo", "a", "b"]),
+            err("ERR unknown command 'foo', with args beginning with: 'a' 'b' ")
+        );
+        assert_eq!(
+            reply(&["foo"]),
+            err("ERR unknown command 'foo', with args beginning with: ")
+        );
+        let long = "x".repeat(300);
+        assert_eq!(
+            reply(&["foo", &long, "b"]),
+            err(&format!(
+                "ERR unknown command 'foo', with args beginning with: '{}' ",
+                "x".repeat(128)
+            ))
+        );
+    }
+
+    #[test]
+    fn every_command_refuses_too_few_arguments_with_redis_text() {
+        for s in COMMANDS {
+            let need = s.arity.unsigned_abs() as usize;
+            if need < 2 {
+                continue;
+            }
+            let mut a = vec![s.name.to_uppercase()];
+            a.extend((2..need).map(|i| format!("a{i}")));
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            assert_eq!(
+                reply(&a),
+                err(&format!(
+                    "ERR wrong number of arguments for '{}' command",
+                    s.name
+                )),
+                "{a:?}"
+            );
+        }
+        for a in [
+            &["get", "k", "x"][..],
+            &["ping", "a", "b"],
+            &["mset", "a", "1", "b"],
+            &["dbsize", "x"],
+            &["echo"],
+        ] {
+            let name = a[0];
+            assert_eq!(
+                reply(a),
+                err(&format!(
+                    "ERR wrong number of arguments for '{name}' command"
+                )),
+                "{a:?}"
+            );
+        }
+    }
+
+    /// Each case was checked against redis-server 7.0 (scripts/redis-compare.sh).
+    #[test]
+    fn syntax_and_value_errors_match_redis() {
+        let not_int = "ERR value is not an integer or out of range";
+        let cases: &[(&[&str], &str)] = &[
+            (&["set", "k", "v", "NX", "XX"], "ERR syntax error"),
+            (&["set", "k", "v", "ex", "1", "px", "1"], "ERR syntax error"),
+            (&["set", "k", "v", "keepttl", "ex", "1"], "ERR syntax error"),
+            (&["set", "k", "v", "get", "get"], "ERR syntax error"),
+            (&["set", "k", "v", "ex"], "ERR syntax error"),
+            (&["set", "k", "v", "foo"], "ERR syntax error"),
+            (
+                &["set", "k", "v", "EX", "0"],
+                "ERR invalid expire time in 'set' command",
+            ),
+            (
+                &["set", "k", "v", "px", "-5"],
+                "ERR invalid expire time in 'set' command",
+            ),
+            (
+                &["set", "k", "v", "ex", "9223372036854775807"],
+                "ERR invalid expire time in 'set' command",
+            ),
+            (&["set", "k", "v", "ex", "abc"], not_int),
+            (
+                &["setex", "k", "0", "v"],
+                "ERR invalid expire time in 'setex' command",
+            ),
+            (
+                &["psetex", "k", "-1", "v"],
+                "ERR invalid expire time in 'psetex' command",
+            ),
+            (&["setex", "k", "x", "v"], not_int),
+            (
+                &["getex", "k", "ex", "0"],
+                "ERR invalid expire time in 'getex' command",
+            ),
+            (&["getex", "k", "ex", "10", "px", "10"], "ERR syntax error"),
+            (&["getex", "k", "persist", "ex", "1"], "ERR syntax error"),
+            (&["getex", "k", "foo"], "ERR syntax error"),
+            (&["incrby", "k", "1.5"], not_int),
+            (
+                &["decrby", "k", "-9223372036854775808"],
+                "ERR decrement would overflow",
+            ),
+            (
+                &["incrbyfloat", "k", "abc"],
+                "ERR value is not a valid float",
+            ),
+            (&["setrange", "k", "-1", "x"], "ERR offset is out of range"),
+            (&["getrange", "k", "a", "b"], not_int),
+            (
+                &["expire", "k", "10", "nx", "xx"],
+                "ERR NX and XX, GT or LT options at the same time are not compatible",
+            ),
+            (
+                &["expire", "k", "10", "gt", "lt"],
+                "ERR GT and LT options at the same time are not compatible",
+            ),
+            (&["expire", "k", "10", "foo"], "ERR Unsupported option foo"),
+            (&["expire", "k", "x"], not_int),
+            (
+                &["pexpire", "k", "9223372036854775807"],
+                "ERR invalid expire time in 'pexpire' command",
+            ),
+            (&["scan", "abc"], "ERR invalid cursor"),
+            (&["scan", "-1"], "ERR invalid cursor"),
+            (&["scan", "0", "count", "0"], "ERR syntax error"),
+            (&["scan", "0", "match"], "ERR syntax error"),
+            (&["scan", "0", "foo", "x"], "ERR syntax error"),
+            (&["flushall", "foo"], "ERR syntax error"),
+            (&["select", "x"], not_int),
+            (&["select", "1"], "ERR DB index is out of range"),
+            (&["select", "100"], "ERR DB index is out of range"),
+            (&["hello", "3"], "NOPROTO unsupported protocol version"),
+            (&["hello", "4"], "NOPROTO unsupported protocol version"),
+            (
+                &["hello", "x"],
+                "ERR Protocol version is not an integer or out of range",
+            ),
+            (
+                &["hello", "2", "foo"],
+                "ERR Syntax error in HELLO option 'foo'",
+            ),
+            (
+                &["client", "foo"],
+                "ERR unknown subcommand 'foo'. Try CLIENT HELP.",
+            ),
+            (
+                &["client", "setname"],
+                "ERR wrong number of arguments for 'client|setname' command",
+            ),
+            (
+                &["client", "setname", "a b"],
+                "ERR Client names cannot contain spaces, newlines or special characters.",
+            ),
+            (
+                &["client", "setinfo", "foo", "bar"],
+                "ERR Unrecognized option 'foo'",
+            ),
+            (
+                &["command", "foo"],
+                "ERR unknown subcommand 'foo'. Try COMMAND HELP.",
+            ),
+        ];
+        for (a, e) in cases {
+            assert_eq!(reply(a), err(e), "{a:?}");
+        }
+    }
+
+    // ---- Plans: which core commands, with absolute deadlines ----
+
+    #[test]
+    fn set_options_become_one_change_with_an_absolute_deadline() {
+        let set = |expiry, cond, get| Command::SetWith {
+            data: k("v"),
+            expiry,
+            cond,
+            get,
+        };
+        let cases: &[(&[&str], Command)] = &[
+            (&["SET", "k", "v"], Command::Set(k("v"))),
+            (
+                &["set", "k", "v", "ex", "10"],
+                set(Expiry::At(NOW + 10_000), SetCond::Always, false),
+            ),
+            (
+                &["set", "k", "v", "PX", "250", "nx"],
+                set(Expiry::At(NOW + 250), SetCond::IfAbsent, false),
+            ),
+            (
+                &["set", "k", "v", "xx", "exat", "2000000000"],
+                set(Expiry::At(2_000_000_000_000), SetCond::IfPresent, false),
+            ),
+            (
+                &["set", "k", "v", "pxat", "123", "get"],
+                set(Expiry::At(123), SetCond::Always, true),
+            ),
+            (
+                &["set", "k", "v", "KEEPTTL", "get", "nx"],
+                set(Expiry::Keep, SetCond::IfAbsent, true),
+            ),
+            (
+                &["setex", "k", "5", "v"],
+                set(Expiry::At(NOW + 5_000), SetCond::Always, false),
+            ),
+            (
+                &["psetex", "k", "5", "v"],
+                set(Expiry::At(NOW + 5), SetCond::Always, false),
+            ),
+            (
+                &["setnx", "k", "v"],
+                set(Expiry::Clear, SetCond::IfAbsent, false),
+            ),
+            (
+                &["getset", "k", "v"],
+                set(Expiry::Clear, SetCond::Always, true),
+            ),
+            (&["getex", "k"], Command::Get),
+            (&["getex", "k", "persist"], Command::GetEx(Some(None))),
+            (
+                &["getex", "k", "ex", "2"],
+                Command::GetEx(Some(Some(NOW + 2_000))),
+            ),
+            (
+                &["getex", "k", "pxat", "77"],
+                Command::GetEx(Some(Some(77))),
+            ),
+            (&["getdel", "k"], Command::GetDel),
+            (&["incr", "k"], Command::IncrBy(1)),
+            (&["decr", "k"], Command::IncrBy(-1)),
+            (&["incrby", "k", "-7"], Command::IncrBy(-7)),
+            (&["decrby", "k", "7"], Command::IncrBy(-7)),
+            (
+                &["incrbyfloat", "k", "1.5"],
+                Command::IncrByFloat("1.5".into()),
+            ),
+            (&["append", "k", "v"], Command::Append(k("v"))),
+            (
+                &["setrange", "k", "3", "v"],
+                Command::SetRange {
+                    offset: 3,
+                    data: k("v"),
+                },
+            ),
+            (&["persist", "k"], Command::Persist),
+            (&["ttl", "k"], Command::Ttl),
+            (&["pexpiretime", "k"], Command::Ttl),
+            (&["type", "k"], Command::Get),
+            (&["strlen", "k"], Command::Get),
+        ];
+        for (a, c) in cases {
+            assert_eq!(requests(a), vec![(k("k"), c.clone())], "{a:?}");
+        }
+        let exp = |at_ms, cond| Command::Expire { at_ms, cond };
+        let cases: &[(&[&str], Command)] = &[
+            (
+                &["expire", "k", "10"],
+                exp(NOW + 10_000, ExpireCond::Always),
+            ),
+            (
+                &["pexpire", "k", "10", "nx"],
+                exp(NOW + 10, ExpireCond::IfNone),
+            ),
+            (
+                &["expireat", "k", "10", "xx"],
+                exp(10_000, ExpireCond::IfSome),
+            ),
+            (
+                &["pexpireat", "k", "10", "gt"],
+                exp(10, ExpireCond::IfLater),
+            ),
+            (
+                &["pexpireat", "k", "10", "LT"],
+                exp(10, ExpireCond::IfEarlier),
+            ),
+            (
+                &["pexpireat", "k", "10", "xx", "lt"],
+                exp(10, ExpireCond::IfSomeEarlier),
+            ),
+            (
+                &["pexpireat", "k", "10", "gt", "xx"],
+                exp(10, ExpireCond::IfLater),
+            ),
+            (&["expireat", "k", "-5"], exp(0, ExpireCond::Always)),
+        ];
+        for (a, c) in cases {
+            assert_eq!(requests(a), vec![(k("k"), c.clone())], "{a:?}");
+        }
+    }
+
+    #[test]
+    fn multi_key_commands_are_one_request_per_key() {
+        assert_eq!(
+            requests(&["mset", "a", "1", "b", "2"]),
+            vec![
+                (k("a"), Command::Set(k("1"))),
+                (k("b"), Command::Set(k("2")))
+            ]
+        );
+        assert_eq!(
+            requests(&["mget", "a", "b"]),
+            vec![(k("a"), Command::Get), (k("b"), Command::Get)]
+        );
+        for name in ["del", "unlink"] {
+            assert_eq!(
+                requests(&[name, "a", "b"]),
+                vec![(k("a"), Command::Del), (k("b"), Command::Del)]
+            );
+        }
+        assert_eq!(requests(&["exists", "a", "a"]).len(), 2);
+        // Empty expected = the key must be absent.
+        assert_eq!(
+            requests(&["cas", "k", "", "b"]),
+            vec![(
+                k("k"),
+                Command::Cas {
+                    expected: None,
+                    new: k("b")
+                }
+            )]
+        );
+    }
+
+    // ---- Reply shapes ----
+
+    #[test]
+    fn replies_have_redis_shapes() {
+        let set_result = |applied, old: Option<&str>| {
+            ok(CoreReply::SetResult {
+                applied,
+                old: old.map(k),
+            })
+        };
+        let cases: Vec<(&[&str], Vec<Outcome>, Reply)> = vec![
+            (&["get", "k"], vec![value("v")], Reply::Bulk(k("v"))),
+            (&["get", "k"], vec![ok(CoreReply::Value(None))], Reply::Nil),
+            (&["set", "k", "v"], vec![ok(CoreReply::Done)], Reply::ok()),
+            (
+                &["set", "k", "v", "nx"],
+                vec![set_result(false, None)],
+                Reply::Nil,
+            ),
+            (
+                &["set", "k", "v", "xx"],
+                vec![set_result(true, None)],
+                Reply::ok(),
+            ),
+            (
+                &["set", "k", "v", "get"],
+                vec![set_result(true, Some("o"))],
+                Reply::Bulk(k("o")),
+            ),
+            (
+                &["set", "k", "v", "nx", "get"],
+                vec![set_result(false, Some("o"))],
+                Reply::Bulk(k("o")),
+            ),
+            (
+                &["getset", "k", "v"],
+                vec![set_result(true, None)],
+                Reply::Nil,
+            ),
+            (
+                &["setnx", "k", "v"],
+                vec![set_result(true, None)],
+                Reply::Integer(1),
+            ),
+            (
+                &["setnx", "k", "v"],
+                vec![set_result(false, None)],
+                Reply::Integer(0),
+            ),
+            (
+                &["setex", "k", "1", "v"],
+                vec![set_result(true, None)],
+                Reply::ok(),
+            ),
+            (
+                &["incr", "k"],
+                vec![ok(CoreReply::Integer(7))],
+                Reply::Integer(7),
+            ),
+            (
+                &["incr", "k"],
+                vec![ok(CoreReply::Error(ERR_NOT_INTEGER.into()))],
+                err(ERR_NOT_INTEGER),
+            ),
+            (
+                &["incrbyfloat", "k", "1"],
+                vec![ok(CoreReply::Text("1.5".into()))],
+                Reply::Bulk(k("1.5")),
+            ),
+            (&["strlen", "k"], vec![value("abc")], Reply::Integer(3)),
+            (
+                &["strlen", "k"],
+                vec![ok(CoreReply::Value(None))],
+                Reply::Integer(0),
+            ),
+            (
+                &["getrange", "k", "1", "-1"],
+                vec![value("hello")],
+                Reply::Bulk(k("ello")),
+            ),
+            (
+                &["getrange", "k", "0", "-1"],
+                vec![ok(CoreReply::Value(None))],
+                Reply::Bulk(vec![]),
+            ),
+            (
+                &["type", "k"],
+                vec![value("x")],
+                Reply::Simple("string".into()),
+            ),
+            (
+                &["type", "k"],
+                vec![ok(CoreReply::Value(None))],
+                Reply::Simple("none".into()),
+            ),
+            (
+                &["ttl", "k"],
+                vec![ok(CoreReply::Deadline(None))],
+                Reply::Integer(-2),
+            ),
+            (
+                &["pttl", "k"],
+                vec![ok(CoreReply::Deadline(Some(None)))],
+                Reply::Integer(-1),
+            ),
+            (
+                &["ttl", "k"],
+                vec![ok(CoreReply::Deadline(Some(Some(NOW + 1_499))))],
+                Reply::Integer(1),
+            ),
+            (
+                &["ttl", "k"],
+                vec![ok(CoreReply::Deadline(Some(Some(NOW + 1_500))))],
+                Reply::Integer(2),
+            ),
+            (
+                &["pttl", "k"],
+                vec![ok(CoreReply::Deadline(Some(Some(NOW + 1_500))))],
+                Reply::Integer(1_500),
+            ),
+            (
+                &["expiretime", "k"],
+                vec![ok(CoreReply::Deadline(Some(Some(12_999))))],
+                Reply::Integer(12),
+            ),
+            (
+                &["pexpiretime", "k"],
+                vec![ok(CoreReply::Deadline(Some(Some(12_999))))],
+                Reply::Integer(12_999),
+            ),
+            (
+                &["expiretime", "k"],
+                vec![ok(CoreReply::Deadline(None))],
+                Reply::Integer(-2),
+            ),
+            (
+                &["mget", "a", "b", "c"],
+                vec![value("1"), ok(CoreReply::Value(None)), value("3")],
+                Reply::Array(vec![Reply::Bulk(k("1")), Reply::Nil, Reply::Bulk(k("3"))]),
+            ),
+            (
+                &["mset", "a", "1", "b", "2"],
+                vec![ok(CoreReply::Done), ok(CoreReply::Done)],
+                Reply::ok(),
+            ),
+            (
+                &["del", "a", "b", "c"],
+                vec![
+                    ok(CoreReply::Deleted(true)),
+                    ok(CoreReply::Deleted(false)),
+                    ok(CoreReply::Deleted(true)),
+                ],
+                Reply::Integer(2),
+            ),
+            (
+                &["exists", "a", "b"],
+                vec![value(""), ok(CoreReply::Value(None))],
+                Reply::Integer(1),
+            ),
+            (
+                &["cas", "k", "a", "b"],
+                vec![ok(CoreReply::Swapped(true))],
+                Reply::Integer(1),
+            ),
+            (
+                &["cas", "k", "a", "b"],
+                vec![ok(CoreReply::Swapped(false))],
+                Reply::Integer(0),
+            ),
+            (
+                &["expire", "k", "1"],
+                vec![ok(CoreReply::Integer(1))],
+                Reply::Integer(1),
+            ),
+        ];
+        for (a, outcomes, want) in cases {
+            assert_eq!(finish_with(a, outcomes), want, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn failed_and_unknown_outcomes_are_told_honestly() {
+        assert_eq!(
+            finish_with(
+                &["set", "k", "v"],
+                vec![Outcome::Failed("no quorum".into())]
+            ),
+            err("FAILED no quorum")
+        );
+        assert_eq!(
+            finish_with(
+                &["set", "k", "v"],
+                vec![Outcome::Unknown("timed out".into())]
+            ),
+            err("UNKNOWN timed out")
+        );
+        // One deleted, one certainly not: neither failed nor ok as a whole.
+        assert_eq!(
+            finish_with(
+                &["del", "a", "b"],
+                vec![
+                    ok(CoreReply::Deleted(true)),
+                    Outcome::Failed("no quorum".into())
+                ]
+            ),
+            err("UNKNOWN applied to 1 of 2 keys; key 'b': no quorum")
+        );
+        assert_eq!(
+            finish_with(
+                &["mset", "a", "1", "b", "2"],
+                vec![Outcome::Failed("x".into()), Outcome::Failed("y".into())]
+            ),
+            err("FAILED key 'a': x")
+        );
+        // Reads never change anything: a failed read is a failed MGET.
+        assert_eq!(
+            finish_with(
+                &["mget", "a", "b"],
+                vec![value("1"), Outcome::Failed("x".into())]
+            ),
+            err("FAILED key 'b': x")
+        );
+    }
+
+    #[test]
+    fn getrange_follows_redis_index_rules() {
+        let cases: &[(&str, i64, i64, &str)] = &[
+            ("This is a string", 0, 3, "This"),
+            ("This is a string", -3, -1, "ing"),
+            ("This is a string", 0, -1, "This is a string"),
+            ("This is a string", 10, 100, "string"),
+            ("This is a string", 5, 3, ""),
+            ("This is a string", -1, -5, ""),
+            ("This is a string", -100, 2, "Thi"),
+            ("abc", 3, 5, ""),
+            ("", 0, -1, ""),
+        ];
+        for &(v, s, e, want) in cases {
+            assert_eq!(
+                get_range(v.as_bytes(), s, e),
+                want.as_bytes(),
+                "{v} {s} {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn glob_matches_like_redis() {
+        let yes: &[(&str, &str)] = &[
+            ("*", ""),
+            ("*", "anything"),
+            ("h?llo", "hello"),
+            ("h*llo", "heeeello"),
+            ("h*llo", "hllo"),
+            ("h[ae]llo", "hallo"),
+            ("h[^e]llo", "hallo"),
+            ("h[a-b]llo", "hbllo"),
+            ("h[b-a]llo", "hallo"),
+            ("h\\*llo", "h*llo"),
+            ("*a*b*", "xxaxxbxx"),
+            ("user:*", "user:1"),
+            ("[\\]]", "]"),
+            ("a[bc", "ab"),
+        ];
+        let no: &[(&str, &str)] = &[
+            ("h?llo", "hllo"),
+            ("h[ae]llo", "hillo"),
+            ("h[^e]llo", "hello"),
+            ("h[a-b]llo", "hcllo"),
+            ("h\\*llo", "hello"),
+            ("*a*b*", "xxbxxaxx"),
+            ("user:*", "usr:1"),
+            ("abc", "ab"),
+            ("ab", "abc"),
+        ];
+        for (p, s) in yes {
+            assert!(glob_match(p.as_bytes(), s.as_bytes()), "{p} ~ {s}");
+        }
+        for (p, s) in no {
+            assert!(!glob_match(p.as_bytes(), s.as_bytes()), "{p} !~ {s}");
+        }
+        // No exponential blow-up on many stars.
+        let long = "a".repeat(5_000);
+        assert!(!glob_match(
+            &[b"*a".repeat(30), b"b".to_vec()].concat(),
+            long.as_bytes()
+        ));
+    }
+
+    // ---- Listing commands ----
+
+    #[test]
+    fn keys_lists_every_page_and_reads_each_candidate() {
+        let mut r = Registers::default();
+        for i in 0..25 {
+            r.0.insert(k(&format!("k{i:02}")), Some(Record::new(b"v".to_vec())));
+        }
+        // A lagging replica's candidate: listed, but the read says it is gone.
+        r.0.insert(
+            k("k99"),
+            Some(Record {
+                data: k("v"),
+                expires_at_ms: Some(1),
+            }),
+        );
+        let mut cursors = ScanCursors::default();
+        let mut ops = Vec::new();
+        let got = drive(plan_at(&["keys", "k1*"], NOW), NOW, &mut cursors, |op| {
+            ops.push(op.clone());
+            r.exec(op, NOW, 4)
+        });
+        let want: Vec<Reply> = (10..20).map(|i| Reply::Bulk(k(&format!("k{i}")))).collect();
+        assert_eq!(got, Reply::Array(want));
+        let lists = ops.iter().filter(|o| matches!(o, Op::List { .. })).count();
+        assert_eq!(lists, 7, "26 keys in pages of 4");
+        assert!(ops.iter().all(|o| match o {
+            Op::Key(key, Command::Get) => glob_match(b"k1*", key),
+            Op::List { .. } => true,
+            _ => false,
+        }));
+        assert_eq!(
+            drive(plan_at(&["dbsize"], NOW), NOW, &mut cursors, |op| r
+                .exec(op, NOW, 4)),
+            Reply::Integer(25)
+        );
+    }
+
+    #[test]
+    fn scan_pages_with_integer_cursors_and_every_key_once() {
+        let mut r = Registers::default();
+        for i in 0..57 {
+            r.0.insert(k(&format!("key:{i}")), Some(Record::new(b"v".to_vec())));
+        }
+        let mut cursors = ScanCursors::default();
+        let mut cursor = "0".to_string();
+        let mut seen = Vec::new();
+        for _ in 0..100 {
+            let got = r.run(&["scan", &cursor, "count", "10"], NOW, &mut cursors);
+            let Reply::Array(parts) = got else {
+                panic!("{got:?}")
+            };
+            let [Reply::Bulk(c), Reply::Array(keys)] = &parts[..] else {
+                panic!("{parts:?}")
+            };
+            assert!(keys.len() <= 10);
+            seen.extend(keys.iter().cloned());
+            cursor = String::from_utf8(c.clone()).unwrap();
+            cursor.parse::<u64>().expect("cursors are integers");
+            if cursor == "0" {
+                break;
+            }
+        }
+        assert_eq!(cursor, "0");
+        let mut want: Vec<Reply> = r.0.keys().map(|key| Reply::Bulk(key.clone())).collect();
+        want.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        seen.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        assert_eq!(seen, want);
+        // A cursor this node never handed out (or forgot) is refused.
+        assert_eq!(
+            r.run(&["scan", "987654"], NOW, &mut cursors),
+            err("ERR invalid cursor")
+        );
+        // TYPE of anything but string: nothing, and the scan is over.
+        assert_eq!(
+            r.run(&["scan", "0", "type", "hash"], NOW, &mut cursors),
+            Reply::Array(vec![Reply::Bulk(k("0")), Reply::Array(vec![])])
+        );
+    }
+
+    #[test]
+    fn the_cursor_table_forgets_the_oldest() {
+        let mut c = ScanCursors::default();
+        let first = c.insert(k("a"));
+        for i in 0..SCAN_CURSORS_MAX {
+            c.insert(k(&i.to_string()));
+        }
+        assert_eq!(c.get(first), None);
+        assert_eq!(c.get(first + 1), Some(&k("0")));
+    }
+
+    #[test]
+    fn flushall_deletes_every_listed_key_through_the_core() {
+        let mut r = Registers::default();
+        for i in 0..9 {
+            r.0.insert(k(&format!("{i}")), Some(Record::new(b"v".to_vec())));
+        }
+        let mut cursors = ScanCursors::default();
+        let mut dels = 0;
+        let got = drive(
+            plan_at(&["FLUSHALL", "ASYNC"], NOW),
+            NOW,
+            &mut cursors,
+            |op| {
+                dels += matches!(op, Op::Key(_, Command::Del)) as usize;
+                r.exec(op, NOW, 4)
+            },
+        );
+        assert_eq!(got, Reply::ok());
+        assert_eq!(dels, 9);
+        assert!(r.0.values().all(Option::is_none));
+        assert_eq!(r.run(&["dbsize"], NOW, &mut cursors), Reply::Integer(0));
+    }
+
+    #[test]
+    fn a_failed_listing_or_delete_is_reported() {
+        let mut cursors = ScanCursors::default();
+        let got = drive(plan_at(&["keys", "*"], NOW), NOW, &mut cursors, |_| {
+            Outcome::Failed("only 1 of 3 members answered".into())
+        });
+        assert_eq!(got, err("FAILED only 1 of 3 members answered"));
+        // FLUSHALL that deleted some keys, then failed: UNKNOWN as a whole.
+        let mut n = 0;
+        let got = drive(
+            plan_at(&["flushall"], NOW),
+            NOW,
+            &mut cursors,
+            |op| match op {
+                Op::List { .. } => ok(CoreReply::Keys {
+                    keys: vec![k("a"), k("b")],
+                    next: None,
+                }),
+                Op::Key(..) => {
+                    n += 1;
+                    if n == 1 {
+                        ok(CoreReply::Deleted(true))
+                    } else {
+                        Outcome::Failed("no quorum".into())
+                    }
+                }
+            },
+        );
+        assert_eq!(got, err("UNKNOWN deleted 1 keys, then key 'b': no quorum"));
+    }
+
+    // ---- Connection commands ----
+
+    #[test]
+    fn ping_echo_select_quit_info() {
+        assert_eq!(reply(&["PING"]), Reply::Simple("PONG".into()));
+        assert_eq!(reply(&["ping", "hi"]), Reply::Bulk(k("hi")));
+        assert_eq!(reply(&["echo", "x y"]), Reply::Bulk(k("x y")));
+        assert_eq!(reply(&["select", "0"]), Reply::ok());
+        assert_eq!(plan_at(&["QUIT"], NOW), Plan::Quit);
+        assert_eq!(plan_at(&["info"], NOW), Plan::Info { section: None });
+        assert_eq!(
+            plan_at(&["INFO", "Stats"], NOW),
+            Plan::Info {
+                section: Some("stats".into())
+            }
+        );
+    }
+
+    #[test]
+    fn hello_and_client_keep_per_connection_state() {
+        let mut s = Session {
+            id: 42,
+            ..Session::default()
+        };
+        let mut run = |a: &[&str]| match plan(args(a), NOW, &mut s) {
+            Plan::Reply(r) => r,
+            other => panic!("{other:?}"),
+        };
+        let Reply::Array(items) = run(&["hello", "2", "setname", "me"]) else {
+            panic!()
+        };
+        assert_eq!(items.len(), 14);
+        assert_eq!(items[0], Reply::Bulk(k("server")));
+        assert_eq!(items[5], Reply::Integer(2));
+        assert_eq!(items[7], Reply::Integer(42));
+        assert_eq!(run(&["client", "getname"]), Reply::Bulk(k("me")));
+        assert_eq!(run(&["CLIENT", "SETNAME", "other"]), Reply::ok());
+        assert_eq!(run(&["client", "getname"]), Reply::Bulk(k("other")));
+        assert_eq!(run(&["client", "setname", ""]), Reply::ok());
+        assert_eq!(run(&["client", "getname"]), Reply::Nil);
+        assert_eq!(run(&["client", "id"]), Reply::Integer(42));
+        // What redis-py sends on connect.
+        assert_eq!(
+            run(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"]),
+            Reply::ok()
+        );
+        assert_eq!(run(&["CLIENT", "SETINFO", "LIB-VER", "5.0.1"]), Reply::ok());
+        let Reply::Bulk(line) = run(&["client", "info"]) else {
+            panic!()
+        };
+        assert!(String::from_utf8(line).unwrap().contains("id=42 "));
+        assert!(matches!(run(&["hello"]), Reply::Array(_)));
+    }
+
+    #[test]
+    fn command_describes_every_command() {
+        assert_eq!(
+            reply(&["command", "count"]),
+            Reply::Integer(COMMANDS.len() as i64)
+        );
+        let Reply::Array(all) = reply(&["command"]) else {
+            panic!()
+        };
+        assert_eq!(all.len(), COMMANDS.len());
+        let Reply::Array(info) = reply(&["command", "info", "get", "nosuch"]) else {
+            panic!()
+        };
+        assert_eq!(info[1], Reply::Nil);
+        assert!(matches!(&info[0], Reply::Array(e) if e[1] == Reply::Integer(2)));
+        let Reply::Array(docs) = reply(&["command", "docs", "mget"]) else {
+            panic!()
+        };
+        assert_eq!(docs[0], Reply::Bulk(k("mget")));
+        let Reply::Array(fields) = &docs[1] else {
+            panic!()
+        };
+        assert!(fields.contains(&Reply::Bulk(k(
+            "Returns the values of several keys. Each key is read linearizably; not atomic across keys."
+        ))));
+        let Reply::Array(docs) = reply(&["command", "docs"]) else {
+            panic!()
+        };
+        assert_eq!(docs.len(), 2 * COMMANDS.len());
+        assert_eq!(reply(&["command", "docs", "nosuch"]), Reply::Array(vec![]));
+    }
+
+    #[test]
+    fn config_get_answers_what_benchmarks_ask() {
+        assert_eq!(
+            reply(&["config", "get", "appendonly"]),
+            Reply::Array(vec![Reply::Bulk(k("appendonly")), Reply::Bulk(k("no"))])
+        );
+        assert_eq!(reply(&["config", "get", "maxmemory"]), Reply::Array(vec![]));
+        assert!(matches!(
+            reply(&["config", "set", "a", "b"]),
+            Reply::Error(_)
+        ));
+    }
+
+    // ---- A model of Redis string semantics ----
+
+    /// Redis, as its documentation describes it, for keys without types:
+    /// value and optional deadline (absolute ms); expired reads as absent.
+    #[derive(Default, Debug)]
+    struct Model(BTreeMap<Key, (Vec<u8>, Option<u64>)>);
+
+    impl Model {
+        fn live(&mut self, key: &[u8], now: u64) -> Option<(Vec<u8>, Option<u64>)> {
+            if self
+                .0
+                .get(key)
+                .is_some_and(|(_, d)| d.is_some_and(|d| d <= now))
+            {
+                self.0.remove(key);
+            }
+            self.0.get(key).cloned()
+        }
+
+        fn nil_or(v: Option<Vec<u8>>) -> Reply {
+            v.map_or(Reply::Nil, Reply::Bulk)
+        }
+
+        fn apply(&mut self, c: &ModelCmd, now: u64) -> Reply {
+            use ModelCmd::*;
+            match c {
+                Set {
+                    key,
+                    v,
+                    ex_ms,
+                    keepttl,
+                    nx,
+                    xx,
+                    get,
+                } => {
+                    let live = self.live(key, now);
+                    let applies = (!nx || live.is_none()) && (!xx || live.is_some());
+                    let old = live.as_ref().map(|(v, _)| v.clone());
+                    if applies {
+                        let deadline = match (ex_ms, keepttl) {
+                            (Some(ms), _) => Some(now + ms),
+                            (None, true) => live.and_then(|(_, d)| d),
+                            (None, false) => None,
+                        };
+                        self.0.insert(key.clone(), (v.clone(), deadline));
+                    }
+                    match (get, applies) {
+                        (true, _) => Self::nil_or(old),
+                        (false, true) => Reply::ok(),
+                        (false, false) => Reply::Nil,
+                    }
+                }
+                Get(key) => Self::nil_or(self.live(key, now).map(|x| x.0)),
+                Del(key) => Reply::Integer(
+                    self.live(key, now).is_some() as i64 + {
+                        self.0.remove(key);
+                        0
+                    },
+                ),
+                Exists(key) => Reply::Integer(self.live(key, now).is_some() as i64),
+                IncrBy(key, n) => {
+                    let live = self.live(key, now);
+                    let cur = match &live {
+                        None => 0,
+                        Some((v, _)) => match parse_i64(v) {
+                            Some(x) => x,
+                            None => return err(ERR_NOT_INTEGER),
+                        },
+                    };
+                    let Some(sum) = cur.checked_add(*n) else {
+                        return err("ERR increment or decrement would overflow");
+                    };
+                    let d = live.and_then(|(_, d)| d);
+                    self.0
+                        .insert(key.clone(), (sum.to_string().into_bytes(), d));
+                    Reply::Integer(sum)
+                }
+                Append(key, v) => {
+                    let (mut cur, d) = self.live(key, now).unwrap_or_default();
+                    cur.extend_from_slice(v);
+                    let len = cur.len() as i64;
+                    self.0.insert(key.clone(), (cur, d));
+                    Reply::Integer(len)
+                }
+                Strlen(key) => Reply::Integer(self.live(key, now).map_or(0, |x| x.0.len() as i64)),
+                Ttl(key, ms) => match self.live(key, now) {
+                    None => Reply::Integer(-2),
+                    Some((_, None)) => Reply::Integer(-1),
+                    Some((_, Some(d))) => {
+                        let left = d - now;
+                        Reply::Integer(if *ms { left } else { (left + 500) / 1000 } as i64)
+                    }
+                },
+                Expire { key, secs, flag } => {
+                    let Some((v, cur)) = self.live(key, now) else {
+                        return Reply::Integer(0);
+                    };
+                    let at = now as i64 + secs * 1000;
+                    let applies = match flag {
+                        None => true,
+                        Some("NX") => cur.is_none(),
+                        Some("XX") => cur.is_some(),
+                        Some("GT") => cur.is_some_and(|c| at > c as i64),
+                        _ => cur.is_none_or(|c| at < c as i64),
+                    };
+                    if !applies {
+                        return Reply::Integer(0);
+                    }
+                    if at <= now as i64 {
+                        self.0.remove(key);
+                    } else {
+                        self.0.insert(key.clone(), (v, Some(at as u64)));
+                    }
+                    Reply::Integer(1)
+                }
+                Persist(key) => match self.live(key, now) {
+                    Some((v, Some(_))) => {
+                        self.0.insert(key.clone(), (v, None));
+                        Reply::Integer(1)
+                    }
+                    _ => Reply::Integer(0),
+                },
+                GetDel(key) => {
+                    let v = self.live(key, now).map(|x| x.0);
+                    self.0.remove(key);
+                    Self::nil_or(v)
+                }
+                GetExPx(key, ms) => match self.live(key, now) {
+                    Some((v, _)) => {
+                        self.0.insert(key.clone(), (v.clone(), Some(now + ms)));
+                        Reply::Bulk(v)
+                    }
+                    None => Reply::Nil,
+                },
+                Type(key) => Reply::Simple(
+                    if self.live(key, now).is_some() {
+                        "string"
+                    } else {
+                        "none"
+                    }
+                    .into(),
+                ),
+                DbSize => {
+                    let keys: Vec<Key> = self.0.keys().cloned().collect();
+                    Reply::Integer(
+                        keys.iter().filter(|k| self.live(k, now).is_some()).count() as i64
+                    )
+                }
+                Wait(_) => Reply::ok(),
+            }
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum ModelCmd {
+        Set {
+            key: Key,
+            v: Vec<u8>,
+            ex_ms: Option<u64>,
+            keepttl: bool,
+            nx: bool,
+            xx: bool,
+            get: bool,
+        },
+        Get(Key),
+        Del(Key),
+        Exists(Key),
+        IncrBy(Key, i64),
+        Append(Key, Vec<u8>),
+        Strlen(Key),
+        Ttl(Key, bool),
+        Expire {
+            key: Key,
+            secs: i64,
+            flag: Option<&'static str>,
+        },
+        Persist(Key),
+        GetDel(Key),
+        GetExPx(Key, u64),
+        Type(Key),
+        DbSize,
+        Wait(u64),
+    }
+
+    impl ModelCmd {
+        fn args(&self) -> Vec<Vec<u8>> {
+            use ModelCmd::*;
+            let s = |x: &str| x.as_bytes().to_vec();
+            let n = |x: i64| x.to_string().into_bytes();
+            match self {
+                Set {
+                    key,
+                    v,
+                    ex_ms,
+                    keepttl,
+                    nx,
+                    xx,
+                    get,
+                } => {
+                    let mut a = vec![s("SET"), key.clone(), v.clone()];
+                    if let Some(ms) = ex_ms {
+                        a.extend([s("PX"), n(*ms as i64)]);
+                    }
+                    if *keepttl {
+                        a.push(s("KEEPTTL"));
+                    }
+                    if *nx {
+                        a.push(s("NX"));
+                    }
+                    if *xx {
+                        a.push(s("XX"));
+                    }
+                    if *get {
+                        a.push(s("GET"));
+                    }
+                    a
+                }
+                Get(k) => vec![s("GET"), k.clone()],
+                Del(k) => vec![s("DEL"), k.clone()],
+                Exists(k) => vec![s("EXISTS"), k.clone()],
+                IncrBy(k, d) => vec![s("INCRBY"), k.clone(), n(*d)],
+                Append(k, v) => vec![s("APPEND"), k.clone(), v.clone()],
+                Strlen(k) => vec![s("STRLEN"), k.clone()],
+                Ttl(k, ms) => vec![s(if *ms { "PTTL" } else { "TTL" }), k.clone()],
+                Expire { key, secs, flag } => {
+                    let mut a = vec![s("EXPIRE"), key.clone(), n(*secs)];
+                    a.extend(flag.map(s));
+                    a
+                }
+                Persist(k) => vec![s("PERSIST"), k.clone()],
+                GetDel(k) => vec![s("GETDEL"), k.clone()],
+                GetExPx(k, ms) => vec![s("GETEX"), k.clone(), s("PX"), n(*ms as i64)],
+                Type(k) => vec![s("TYPE"), k.clone()],
+                DbSize => vec![s("DBSIZE")],
+                Wait(_) => vec![s("PING")],
+            }
+        }
+    }
+
+    fn model_cmd() -> impl Strategy<Value = ModelCmd> {
+        use ModelCmd::*;
+        let key = prop::sample::select(vec![k("a"), k("b"), k("c")]);
+        let val = prop::sample::select(vec![k("1"), k("-20"), k("x"), k(""), k("99")]);
+        prop_oneof![
+            (
+                key.clone(),
+                val.clone(),
+                prop::option::of(1u64..3_000),
+                any::<bool>(),
+                0u8..3,
+                any::<bool>()
+            )
+                .prop_map(|(key, v, ex_ms, keep, cond, get)| Set {
+                    key,
+                    v,
+                    keepttl: keep && ex_ms.is_none(),
+                    ex_ms,
+                    nx: cond == 1,
+                    xx: cond == 2,
+                    get,
+                }),
+            key.clone().prop_map(Get),
+            key.clone().prop_map(Del),
+            key.clone().prop_map(Exists),
+            (key.clone(), -5i64..5).prop_map(|(k, d)| IncrBy(k, d)),
+            (key.clone(), val).prop_map(|(k, v)| Append(k, v)),
+            key.clone().prop_map(Strlen),
+            (key.clone(), any::<bool>()).prop_map(|(k, ms)| Ttl(k, ms)),
+            (
+                key.clone(),
+                -1i64..4,
+                prop::sample::select(vec![None, Some("NX"), Some("XX"), Some("GT"), Some("LT")])
+            )
+                .prop_map(|(key, secs, flag)| Expire { key, secs, flag }),
+            key.clone().prop_map(Persist),
+            key.clone().prop_map(GetDel),
+            (key.clone(), 1u64..3_000).prop_map(|(k, ms)| GetExPx(k, ms)),
+            key.prop_map(Type),
+            Just(DbSize),
+            (0u64..2_500).prop_map(Wait),
+        ]
+    }
+
+    proptest! {
+        /// Random command sequences through `plan` and the core's change
+        /// functions (one register per key, no network) answer exactly what
+        /// the model of Redis answers, TTLs included, under a fake clock.
+        #[test]
+        fn commands_answer_as_the_redis_model(cmds in prop::collection::vec(model_cmd(), 1..60)) {
+            let mut regs = Registers::default();
+            let mut model = Model::default();
+            let mut cursors = ScanCursors::default();
+            let mut now = NOW;
+            for c in &cmds {
+                if let ModelCmd::Wait(ms) = c {
+                    now += ms;
+                    continue;
+                }
+                let p = plan(c.args(), now, &mut Session::default());
+                let got = drive(p, now, &mut cursors, |op| regs.exec(op, now, 2));
+                let want = model.apply(c, now);
+                prop_assert_eq!(got, want, "{:?} at +{} ms", c, now - NOW);
+            }
+        }
+    }
 }
