@@ -110,6 +110,19 @@ enum Cmd {
     /// With --report FILE it instead reads RESULT lines from FILE and writes
     /// the markdown table, ratio lines and SVG plot (scripts/bench.sh).
     Bench(BenchArgs),
+    /// Send any command to a node and print the reply as redis-cli does
+    /// (`synod cli --addr 127.0.0.1:7002 SET k v EX 10`). Exits 1 on an error reply.
+    Cli {
+        /// The node's client address.
+        #[arg(long, visible_alias = "node", default_value = "127.0.0.1:7001")]
+        addr: String,
+        /// Give up after this many milliseconds without an answer.
+        #[arg(long, default_value_t = synod::client::DEFAULT_TIMEOUT_MS)]
+        timeout_ms: u64,
+        /// The command and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Operator actions on one node.
     Admin {
         #[command(subcommand)]
@@ -310,6 +323,11 @@ fn main() -> ExitCode {
         Cmd::Node(args) => node(args),
         Cmd::Load(args) => load(args),
         Cmd::Bench(args) => bench(args),
+        Cmd::Cli {
+            addr,
+            timeout_ms,
+            args,
+        } => passthrough(&addr, timeout_ms, &args),
         Cmd::Get { key, target } => talk(&target, |c| {
             Ok(match c.get(key.as_bytes())? {
                 Some(v) => quoted(&v),
@@ -394,6 +412,32 @@ fn node(args: NodeArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// `synod cli`: one command, its reply printed as redis-cli prints it.
+fn passthrough(addr: &str, timeout_ms: u64, args: &[String]) -> ExitCode {
+    let timeout = std::time::Duration::from_millis(timeout_ms.max(1));
+    let mut client = match Client::connect_timeout(addr, timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot connect to {addr}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    let reply = match client.send(&args).and_then(|()| client.receive()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {addr}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{}", synod::client::format_reply(&reply));
+    if matches!(reply, Reply::Error(_)) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
