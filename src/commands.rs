@@ -1434,9 +1434,9 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         nacks_received,
         messages_received,
         messages_dropped,
-        keys: _,       // in # Keyspace
-        tombstones: _, // in # Keyspace
-        memory_used_bytes,
+        keys: _,              // in # Keyspace
+        tombstones: _,        // in # Keyspace
+        memory_used_bytes: _, // in # Memory
         evicted_keys,
         expired_keys,
         tombstones_dropped,
@@ -1455,7 +1455,6 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         ("nacks_received", *nacks_received),
         ("messages_received", *messages_received),
         ("messages_dropped", *messages_dropped),
-        ("used_memory", *memory_used_bytes),
         ("evicted_keys", *evicted_keys),
         ("expired_keys", *expired_keys),
         ("tombstones_dropped", *tombstones_dropped),
@@ -1463,8 +1462,21 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
     ]
 }
 
+/// Bytes as Redis's `used_memory_human` shows them (`1.50M`).
+fn human_bytes(n: u64) -> String {
+    let units = [("G", 1u64 << 30), ("M", 1 << 20), ("K", 1 << 10)];
+    for (unit, size) in units {
+        if n >= size {
+            return format!("{:.2}{unit}", n as f64 / size as f64);
+        }
+    }
+    format!("{n}B")
+}
+
 /// The sections INFO knows, in order.
-pub const INFO_SECTIONS: [&str; 5] = ["server", "clients", "cluster", "keyspace", "stats"];
+pub const INFO_SECTIONS: [&str; 6] = [
+    "server", "clients", "memory", "cluster", "keyspace", "stats",
+];
 
 /// INFO's text in Redis's format (`# Section`, `field:value` lines, CRLF), for
 /// one section, or all of them (`None`, "all", "default", "everything").
@@ -1519,6 +1531,14 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
             l("requests_in_flight", s.inflight.to_string()),
         ],
     );
+    let used = s.stats.memory_used_bytes;
+    block(
+        "Memory",
+        vec![
+            l("used_memory", used.to_string()),
+            l("used_memory_human", human_bytes(used)),
+        ],
+    );
     let mut cluster = vec![
         l("cluster_id", s.cluster_id.clone()),
         l(
@@ -1561,6 +1581,7 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
         vec![
             l("keys", s.keys.to_string()),
             l("tombstones", s.tombstones.to_string()),
+            // This node's replicas of keys; `expires` is not counted (0).
             l("db0", format!("keys={},expires=0,avg_ttl=0", s.keys)),
         ],
     );
@@ -2558,6 +2579,63 @@ mod tests {
             reply(&["config", "set", "a", "b"]),
             Reply::Error(_)
         ));
+    }
+
+    #[test]
+    fn info_has_every_section_in_redis_format() {
+        let snap = InfoSnapshot {
+            node_id: 2,
+            incarnation: 99,
+            voting: false,
+            members: vec![1, 2, 3],
+            replicas: 3,
+            quorum: 2,
+            peers: vec![PeerInfo {
+                node: 1,
+                addr: "127.0.0.1:7101".into(),
+                up: true,
+                inbound: 1,
+                incarnation: 5,
+            }],
+            keys: 4,
+            stats: Stats {
+                memory_used_bytes: 3 << 20,
+                expired_keys: 6,
+                evicted_keys: 7,
+                ..Stats::default()
+            },
+            recovery: Some(RecoveryProgress {
+                keys_listed: 50,
+                keys_repaired: 12,
+                peers_done: 1,
+                peers_total: 2,
+            }),
+            runtime: vec![("frames_sent", 7)],
+            ..InfoSnapshot::default()
+        };
+        let text = info_text(&snap, None);
+        for needle in [
+            "# Server\r\n",
+            "node_id:2\r\n",
+            "role:recovering\r\n",
+            "recovery:12/50 keys repaired, 1/2 peer listings done\r\n",
+            "# Memory\r\nused_memory:3145728\r\nused_memory_human:3.00M\r\n",
+            "# Cluster\r\n",
+            "peer1:addr=127.0.0.1:7101,state=up,inbound=1,incarnation=5\r\n",
+            "# Keyspace\r\n",
+            "db0:keys=4,expires=0,avg_ttl=0\r\n",
+            "# Stats\r\n",
+            "expired_keys:6\r\n",
+            "evicted_keys:7\r\n",
+            "frames_sent:7\r\n",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in {text}");
+        }
+        assert_eq!(text.matches("used_memory:").count(), 1);
+        let only = info_text(&snap, Some("memory"));
+        assert!(only.starts_with("# Memory\r\n"), "{only}");
+        assert!(!only.contains("# Server"));
+        assert_eq!(info_text(&snap, Some("nosuch")), "");
     }
 
     // ---- A model of Redis string semantics ----
