@@ -570,21 +570,28 @@ fn listing(what: ListWhat, pattern: Option<Vec<u8>>, count: usize, cursor: Optio
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`, options
-/// in any order, each at most once (Redis's rules and texts).
+/// in any order. As in Redis, an option conflicts only with another of its
+/// group (NX with XX; EX, PX, EXAT, PXAT, KEEPTTL with each other); the same
+/// option given twice is allowed and the last value wins.
 fn plan_set(a: &[Vec<u8>], now_ms: u64) -> Planned {
     let mut cond = SetCond::Always;
     let mut get = false;
     let mut expiry: Option<Expiry> = None;
+    let mut kind: Option<String> = None;
     let mut i = 2;
     while i < a.len() {
         let opt = upper(&a[i]);
         let has_next = i + 1 < a.len();
+        let same_kind = kind.as_ref().is_none_or(|k| *k == opt);
         match opt.as_str() {
-            "NX" if cond == SetCond::Always => cond = SetCond::IfAbsent,
-            "XX" if cond == SetCond::Always => cond = SetCond::IfPresent,
-            "GET" if !get => get = true,
-            "KEEPTTL" if expiry.is_none() => expiry = Some(Expiry::Keep),
-            "EX" | "PX" | "EXAT" | "PXAT" if expiry.is_none() && has_next => {
+            "NX" if cond != SetCond::IfPresent => cond = SetCond::IfAbsent,
+            "XX" if cond != SetCond::IfAbsent => cond = SetCond::IfPresent,
+            "GET" => get = true,
+            "KEEPTTL" if same_kind => {
+                expiry = Some(Expiry::Keep);
+                kind = Some(opt);
+            }
+            "EX" | "PX" | "EXAT" | "PXAT" if same_kind && has_next => {
                 i += 1;
                 let n = int_arg(&a[i])?;
                 if n <= 0 {
@@ -597,6 +604,7 @@ fn plan_set(a: &[Vec<u8>], now_ms: u64) -> Planned {
                     _ => (1, 0),
                 };
                 expiry = Some(Expiry::At(deadline_ms(&a[i], unit, base, "set")? as u64));
+                kind = Some(opt);
             }
             _ => return Err(syntax_error()),
         }
@@ -618,16 +626,21 @@ fn plan_set(a: &[Vec<u8>], now_ms: u64) -> Planned {
     one(&a[0], command, combine)
 }
 
-/// `GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]`.
+/// `GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]` (repeats allowed, as in SET).
 fn plan_getex(a: &[Vec<u8>], now_ms: u64) -> Planned {
     let mut change: Option<Option<u64>> = None;
+    let mut kind: Option<String> = None;
     let mut i = 1;
     while i < a.len() {
         let opt = upper(&a[i]);
         let has_next = i + 1 < a.len();
+        let same_kind = kind.as_ref().is_none_or(|k| *k == opt);
         match opt.as_str() {
-            "PERSIST" if change.is_none() => change = Some(None),
-            "EX" | "PX" | "EXAT" | "PXAT" if change.is_none() && has_next => {
+            "PERSIST" if same_kind => {
+                change = Some(None);
+                kind = Some(opt);
+            }
+            "EX" | "PX" | "EXAT" | "PXAT" if same_kind && has_next => {
                 i += 1;
                 let n = int_arg(&a[i])?;
                 if n <= 0 {
@@ -640,6 +653,7 @@ fn plan_getex(a: &[Vec<u8>], now_ms: u64) -> Planned {
                     _ => (1, 0),
                 };
                 change = Some(Some(deadline_ms(&a[i], unit, base, "getex")? as u64));
+                kind = Some(opt);
             }
             _ => return Err(syntax_error()),
         }
@@ -1792,7 +1806,11 @@ mod tests {
             (&["set", "k", "v", "NX", "XX"], "ERR syntax error"),
             (&["set", "k", "v", "ex", "1", "px", "1"], "ERR syntax error"),
             (&["set", "k", "v", "keepttl", "ex", "1"], "ERR syntax error"),
-            (&["set", "k", "v", "get", "get"], "ERR syntax error"),
+            (&["set", "k", "v", "nx", "xx"], "ERR syntax error"),
+            (
+                &["set", "k", "v", "exat", "1", "keepttl"],
+                "ERR syntax error",
+            ),
             (&["set", "k", "v", "ex"], "ERR syntax error"),
             (&["set", "k", "v", "foo"], "ERR syntax error"),
             (
@@ -1925,6 +1943,13 @@ mod tests {
             (
                 &["set", "k", "v", "KEEPTTL", "get", "nx"],
                 set(Expiry::Keep, SetCond::IfAbsent, true),
+            ),
+            // Repeats are allowed; the last value wins (Redis 7).
+            (
+                &[
+                    "set", "k", "v", "get", "get", "nx", "nx", "px", "1", "px", "2",
+                ],
+                set(Expiry::At(NOW + 2), SetCond::IfAbsent, true),
             ),
             (
                 &["setex", "k", "5", "v"],
