@@ -26,7 +26,7 @@ use std::fmt;
 pub const MAGIC: u32 = 0x5359_4E44;
 
 /// Version of the peer protocol; nodes of different versions refuse each other.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -545,8 +545,33 @@ mod tests {
                         crash_vector,
                     }
                 }),
-            (arb_bytes(), arb_ballot(), arb_value())
-                .prop_map(|(key, ballot, value)| { Message::Accept { key, ballot, value } }),
+            (
+                arb_bytes(),
+                arb_ballot(),
+                arb_value(),
+                proptest::option::of(arb_ballot())
+            )
+                .prop_map(|(key, ballot, value, next_prepare)| {
+                    Message::Accept {
+                        key,
+                        ballot,
+                        value,
+                        next_prepare,
+                    }
+                }),
+            (arb_bytes(), arb_ballot()).prop_map(|(key, ballot)| Message::Read { key, ballot }),
+            (
+                arb_bytes(),
+                arb_ballot(),
+                proptest::option::of((arb_ballot(), arb_value())),
+                any::<bool>()
+            )
+                .prop_map(|(key, ballot, accepted, confirmed)| Message::ReadReply {
+                    key,
+                    ballot,
+                    accepted,
+                    confirmed
+                }),
             (arb_bytes(), arb_ballot(), arb_crash_vector()).prop_map(
                 |(key, ballot, crash_vector)| Message::Accepted {
                     key,
@@ -671,6 +696,8 @@ mod tests {
             | Message::Recover { .. }
             | Message::KeyPage { .. }
             | Message::ListKeys { .. }
+            | Message::Read { .. }
+            | Message::ReadReply { .. }
             | Message::KeyList { .. } => {}
         }
     }
@@ -735,6 +762,7 @@ mod tests {
                     key: b"k".to_vec(),
                     ballot: Ballot::new(5, 1, 2),
                     value: Some(Record::new(b"v".to_vec())),
+                    next_prepare: Some(Ballot::new(6, 1, 2)),
                 },
             }]),
         ];
@@ -809,6 +837,7 @@ mod tests {
                 key: vec![],
                 ballot: Ballot::ZERO,
                 value: Some(Record::new(vec![0; 2000])),
+                next_prepare: None,
             },
         }]);
         let mut out = vec![9];

@@ -268,7 +268,7 @@ struct World {
     values: Values,
     fx: Effects,
     touched: Vec<u32>,
-    drop_kind: [f64; 11],
+    drop_kind: [f64; 13],
     stats: Stats,
     trace_on: bool,
     timeline_on: bool,
@@ -289,12 +289,25 @@ fn kind_index(m: &Message) -> usize {
         Message::KeyPage { .. } => 8,
         Message::ListKeys { .. } => 9,
         Message::KeyList { .. } => 10,
+        Message::Read { .. } => 11,
+        Message::ReadReply { .. } => 12,
     }
 }
 
-const KINDS: [&str; 11] = [
-    "Prepare", "Promise", "Accept", "Accepted", "Reject", "Confirm", "Nack", "Recover", "KeyPage",
-    "ListKeys", "KeyList",
+const KINDS: [&str; 13] = [
+    "Prepare",
+    "Promise",
+    "Accept",
+    "Accepted",
+    "Reject",
+    "Confirm",
+    "Nack",
+    "Recover",
+    "KeyPage",
+    "ListKeys",
+    "KeyList",
+    "Read",
+    "ReadReply",
 ];
 
 /// The key index of a key the workload made ("k12" -> 12).
@@ -348,7 +361,7 @@ impl World {
                 crash_after_promise: None,
             });
         }
-        let mut drop_kind = [0.0; 11];
+        let mut drop_kind = [0.0; 13];
         for (name, p) in &sc.net.drop_kind {
             let Some(i) = KINDS.iter().position(|k| k == name) else {
                 return Err(format!(
@@ -1285,6 +1298,19 @@ impl World {
         self.stats.crashes += 1;
         self.oracle.on_crash(id);
         self.note_fault("crash", &format!("node {id} crashes ({why}): memory lost"));
+        // Its evictions in flight may have been chosen (info); the next life
+        // numbers its system operations afresh, so they must not wait for it.
+        let evictions: Vec<_> = self
+            .evictions
+            .keys()
+            .filter(|(node, _)| *node == id)
+            .copied()
+            .collect();
+        for e in evictions {
+            if let Some((process, k)) = self.evictions.remove(&e) {
+                self.system_op_ends(process, k, Type::Info);
+            }
+        }
         // Clients connected to it: a write may have landed (info); a read did not.
         let lost: Vec<u64> = self
             .pending
@@ -1767,7 +1793,26 @@ fn msg_detail(m: &Message) -> String {
             ),
             None => "accepted=none".into(),
         },
-        Message::Accept { value, .. } => format!("value={}", show_value(value)),
+        Message::Accept {
+            value,
+            next_prepare,
+            ..
+        } => match next_prepare {
+            Some(n) => format!("value={} next_prepare={n}", show_value(value)),
+            None => format!("value={}", show_value(value)),
+        },
+        Message::ReadReply {
+            accepted,
+            confirmed,
+            ..
+        } => match accepted {
+            Some((b, v)) => format!(
+                "accepted=({b}, {}){}",
+                show_value(v),
+                if *confirmed { " confirmed" } else { "" }
+            ),
+            None => "accepted=none".into(),
+        },
         Message::Reject { promised, .. } => format!("promised={promised}"),
         Message::Confirm { all, .. } => format!("all={all}"),
         Message::Nack { reason, .. } => format!("{reason:?}"),

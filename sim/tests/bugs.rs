@@ -48,6 +48,8 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // Any swarm seed with a memory cap: 705 of 2000, worst 16;
         // eviction.toml: 291 of 300, worst 2.
         DeliberateBug::EvictLocally => (common::scenario("eviction"), 10),
+        DeliberateBug::FastReadTrustsUnconfirmed => (Scenario::swarm_default(), 100),
+        DeliberateBug::PiggybackPromiseNotKept => (Scenario::swarm_default(), 100),
     }
 }
 

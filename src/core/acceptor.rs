@@ -310,6 +310,37 @@ impl Acceptor {
         })
     }
 
+    /// The Prepare piggybacked on an Accept (CASPaxos §2.2.1): Phase 1b as
+    /// [`Acceptor::on_prepare`]. With the piggyback bug, the Promise is
+    /// answered but not kept: `promised` stays where the Accept left it.
+    pub fn on_piggybacked_prepare(&mut self, key: &[u8], ballot: Ballot) -> Message {
+        if self.bug != Some(DeliberateBug::PiggybackPromiseNotKept) {
+            return self.on_prepare(key, ballot);
+        }
+        let promised = self.effective_promised(key);
+        let slot = self.slots.get(key);
+        if !self.may_promise(ballot, promised) || slot.is_none() {
+            return self.on_prepare(key, ballot);
+        }
+        let slot = slot.expect("checked above");
+        Message::Promise {
+            key: key.to_vec(),
+            ballot,
+            accepted: slot.accepted.clone(),
+            confirmed: slot.confirmed,
+            crash_vector: Vec::new(),
+        }
+    }
+
+    /// Fast read: the accepted (ballot, value) and whether it is confirmed.
+    /// Touches nothing: a read that raised `promised` would duel with writes (!).
+    pub fn read(&self, key: &[u8]) -> (Option<(Ballot, Value)>, bool) {
+        match self.slots.get(key) {
+            Some(s) => (s.accepted.clone(), s.confirmed),
+            None => (None, false),
+        }
+    }
+
     /// Phase 2b: accept `value` at `ballot` unless a higher ballot was promised.
     pub fn on_accept(&mut self, key: &[u8], ballot: Ballot, value: Value) -> Message {
         let promised = self.effective_promised(key);

@@ -36,11 +36,19 @@ pub enum DeliberateBug {
     ExpiredReadWithoutRound,
     /// Eviction forgets the key locally instead of deleting it by consensus.
     EvictLocally,
+    /// A fast read returns the highest accepted value a quorum reports,
+    /// confirmed or not, agreeing or not: a value accepted by a minority is
+    /// read, and a later read may not see it (!).
+    FastReadTrustsUnconfirmed,
+    /// An acceptor answers the Prepare piggybacked on an Accept with a Promise
+    /// but does not keep it: a lower ballot can still win in between, and the
+    /// coordinator's one-round-trip write then loses that value (!).
+    PiggybackPromiseNotKept,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 12] = [
+    pub const ALL: [DeliberateBug; 14] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -53,6 +61,8 @@ impl DeliberateBug {
         DeliberateBug::DropTombstoneOnQuorum,
         DeliberateBug::ExpiredReadWithoutRound,
         DeliberateBug::EvictLocally,
+        DeliberateBug::FastReadTrustsUnconfirmed,
+        DeliberateBug::PiggybackPromiseNotKept,
     ];
 
     /// The kebab-case name used on command lines.
@@ -70,6 +80,8 @@ impl DeliberateBug {
             DeliberateBug::DropTombstoneOnQuorum => "drop-tombstone-on-quorum",
             DeliberateBug::ExpiredReadWithoutRound => "expired-read-without-round",
             DeliberateBug::EvictLocally => "evict-locally",
+            DeliberateBug::FastReadTrustsUnconfirmed => "fast-read-trusts-unconfirmed",
+            DeliberateBug::PiggybackPromiseNotKept => "piggyback-promise-not-kept",
         }
     }
 
@@ -156,6 +168,19 @@ pub struct Config {
     pub listings_max: usize,
     /// A cluster listing without enough answers after this long fails.
     pub list_timeout_ms: u64,
+    /// Reads try a fast read first (`Read` to the replicas, answered without
+    /// touching `promised`; DESIGN.md "Reads"), falling back to a full round.
+    pub fast_reads: bool,
+    /// An Accept carries the Prepare of the coordinator's next ballot for the
+    /// key (CASPaxos §2.2.1): the next write of the key by this coordinator
+    /// then takes one round trip, if nobody prepared the key in between.
+    pub piggyback_prepare: bool,
+    /// Keys with a cached (piggybacked) phase 1 at most: each holds a ballot,
+    /// the voters and the highest accepted value. The oldest go first.
+    pub promise_cache_max_keys: usize,
+    /// A cached phase 1 older than this is not used (it is likely stale, and
+    /// a stale one costs an extra round trip). 10 s.
+    pub promise_cache_ttl_ms: u64,
     /// Seed of the node's RNG (backoff jitter): set by the driver.
     pub rng_seed: u64,
     /// Record trace events (the simulator and debugging use them).
@@ -195,6 +220,10 @@ impl Config {
             list_keys_max: 1_000,
             listings_max: 64,
             list_timeout_ms: 2_000,
+            fast_reads: true,
+            piggyback_prepare: true,
+            promise_cache_max_keys: 65_536,
+            promise_cache_ttl_ms: 10_000,
             rng_seed: 0,
             trace: false,
             bug: None,

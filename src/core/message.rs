@@ -31,11 +31,15 @@ pub enum Message {
         confirmed: bool,
         crash_vector: CrashVector,
     },
-    /// Phase 2a: "accept `value` at `ballot`".
+    /// Phase 2a: "accept `value` at `ballot`". `next_prepare`: the Prepare
+    /// (Phase 1a) of the coordinator's next ballot for the key, handled right
+    /// after the Accept and answered with its own Promise or Reject, sent
+    /// before the Accepted (CASPaxos §2.2.1: one round trip for the next write).
     Accept {
         key: Key,
         ballot: Ballot,
         value: Value,
+        next_prepare: Option<Ballot>,
     },
     /// Phase 2b: the acceptor accepted `ballot` (with its crash vector, as Promise).
     Accepted {
@@ -51,6 +55,17 @@ pub enum Message {
     },
     /// After a quorum accepted `ballot`: the value is chosen. `all`: every replica accepted.
     Confirm { key: Key, ballot: Ballot, all: bool },
+    /// Fast read: "tell me your accepted ballot and value"; does not touch
+    /// `promised` (!). `ballot` only matches the answer to the read.
+    Read { key: Key, ballot: Ballot },
+    /// Answer to `Read`: the accepted (ballot, value), if any, and whether a
+    /// Confirm marked exactly that ballot chosen.
+    ReadReply {
+        key: Key,
+        ballot: Ballot,
+        accepted: Option<(Ballot, Value)>,
+        confirmed: bool,
+    },
     /// Refusal that names no ballot.
     Nack {
         key: Key,
@@ -99,6 +114,8 @@ impl Message {
             | Message::Accepted { key, .. }
             | Message::Reject { key, .. }
             | Message::Confirm { key, .. }
+            | Message::Read { key, .. }
+            | Message::ReadReply { key, .. }
             | Message::Nack { key, .. } => key,
             Message::Recover { .. }
             | Message::KeyPage { .. }
@@ -116,6 +133,8 @@ impl Message {
             | Message::Accepted { ballot, .. }
             | Message::Reject { ballot, .. }
             | Message::Confirm { ballot, .. }
+            | Message::Read { ballot, .. }
+            | Message::ReadReply { ballot, .. }
             | Message::Nack { ballot, .. } => *ballot,
             Message::KeyPage { max_ballot, .. } => *max_ballot,
             Message::Recover { .. } | Message::ListKeys { .. } | Message::KeyList { .. } => {
@@ -132,6 +151,14 @@ impl Message {
                 accepted: Some((b, _)),
                 ..
             } => r = r.max(b.round),
+            Message::ReadReply {
+                accepted: Some((b, _)),
+                ..
+            } => r = r.max(b.round),
+            Message::Accept {
+                next_prepare: Some(n),
+                ..
+            } => r = r.max(n.round),
             Message::Reject { promised, .. } => r = r.max(promised.round),
             _ => {}
         }
@@ -147,6 +174,8 @@ impl Message {
             Message::Accepted { .. } => "Accepted",
             Message::Reject { .. } => "Reject",
             Message::Confirm { .. } => "Confirm",
+            Message::Read { .. } => "Read",
+            Message::ReadReply { .. } => "ReadReply",
             Message::Nack { .. } => "Nack",
             Message::Recover { .. } => "Recover",
             Message::KeyPage { .. } => "KeyPage",

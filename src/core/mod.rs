@@ -10,6 +10,7 @@ pub mod acceptor;
 pub mod ballot;
 pub mod command;
 pub mod config;
+mod fastpath;
 pub mod housekeeping;
 pub mod listing;
 pub mod message;

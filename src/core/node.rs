@@ -214,6 +214,8 @@ pub struct Node {
     pub(crate) housekeeping: super::housekeeping::Housekeeping,
     /// Cluster listings this node coordinates (listing.rs).
     pub(crate) listings: super::listing::Listings,
+    /// The bound on cached piggybacked phase 1s (fastpath.rs).
+    pub(crate) promise_cache: super::fastpath::PromiseCache,
     local: VecDeque<Envelope>,
 }
 
@@ -262,6 +264,7 @@ impl Node {
             stats: Stats::default(),
             housekeeping: Default::default(),
             listings: Default::default(),
+            promise_cache: Default::default(),
             local: VecDeque::new(),
         })
     }
@@ -460,7 +463,19 @@ impl Node {
         }
         match env.msg {
             Message::Prepare { key, ballot } => self.on_prepare(from, key, ballot, out),
-            Message::Accept { key, ballot, value } => self.on_accept(from, key, ballot, value, out),
+            Message::Accept {
+                key,
+                ballot,
+                value,
+                next_prepare,
+            } => self.on_accept(from, key, ballot, value, next_prepare, out),
+            Message::Read { key, ballot } => self.on_read(from, key, ballot, out),
+            Message::ReadReply {
+                key,
+                ballot,
+                accepted,
+                confirmed,
+            } => self.on_read_reply(from, key, ballot, accepted, confirmed, out),
             Message::Confirm { key, ballot, all } => self.on_confirm(key, ballot, all),
             Message::Promise {
                 key,
@@ -639,13 +654,16 @@ impl Node {
         }
     }
 
-    // Phase 2b: accept unless a higher ballot was promised (acceptor.rs).
+    // Phase 2b: accept unless a higher ballot was promised (acceptor.rs);
+    // then Phase 1b for a piggybacked Prepare, whose answer goes first so the
+    // coordinator holds it when the Accepted completes its quorum.
     fn on_accept(
         &mut self,
         from: NodeId,
         key: Key,
         ballot: Ballot,
         value: Value,
+        next_prepare: Option<Ballot>,
         out: &mut Effects,
     ) {
         let refusal = self.refuse_vote(&key).or_else(|| {
@@ -666,7 +684,35 @@ impl Node {
             None => {
                 let reply = self.acceptor.on_accept(&key, ballot, value);
                 self.touch(&key);
+                if let Some(next) = next_prepare {
+                    let promise = self.acceptor.on_piggybacked_prepare(&key, next);
+                    let promise = self.with_crash_vector(promise);
+                    self.send(from, promise, out);
+                }
                 self.with_crash_vector(reply)
+            }
+        };
+        self.send(from, reply, out);
+    }
+
+    // Fast read: report the accepted ballot and value without touching
+    // `promised` (!); a recovering node never answers (DESIGN.md "Reads").
+    fn on_read(&mut self, from: NodeId, key: Key, ballot: Ballot, out: &mut Effects) {
+        let reply = match self.refuse_vote(&key) {
+            Some(reason) => Message::Nack {
+                key,
+                ballot,
+                reason,
+            },
+            None => {
+                let (accepted, confirmed) = self.acceptor.read(&key);
+                self.touch(&key);
+                Message::ReadReply {
+                    key,
+                    ballot,
+                    accepted,
+                    confirmed,
+                }
             }
         };
         self.send(from, reply, out);

@@ -28,8 +28,8 @@ pub const ERR_OOM: &str = "OOM command not allowed when used memory > 'maxmemory
 /// A request waiting for, or taking part in, a round.
 #[derive(Clone, Debug)]
 pub(crate) struct Pending {
-    id: RequestId,
-    command: Command,
+    pub(super) id: RequestId,
+    pub(super) command: Command,
 }
 
 /// The coordinator's state for one key.
@@ -37,7 +37,16 @@ pub(crate) struct Pending {
 pub(crate) struct KeyCoord {
     /// Requests that arrived while a round ran, in arrival order.
     queue: VecDeque<Pending>,
-    round: Option<Round>,
+    pub(super) round: Option<Round>,
+    /// A phase 1 piggybacked on this coordinator's last Accept (fastpath.rs).
+    pub(super) cache: Option<super::fastpath::Cached>,
+}
+
+impl KeyCoord {
+    /// No request waits for the key.
+    pub(super) fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
 }
 
 /// An Accept this round sent whose value differs from the state it was built
@@ -50,7 +59,12 @@ struct SentAccept {
 }
 
 #[derive(Debug)]
-enum Phase {
+pub(super) enum Phase {
+    /// Fast read sent; collecting ReadReplies (fastpath.rs).
+    Reading {
+        replies: BTreeMap<NodeId, (Option<(Ballot, Value)>, bool)>,
+        refused: BTreeSet<NodeId>,
+    },
     /// Phase 1a sent; collecting Promises (replica -> its accepted pair).
     Preparing {
         promises: BTreeMap<NodeId, Option<(Ballot, Value)>>,
@@ -70,13 +84,13 @@ enum Phase {
 }
 
 #[derive(Debug)]
-struct Round {
-    ballot: Ballot,
-    batch: Vec<Pending>,
-    replicas: Vec<NodeId>,
-    phase: Phase,
-    attempts: u32,
-    phase_started_us: u64,
+pub(super) struct Round {
+    pub(super) ballot: Ballot,
+    pub(super) batch: Vec<Pending>,
+    pub(super) replicas: Vec<NodeId>,
+    pub(super) phase: Phase,
+    pub(super) attempts: u32,
+    pub(super) phase_started_us: u64,
     deadline_us: u64,
     sent: Vec<SentAccept>,
     /// The one armed timer: (deadline µs, seq).
@@ -107,14 +121,14 @@ fn decide(sent: &[SentAccept], highest: Option<Ballot>) -> Decision {
 
 impl Node {
     /// Votes needed: ⌊N/2⌋+1 (or ⌊N/2⌋ under the minority-quorum bug).
-    fn quorum(&self) -> usize {
+    pub(super) fn quorum(&self) -> usize {
         if self.cfg.bug == Some(DeliberateBug::MinorityQuorum) {
             return (self.placement.replicas() / 2).max(1);
         }
         self.placement.quorum()
     }
 
-    fn has_bug(&self, bug: DeliberateBug) -> bool {
+    pub(super) fn has_bug(&self, bug: DeliberateBug) -> bool {
         self.cfg.bug == Some(bug)
     }
 
@@ -193,7 +207,9 @@ impl Node {
         debug_assert!(coord.round.is_none(), "one round per key per coordinator");
         let n = coord.queue.len().min(batch_max);
         if n == 0 {
-            self.coords.remove(&key);
+            if coord.cache.is_none() {
+                self.coords.remove(&key);
+            }
             return;
         }
         let batch: Vec<Pending> = coord.queue.drain(..n).collect();
@@ -209,11 +225,19 @@ impl Node {
             timer: None,
         });
         self.stats.rounds_started += 1;
-        self.begin_attempt(key, out);
+        // Fast paths first (fastpath.rs): a read without Prepare, or a write
+        // on the phase 1 piggybacked on our last Accept; else Phase 1a.
+        if self.fast_read_applies(&key) {
+            self.begin_read(key, out);
+        } else if self.use_cached_promises(&key) {
+            self.phase_two(key, out);
+        } else {
+            self.begin_attempt(key, out);
+        }
     }
 
     /// Phase 1a: a fresh ballot, Prepare to every replica.
-    fn begin_attempt(&mut self, key: Key, out: &mut Effects) {
+    pub(super) fn begin_attempt(&mut self, key: Key, out: &mut Effects) {
         let Some(ballot) = self.clock.next(self.cfg.node_id, self.incarnation) else {
             log::error!("round clock exhausted");
             self.give_up(key, out);
@@ -245,12 +269,17 @@ impl Node {
         }
     }
 
-    fn round_mut(&mut self, key: &[u8]) -> Option<&mut Round> {
+    pub(super) fn round_mut(&mut self, key: &[u8]) -> Option<&mut Round> {
         self.coords.get_mut(key).and_then(|c| c.round.as_mut())
     }
 
     /// The running round for `key` if it is at `ballot` and `from` is one of its replicas.
-    fn round_for(&mut self, key: &[u8], ballot: Ballot, from: NodeId) -> Option<&mut Round> {
+    pub(super) fn round_for(
+        &mut self,
+        key: &[u8],
+        ballot: Ballot,
+        from: NodeId,
+    ) -> Option<&mut Round> {
         let round = self.round_mut(key)?;
         (round.ballot == ballot && round.replicas.contains(&from)).then_some(round)
     }
@@ -267,7 +296,8 @@ impl Node {
         let quorum = self.quorum();
         let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
         let Some(round) = self.round_for(&key, ballot, from) else {
-            log::debug!("ignore promise {ballot} from {from}: no such round");
+            // Not a running round's: maybe the answer to a piggybacked Prepare.
+            self.on_cached_promise(from, &key, ballot, accepted);
             return;
         };
         let Phase::Preparing { promises, .. } = &mut round.phase else {
@@ -286,7 +316,7 @@ impl Node {
     }
 
     /// Phase 2a: apply the batch's change to the highest accepted value, send Accept.
-    fn phase_two(&mut self, key: Key, out: &mut Effects) {
+    pub(super) fn phase_two(&mut self, key: Key, out: &mut Effects) {
         let ignore_accepted = self.has_bug(DeliberateBug::IgnoreAcceptedValue);
         let reapply = self.has_bug(DeliberateBug::RetryReappliesChange);
         let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
@@ -412,6 +442,8 @@ impl Node {
             }
         }
         self.arm_timer(&key, now + self.cfg.phase_timeout_ms * 1_000);
+        // CASPaxos §2.2.1: the Prepare of our next ballot rides on the Accept.
+        let next_prepare = self.piggyback_ballot(&key);
         for r in replicas {
             self.send(
                 r,
@@ -419,6 +451,7 @@ impl Node {
                     key: key.clone(),
                     ballot,
                     value: value.clone(),
+                    next_prepare,
                 },
                 out,
             );
@@ -517,9 +550,14 @@ impl Node {
             return;
         }
         let quorum = self.quorum();
+        self.drop_cached_promises(&key, ballot);
         let Some(round) = self.round_for(&key, ballot, from) else {
             return;
         };
+        if matches!(round.phase, Phase::Reading { .. }) {
+            self.on_read_refusal(from, key, out);
+            return;
+        }
         let refused = match &mut round.phase {
             Phase::Preparing { refused, promises } => {
                 if promises.contains_key(&from) {
@@ -535,7 +573,7 @@ impl Node {
                 }
                 refused
             }
-            Phase::BackingOff => return,
+            Phase::BackingOff | Phase::Reading { .. } => return,
         };
         refused.insert(from);
         if round.replicas.len() - refused.len() < quorum {
@@ -612,7 +650,12 @@ impl Node {
 
     /// Ends the round: replies with `outcome(i)` for the i-th batched request,
     /// then starts the next round if requests are queued.
-    fn finish_round(&mut self, key: Key, outcome: impl Fn(usize) -> Outcome, out: &mut Effects) {
+    pub(super) fn finish_round(
+        &mut self,
+        key: Key,
+        outcome: impl Fn(usize) -> Outcome,
+        out: &mut Effects,
+    ) {
         let Some(coord) = self.coords.get_mut(&key) else {
             return;
         };
@@ -640,7 +683,7 @@ impl Node {
     }
 
     /// Arms the round's one timer at `at_us`, disarming any other.
-    fn arm_timer(&mut self, key: &Key, at_us: u64) {
+    pub(super) fn arm_timer(&mut self, key: &Key, at_us: u64) {
         self.timer_seq += 1;
         let seq = self.timer_seq;
         let old = match self.coords.get_mut(key).and_then(|c| c.round.as_mut()) {
@@ -654,7 +697,7 @@ impl Node {
             .insert((at_us, seq), TimerTarget::Round(key.clone()));
     }
 
-    fn observe_rtt(&mut self, sample_us: u64) {
+    pub(super) fn observe_rtt(&mut self, sample_us: u64) {
         self.rtt_us = ((self.rtt_us * 7 + sample_us) / 8).max(1);
     }
 
@@ -662,10 +705,17 @@ impl Node {
     /// are void, since it has forgotten them.
     pub(crate) fn forget_votes_of(&mut self, node: NodeId) {
         for coord in self.coords.values_mut() {
+            if let Some(cache) = coord.cache.as_mut() {
+                cache.forget_vote_of(node);
+            }
             let Some(round) = coord.round.as_mut() else {
                 continue;
             };
             match &mut round.phase {
+                Phase::Reading { replies, refused } => {
+                    replies.remove(&node);
+                    refused.remove(&node);
+                }
                 Phase::Preparing { promises, refused } => {
                     promises.remove(&node);
                     refused.remove(&node);

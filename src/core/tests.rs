@@ -22,9 +22,17 @@ fn at(mono_us: u64) -> Now {
     }
 }
 
+/// `cfg` without the fast paths (fastpath.rs has its own tests below): the
+/// rule-by-rule tests here follow the classic two-phase round.
+fn classic(mut cfg: Config) -> Config {
+    cfg.fast_reads = false;
+    cfg.piggyback_prepare = false;
+    cfg
+}
+
 /// A voting node `id` of `members` whose peers all said hello in incarnation 1.
 fn node_of(id: NodeId, members: &[NodeId], bootstrap: bool) -> Node {
-    let mut n = Node::new(Config::new(id, members.to_vec()), INC, bootstrap).unwrap();
+    let mut n = Node::new(classic(Config::new(id, members.to_vec())), INC, bootstrap).unwrap();
     for &m in members {
         if m != id {
             step(
@@ -97,6 +105,7 @@ fn accept(ballot: Ballot, value: Value) -> Message {
         key: K.to_vec(),
         ballot,
         value,
+        next_prepare: None,
     }
 }
 fn accepted(ballot: Ballot) -> Message {
@@ -408,6 +417,7 @@ fn phase_2a_adopts_the_value_with_the_highest_accepted_ballot() {
         key: key.clone(),
         ballot: bal,
         value: val("newer"),
+        next_prepare: None,
     };
     assert_eq!(
         sent(&out),
@@ -600,6 +610,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
         key: key.clone(),
         ballot: retry,
         value: val("base"),
+        next_prepare: None,
     };
     assert_eq!(
         sent(&out),
@@ -772,7 +783,7 @@ fn page(after: Option<&[u8]>, keys: &[&[u8]], next: Option<&[u8]>, max_ballot: B
 
 #[test]
 fn a_restarted_node_asks_each_peer_for_its_listing() {
-    let mut n = Node::new(Config::new(3, vec![1, 2, 3]), INC, false).unwrap();
+    let mut n = Node::new(classic(Config::new(3, vec![1, 2, 3])), INC, false).unwrap();
     let out = step(
         &mut n,
         0,
@@ -1032,10 +1043,16 @@ fn step_at(n: &mut Node, mono_us: u64, wall_ms: u64, input: Input) -> Effects {
 }
 fn msg_for(key: &[u8], msg: Message) -> Message {
     match msg {
-        Message::Accept { ballot, value, .. } => Message::Accept {
+        Message::Accept {
+            ballot,
+            value,
+            next_prepare,
+            ..
+        } => Message::Accept {
             key: key.to_vec(),
             ballot,
             value,
+            next_prepare,
         },
         Message::Prepare { ballot, .. } => Message::Prepare {
             key: key.to_vec(),
@@ -1325,6 +1342,7 @@ fn holds(n: &mut Node, from: NodeId, key: &str, value: Value) {
         key: key.as_bytes().to_vec(),
         ballot: b(1, from),
         value,
+        next_prepare: None,
     };
     deliver(n, from, msg);
 }

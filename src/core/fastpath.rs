@@ -1,0 +1,401 @@
+//! The coordinator's fast paths (DESIGN.md "The protocol", "Reads").
+//!
+//! - **One round trip for a repeated write.** Every Accept carries the
+//!   Prepare of the coordinator's next ballot for the key (CASPaxos §2.2.1);
+//!   each acceptor handles the Accept, then that Prepare, and answers both.
+//!   The Promises collected are an ordinary phase 1, kept per key in a
+//!   [`Cached`] entry: the next round for the key on this coordinator goes
+//!   straight to Phase 2a if a quorum promised. Any Reject drops the entry;
+//!   a rejected Accept falls back to two phases (the retry rules of
+//!   `proposer.rs` hold as for any attempt). Entries are bounded in number
+//!   (`promise_cache_max_keys`, oldest first) and age (`promise_cache_ttl_ms`).
+//! - **Fast reads.** A round of plain GETs first sends `Read` to the replicas,
+//!   which answer their accepted ballot, whether a Confirm marked it, and the
+//!   value, without touching `promised` (!). If a quorum reports the same
+//!   accepted ballot and each marks it confirmed, that value is chosen and no
+//!   later one was chosen before the read began (Paxos Quorum Reads, Charapko
+//!   et al. 2019); "nothing accepted" from a quorum reads as absent. Otherwise,
+//!   or if the value has expired by our wall clock (its tombstone must be
+//!   chosen first (!)), the round falls back to a full Paxos round.
+
+use super::ballot::{Ballot, NodeId};
+use super::command::{Command, Key, Value};
+use super::config::DeliberateBug;
+use super::housekeeping::SYSTEM_ID_BIT;
+use super::message::Message;
+use super::node::{Effects, Node, Outcome};
+use super::proposer::Phase;
+use super::recovery::REPAIR_ID_BIT;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// A phase 1 for the coordinator's next ballot of one key, collected from
+/// the Promises that answered the Prepare piggybacked on its last Accept.
+#[derive(Debug)]
+pub(crate) struct Cached {
+    /// The ballot prepared (`Ballot::ZERO`: spent or dropped).
+    ballot: Ballot,
+    /// Replica -> its accepted (ballot, value), as in a Preparing phase.
+    promises: BTreeMap<NodeId, Option<(Ballot, Value)>>,
+    /// When the Prepare was sent (µs, monotonic).
+    sent_us: u64,
+}
+
+impl Cached {
+    /// A restarted replica forgot its promise: its vote is void (!).
+    pub(crate) fn forget_vote_of(&mut self, node: NodeId) {
+        self.promises.remove(&node);
+    }
+}
+
+/// The bound on cached entries: every key holding a [`Cached`] (live or
+/// spent) appears once in `order`, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct PromiseCache {
+    order: VecDeque<Key>,
+}
+
+/// What a fast read's answers so far decide.
+#[derive(Debug, PartialEq, Eq)]
+enum ReadVerdict {
+    /// A quorum agrees on a confirmed ballot (or on nothing accepted): this value.
+    Value(Value),
+    /// More answers may still make a quorum.
+    Wait,
+    /// No quorum can agree: run a full round.
+    FullRound,
+}
+
+/// The fast-read rule (!): a quorum of answers with the same accepted ballot,
+/// each confirmed; "nothing accepted" needs no mark. `pending` answers may
+/// still come. The deliberate bugs bend it.
+fn read_verdict(
+    replies: &BTreeMap<NodeId, (Option<(Ballot, Value)>, bool)>,
+    pending: usize,
+    quorum: usize,
+    bug: Option<DeliberateBug>,
+) -> ReadVerdict {
+    let highest = || {
+        replies
+            .values()
+            .filter_map(|(a, _)| a.as_ref())
+            .max_by_key(|(b, _)| *b)
+            .and_then(|(_, v)| v.clone())
+    };
+    match bug {
+        Some(DeliberateBug::ReadFromOneReplica) if !replies.is_empty() => {
+            return ReadVerdict::Value(highest());
+        }
+        Some(DeliberateBug::FastReadTrustsUnconfirmed) if replies.len() >= quorum => {
+            return ReadVerdict::Value(highest());
+        }
+        _ => {}
+    }
+    // Votes per accepted ballot, among answers that may count.
+    let mut groups: BTreeMap<Option<Ballot>, usize> = BTreeMap::new();
+    for (accepted, confirmed) in replies.values() {
+        let ballot = accepted.as_ref().map(|(b, _)| *b);
+        if ballot.is_none() || *confirmed {
+            *groups.entry(ballot).or_default() += 1;
+        }
+    }
+    if let Some((&ballot, _)) = groups.iter().find(|(_, &n)| n >= quorum) {
+        let value = replies
+            .values()
+            .find_map(|(a, _)| a.as_ref().filter(|(b, _)| Some(*b) == ballot))
+            .and_then(|(_, v)| v.clone());
+        return ReadVerdict::Value(value);
+    }
+    let best = groups.values().copied().max().unwrap_or(0);
+    if best + pending >= quorum {
+        ReadVerdict::Wait
+    } else {
+        ReadVerdict::FullRound
+    }
+}
+
+impl Node {
+    /// The round just started for `key` may try a fast read: fast reads are
+    /// on, and every request is a client GET (catch-up and system rounds
+    /// need their full round).
+    pub(super) fn fast_read_applies(&mut self, key: &[u8]) -> bool {
+        if !self.cfg.fast_reads {
+            return false;
+        }
+        let Some(round) = self.round_mut(key) else {
+            return false;
+        };
+        round.attempts == 0
+            && round.batch.iter().all(|p| {
+                matches!(p.command, Command::Get) && p.id & (REPAIR_ID_BIT | SYSTEM_ID_BIT) == 0
+            })
+    }
+
+    /// Fast read: `Read` to every replica; answers matched by a fresh ballot.
+    pub(super) fn begin_read(&mut self, key: Key, out: &mut Effects) {
+        let Some(ballot) = self.clock.next(self.cfg.node_id, self.incarnation) else {
+            self.begin_attempt(key, out);
+            return;
+        };
+        let now = self.now.mono_us;
+        let Some(round) = self.round_mut(&key) else {
+            return;
+        };
+        round.ballot = ballot;
+        round.phase_started_us = now;
+        round.phase = Phase::Reading {
+            replies: BTreeMap::new(),
+            refused: BTreeSet::new(),
+        };
+        let replicas = round.replicas.clone();
+        self.arm_timer(&key, now + self.cfg.phase_timeout_ms * 1_000);
+        for r in replicas {
+            self.send(
+                r,
+                Message::Read {
+                    key: key.clone(),
+                    ballot,
+                },
+                out,
+            );
+        }
+    }
+
+    /// A replica's answer to our fast read.
+    pub(crate) fn on_read_reply(
+        &mut self,
+        from: NodeId,
+        key: Key,
+        ballot: Ballot,
+        accepted: Option<(Ballot, Value)>,
+        confirmed: bool,
+        out: &mut Effects,
+    ) {
+        let Some(round) = self.round_for(&key, ballot, from) else {
+            log::debug!("ignore read reply {ballot} from {from}: no such read");
+            return;
+        };
+        let Phase::Reading { replies, .. } = &mut round.phase else {
+            return;
+        };
+        replies.insert(from, (accepted, confirmed));
+        self.judge_read(key, out);
+    }
+
+    /// A replica refused our fast read (Nack: recovering, not a replica).
+    pub(super) fn on_read_refusal(&mut self, from: NodeId, key: Key, out: &mut Effects) {
+        let Some(round) = self.round_mut(&key) else {
+            return;
+        };
+        let Phase::Reading { replies, refused } = &mut round.phase else {
+            return;
+        };
+        if !replies.contains_key(&from) {
+            refused.insert(from);
+        }
+        self.judge_read(key, out);
+    }
+
+    /// Ends the fast read if its answers decide it: with the value, or by
+    /// falling back to a full round.
+    fn judge_read(&mut self, key: Key, out: &mut Effects) {
+        let quorum = self.quorum();
+        let bug = self.cfg.bug;
+        let now = self.now;
+        let value_len_max = self.cfg.value_len_max_bytes;
+        let Some(round) = self.round_mut(&key) else {
+            return;
+        };
+        let Phase::Reading { replies, refused } = &round.phase else {
+            return;
+        };
+        let pending = round.replicas.len() - replies.len() - refused.len();
+        let value = match read_verdict(replies, pending, quorum, bug) {
+            ReadVerdict::Wait => return,
+            ReadVerdict::FullRound => {
+                self.begin_attempt(key, out);
+                return;
+            }
+            ReadVerdict::Value(v) => v,
+        };
+        let sample_us = now.mono_us.saturating_sub(round.phase_started_us);
+        if value.as_ref().is_some_and(|r| r.is_expired(now.wall_ms)) {
+            if bug != Some(DeliberateBug::ExpiredReadWithoutRound) {
+                // The tombstone must be chosen before anyone hears "absent" (!).
+                self.begin_attempt(key, out);
+                return;
+            }
+            // Deliberate bug: answer "absent" before the tombstone is chosen.
+        }
+        let replies: Vec<_> = round
+            .batch
+            .iter()
+            .map(|p| p.command.apply(&value, now.wall_ms, value_len_max).1)
+            .collect();
+        self.observe_rtt(sample_us);
+        self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
+    }
+
+    /// Takes the cached phase 1 for the round just started on `key`, if a
+    /// quorum promised and nothing says it is stale: the round is then in
+    /// Phase 1 at the cached ballot with those Promises, ready for Phase 2a.
+    pub(super) fn use_cached_promises(&mut self, key: &[u8]) -> bool {
+        let quorum = self.quorum();
+        let now_us = self.now.mono_us;
+        let ttl_us = self.cfg.promise_cache_ttl_ms.saturating_mul(1_000);
+        // Our own acceptor saw a higher Prepare since: another coordinator
+        // took the key, and the cached ballot would only earn Rejects.
+        let local_promise = (self.placement.is_replica(key, self.cfg.node_id)
+            && self.votes_for(key))
+        .then(|| self.acceptor.effective_promised(key));
+        let Some(coord) = self.coords.get_mut(key) else {
+            return false;
+        };
+        let Some(cache) = coord.cache.as_mut() else {
+            return false;
+        };
+        let ballot = std::mem::replace(&mut cache.ballot, Ballot::ZERO);
+        let promises = std::mem::take(&mut cache.promises);
+        let fresh = now_us.saturating_sub(cache.sent_us) <= ttl_us;
+        let unseen = local_promise.is_none_or(|p| p <= ballot);
+        if ballot == Ballot::ZERO || promises.len() < quorum || !fresh || !unseen {
+            return false;
+        }
+        let Some(round) = coord.round.as_mut() else {
+            return false;
+        };
+        round.ballot = ballot;
+        round.attempts += 1;
+        round.phase_started_us = now_us;
+        round.phase = Phase::Preparing {
+            promises,
+            refused: BTreeSet::new(),
+        };
+        true
+    }
+
+    /// A Promise for no running round: record it if it answers the Prepare
+    /// piggybacked on our last Accept for the key.
+    pub(super) fn on_cached_promise(
+        &mut self,
+        from: NodeId,
+        key: &[u8],
+        ballot: Ballot,
+        accepted: Option<(Ballot, Value)>,
+    ) {
+        if !self.placement.is_replica(key, from) {
+            return;
+        }
+        let cache = self.coords.get_mut(key).and_then(|c| c.cache.as_mut());
+        match cache {
+            Some(c) if c.ballot == ballot && ballot != Ballot::ZERO => {
+                c.promises.insert(from, accepted);
+            }
+            _ => log::debug!("ignore promise {ballot} from {from}: no such round"),
+        }
+    }
+
+    /// A Reject or Nack naming the cached ballot of `key`: drop the cache.
+    pub(super) fn drop_cached_promises(&mut self, key: &[u8], ballot: Ballot) {
+        if let Some(c) = self.coords.get_mut(key).and_then(|c| c.cache.as_mut()) {
+            if c.ballot == ballot {
+                c.ballot = Ballot::ZERO;
+                c.promises.clear();
+            }
+        }
+    }
+
+    /// The ballot to prepare on the Accept being sent for `key`, recorded as
+    /// the key's cache entry (None: piggybacking is off or the clock is spent).
+    pub(super) fn piggyback_ballot(&mut self, key: &[u8]) -> Option<Ballot> {
+        if !self.cfg.piggyback_prepare {
+            return None;
+        }
+        let ballot = self.clock.next(self.cfg.node_id, self.incarnation)?;
+        let sent_us = self.now.mono_us;
+        let has_entry = self.coords.get(key)?.cache.is_some();
+        if !has_entry {
+            if self.cfg.promise_cache_max_keys == 0 {
+                return None;
+            }
+            // A new entry: make room by dropping the oldest.
+            while self.promise_cache.order.len() >= self.cfg.promise_cache_max_keys {
+                let Some(old) = self.promise_cache.order.pop_front() else {
+                    break;
+                };
+                if let Some(c) = self.coords.get_mut(&old) {
+                    c.cache = None;
+                    if c.round.is_none() && c.is_idle() {
+                        self.coords.remove(&old);
+                    }
+                }
+            }
+            self.promise_cache.order.push_back(key.to_vec());
+        }
+        let coord = self.coords.get_mut(key)?;
+        coord.cache = Some(Cached {
+            ballot,
+            promises: BTreeMap::new(),
+            sent_us,
+        });
+        Some(ballot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::command::Record;
+
+    fn b(round: u64) -> Ballot {
+        Ballot::new(round, 1, 1)
+    }
+    fn answers(
+        list: &[(NodeId, Option<(u64, &str)>, bool)],
+    ) -> BTreeMap<NodeId, (Option<(Ballot, Value)>, bool)> {
+        list.iter()
+            .map(|&(n, a, c)| (n, (a.map(|(r, v)| (b(r), Some(Record::new(v)))), c)))
+            .collect()
+    }
+    fn value(s: &str) -> ReadVerdict {
+        ReadVerdict::Value(Some(Record::new(s)))
+    }
+
+    #[test]
+    fn a_quorum_on_one_confirmed_ballot_reads_its_value() {
+        let r = answers(&[(1, Some((5, "x")), true), (2, Some((5, "x")), true)]);
+        assert_eq!(read_verdict(&r, 1, 2, None), value("x"));
+    }
+
+    #[test]
+    fn an_unconfirmed_answer_does_not_count() {
+        let r = answers(&[(1, Some((5, "x")), true), (2, Some((5, "x")), false)]);
+        assert_eq!(read_verdict(&r, 1, 2, None), ReadVerdict::Wait);
+        assert_eq!(read_verdict(&r, 0, 2, None), ReadVerdict::FullRound);
+    }
+
+    #[test]
+    fn different_ballots_fall_back_to_a_full_round() {
+        let r = answers(&[
+            (1, Some((5, "x")), true),
+            (2, Some((6, "y")), true),
+            (3, None, false),
+        ]);
+        assert_eq!(read_verdict(&r, 0, 2, None), ReadVerdict::FullRound);
+    }
+
+    #[test]
+    fn a_quorum_with_nothing_accepted_reads_absent() {
+        let r = answers(&[(1, None, false), (2, None, false)]);
+        assert_eq!(read_verdict(&r, 1, 2, None), ReadVerdict::Value(None));
+    }
+
+    #[test]
+    fn the_unconfirmed_bug_reads_a_minority_value() {
+        let r = answers(&[(1, Some((6, "new")), false), (2, Some((5, "old")), true)]);
+        assert_eq!(read_verdict(&r, 0, 2, None), ReadVerdict::FullRound);
+        assert_eq!(
+            read_verdict(&r, 0, 2, Some(DeliberateBug::FastReadTrustsUnconfirmed)),
+            value("new")
+        );
+    }
+}
