@@ -48,8 +48,13 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // Any swarm seed with a memory cap: 705 of 2000, worst 16;
         // eviction.toml: 291 of 300, worst 2.
         DeliberateBug::EvictLocally => (common::scenario("eviction"), 10),
-        DeliberateBug::FastReadTrustsUnconfirmed => (Scenario::swarm_default(), 100),
-        DeliberateBug::PiggybackPromiseNotKept => (Scenario::swarm_default(), 100),
+        // Needs a value accepted by a minority and read before a retry adopts
+        // it, then a read through the others: the swarm catches it on few
+        // seeds; minority-accept.toml (Accepts often lost, read-heavy) on
+        // 186 of 200, worst 3 seeds from any start.
+        DeliberateBug::FastReadTrustsUnconfirmed => (common::scenario("minority-accept"), 10),
+        // Any contended swarm seed: 97 of 300 fail, worst 12 from any start.
+        DeliberateBug::PiggybackPromiseNotKept => (Scenario::swarm_default(), 40),
     }
 }
 
