@@ -587,15 +587,11 @@ impl Node {
 
     /// The incarnations this node knows for `key`'s replicas other than itself.
     fn crash_vector(&self, key: &[u8]) -> Vec<(NodeId, Incarnation)> {
-        let me = self.cfg.node_id;
-        self.placement
-            .replicas_of(key)
-            .into_iter()
-            .filter(|&n| n != me)
-            .filter_map(|n| self.peers.get(&n).map(|p| (n, p.incarnation)))
-            .filter(|&(_, inc)| inc != 0)
-            .collect::<std::collections::BTreeMap<_, _>>()
-            .into_iter()
+        // `peers` is in node order and excludes us: the vector comes out sorted.
+        self.peers
+            .iter()
+            .filter(|(&n, p)| p.incarnation != 0 && self.placement.is_replica(key, n))
+            .map(|(&n, p)| (n, p.incarnation))
             .collect()
     }
 

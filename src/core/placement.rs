@@ -90,7 +90,25 @@ impl Placement {
 
     /// True if `node` holds `key`.
     pub fn is_replica(&self, key: &[u8], node: NodeId) -> bool {
-        self.replicas_of(key).contains(&node)
+        if self.members.binary_search(&node).is_err() {
+            return false;
+        }
+        if self.replicas == self.members.len() {
+            return true;
+        }
+        // Its rank in `replicas_of` order, without allocating: members that
+        // score higher, or equal with a smaller id, come first.
+        let h = fnv1a64(key);
+        let own = score(h, node);
+        let ahead = self
+            .members
+            .iter()
+            .filter(|&&n| {
+                let s = score(h, n);
+                s > own || (s == own && n < node)
+            })
+            .count();
+        ahead < self.replicas
     }
 
     /// A hash of the membership and replication factor, compared in the handshake:
@@ -107,6 +125,24 @@ impl Placement {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn is_replica_agrees_with_replicas_of() {
+        for (members, n) in [
+            (vec![1, 2, 3], 3),
+            (vec![1, 2, 3, 4, 5], 3),
+            (vec![4, 9], 1),
+        ] {
+            let p = Placement::new(&members, n);
+            for i in 0..500 {
+                let key = format!("key:{i:08}");
+                let set = p.replicas_of(key.as_bytes());
+                for node in 0..11 {
+                    assert_eq!(p.is_replica(key.as_bytes(), node), set.contains(&node));
+                }
+            }
+        }
+    }
 
     #[test]
     fn fnv1a64_matches_published_vectors() {

@@ -90,6 +90,8 @@ struct Loop {
     links: BTreeMap<NodeId, Link>,
     /// Messages produced this turn, per peer.
     outbox: BTreeMap<NodeId, Vec<Envelope>>,
+    /// Confirm-only outboxes held back for company, and since when (µs).
+    held_since: BTreeMap<NodeId, u64>,
     /// Incarnations last published to `shared.known_incarnations`.
     published: BTreeMap<NodeId, Incarnation>,
     /// Calls ready for their next step (new, or every outcome of the last step in).
@@ -123,13 +125,14 @@ pub(crate) async fn run(
         requests: HashMap::new(),
         links,
         outbox: BTreeMap::new(),
+        held_since: BTreeMap::new(),
         published: BTreeMap::new(),
         ready: VecDeque::new(),
         cursors: ScanCursors::default(),
     };
     let turn_events_max = lp.shared.opts.runtime.turn_events_max;
     loop {
-        let first = match lp.node.next_wake_us() {
+        let first = match lp.next_wake_us() {
             Some(at) => {
                 let wait = Duration::from_micros(at.saturating_sub(lp.mono_us()));
                 match timeout(wait, events.recv()).await {
@@ -348,14 +351,40 @@ impl Loop {
         }
     }
 
-    /// Sends every peer's messages of this turn as one frame (split only if too large).
+    /// When the loop must run next without an event: the node's timer, or
+    /// the end of a Confirm hold.
+    fn next_wake_us(&self) -> Option<u64> {
+        let hold_us = self.shared.opts.runtime.confirm_hold_us;
+        let held = self.held_since.values().min().map(|&t| t + hold_us);
+        match (self.node.next_wake_us(), held) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Sends every peer's messages of this turn as one frame (split only if
+    /// too large). A Confirm-only frame waits up to `confirm_hold_us` for
+    /// other messages to that peer.
     fn flush(&mut self) {
         let max = self.shared.opts.runtime.frame_size_max_bytes;
+        let hold_us = self.shared.opts.runtime.confirm_hold_us;
+        let now = self.mono_us();
         let outbox = std::mem::take(&mut self.outbox);
         for (peer, envs) in outbox {
             if envs.is_empty() {
                 continue;
             }
+            let confirms_only = envs
+                .iter()
+                .all(|e| matches!(e.msg, Message::Confirm { .. }));
+            if confirms_only && hold_us > 0 {
+                let since = *self.held_since.entry(peer).or_insert(now);
+                if now < since + hold_us {
+                    self.outbox.insert(peer, envs);
+                    continue;
+                }
+            }
+            self.held_since.remove(&peer);
             let up = self.links.get(&peer).is_some_and(|l| l.up);
             let Some(queue) = self.shared.queues.get(&peer).cloned() else {
                 continue;

@@ -78,6 +78,19 @@ pub struct RuntimeConfig {
     pub reconnect_backoff_max_ms: u64,
     /// Bounds of the RESP2 parser (per client connection).
     pub resp: RespLimits,
+    /// Executor threads (async-std's `ASYNC_STD_THREAD_COUNT`, used if that
+    /// variable is unset and this is the process's first runtime). 1: the
+    /// event loop and the connection tasks then wake each other on one
+    /// thread; with several, each hand-off between tasks is a futex wake and
+    /// a context switch, which on a loaded 2-core machine cost more than the
+    /// protocol itself (README, Performance).
+    pub executor_threads: usize,
+    /// A frame to a peer holding only Confirms waits up to this long for
+    /// other messages to that peer to share it (0: sent at the turn's end).
+    /// A Confirm only enables fast reads and tombstone clean-up, so a short
+    /// wait costs at most a fallback read; it saves a send and a wake-up per
+    /// peer per write when the next message to that peer comes soon.
+    pub confirm_hold_us: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -98,6 +111,8 @@ impl Default for RuntimeConfig {
             reconnect_backoff_min_ms: 50,
             reconnect_backoff_max_ms: 500,
             resp: RespLimits::default(),
+            executor_threads: 1,
+            confirm_hold_us: 1_000,
         }
     }
 }
@@ -129,6 +144,7 @@ impl RuntimeConfig {
             ("handshake_timeout_ms", self.handshake_timeout_ms),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("reconnect_backoff_min_ms", self.reconnect_backoff_min_ms),
+            ("executor_threads", self.executor_threads as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return fail(format!("{name} must be > 0"));
@@ -505,6 +521,13 @@ pub(crate) fn wall_ms() -> u64 {
 /// Starts a node on async-std's executor and returns once both ports listen.
 pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
     opts.validate()?;
+    // Read by async-std when its executor first starts (below), once per process.
+    if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
+        std::env::set_var(
+            "ASYNC_STD_THREAD_COUNT",
+            opts.runtime.executor_threads.to_string(),
+        );
+    }
     let incarnation = fresh_incarnation();
     let core_cfg = opts.core_config(incarnation);
     opts.runtime.validate(&core_cfg)?;
