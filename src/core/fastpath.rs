@@ -235,6 +235,15 @@ impl Node {
         self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
     }
 
+    /// True if this node runs or queues a round for `key` (a cached phase 1
+    /// alone does not count: forgetting the key raises the floor to its
+    /// promise, and the cached Accept is then refused or lands on "absent").
+    pub(crate) fn coordinating(&self, key: &[u8]) -> bool {
+        self.coords
+            .get(key)
+            .is_some_and(|c| c.round.is_some() || !c.is_idle())
+    }
+
     /// Takes the cached phase 1 for the round just started on `key`, if a
     /// quorum promised and nothing says it is stale: the round is then in
     /// Phase 1 at the cached ballot with those Promises, ready for Phase 2a.

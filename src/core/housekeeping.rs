@@ -73,6 +73,12 @@ pub(crate) struct Housekeeping {
     pub droppable: BTreeMap<Key, (Ballot, u64)>,
     /// Tombstones without an `all` Confirm yet: when the sweeper first saw them.
     pub unconfirmed: BTreeMap<Key, u64>,
+    /// Slots holding only a promise: (promised, when the sweeper first saw
+    /// it). Forgotten only once unchanged for `retry_budget_ms`: forgetting
+    /// raises the node-wide floor to the promise, which refuses every younger
+    /// ballot of every key, so forgetting a round's fresh Prepare would
+    /// refuse the cached phase 1 of every fast write (fastpath.rs).
+    pub bare: BTreeMap<Key, (Ballot, u64)>,
     /// Chosen tombstone rounds still counting Accepteds.
     pub lingering: BTreeMap<Key, Linger>,
     /// System operations in flight: id -> (key, why).
@@ -127,7 +133,7 @@ impl Node {
                 .acceptor
                 .slot(&key)
                 .is_some_and(|s| s.accepted == Some((ballot, None)));
-            if still && !self.coords.contains_key(&key) {
+            if still && !self.coordinating(&key) {
                 self.acceptor.forget(&key);
                 self.stats.tombstones_dropped += 1;
             }
@@ -156,6 +162,7 @@ impl Node {
         let now = self.now.mono_us;
         let wall = self.now.wall_ms;
         let grace = self.cfg.tombstone_grace_ms * 1_000;
+        let bare_min_us = self.cfg.retry_budget_ms * 1_000;
         let steps = self.cfg.sweep_slots_max.min(self.acceptor.len());
         let mut forget = Vec::new();
         let mut propose = Vec::new();
@@ -165,8 +172,22 @@ impl Node {
                 break;
             };
             let key = key.clone();
+            if slot.accepted.is_some() && !self.housekeeping.bare.is_empty() {
+                self.housekeeping.bare.remove(&key);
+            }
             match &slot.accepted {
-                None => forget.push(key.clone()),
+                None => match self.housekeeping.bare.get(&key) {
+                    Some(&(b, at)) if b == slot.promised => {
+                        if at + bare_min_us <= now {
+                            self.housekeeping.bare.remove(&key);
+                            forget.push(key.clone());
+                        }
+                    }
+                    _ => {
+                        let promised = slot.promised;
+                        self.housekeeping.bare.insert(key.clone(), (promised, now));
+                    }
+                },
                 Some((_, None)) => {
                     if !self.housekeeping.droppable.contains_key(&key) {
                         let seen = *self
@@ -188,7 +209,7 @@ impl Node {
         }
         self.housekeeping.cursor = cursor;
         for key in forget {
-            if !self.coords.contains_key(&key) {
+            if !self.coordinating(&key) {
                 self.acceptor.forget(&key);
             }
         }
