@@ -1455,6 +1455,9 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         expired_keys,
         tombstones_dropped,
         oom_refusals,
+        fast_writes,
+        fast_reads,
+        fast_read_fallbacks,
     } = s;
     vec![
         ("requests", *requests),
@@ -1473,6 +1476,9 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         ("expired_keys", *expired_keys),
         ("tombstones_dropped", *tombstones_dropped),
         ("oom_refusals", *oom_refusals),
+        ("fast_writes", *fast_writes),
+        ("fast_reads", *fast_reads),
+        ("fast_read_fallbacks", *fast_read_fallbacks),
     ]
 }
 

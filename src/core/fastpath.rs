@@ -212,6 +212,7 @@ impl Node {
         let value = match read_verdict(replies, pending, quorum, bug) {
             ReadVerdict::Wait => return,
             ReadVerdict::FullRound => {
+                self.stats.fast_read_fallbacks += 1;
                 self.begin_attempt(key, out);
                 return;
             }
@@ -221,6 +222,7 @@ impl Node {
         if value.as_ref().is_some_and(|r| r.is_expired(now.wall_ms)) {
             if bug != Some(DeliberateBug::ExpiredReadWithoutRound) {
                 // The tombstone must be chosen before anyone hears "absent" (!).
+                self.stats.fast_read_fallbacks += 1;
                 self.begin_attempt(key, out);
                 return;
             }
@@ -232,6 +234,7 @@ impl Node {
             .map(|p| p.command.apply(&value, now.wall_ms, value_len_max).1)
             .collect();
         self.observe_rtt(sample_us);
+        self.stats.fast_reads += 1;
         self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
     }
 
@@ -279,6 +282,7 @@ impl Node {
             promises,
             refused: BTreeSet::new(),
         };
+        self.stats.fast_writes += 1;
         true
     }
 

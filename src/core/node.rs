@@ -174,6 +174,12 @@ pub struct Stats {
     pub tombstones_dropped: u64,
     /// Writes refused at the memory cap (`-OOM` and Nack OutOfMemory).
     pub oom_refusals: u64,
+    /// Rounds that went straight to Phase 2a on a cached phase 1 (fastpath.rs).
+    pub fast_writes: u64,
+    /// Reads answered by a fast read, without Prepare.
+    pub fast_reads: u64,
+    /// Fast reads that fell back to a full round.
+    pub fast_read_fallbacks: u64,
 }
 
 /// What an armed timer is for.
