@@ -275,6 +275,11 @@ impl Node {
         let Some(round) = coord.round.as_mut() else {
             return false;
         };
+        // Catch-up rounds run their own Prepare after the restart (!).
+        let repair = |id: u64| id & (REPAIR_ID_BIT | SYSTEM_ID_BIT) == REPAIR_ID_BIT;
+        if round.batch.iter().any(|p| repair(p.id)) {
+            return false;
+        }
         round.ballot = ballot;
         round.attempts += 1;
         round.phase_started_us = now_us;

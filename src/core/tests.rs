@@ -1513,3 +1513,195 @@ fn an_answer_with_keys_before_the_cursor_is_ignored() {
     let out = deliver(&mut n, 2, key_list(1, &["n"], None));
     assert_eq!(out.replies, vec![(7, listed(&["n"], None))]);
 }
+
+// ---- Fast paths (fastpath.rs), with the default configuration ----
+
+/// Node `id` of {1, 2, 3} with the fast paths on (the default).
+fn fast_node(id: NodeId) -> Node {
+    let mut n = Node::new(Config::new(id, vec![1, 2, 3]), INC, true).unwrap();
+    for m in [1, 2, 3] {
+        if m != id {
+            step(
+                &mut n,
+                0,
+                Input::PeerUp {
+                    node: m,
+                    incarnation: INC,
+                },
+            );
+        }
+    }
+    n
+}
+fn accept_then_prepare(ballot: Ballot, value: Value, next: Ballot) -> Message {
+    Message::Accept {
+        key: K.to_vec(),
+        ballot,
+        value,
+        next_prepare: Some(next),
+    }
+}
+fn read_reply(ballot: Ballot, accepted: Option<(Ballot, Value)>, confirmed: bool) -> Message {
+    Message::ReadReply {
+        key: K.to_vec(),
+        ballot,
+        accepted,
+        confirmed,
+    }
+}
+
+#[test]
+fn an_accept_carries_the_next_prepare_and_the_acceptor_promises_it_first() {
+    let mut n = fast_node(2);
+    let out = deliver(&mut n, 1, accept_then_prepare(b(1, 1), val("v"), b(2, 1)));
+    assert_eq!(
+        sent(&out),
+        vec![
+            (
+                1,
+                with_cv(promise(b(2, 1), Some((b(1, 1), val("v")))), &[1, 3])
+            ),
+            (1, with_cv(accepted(b(1, 1)), &[1, 3])),
+        ]
+    );
+    let slot = n.acceptor().slot(K).unwrap();
+    assert_eq!(
+        (slot.promised, slot.accepted.clone()),
+        (b(2, 1), Some((b(1, 1), val("v")))),
+        "promised stays above accepted: a dropped slot must raise the floor to it"
+    );
+}
+
+#[test]
+fn a_repeated_write_takes_one_round_trip_on_the_piggybacked_promises() {
+    let mut n = fast_node(1);
+    request(&mut n, 7, Command::Set(b"a".to_vec()));
+    let out = deliver(&mut n, 2, promise(b(1, 1), None));
+    assert_eq!(
+        sent(&out),
+        to_peers(accept_then_prepare(b(1, 1), val("a"), b(2, 1)))
+    );
+    deliver(&mut n, 2, promise(b(2, 1), Some((b(1, 1), val("a")))));
+    let out = deliver(&mut n, 2, accepted(b(1, 1)));
+    assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Done))]);
+    // The next write of the key: Phase 2a at once, at the prepared ballot.
+    let out = request(&mut n, 8, Command::Set(b"b".to_vec()));
+    assert_eq!(
+        sent(&out),
+        to_peers(accept_then_prepare(b(2, 1), val("b"), b(3, 1)))
+    );
+    assert_eq!(n.stats().fast_writes, 1);
+}
+
+#[test]
+fn a_reject_of_the_piggybacked_prepare_drops_the_cached_promises() {
+    let mut n = fast_node(1);
+    request(&mut n, 7, Command::Set(b"a".to_vec()));
+    deliver(&mut n, 2, promise(b(1, 1), None));
+    deliver(&mut n, 2, reject(b(2, 1), b(5, 3)));
+    deliver(&mut n, 2, accepted(b(1, 1)));
+    let out = request(&mut n, 8, Command::Set(b"b".to_vec()));
+    assert!(
+        sent(&out)
+            .iter()
+            .all(|(_, m)| matches!(m, Message::Prepare { .. })),
+        "two phases again: {:?}",
+        sent(&out)
+    );
+    assert_eq!(n.stats().fast_writes, 0);
+}
+
+#[test]
+fn a_fast_read_answers_from_a_quorum_on_one_confirmed_ballot_without_prepare() {
+    let mut n = fast_node(1);
+    let out = request(&mut n, 7, Command::Get);
+    let ballot = b(1, 1);
+    assert_eq!(
+        sent(&out),
+        to_peers(Message::Read {
+            key: K.to_vec(),
+            ballot
+        })
+    );
+    // Our own replica holds nothing; so does node 2: absent, from a quorum.
+    let out = deliver(&mut n, 2, read_reply(ballot, None, false));
+    assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Value(None)))]);
+    assert!(out.sends.is_empty());
+    assert_eq!(
+        n.acceptor().effective_promised(K),
+        Ballot::ZERO,
+        "no promise"
+    );
+}
+
+#[test]
+fn a_fast_read_without_a_confirmed_quorum_falls_back_to_a_full_round() {
+    let mut n = fast_node(1);
+    request(&mut n, 7, Command::Get);
+    let ballot = b(1, 1);
+    let out = deliver(
+        &mut n,
+        2,
+        read_reply(ballot, Some((b(5, 2), val("x"))), true),
+    );
+    assert!(out.sends.is_empty(), "node 3 may still agree with us");
+    let out = deliver(
+        &mut n,
+        3,
+        read_reply(ballot, Some((b(6, 3), val("y"))), false),
+    );
+    assert!(out.replies.is_empty());
+    assert!(
+        sent(&out)
+            .iter()
+            .all(|(_, m)| matches!(m, Message::Prepare { .. }))
+            && !out.sends.is_empty(),
+        "a full round: {:?}",
+        sent(&out)
+    );
+    assert_eq!(n.stats().fast_read_fallbacks, 1);
+}
+
+#[test]
+fn a_fast_read_of_an_expired_value_falls_back_to_the_round_that_writes_its_tombstone() {
+    let mut n = fast_node(1);
+    let expired = Some(Record {
+        data: b"old".to_vec(),
+        expires_at_ms: Some(1),
+    });
+    // Our own replica and node 2 agree on a confirmed, expired value.
+    deliver(&mut n, 2, accept(b(1, 2), expired.clone()));
+    deliver(&mut n, 2, confirm(b(1, 2), true));
+    let now = Now {
+        mono_us: 2_000,
+        wall_ms: 5,
+    };
+    let mut out = Effects::default();
+    n.handle(
+        now,
+        Input::Request {
+            id: 7,
+            key: K.to_vec(),
+            command: Command::Get,
+        },
+        &mut out,
+    );
+    let ballot = match &sent(&out)[0].1 {
+        Message::Read { ballot, .. } => *ballot,
+        m => panic!("expected a Read, got {m:?}"),
+    };
+    let mut out = Effects::default();
+    n.handle(
+        now,
+        Input::Peer(env(
+            2,
+            1,
+            read_reply(ballot, Some((b(1, 2), expired)), true),
+        )),
+        &mut out,
+    );
+    assert!(out.replies.is_empty(), "no \"absent\" before the tombstone");
+    assert!(sent(&out)
+        .iter()
+        .any(|(_, m)| matches!(m, Message::Prepare { .. })));
+}
