@@ -54,6 +54,9 @@ pub(crate) struct PromiseCache {
     order: VecDeque<Key>,
 }
 
+/// Fast-read answers: replica -> (its accepted (ballot, value), confirmed).
+pub(super) type ReadReplies = BTreeMap<NodeId, (Option<(Ballot, Value)>, bool)>;
+
 /// What a fast read's answers so far decide.
 #[derive(Debug, PartialEq, Eq)]
 enum ReadVerdict {
@@ -69,7 +72,7 @@ enum ReadVerdict {
 /// each confirmed; "nothing accepted" needs no mark. `pending` answers may
 /// still come. The deliberate bugs bend it.
 fn read_verdict(
-    replies: &BTreeMap<NodeId, (Option<(Ballot, Value)>, bool)>,
+    replies: &ReadReplies,
     pending: usize,
     quorum: usize,
     bug: Option<DeliberateBug>,
@@ -219,14 +222,14 @@ impl Node {
             ReadVerdict::Value(v) => v,
         };
         let sample_us = now.mono_us.saturating_sub(round.phase_started_us);
-        if value.as_ref().is_some_and(|r| r.is_expired(now.wall_ms)) {
-            if bug != Some(DeliberateBug::ExpiredReadWithoutRound) {
-                // The tombstone must be chosen before anyone hears "absent" (!).
-                self.stats.fast_read_fallbacks += 1;
-                self.begin_attempt(key, out);
-                return;
-            }
-            // Deliberate bug: answer "absent" before the tombstone is chosen.
+        // The tombstone must be chosen before anyone hears "absent" (!); the
+        // deliberate bug answers "absent" at once.
+        if value.as_ref().is_some_and(|r| r.is_expired(now.wall_ms))
+            && bug != Some(DeliberateBug::ExpiredReadWithoutRound)
+        {
+            self.stats.fast_read_fallbacks += 1;
+            self.begin_attempt(key, out);
+            return;
         }
         let replies: Vec<_> = round
             .batch
@@ -367,9 +370,10 @@ mod tests {
     fn b(round: u64) -> Ballot {
         Ballot::new(round, 1, 1)
     }
-    fn answers(
-        list: &[(NodeId, Option<(u64, &str)>, bool)],
-    ) -> BTreeMap<NodeId, (Option<(Ballot, Value)>, bool)> {
+    /// (replica, accepted (round, value), confirmed).
+    type Answer<'a> = (NodeId, Option<(u64, &'a str)>, bool);
+
+    fn answers(list: &[Answer]) -> ReadReplies {
         list.iter()
             .map(|&(n, a, c)| (n, (a.map(|(r, v)| (b(r), Some(Record::new(v)))), c)))
             .collect()

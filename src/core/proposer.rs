@@ -62,7 +62,7 @@ struct SentAccept {
 pub(super) enum Phase {
     /// Fast read sent; collecting ReadReplies (fastpath.rs).
     Reading {
-        replies: BTreeMap<NodeId, (Option<(Ballot, Value)>, bool)>,
+        replies: super::fastpath::ReadReplies,
         refused: BTreeSet<NodeId>,
     },
     /// Phase 1a sent; collecting Promises (replica -> its accepted pair).
