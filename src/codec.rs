@@ -572,11 +572,12 @@ mod tests {
                     accepted,
                     confirmed
                 }),
-            (arb_bytes(), arb_ballot(), arb_crash_vector()).prop_map(
-                |(key, ballot, crash_vector)| Message::Accepted {
+            (arb_bytes(), arb_ballot(), arb_crash_vector(), any::<bool>()).prop_map(
+                |(key, ballot, crash_vector, next_promised)| Message::Accepted {
                     key,
                     ballot,
-                    crash_vector
+                    crash_vector,
+                    next_promised,
                 }
             ),
             (arb_bytes(), arb_ballot(), arb_ballot()).prop_map(|(key, ballot, promised)| {

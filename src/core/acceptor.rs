@@ -362,6 +362,7 @@ impl Acceptor {
             key: key.to_vec(),
             ballot,
             crash_vector: Vec::new(),
+            next_promised: false,
         }
     }
 
@@ -483,6 +484,7 @@ mod tests {
                 key: K.to_vec(),
                 ballot: b(3, 1),
                 crash_vector: vec![],
+                next_promised: false,
             }
         );
         assert_eq!(
@@ -491,6 +493,7 @@ mod tests {
                 key: K.to_vec(),
                 ballot: b(4, 2),
                 crash_vector: vec![],
+                next_promised: false,
             }
         );
         let s = a.slot(K).unwrap();

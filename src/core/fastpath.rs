@@ -34,6 +34,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 pub(crate) struct Cached {
     /// The ballot prepared (`Ballot::ZERO`: spent or dropped).
     ballot: Ballot,
+    /// The Accept that carried the Prepare: what an acceptor that accepted
+    /// it and then promised reports (its Promise is folded into the Accepted).
+    carrier: (Ballot, Value),
     /// Replica -> its accepted (ballot, value), as in a Preparing phase.
     promises: BTreeMap<NodeId, Option<(Ballot, Value)>>,
     /// When the Prepare was sent (µs, monotonic).
@@ -315,6 +318,22 @@ impl Node {
         }
     }
 
+    /// An Accepted saying its sender also promised our piggybacked Prepare:
+    /// a Promise reporting the carrying Accept's (ballot, value).
+    pub(crate) fn on_folded_promise(&mut self, from: NodeId, key: &[u8], accept_ballot: Ballot) {
+        if !self.placement.is_replica(key, from) {
+            return;
+        }
+        let cache = self.coords.get_mut(key).and_then(|c| c.cache.as_mut());
+        match cache {
+            Some(c) if c.carrier.0 == accept_ballot && c.ballot != Ballot::ZERO => {
+                let carrier = c.carrier.clone();
+                c.promises.insert(from, Some(carrier));
+            }
+            _ => log::debug!("ignore folded promise after {accept_ballot} from {from}"),
+        }
+    }
+
     /// A Reject or Nack naming the cached ballot of `key`: drop the cache.
     pub(super) fn drop_cached_promises(&mut self, key: &[u8], ballot: Ballot) {
         if let Some(c) = self.coords.get_mut(key).and_then(|c| c.cache.as_mut()) {
@@ -327,7 +346,11 @@ impl Node {
 
     /// The ballot to prepare on the Accept being sent for `key`, recorded as
     /// the key's cache entry (None: piggybacking is off or the clock is spent).
-    pub(super) fn piggyback_ballot(&mut self, key: &[u8]) -> Option<Ballot> {
+    pub(super) fn piggyback_ballot(
+        &mut self,
+        key: &[u8],
+        carrier: (Ballot, &Value),
+    ) -> Option<Ballot> {
         if !self.cfg.piggyback_prepare {
             return None;
         }
@@ -355,6 +378,7 @@ impl Node {
         let coord = self.coords.get_mut(key)?;
         coord.cache = Some(Cached {
             ballot,
+            carrier: (carrier.0, carrier.1.clone()),
             promises: BTreeMap::new(),
             sent_us,
         });

@@ -33,8 +33,9 @@ pub enum Message {
     },
     /// Phase 2a: "accept `value` at `ballot`". `next_prepare`: the Prepare
     /// (Phase 1a) of the coordinator's next ballot for the key, handled right
-    /// after the Accept and answered with its own Promise or Reject, sent
-    /// before the Accepted (CASPaxos §2.2.1: one round trip for the next write).
+    /// after the Accept (CASPaxos §2.2.1: one round trip for the next write);
+    /// its Promise rides on the Accepted (`next_promised`), or, if the Accept
+    /// was refused, goes as its own Promise or Reject before that refusal.
     Accept {
         key: Key,
         ballot: Ballot,
@@ -42,10 +43,14 @@ pub enum Message {
         next_prepare: Option<Ballot>,
     },
     /// Phase 2b: the acceptor accepted `ballot` (with its crash vector, as Promise).
+    /// `next_promised`: it also promised the Accept's `next_prepare`; its
+    /// accepted pair is then exactly this Accept's, so that Promise (Phase 1b)
+    /// rides here instead of in a message of its own.
     Accepted {
         key: Key,
         ballot: Ballot,
         crash_vector: CrashVector,
+        next_promised: bool,
     },
     /// Refusal of a Prepare or Accept at `ballot`: the acceptor promised `promised`.
     Reject {

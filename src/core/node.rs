@@ -489,7 +489,17 @@ impl Node {
                 accepted,
                 ..
             } => self.on_promise(from, key, ballot, accepted, out),
-            Message::Accepted { key, ballot, .. } => self.on_accepted(from, key, ballot, out),
+            Message::Accepted {
+                key,
+                ballot,
+                next_promised,
+                ..
+            } => {
+                if next_promised {
+                    self.on_folded_promise(from, &key, ballot);
+                }
+                self.on_accepted(from, key, ballot, out)
+            }
             Message::Recover { after } => self.on_recover(from, after, out),
             Message::KeyPage {
                 after,
@@ -684,12 +694,25 @@ impl Node {
                 }
             }
             None => {
-                let reply = self.acceptor.on_accept(&key, ballot, value);
+                let mut reply = self.acceptor.on_accept(&key, ballot, value);
                 self.touch(&key);
                 if let Some(next) = next_prepare {
                     let promise = self.acceptor.on_piggybacked_prepare(&key, next);
-                    let promise = self.with_crash_vector(promise);
-                    self.send(from, promise, out);
+                    match (&mut reply, &promise) {
+                        // Accepted, then promised: the Promise would only echo
+                        // this Accept's (ballot, value); one flag says it.
+                        (
+                            Message::Accepted { next_promised, .. },
+                            Message::Promise {
+                                accepted: Some((b, _)),
+                                ..
+                            },
+                        ) if *b == ballot => *next_promised = true,
+                        _ => {
+                            let promise = self.with_crash_vector(promise);
+                            self.send(from, promise, out);
+                        }
+                    }
                 }
                 self.with_crash_vector(reply)
             }

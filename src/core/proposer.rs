@@ -443,7 +443,7 @@ impl Node {
         }
         self.arm_timer(&key, now + self.cfg.phase_timeout_ms * 1_000);
         // CASPaxos §2.2.1: the Prepare of our next ballot rides on the Accept.
-        let next_prepare = self.piggyback_ballot(&key);
+        let next_prepare = self.piggyback_ballot(&key, (ballot, &value));
         for r in replicas {
             self.send(
                 r,

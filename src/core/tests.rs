@@ -113,6 +113,7 @@ fn accepted(ballot: Ballot) -> Message {
         key: K.to_vec(),
         ballot,
         crash_vector: vec![],
+        next_promised: false,
     }
 }
 /// `msg` carrying the crash vector "each of `nodes` in incarnation 1".
@@ -339,6 +340,7 @@ fn confirm_says_all_only_when_every_replica_accepted() {
             key: key.clone(),
             ballot: bal,
             crash_vector: vec![],
+            next_promised: false,
         },
     );
     let out = deliver(
@@ -348,6 +350,7 @@ fn confirm_says_all_only_when_every_replica_accepted() {
             key: key.clone(),
             ballot: bal,
             crash_vector: vec![],
+            next_promised: false,
         },
     );
     let conf = Message::Confirm {
@@ -623,6 +626,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
             key: key.clone(),
             ballot: retry,
             crash_vector: vec![],
+            next_promised: false,
         },
     );
     let out = deliver(
@@ -632,6 +636,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
             key: key.clone(),
             ballot: retry,
             crash_vector: vec![],
+            next_promised: false,
         },
     );
     assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Swapped(false)))]);
@@ -1175,6 +1180,7 @@ fn the_first_live_replica_sweeps_an_expired_value_nobody_reads() {
                 key: K.to_vec(),
                 ballot,
                 crash_vector: vec![],
+                next_promised: false,
             },
         )),
     );
@@ -1551,24 +1557,33 @@ fn read_reply(ballot: Ballot, accepted: Option<(Ballot, Value)>, confirmed: bool
 }
 
 #[test]
-fn an_accept_carries_the_next_prepare_and_the_acceptor_promises_it_first() {
+fn an_accept_carries_the_next_prepare_and_the_accepted_says_it_was_promised() {
     let mut n = fast_node(2);
     let out = deliver(&mut n, 1, accept_then_prepare(b(1, 1), val("v"), b(2, 1)));
-    assert_eq!(
-        sent(&out),
-        vec![
-            (
-                1,
-                with_cv(promise(b(2, 1), Some((b(1, 1), val("v")))), &[1, 3])
-            ),
-            (1, with_cv(accepted(b(1, 1)), &[1, 3])),
-        ]
-    );
+    let mut folded = with_cv(accepted(b(1, 1)), &[1, 3]);
+    if let Message::Accepted { next_promised, .. } = &mut folded {
+        *next_promised = true;
+    }
+    assert_eq!(sent(&out), vec![(1, folded)]);
     let slot = n.acceptor().slot(K).unwrap();
     assert_eq!(
         (slot.promised, slot.accepted.clone()),
         (b(2, 1), Some((b(1, 1), val("v")))),
         "promised stays above accepted: a dropped slot must raise the floor to it"
+    );
+}
+
+#[test]
+fn a_refused_accept_still_answers_its_piggybacked_prepare_on_its_own() {
+    let mut n = fast_node(2);
+    deliver(&mut n, 3, prepare(b(5, 3)));
+    let out = deliver(&mut n, 1, accept_then_prepare(b(1, 1), val("v"), b(6, 1)));
+    assert_eq!(
+        sent(&out),
+        vec![
+            (1, with_cv(promise(b(6, 1), None), &[1, 3])),
+            (1, reject(b(1, 1), b(5, 3))),
+        ]
     );
 }
 
@@ -1581,8 +1596,12 @@ fn a_repeated_write_takes_one_round_trip_on_the_piggybacked_promises() {
         sent(&out),
         to_peers(accept_then_prepare(b(1, 1), val("a"), b(2, 1)))
     );
-    deliver(&mut n, 2, promise(b(2, 1), Some((b(1, 1), val("a")))));
-    let out = deliver(&mut n, 2, accepted(b(1, 1)));
+    // Node 2 accepted and promised b(2, 1): one Accepted says both.
+    let mut folded = accepted(b(1, 1));
+    if let Message::Accepted { next_promised, .. } = &mut folded {
+        *next_promised = true;
+    }
+    let out = deliver(&mut n, 2, folded);
     assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Done))]);
     // The next write of the key: Phase 2a at once, at the prepared ballot.
     let out = request(&mut n, 8, Command::Set(b"b".to_vec()));
