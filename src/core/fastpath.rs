@@ -43,18 +43,23 @@ pub(crate) struct Cached {
     sent_us: u64,
 }
 
-impl Cached {
-    /// A restarted replica forgot its promise: its vote is void (!).
-    pub(crate) fn forget_vote_of(&mut self, node: NodeId) {
-        self.promises.remove(&node);
-    }
-}
-
-/// The bound on cached entries: every key holding a [`Cached`] (live or
-/// spent) appears once in `order`, oldest first.
+/// The cached phase 1s, one per key, bounded: every key of `entries` (live
+/// or spent) appears once in `order`, oldest first. Kept apart from the
+/// coordinator's rounds so that their map stays as small as the rounds in
+/// flight.
 #[derive(Debug, Default)]
 pub(crate) struct PromiseCache {
+    entries: BTreeMap<Key, Cached>,
     order: VecDeque<Key>,
+}
+
+impl PromiseCache {
+    /// A restarted replica forgot its promises: its votes are void (!).
+    pub(crate) fn forget_votes_of(&mut self, node: NodeId) {
+        for c in self.entries.values_mut() {
+            c.promises.remove(&node);
+        }
+    }
 }
 
 /// Fast-read answers: replica -> (its accepted (ballot, value), confirmed).
@@ -244,15 +249,6 @@ impl Node {
         self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
     }
 
-    /// True if this node runs or queues a round for `key` (a cached phase 1
-    /// alone does not count: forgetting the key raises the floor to its
-    /// promise, and the cached Accept is then refused or lands on "absent").
-    pub(crate) fn coordinating(&self, key: &[u8]) -> bool {
-        self.coords
-            .get(key)
-            .is_some_and(|c| c.round.is_some() || !c.is_idle())
-    }
-
     /// Takes the cached phase 1 for the round just started on `key`, if a
     /// quorum promised and nothing says it is stale: the round is then in
     /// Phase 1 at the cached ballot with those Promises, ready for Phase 2a.
@@ -265,10 +261,7 @@ impl Node {
         let local_promise = (self.placement.is_replica(key, self.cfg.node_id)
             && self.votes_for(key))
         .then(|| self.acceptor.effective_promised(key));
-        let Some(coord) = self.coords.get_mut(key) else {
-            return false;
-        };
-        let Some(cache) = coord.cache.as_mut() else {
+        let Some(cache) = self.promise_cache.entries.get_mut(key) else {
             return false;
         };
         let ballot = std::mem::replace(&mut cache.ballot, Ballot::ZERO);
@@ -278,7 +271,7 @@ impl Node {
         if ballot == Ballot::ZERO || promises.len() < quorum || !fresh || !unseen {
             return false;
         }
-        let Some(round) = coord.round.as_mut() else {
+        let Some(round) = self.coords.get_mut(key).and_then(|c| c.round.as_mut()) else {
             return false;
         };
         // Catch-up rounds run their own Prepare after the restart (!).
@@ -309,8 +302,7 @@ impl Node {
         if !self.placement.is_replica(key, from) {
             return;
         }
-        let cache = self.coords.get_mut(key).and_then(|c| c.cache.as_mut());
-        match cache {
+        match self.promise_cache.entries.get_mut(key) {
             Some(c) if c.ballot == ballot && ballot != Ballot::ZERO => {
                 c.promises.insert(from, accepted);
             }
@@ -324,8 +316,7 @@ impl Node {
         if !self.placement.is_replica(key, from) {
             return;
         }
-        let cache = self.coords.get_mut(key).and_then(|c| c.cache.as_mut());
-        match cache {
+        match self.promise_cache.entries.get_mut(key) {
             Some(c) if c.carrier.0 == accept_ballot && c.ballot != Ballot::ZERO => {
                 let carrier = c.carrier.clone();
                 c.promises.insert(from, Some(carrier));
@@ -336,7 +327,7 @@ impl Node {
 
     /// A Reject or Nack naming the cached ballot of `key`: drop the cache.
     pub(super) fn drop_cached_promises(&mut self, key: &[u8], ballot: Ballot) {
-        if let Some(c) = self.coords.get_mut(key).and_then(|c| c.cache.as_mut()) {
+        if let Some(c) = self.promise_cache.entries.get_mut(key) {
             if c.ballot == ballot {
                 c.ballot = Ballot::ZERO;
                 c.promises.clear();
@@ -356,32 +347,29 @@ impl Node {
         }
         let ballot = self.clock.next(self.cfg.node_id, self.incarnation)?;
         let sent_us = self.now.mono_us;
-        let has_entry = self.coords.get(key)?.cache.is_some();
-        if !has_entry {
+        let cache = &mut self.promise_cache;
+        if !cache.entries.contains_key(key) {
             if self.cfg.promise_cache_max_keys == 0 {
                 return None;
             }
             // A new entry: make room by dropping the oldest.
-            while self.promise_cache.order.len() >= self.cfg.promise_cache_max_keys {
-                let Some(old) = self.promise_cache.order.pop_front() else {
+            while cache.entries.len() >= self.cfg.promise_cache_max_keys {
+                let Some(old) = cache.order.pop_front() else {
                     break;
                 };
-                if let Some(c) = self.coords.get_mut(&old) {
-                    c.cache = None;
-                    if c.round.is_none() && c.is_idle() {
-                        self.coords.remove(&old);
-                    }
-                }
+                cache.entries.remove(&old);
             }
-            self.promise_cache.order.push_back(key.to_vec());
+            cache.order.push_back(key.to_vec());
         }
-        let coord = self.coords.get_mut(key)?;
-        coord.cache = Some(Cached {
-            ballot,
-            carrier: (carrier.0, carrier.1.clone()),
-            promises: BTreeMap::new(),
-            sent_us,
-        });
+        cache.entries.insert(
+            key.to_vec(),
+            Cached {
+                ballot,
+                carrier: (carrier.0, carrier.1.clone()),
+                promises: BTreeMap::new(),
+                sent_us,
+            },
+        );
         Some(ballot)
     }
 }

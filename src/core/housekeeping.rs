@@ -133,7 +133,7 @@ impl Node {
                 .acceptor
                 .slot(&key)
                 .is_some_and(|s| s.accepted == Some((ballot, None)));
-            if still && !self.coordinating(&key) {
+            if still && !self.coords.contains_key(&key) {
                 self.acceptor.forget(&key);
                 self.stats.tombstones_dropped += 1;
             }
@@ -209,7 +209,7 @@ impl Node {
         }
         self.housekeeping.cursor = cursor;
         for key in forget {
-            if !self.coordinating(&key) {
+            if !self.coords.contains_key(&key) {
                 self.acceptor.forget(&key);
             }
         }

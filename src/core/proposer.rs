@@ -38,15 +38,6 @@ pub(crate) struct KeyCoord {
     /// Requests that arrived while a round ran, in arrival order.
     queue: VecDeque<Pending>,
     pub(super) round: Option<Round>,
-    /// A phase 1 piggybacked on this coordinator's last Accept (fastpath.rs).
-    pub(super) cache: Option<super::fastpath::Cached>,
-}
-
-impl KeyCoord {
-    /// No request waits for the key.
-    pub(super) fn is_idle(&self) -> bool {
-        self.queue.is_empty()
-    }
 }
 
 /// An Accept this round sent whose value differs from the state it was built
@@ -207,9 +198,7 @@ impl Node {
         debug_assert!(coord.round.is_none(), "one round per key per coordinator");
         let n = coord.queue.len().min(batch_max);
         if n == 0 {
-            if coord.cache.is_none() {
-                self.coords.remove(&key);
-            }
+            self.coords.remove(&key);
             return;
         }
         let batch: Vec<Pending> = coord.queue.drain(..n).collect();
@@ -704,10 +693,8 @@ impl Node {
     /// A peer restarted: votes its old incarnation gave our running rounds
     /// are void, since it has forgotten them.
     pub(crate) fn forget_votes_of(&mut self, node: NodeId) {
+        self.promise_cache.forget_votes_of(node);
         for coord in self.coords.values_mut() {
-            if let Some(cache) = coord.cache.as_mut() {
-                cache.forget_vote_of(node);
-            }
             let Some(round) = coord.round.as_mut() else {
                 continue;
             };
