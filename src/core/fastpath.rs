@@ -37,8 +37,11 @@ pub(crate) struct Cached {
     /// The Accept that carried the Prepare: what an acceptor that accepted
     /// it and then promised reports (its Promise is folded into the Accepted).
     carrier: (Ballot, Value),
-    /// Replica -> its accepted (ballot, value), as in a Preparing phase.
+    /// Replica -> its accepted (ballot, value), from Promises of their own.
     promises: BTreeMap<NodeId, Option<(Ballot, Value)>>,
+    /// Replicas whose promise rode on their Accepted: each reports `carrier`
+    /// (kept once, not per replica).
+    folded: BTreeSet<NodeId>,
     /// When the Prepare was sent (µs, monotonic).
     sent_us: u64,
 }
@@ -51,13 +54,30 @@ pub(crate) struct Cached {
 pub(crate) struct PromiseCache {
     entries: BTreeMap<Key, Cached>,
     order: VecDeque<Key>,
+    /// Keys and carried values held, for `promise_cache_max_bytes`.
+    bytes: usize,
+}
+
+/// What one entry costs besides its key and value: the map node, the ballot
+/// pairs and the promise sets (an estimate; the bound is what matters).
+const CACHED_OVERHEAD_BYTES: usize = 256;
+
+fn cached_bytes(key: &[u8], value: &Value) -> usize {
+    CACHED_OVERHEAD_BYTES + key.len() + value.as_ref().map_or(0, |r| r.data.len())
 }
 
 impl PromiseCache {
+    /// Keys with an entry, and the bytes they hold.
+    #[cfg(test)]
+    pub(crate) fn size(&self) -> (usize, usize) {
+        (self.entries.len(), self.bytes)
+    }
+
     /// A restarted replica forgot its promises: its votes are void (!).
     pub(crate) fn forget_votes_of(&mut self, node: NodeId) {
         for c in self.entries.values_mut() {
             c.promises.remove(&node);
+            c.folded.remove(&node);
         }
     }
 }
@@ -265,7 +285,10 @@ impl Node {
             return false;
         };
         let ballot = std::mem::replace(&mut cache.ballot, Ballot::ZERO);
-        let promises = std::mem::take(&mut cache.promises);
+        let mut promises = std::mem::take(&mut cache.promises);
+        for voter in std::mem::take(&mut cache.folded) {
+            promises.insert(voter, Some(cache.carrier.clone()));
+        }
         let fresh = now_us.saturating_sub(cache.sent_us) <= ttl_us;
         let unseen = local_promise.is_none_or(|p| p <= ballot);
         if ballot == Ballot::ZERO || promises.len() < quorum || !fresh || !unseen {
@@ -318,8 +341,7 @@ impl Node {
         }
         match self.promise_cache.entries.get_mut(key) {
             Some(c) if c.carrier.0 == accept_ballot && c.ballot != Ballot::ZERO => {
-                let carrier = c.carrier.clone();
-                c.promises.insert(from, Some(carrier));
+                c.folded.insert(from);
             }
             _ => log::debug!("ignore folded promise after {accept_ballot} from {from}"),
         }
@@ -331,6 +353,7 @@ impl Node {
             if c.ballot == ballot {
                 c.ballot = Ballot::ZERO;
                 c.promises.clear();
+                c.folded.clear();
             }
         }
     }
@@ -347,26 +370,45 @@ impl Node {
         }
         let ballot = self.clock.next(self.cfg.node_id, self.incarnation)?;
         let sent_us = self.now.mono_us;
+        let (keys_max, bytes_max) = (
+            self.cfg.promise_cache_max_keys,
+            self.cfg.promise_cache_max_bytes,
+        );
+        let cost = cached_bytes(key, carrier.1);
         let cache = &mut self.promise_cache;
-        if !cache.entries.contains_key(key) {
-            if self.cfg.promise_cache_max_keys == 0 {
-                return None;
+        // An entry replaced keeps its place in `order` (no O(n) removal).
+        let mut in_order = match cache.entries.remove(key) {
+            Some(old) => {
+                cache.bytes -= cached_bytes(key, &old.carrier.1);
+                true
             }
-            // A new entry: make room by dropping the oldest.
-            while cache.entries.len() >= self.cfg.promise_cache_max_keys {
-                let Some(old) = cache.order.pop_front() else {
-                    break;
-                };
-                cache.entries.remove(&old);
+            None => false,
+        };
+        if keys_max == 0 || cost > bytes_max {
+            return None;
+        }
+        // Make room by dropping the oldest entries.
+        while cache.entries.len() >= keys_max || cache.bytes + cost > bytes_max {
+            let Some(old) = cache.order.pop_front() else {
+                break;
+            };
+            if old == key {
+                in_order = false;
+            } else if let Some(c) = cache.entries.remove(&old) {
+                cache.bytes -= cached_bytes(&old, &c.carrier.1);
             }
+        }
+        if !in_order {
             cache.order.push_back(key.to_vec());
         }
+        cache.bytes += cost;
         cache.entries.insert(
             key.to_vec(),
             Cached {
                 ballot,
                 carrier: (carrier.0, carrier.1.clone()),
                 promises: BTreeMap::new(),
+                folded: BTreeSet::new(),
                 sent_us,
             },
         );

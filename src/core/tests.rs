@@ -1724,3 +1724,52 @@ fn a_fast_read_of_an_expired_value_falls_back_to_the_round_that_writes_its_tombs
         .iter()
         .any(|(_, m)| matches!(m, Message::Prepare { .. })));
 }
+
+#[test]
+fn the_cached_phase_1s_are_bounded_in_keys_and_bytes_oldest_first() {
+    let cfg = Config {
+        promise_cache_max_keys: 2,
+        ..Config::new(1, vec![1, 2, 3])
+    };
+    let mut n = Node::new(cfg, INC, true).unwrap();
+    for m in [2, 3] {
+        step(
+            &mut n,
+            0,
+            Input::PeerUp {
+                node: m,
+                incarnation: INC,
+            },
+        );
+    }
+    let write = |n: &mut Node, id: RequestId, key: &[u8]| {
+        let out = step(
+            n,
+            1_000,
+            Input::Request {
+                id,
+                key: key.to_vec(),
+                command: Command::Set(b"v".to_vec()),
+            },
+        );
+        let ballot = out.sends[0].msg.ballot();
+        deliver(
+            n,
+            2,
+            Message::Promise {
+                key: key.to_vec(),
+                ballot,
+                accepted: None,
+                confirmed: false,
+                crash_vector: vec![],
+            },
+        );
+    };
+    write(&mut n, 1, b"a");
+    write(&mut n, 2, b"b");
+    assert_eq!(n.promise_cache.size().0, 2);
+    write(&mut n, 3, b"c");
+    let (keys, bytes) = n.promise_cache.size();
+    assert_eq!(keys, 2, "the oldest entry (a) made room for c");
+    assert!(bytes > 0 && bytes < 2 * 1024);
+}
