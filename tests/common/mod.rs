@@ -28,12 +28,18 @@ pub struct Cluster {
 }
 
 /// A port the OS says is free right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `n` distinct free ports: every listener stays bound until all are
+/// chosen. (One port at a time, the kernel may hand the same port out twice,
+/// and a cluster whose --peers list names one address twice refuses to
+/// start; its test then talked to whatever else listened there.)
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
 impl Cluster {
@@ -44,11 +50,16 @@ impl Cluster {
 
     /// As [`Cluster::start`], with extra `synod node` flags for every node.
     pub fn start_with(n: u32, replicas: usize, extra: &[&str]) -> Cluster {
+        let ports = free_ports(2 * n as usize);
         let nodes = (1..=n)
             .map(|id| NodeProc {
                 id,
-                client: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
-                peer: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+                client: format!("127.0.0.1:{}", ports[2 * (id as usize - 1)])
+                    .parse()
+                    .unwrap(),
+                peer: format!("127.0.0.1:{}", ports[2 * (id as usize - 1) + 1])
+                    .parse()
+                    .unwrap(),
                 child: None,
             })
             .collect();
@@ -64,7 +75,27 @@ impl Cluster {
         for id in 1..=n {
             c.wait_ready(id);
         }
+        c.wait_linked(Duration::from_secs(10));
         c
+    }
+
+    /// Waits (at most `max`, then carries on) until every node's links to
+    /// all the others are up: a loaded machine can take longer than a
+    /// request's retry budget to connect the last pair after start-up.
+    pub fn wait_linked(&self, max: Duration) {
+        let start = Instant::now();
+        let want = format!("peers_up:{}", self.nodes.len() - 1);
+        let linked = |id: u32| {
+            Client::connect_timeout(self.addr(id), Duration::from_millis(500))
+                .and_then(|mut c| c.info(None))
+                .is_ok_and(|info| info.lines().any(|l| l.trim() == want))
+        };
+        while start.elapsed() < max {
+            if (1..=self.nodes.len() as u32).all(linked) {
+                return;
+            }
+            sleep(Duration::from_millis(20));
+        }
     }
 
     fn peers_flag(&self) -> String {
