@@ -83,7 +83,11 @@ log "building synod (release)"
 # --- start the servers -------------------------------------------------------
 log "starting synod: 3 nodes, N=3"
 SYNOD_STARTED=1
-RUST_LOG=warn SYNOD_BIN="$BIN" "$ROOT/scripts/cluster.sh" start --nodes 3 --replicas 3 >/dev/null
+# One executor thread per node (async-std's default is one per core): three
+# nodes share two cores here, and cross-thread task hand-offs cost more than
+# they buy (README, Performance). Set ASYNC_STD_THREAD_COUNT to override.
+ASYNC_STD_THREAD_COUNT="${ASYNC_STD_THREAD_COUNT:-1}" RUST_LOG=warn SYNOD_BIN="$BIN" \
+  "$ROOT/scripts/cluster.sh" start --nodes 3 --replicas 3 >/dev/null
 SYNOD_PIDS="$(cat "$SYNOD_CLUSTER_DIR"/node{1,2,3}.pid | paste -sd,)"
 SYNOD_ADDRS="127.0.0.1:7601,127.0.0.1:7602,127.0.0.1:7603"
 

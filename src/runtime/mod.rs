@@ -79,11 +79,14 @@ pub struct RuntimeConfig {
     /// Bounds of the RESP2 parser (per client connection).
     pub resp: RespLimits,
     /// Executor threads (async-std's `ASYNC_STD_THREAD_COUNT`, used if that
-    /// variable is unset and this is the process's first runtime). 1: the
-    /// event loop and the connection tasks then wake each other on one
-    /// thread; with several, each hand-off between tasks is a futex wake and
-    /// a context switch, which on a loaded 2-core machine cost more than the
-    /// protocol itself (README, Performance).
+    /// variable is unset and this is the process's first runtime); 0:
+    /// async-std's default, one per core. With 1, the event loop and the
+    /// connection tasks wake each other on one thread, where each hand-off
+    /// between threads is a futex wake and a context switch that cost more
+    /// than the protocol itself on a loaded 2-core machine (README,
+    /// Performance: `scripts/bench.sh` runs its nodes so). Not the default:
+    /// one thread caps a node at one core, and a debug build under the whole
+    /// test suite then fell behind a FLUSHALL page of 1,000 rounds.
     pub executor_threads: usize,
     /// A frame to a peer holding only Confirms waits up to this long for
     /// other messages to that peer to share it (0: sent at the turn's end).
@@ -111,7 +114,7 @@ impl Default for RuntimeConfig {
             reconnect_backoff_min_ms: 50,
             reconnect_backoff_max_ms: 500,
             resp: RespLimits::default(),
-            executor_threads: 1,
+            executor_threads: 0,
             confirm_hold_us: 1_000,
         }
     }
@@ -144,7 +147,6 @@ impl RuntimeConfig {
             ("handshake_timeout_ms", self.handshake_timeout_ms),
             ("connect_timeout_ms", self.connect_timeout_ms),
             ("reconnect_backoff_min_ms", self.reconnect_backoff_min_ms),
-            ("executor_threads", self.executor_threads as u64),
         ];
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return fail(format!("{name} must be > 0"));
@@ -522,7 +524,7 @@ pub(crate) fn wall_ms() -> u64 {
 pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
     opts.validate()?;
     // Read by async-std when its executor first starts (below), once per process.
-    if std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
+    if opts.runtime.executor_threads > 0 && std::env::var_os("ASYNC_STD_THREAD_COUNT").is_none() {
         std::env::set_var(
             "ASYNC_STD_THREAD_COUNT",
             opts.runtime.executor_threads.to_string(),
