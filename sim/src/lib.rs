@@ -9,6 +9,7 @@
 
 pub mod checker;
 pub mod diagram;
+pub mod exercises;
 pub mod explore;
 pub mod fxhash;
 pub mod history;

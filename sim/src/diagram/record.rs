@@ -561,3 +561,15 @@ impl Recording {
         );
     }
 }
+
+/// The command that replays a run.
+pub fn replay(seed: u64, bug: Option<String>, scenario: Option<&std::path::Path>) -> String {
+    let mut c = format!("synod-sim run --seed {seed}");
+    if let Some(p) = scenario {
+        c.push_str(&format!(" --scenario {}", p.display()));
+    }
+    if let Some(b) = bug {
+        c.push_str(&format!(" --bug {b}"));
+    }
+    c
+}
