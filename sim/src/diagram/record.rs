@@ -481,7 +481,12 @@ impl Recording {
     /// An invariant broke at the current step.
     pub fn violation(&mut self, node: u32, invariant: &str, detail: &str, key: Option<u32>) {
         let s = self.steps.len().saturating_sub(1);
-        let key = key.or_else(|| {
+        // The detail names the key ("key k3: ..."); else the key touched, else the step's.
+        let named = detail.split_whitespace().find_map(|w| {
+            let w = w.trim_end_matches([':', ',', ';']);
+            self.keys.iter().position(|k| k == w).map(|i| i as u32)
+        });
+        let key = named.or(key).or_else(|| {
             self.steps[..=s]
                 .iter()
                 .rev()
