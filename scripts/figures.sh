@@ -63,7 +63,7 @@ fig 02-tie-break --seed 1 --scenario sim/scenarios/dueling-proposers.toml --bug 
 fig 03-crash-mid-accept --seed 1 --scenario sim/scenarios/crash-mid-accept.toml --window 43.2..44.6
 # Chapter 4: the restart: catch-up before voting; and voting at once.
 fig 04-restart --seed 1 --scenario sim/scenarios/crash-mid-accept.toml --window 90..90.9
-fig 04-crash-vector --seed 2 --scenario sim/scenarios/crash-vector.toml --bug old-incarnation-votes-counted --key k0
+fig 04-crash-vector --seed 0 --scenario sim/scenarios/crash-vector.toml --bug old-incarnation-votes-counted --key k0 --window 79.9..88.8
 # Chapter 5: delete through consensus; a tombstone dropped too early.
 fig 05-tombstone --seed 0 --scenario sim/scenarios/tombstone-resurrection.toml --window 0..15
 fig 05-resurrection --seed 0 --scenario sim/scenarios/tombstone-resurrection.toml --bug drop-tombstone-on-quorum --window 100..200

@@ -25,7 +25,13 @@ struct Lesson {
 }
 
 fn lesson(bug: DeliberateBug) -> Option<Lesson> {
-    let l = |scenario, rule, fix| Some(Lesson { scenario, rule, fix });
+    let l = |scenario, rule, fix| {
+        Some(Lesson {
+            scenario,
+            rule,
+            fix,
+        })
+    };
     match bug.name() {
         "no-ballot-tie-break" => l(
             None,
@@ -132,10 +138,9 @@ fn doc_comment(bug: DeliberateBug) -> String {
     };
     let variant = format!("{bug:?}");
     let lines: Vec<&str> = src.lines().collect();
-    let Some(i) = lines
-        .iter()
-        .position(|l| l.trim() == format!("{variant},") || l.trim().starts_with(&format!("{variant} ")))
-    else {
+    let Some(i) = lines.iter().position(|l| {
+        l.trim() == format!("{variant},") || l.trim().starts_with(&format!("{variant} "))
+    }) else {
         return String::new();
     };
     let mut doc = Vec::new();
@@ -159,7 +164,9 @@ fn code_sites(bug: DeliberateBug) -> Vec<String> {
     let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     for f in files {
-        if f.file_name().is_some_and(|n| n == "tests.rs" || n == "config.rs") {
+        if f.file_name()
+            .is_some_and(|n| n == "tests.rs" || n == "config.rs")
+        {
             continue;
         }
         let Ok(text) = std::fs::read_to_string(&f) else {

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use synod::core::DeliberateBug;
-use synod_sim::explore::{self, ExploreOptions};
 use synod_sim::diagram::{self, Filter};
+use synod_sim::explore::{self, ExploreOptions};
 use synod_sim::{checker, history, shrink, world, Options, Scenario};
 
 #[derive(Parser)]

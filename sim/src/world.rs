@@ -198,16 +198,33 @@ struct NodeSlot {
 #[derive(Clone, Debug)]
 enum Ev {
     /// `mid`: the message's index in the recording (unused when not recording).
-    Deliver { env: Envelope, dup: bool, mid: usize },
-    Tick { node: u32 },
-    Request { node: u32, id: u64 },
-    ClientNext { client: usize },
+    Deliver {
+        env: Envelope,
+        dup: bool,
+        mid: usize,
+    },
+    Tick {
+        node: u32,
+    },
+    Request {
+        node: u32,
+        id: u64,
+    },
+    ClientNext {
+        client: usize,
+    },
     PartitionRandom,
-    PartitionEnd { id: u64 },
+    PartitionEnd {
+        id: u64,
+    },
     CrashRandom,
-    Restart { node: u32 },
+    Restart {
+        node: u32,
+    },
     PauseRandom,
-    Scheduled { index: usize },
+    Scheduled {
+        index: usize,
+    },
     Heal,
     Deadline,
 }
@@ -1455,7 +1472,8 @@ impl World {
         self.oracle.on_crash(id);
         self.note_fault("crash", &format!("node {id} crashes ({why}): memory lost"));
         if let Some(r) = self.rec.as_mut() {
-            let text = format!("n{id} crashes ({why}): it forgets everything it promised and accepted");
+            let text =
+                format!("n{id} crashes ({why}): it forgets everything it promised and accepted");
             r.crashed(id, text, self.now);
         }
         // Clients connected to it: a write may have landed (info); a read did not.
@@ -1556,7 +1574,11 @@ impl World {
             &format!("node {id} pauses for {} µs", until - self.now),
         );
         if let Some(r) = self.rec.as_mut() {
-            r.paused(id, until, format!("paused until {}.{:03} ms", until / 1000, until % 1000));
+            r.paused(
+                id,
+                until,
+                format!("paused until {}.{:03} ms", until / 1000, until % 1000),
+            );
         }
     }
 

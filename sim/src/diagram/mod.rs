@@ -73,7 +73,10 @@ impl Recording {
         let key = f.key.as_deref().map(|k| self.key_index(k).unwrap_or(-2));
         let in_window = |s: usize| match f.window_us {
             None => true,
-            Some((a, b)) => self.steps.get(s).is_some_and(|st| st.t_us >= a && st.t_us <= b),
+            Some((a, b)) => self
+                .steps
+                .get(s)
+                .is_some_and(|st| st.t_us >= a && st.t_us <= b),
         };
         let node_ok = |n: u32| f.nodes.is_empty() || f.nodes.contains(&n);
         let mut steps = vec![false; self.steps.len()];

@@ -160,7 +160,13 @@ impl Recording {
             lanes,
             ..Recording::default()
         };
-        r.step(0, 0, -1, "start", "the cluster starts: every node is up and voting".into());
+        r.step(
+            0,
+            0,
+            -1,
+            "start",
+            "the cluster starts: every node is up and voting".into(),
+        );
         r
     }
 
@@ -269,7 +275,15 @@ impl Recording {
 
     /// A client operation starts (the invoke step was just recorded).
     #[allow(clippy::too_many_arguments)]
-    pub fn op_start(&mut self, id: u64, lane: usize, process: u64, node: u32, key: u32, text: String) {
+    pub fn op_start(
+        &mut self,
+        id: u64,
+        lane: usize,
+        process: u64,
+        node: u32,
+        key: u32,
+        text: String,
+    ) {
         let s1 = self.cur();
         let lane = lane.min(self.lanes.len() - 1);
         self.ops.push(OpBar {
@@ -313,7 +327,10 @@ impl Recording {
         let (promised, accepted, value, confirmed) = match slot {
             Some(s) => (
                 s.promised.max(floor),
-                s.accepted.as_ref().map(|(b, _)| b.to_string()).unwrap_or_default(),
+                s.accepted
+                    .as_ref()
+                    .map(|(b, _)| b.to_string())
+                    .unwrap_or_default(),
                 s.accepted
                     .as_ref()
                     .map(|(_, v)| crate::world::show_value(v))
@@ -523,7 +540,14 @@ impl Recording {
     /// The history of `key` has no linearization: the search placed `placed`
     /// operations, then could not place process `process`'s operation `op`
     /// with the register holding `state`.
-    pub fn nonlinearizable(&mut self, key: u32, process: u64, op: &str, placed: usize, state: &str) {
+    pub fn nonlinearizable(
+        &mut self,
+        key: u32,
+        process: u64,
+        op: &str,
+        placed: usize,
+        state: &str,
+    ) {
         let stuck: Vec<usize> = (0..self.ops.len())
             .filter(|&i| self.ops[i].key == key && self.ops[i].process == process)
             .collect();

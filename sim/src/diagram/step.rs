@@ -7,7 +7,12 @@ use super::{Filter, Recording};
 use std::io::{self, BufRead, Write};
 
 /// Prints step `s` (as the filter sees it) with the state of `key`.
-pub fn print_step(rec: &Recording, s: usize, key: Option<u32>, out: &mut impl Write) -> io::Result<()> {
+pub fn print_step(
+    rec: &Recording,
+    s: usize,
+    key: Option<u32>,
+    out: &mut impl Write,
+) -> io::Result<()> {
     let st = &rec.steps[s];
     let mark = if rec.culprit.step == Some(s) {
         "   <-- an invariant broke here"
@@ -31,7 +36,13 @@ pub fn print_step(rec: &Recording, s: usize, key: Option<u32>, out: &mut impl Wr
                 "held" => " (held back)".into(),
                 _ => String::new(),
             };
-            format!("n{}→n{} {} b={} {}{fate}", m.from, m.to, m.kind, m.ballot, m.detail).replace("  ", " ").trim_end().to_string()
+            format!(
+                "n{}→n{} {} b={} {}{fate}",
+                m.from, m.to, m.kind, m.ballot, m.detail
+            )
+            .replace("  ", " ")
+            .trim_end()
+            .to_string()
         })
         .collect();
     if !sent.is_empty() {
@@ -42,8 +53,8 @@ pub fn print_step(rec: &Recording, s: usize, key: Option<u32>, out: &mut impl Wr
     };
     writeln!(
         out,
-        "   {:<5} {:<16} {:<16} {:<14} {}",
-        rec.keys[k as usize], "promised", "accepted", "value", "confirmed"
+        "   {:<5} {:<16} {:<16} {:<14} confirmed",
+        rec.keys[k as usize], "promised", "accepted", "value"
     )?;
     for n in 1..=rec.nodes {
         let state = rec
@@ -61,7 +72,11 @@ pub fn print_step(rec: &Recording, s: usize, key: Option<u32>, out: &mut impl Wr
                 Some(x) => format!(
                     "{:<16} {:<16} {:<14} {}{}",
                     x.promised,
-                    if x.accepted.is_empty() { "—" } else { &x.accepted },
+                    if x.accepted.is_empty() {
+                        "—"
+                    } else {
+                        &x.accepted
+                    },
                     if x.value.is_empty() { "—" } else { &x.value },
                     if x.confirmed { "✓" } else { "" },
                     if x.voting { "" } else { "  (not voting)" }
@@ -73,7 +88,9 @@ pub fn print_step(rec: &Recording, s: usize, key: Option<u32>, out: &mut impl Wr
     let flight: Vec<String> = rec
         .msgs
         .iter()
-        .filter(|m| m.key == k as i32 && m.s1 <= s && s < m.s2 && !(m.fate == "lost" && m.s2 == m.s1))
+        .filter(|m| {
+            m.key == k as i32 && m.s1 <= s && s < m.s2 && !(m.fate == "lost" && m.s2 == m.s1)
+        })
         .map(|m| format!("n{}→n{} {} b={}", m.from, m.to, m.kind, m.ballot))
         .collect();
     writeln!(
@@ -130,7 +147,10 @@ pub fn interactive(
     out: &mut impl Write,
 ) -> io::Result<()> {
     header(rec, out)?;
-    writeln!(out, "Enter: next step · p: previous · a number: go to that step · q: quit\n")?;
+    writeln!(
+        out,
+        "Enter: next step · p: previous · a number: go to that step · q: quit\n"
+    )?;
     let vis = rec.visible(f);
     let key = chosen_key(rec, f);
     let shown: Vec<usize> = (0..rec.steps.len()).filter(|&s| vis.steps[s]).collect();

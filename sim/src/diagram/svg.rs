@@ -55,7 +55,11 @@ const KIND_CLASSES: [&str; 9] = [
 fn kind_class(kind: &str) -> &'static str {
     match kind {
         "Prepare" | "Promise" | "Accept" | "Accepted" | "Confirm" | "Reject" | "Nack" => {
-            KIND_CLASSES.iter().find(|k| **k == kind).copied().unwrap_or("Other")
+            KIND_CLASSES
+                .iter()
+                .find(|k| **k == kind)
+                .copied()
+                .unwrap_or("Other")
         }
         "Read" | "ReadReply" => "Read",
         _ => "Other",
@@ -412,8 +416,10 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
         if !vis.msgs[i] && !opts.all_elements {
             continue;
         }
-        let (Some(&x1), Some(&x2)) = (lay.node_x.get(m.from as usize), lay.node_x.get(m.to as usize))
-        else {
+        let (Some(&x1), Some(&x2)) = (
+            lay.node_x.get(m.from as usize),
+            lay.node_x.get(m.to as usize),
+        ) else {
             continue;
         };
         let y1 = lay.y(m.s1);
@@ -468,7 +474,11 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
         // never collide), or beside the sender for a message lost on the way.
         let rightward = x2 >= x1;
         let (lx, ly, anchor) = if lost_at_send {
-            (x1 + if rightward { 8 } else { 0 }, y1 + 1, if rightward { "start" } else { "end" })
+            (
+                x1 + if rightward { 8 } else { 0 },
+                y1 + 1,
+                if rightward { "start" } else { "end" },
+            )
         } else if rightward {
             (x2.saturating_sub(10), y2 + 1, "end")
         } else {
