@@ -20,3 +20,16 @@ else
   echo "(cargo-nextest not found; using cargo test)"
   cargo test --workspace --no-fail-fast
 fi
+
+step "lab (the teaching lab's skeleton compiles; the grader fails on it)"
+cargo check -q --features lab --lib
+if out=$(scripts/lab-grade.sh --quick 2>&1); then
+  echo "$out"
+  echo "lab-grade.sh passed the unfinished skeleton: the grader cannot fail"
+  exit 1
+elif ! grep -q "not yet implemented" <<<"$out"; then
+  echo "$out"
+  echo "lab-grade.sh failed, but not on the skeleton's todo!()s"
+  exit 1
+fi
+echo "ok: the grader fails the unfinished skeleton ($(grep -m1 'unit tests:' <<<"$out"))"

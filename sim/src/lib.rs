@@ -8,6 +8,8 @@
 //! [`explore`] sweeps seeds; [`shrink`] reduces a failing run.
 
 pub mod checker;
+pub mod diagram;
+pub mod exercises;
 pub mod explore;
 pub mod fxhash;
 pub mod history;

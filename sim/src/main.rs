@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 use synod::core::DeliberateBug;
+use synod_sim::diagram::{self, Filter};
 use synod_sim::explore::{self, ExploreOptions};
 use synod_sim::{checker, history, shrink, world, Options, Scenario};
 
@@ -49,6 +50,42 @@ enum Cmd {
         /// If the run fails, reduce it while it still fails and print the minimal case.
         #[arg(long)]
         shrink: bool,
+        /// Draw a spacetime (Lamport) diagram of the run as SVG (of the
+        /// minimal run with --shrink).
+        #[arg(long)]
+        svg: Option<PathBuf>,
+        /// Write a self-contained HTML page: the diagram, filters, and
+        /// next/previous/play over the steps with each node's acceptor state.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        #[command(flatten)]
+        view: ViewArgs,
+    },
+    /// Step through a run in the terminal, one step per Enter (q quits).
+    Step {
+        /// A scenario file (default: swarm mode, picked from the seed).
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        bug: Option<String>,
+        /// Print every step at once (no key presses): for tests and docs.
+        #[arg(long)]
+        all: bool,
+        #[command(flatten)]
+        view: ViewArgs,
+    },
+    /// Write one exercise page per deliberate bug (docs/exercises).
+    Exercises {
+        /// Output directory.
+        #[arg(long, default_value = "docs/exercises")]
+        out: PathBuf,
+        /// Only these bugs (default: every one in DeliberateBug::ALL).
+        #[arg(long)]
+        bug: Vec<String>,
+        /// Seeds to try per bug when looking for a failure.
+        #[arg(long, default_value_t = 300)]
+        seeds: u64,
     },
     /// Sweep a range of seeds.
     Explore {
@@ -84,6 +121,33 @@ enum Cmd {
     },
     /// List the deliberate bugs.
     Bugs,
+}
+
+/// What part of a run to draw or step through.
+#[derive(clap::Args, Clone, Debug, Default)]
+struct ViewArgs {
+    /// Only this key's messages and operations (faults are always shown).
+    #[arg(long)]
+    key: Option<String>,
+    /// Only messages to or from these nodes (e.g. --node 1 --node 3, or --node 1,3).
+    #[arg(long, value_delimiter = ',')]
+    node: Vec<u32>,
+    /// Only steps in this window of virtual time, in ms: A..B (either end may be empty).
+    #[arg(long)]
+    window: Option<String>,
+}
+
+impl ViewArgs {
+    fn filter(&self) -> Result<Filter, String> {
+        Ok(Filter {
+            key: self.key.clone(),
+            nodes: self.node.clone(),
+            window_us: match &self.window {
+                Some(w) => Some(Filter::parse_window_ms(w)?),
+                None => None,
+            },
+        })
+    }
 }
 
 fn usage(msg: &str) -> ExitCode {
@@ -131,7 +195,15 @@ fn main() -> ExitCode {
             timeline,
             check_determinism,
             shrink,
+            svg,
+            html,
+            view,
         } => {
+            let filter = match view.filter() {
+                Ok(f) => f,
+                Err(e) => return usage(&e),
+            };
+            let pictures = Pictures { svg, html, filter };
             let scenario_file = scenario.clone();
             let (sc, bug) = match (load_scenario(&scenario), parse_bug(&bug)) {
                 (Ok(s), Ok(b)) => (s, b),
@@ -151,7 +223,77 @@ fn main() -> ExitCode {
                 trace,
                 check_determinism,
                 shrink,
+                &pictures,
             )
+        }
+        Cmd::Step {
+            scenario,
+            seed,
+            bug,
+            all,
+            view,
+        } => {
+            let (sc, bug_v) = match (load_scenario(&scenario), parse_bug(&bug)) {
+                (Ok(s), Ok(b)) => (s, b),
+                (Err(e), _) | (_, Err(e)) => return usage(&e),
+            };
+            let filter = match view.filter() {
+                Ok(f) => f,
+                Err(e) => return usage(&e),
+            };
+            let opts = Options {
+                seed,
+                scenario: sc,
+                bug: bug_v,
+                trace: false,
+                timeline: false,
+            };
+            let r = match world::run_recorded(&opts) {
+                Ok(r) => r,
+                Err(e) => return usage(&e),
+            };
+            let mut rec = *r.recording.expect("recorded");
+            rec.title = title(&opts, &r.scenario.name);
+            rec.command = diagram::record::replay(seed, bug, scenario.as_deref());
+            let stdin = std::io::stdin();
+            let mut out = std::io::stdout().lock();
+            let res = if all {
+                diagram::step::print_all(&rec, &filter, &mut out)
+            } else {
+                diagram::step::interactive(&rec, &filter, &mut stdin.lock(), &mut out)
+            };
+            if let Err(e) = res {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return usage(&format!("step: {e}"));
+                }
+            }
+            ExitCode::from(u8::from(!r.verdict.passed()))
+        }
+        Cmd::Exercises { out, bug, seeds } => {
+            let bugs: Vec<DeliberateBug> = if bug.is_empty() {
+                DeliberateBug::ALL.to_vec()
+            } else {
+                let mut v = Vec::new();
+                for b in &bug {
+                    match parse_bug(&Some(b.clone())) {
+                        Ok(Some(b)) => v.push(b),
+                        Ok(None) => {}
+                        Err(e) => return usage(&e),
+                    }
+                }
+                v
+            };
+            match synod_sim::exercises::write_all(&out, &bugs, seeds) {
+                Ok(uncaught) if uncaught.is_empty() => ExitCode::SUCCESS,
+                Ok(uncaught) => {
+                    eprintln!(
+                        "synod-sim: no failure found for: {} (their pages say so)",
+                        uncaught.join(", ")
+                    );
+                    ExitCode::from(1)
+                }
+                Err(e) => usage(&e),
+            }
         }
         Cmd::Explore {
             seeds,
@@ -295,6 +437,67 @@ fn main() -> ExitCode {
     }
 }
 
+/// Pictures a run asks for.
+struct Pictures {
+    svg: Option<PathBuf>,
+    html: Option<PathBuf>,
+    filter: Filter,
+}
+
+impl Pictures {
+    fn wanted(&self) -> bool {
+        self.svg.is_some() || self.html.is_some()
+    }
+}
+
+fn title(opts: &Options, scenario: &str) -> String {
+    format!(
+        "synod-sim: scenario {scenario}, seed {}{}",
+        opts.seed,
+        opts.bug
+            .map(|b| format!(", deliberate bug {}", b.name()))
+            .unwrap_or_default()
+    )
+}
+
+/// Writes the SVG and HTML pictures of a recorded run.
+fn write_pictures(
+    p: &Pictures,
+    r: world::RunResult,
+    opts: &Options,
+    scenario_file: Option<&std::path::Path>,
+) -> Result<(), String> {
+    let Some(rec) = r.recording else {
+        return Ok(());
+    };
+    let mut rec = *rec;
+    rec.title = title(opts, &r.scenario.name);
+    rec.command = diagram::record::replay(
+        opts.seed,
+        opts.bug.map(|b| b.name().to_string()),
+        scenario_file,
+    );
+    if let Some(path) = &p.svg {
+        let svg = diagram::svg::render(
+            &rec,
+            &p.filter,
+            &diagram::svg::SvgOptions {
+                all_elements: false,
+                explain: true,
+                states: true,
+            },
+        );
+        std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("diagram: {}", path.display());
+    }
+    if let Some(path) = &p.html {
+        let page = diagram::html::render(&rec, &p.filter);
+        std::fs::write(path, page).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("page: {}", path.display());
+    }
+    Ok(())
+}
+
 fn cmd_run(
     opts: &Options,
     scenario_file: Option<PathBuf>,
@@ -302,9 +505,14 @@ fn cmd_run(
     trace_path: Option<PathBuf>,
     check_determinism: bool,
     do_shrink: bool,
+    pictures: &Pictures,
 ) -> ExitCode {
     let start = Instant::now();
-    let r = match world::run(opts) {
+    let r = match if pictures.wanted() {
+        world::run_recorded(opts)
+    } else {
+        world::run(opts)
+    } {
         Ok(r) => r,
         Err(e) => return usage(&e),
     };
@@ -391,7 +599,25 @@ fn cmd_run(
         );
         println!("{}", min.scenario.to_toml());
         println!("# timeline of the minimal run\n{}", min.timeline);
+        if pictures.wanted() {
+            let min_opts = Options {
+                seed: opts.seed,
+                scenario: min.scenario.clone(),
+                bug,
+                trace: false,
+                timeline: false,
+            };
+            let res = world::run_recorded(&min_opts)
+                .and_then(|m| write_pictures(pictures, m, &min_opts, None));
+            if let Err(e) = res {
+                return usage(&e);
+            }
+        }
+        return ExitCode::from(1);
     }
-    let _ = scenario_file;
-    ExitCode::from(u8::from(!r.verdict.passed()))
+    let failed = !r.verdict.passed();
+    if let Err(e) = write_pictures(pictures, r, opts, scenario_file.as_deref()) {
+        return usage(&e);
+    }
+    ExitCode::from(u8::from(failed))
 }

@@ -18,6 +18,7 @@
 //! votes again), so unfinished recoveries count, as DESIGN.md asks.
 
 use crate::checker::{self, Op, OpKind, Val, ABSENT};
+use crate::diagram::Recording;
 use crate::history::{self, Event, HVal, Type, Values, F};
 use crate::invariants::{AcceptRec, Oracle, Violation};
 use crate::rng::{stream, stream_seed, Stream};
@@ -121,6 +122,8 @@ pub struct RunResult {
     pub trace: Vec<u8>,
     /// Text timeline, if `Options::timeline`.
     pub timeline: String,
+    /// Steps, messages, states and faults for pictures, if run by [`run_recorded`].
+    pub recording: Option<Box<Recording>>,
 }
 
 impl RunResult {
@@ -134,7 +137,17 @@ impl RunResult {
 pub fn run(opts: &Options) -> Result<RunResult, String> {
     let scenario = opts.scenario.resolve(opts.seed);
     scenario.check()?;
-    let mut w = World::new(opts, scenario)?;
+    let mut w = World::new(opts, scenario, false)?;
+    w.run();
+    Ok(w.finish())
+}
+
+/// Runs one world and records it for pictures (`diagram`): every step,
+/// message, operation, acceptor state and fault span.
+pub fn run_recorded(opts: &Options) -> Result<RunResult, String> {
+    let scenario = opts.scenario.resolve(opts.seed);
+    scenario.check()?;
+    let mut w = World::new(opts, scenario, true)?;
     w.run();
     Ok(w.finish())
 }
@@ -184,16 +197,34 @@ struct NodeSlot {
 
 #[derive(Clone, Debug)]
 enum Ev {
-    Deliver { env: Envelope, dup: bool },
-    Tick { node: u32 },
-    Request { node: u32, id: u64 },
-    ClientNext { client: usize },
+    /// `mid`: the message's index in the recording (unused when not recording).
+    Deliver {
+        env: Envelope,
+        dup: bool,
+        mid: usize,
+    },
+    Tick {
+        node: u32,
+    },
+    Request {
+        node: u32,
+        id: u64,
+    },
+    ClientNext {
+        client: usize,
+    },
     PartitionRandom,
-    PartitionEnd { id: u64 },
+    PartitionEnd {
+        id: u64,
+    },
     CrashRandom,
-    Restart { node: u32 },
+    Restart {
+        node: u32,
+    },
     PauseRandom,
-    Scheduled { index: usize },
+    Scheduled {
+        index: usize,
+    },
     Heal,
     Deadline,
 }
@@ -274,6 +305,8 @@ struct World {
     timeline_on: bool,
     trace: Vec<u8>,
     timeline: String,
+    /// What pictures need, when recording (`run_recorded`).
+    rec: Option<Box<Recording>>,
 }
 
 fn kind_index(m: &Message) -> usize {
@@ -320,7 +353,7 @@ fn key_index(key: &[u8]) -> u32 {
 }
 
 impl World {
-    fn new(opts: &Options, sc: Scenario) -> Result<World, String> {
+    fn new(opts: &Options, sc: Scenario, record: bool) -> Result<World, String> {
         let seed = opts.seed;
         let m = sc.nodes as usize;
         let members: Vec<u32> = (1..=sc.nodes).collect();
@@ -422,9 +455,18 @@ impl World {
             timeline_on: opts.timeline,
             trace: Vec::new(),
             timeline: String::new(),
+            rec: None,
             keys,
             sc,
         };
+        if record {
+            w.rec = Some(Box::new(Recording::new(
+                w.sc.nodes,
+                w.key_names.clone(),
+                w.replica_sets.clone(),
+                w.clients.len(),
+            )));
+        }
         for id in 1..=w.sc.nodes {
             w.start_node(id, true)?;
         }
@@ -552,6 +594,9 @@ impl World {
         if self.timeline_on {
             let _ = writeln!(self.timeline, "{:>12}  verdict: {verdict}", self.t());
         }
+        if let Some(r) = self.rec.as_mut() {
+            r.finish(verdict.to_string(), verdict.passed());
+        }
         RunResult {
             verdict,
             stats: self.stats,
@@ -561,6 +606,7 @@ impl World {
             keys: self.key_names,
             trace: self.trace,
             timeline: self.timeline,
+            recording: self.rec,
         }
     }
 
@@ -575,6 +621,11 @@ impl World {
                 checker::Verdict::GaveUp { .. } => self.stats.check_gave_up += 1,
                 checker::Verdict::Violation(stuck) => {
                     let op = &ops[stuck.op];
+                    let shown = self.show_op(op);
+                    let state = self.values.show(stuck.state);
+                    if let Some(r) = self.rec.as_mut() {
+                        r.nonlinearizable(*key, op.process, &shown, stuck.linearized, &state);
+                    }
                     return Verdict::Safety(format!(
                         "linearizability: key {}: {} operations have no linearization; the longest attempt placed {} and then could not place process {} {} (history lines {}..{}) with the value at {}",
                         self.key_names[*key as usize],
@@ -621,6 +672,10 @@ impl World {
                 v.detail
             );
             self.note_fault("violation", &msg);
+            if let Some(r) = self.rec.as_mut() {
+                let key = self.touched.first().copied();
+                r.violation(at_node, v.invariant, &v.detail, key);
+            }
             self.failure = Some(Verdict::Safety(msg));
         }
     }
@@ -629,7 +684,7 @@ impl World {
 
     fn step(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { env, dup } => self.deliver(env, dup),
+            Ev::Deliver { env, dup, mid } => self.deliver(env, dup, mid),
             Ev::Tick { node } => {
                 let slot = &mut self.nodes[node as usize];
                 if slot.wake != Some(self.now) || slot.node.is_none() {
@@ -642,7 +697,13 @@ impl World {
                     return;
                 }
                 slot.wake = None;
+                if let Some(r) = self.rec.as_mut() {
+                    r.lazy_step(self.now, node, format!("a timer fires at n{node}"));
+                }
                 self.handle(node, Input::Tick);
+                if let Some(r) = self.rec.as_mut() {
+                    r.end_handler();
+                }
             }
             Ev::Request { node, id } => self.request_arrives(node, id),
             Ev::ClientNext { client } => self.client_next(client),
@@ -657,21 +718,30 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, env: Envelope, dup: bool) {
+    fn deliver(&mut self, env: Envelope, dup: bool, mid: usize) {
         let to = env.to;
         let slot = &self.nodes[to as usize];
         if slot.node.is_none() {
             self.drop_msg(&env, "node down");
+            if let Some(r) = self.rec.as_mut() {
+                r.lost(self.now, mid, &env, "node down", false);
+            }
             return;
         }
         if slot.paused_until > self.now {
             let until = slot.paused_until;
-            self.push(until, Ev::Deliver { env, dup });
+            self.push(until, Ev::Deliver { env, dup, mid });
             return;
         }
         if self.blocked[env.from as usize][to as usize] > 0 {
             self.drop_msg(&env, "partition");
+            if let Some(r) = self.rec.as_mut() {
+                r.lost(self.now, mid, &env, "partition", false);
+            }
             return;
+        }
+        if let Some(r) = self.rec.as_mut() {
+            r.recv(self.now, mid, &env, dup);
         }
         self.stats.delivered += 1;
         if self.trace_on || self.timeline_on {
@@ -711,6 +781,9 @@ impl World {
                 "recovered",
                 &format!("node {id} (incarnation {inc}) finished catch-up: voting again"),
             );
+            if let Some(r) = self.rec.as_mut() {
+                r.span_end("recovering", id.into());
+            }
             if self.probes_done {
                 self.maybe_finish();
             }
@@ -808,6 +881,12 @@ impl World {
         if let Some(node) = self.nodes[id as usize].node.as_ref() {
             let acc = node.acceptor();
             let floor = acc.floor();
+            if let Some(r) = self.rec.as_mut() {
+                let voting = node.is_voting();
+                for &k in &touched {
+                    r.state(id, k, floor, acc.slot(&self.keys[k as usize]), voting);
+                }
+            }
             for &k in &touched {
                 let slot = acc.slot(&self.keys[k as usize]);
                 if let Err(v) = self.oracle.on_acceptor_state(id, k, floor, slot) {
@@ -907,13 +986,23 @@ impl World {
     /// The network takes a message: lose it, delay it, maybe duplicate it.
     fn send(&mut self, env: Envelope) {
         let (from, to) = (env.from as usize, env.to as usize);
+        let mid = match self.rec.as_mut() {
+            Some(r) => r.sent(&env, msg_detail(&env.msg), false),
+            None => usize::MAX,
+        };
         if self.blocked[from][to] > 0 {
             self.drop_msg(&env, "partition");
+            if let Some(r) = self.rec.as_mut() {
+                r.lost(self.now, mid, &env, "partition", true);
+            }
             return;
         }
         if self.holding[from][to] {
             if self.trace_on || self.timeline_on {
                 self.record_msg(&env, "hold", None);
+            }
+            if let Some(r) = self.rec.as_mut() {
+                r.held(mid);
             }
             self.held.push(env);
             return;
@@ -925,6 +1014,9 @@ impl World {
                 || (p_kind > 0.0 && self.net_rng.random_bool(p_kind))
             {
                 self.drop_msg(&env, "loss");
+                if let Some(r) = self.rec.as_mut() {
+                    r.lost(self.now, mid, &env, "loss", true);
+                }
                 return;
             }
         }
@@ -932,16 +1024,28 @@ impl World {
         if dup {
             self.stats.duplicated += 1;
             let d = self.delay();
+            let dup_mid = match self.rec.as_mut() {
+                Some(r) => r.sent(&env, msg_detail(&env.msg), true),
+                None => usize::MAX,
+            };
             self.push(
                 self.now + d,
                 Ev::Deliver {
                     env: env.clone(),
                     dup: true,
+                    mid: dup_mid,
                 },
             );
         }
         let d = self.delay();
-        self.push(self.now + d, Ev::Deliver { env, dup: false });
+        self.push(
+            self.now + d,
+            Ev::Deliver {
+                env,
+                dup: false,
+                mid,
+            },
+        );
     }
 
     fn delay(&mut self) -> u64 {
@@ -1094,6 +1198,33 @@ impl World {
             );
             self.note_fault("invoke", &msg);
         }
+        if let Some(r) = self.rec.as_mut() {
+            let text = format!(
+                "{} {} {}",
+                f.name(),
+                self.key_names[key as usize],
+                history::show_value(&self.values, value)
+            );
+            let lanes = self.clients.len();
+            let lane = match client {
+                SCRIPT => lanes,
+                PROBE => lanes + 1,
+                c => c,
+            };
+            let who = match client {
+                SCRIPT => "a scripted client".to_string(),
+                PROBE => "the probe".to_string(),
+                c => format!("client c{c}"),
+            };
+            r.step(
+                self.now,
+                node,
+                key as i32,
+                "op",
+                format!("{who} (process {process}) invokes {text} via n{node}"),
+            );
+            r.op_start(id, lane, process, node, key, text);
+        }
         self.pending.insert(
             id,
             Pending {
@@ -1130,6 +1261,16 @@ impl World {
             key: self.keys[p.key as usize].clone(),
             command: p.command.clone(),
         };
+        if let Some(r) = self.rec.as_mut() {
+            let text = format!(
+                "n{node} takes process {}'s request: {} {} {}",
+                p.process,
+                p.f.name(),
+                self.key_names[p.key as usize],
+                history::show_value(&self.values, p.value)
+            );
+            r.step(self.now, node, p.key as i32, "request", text);
+        }
         self.handle(node, input);
     }
 
@@ -1190,6 +1331,32 @@ impl World {
             );
             self.note_fault("complete", &msg);
         }
+        if let Some(r) = self.rec.as_mut() {
+            let (outcome, word) = match ty {
+                Type::Ok => ("ok", "ok"),
+                Type::Fail => ("fail", "failed"),
+                _ => ("info", "unknown outcome"),
+            };
+            let result = format!(
+                "{}{}{}",
+                history::show_value(&self.values, value),
+                if why.is_empty() { "" } else { " — " },
+                why
+            );
+            r.step(
+                self.now,
+                p.node,
+                p.key as i32,
+                "op",
+                format!(
+                    "process {} {} {}: {word} {result}",
+                    p.process,
+                    p.f.name(),
+                    self.key_names[p.key as usize]
+                ),
+            );
+            r.op_end(id, outcome, result);
+        }
         if p.client == PROBE {
             if ty != Type::Ok {
                 self.failure = Some(Verdict::Liveness(format!(
@@ -1246,11 +1413,30 @@ impl World {
             );
             self.note_fault("invoke", &msg);
         }
+        if let Some(r) = self.rec.as_mut() {
+            let text = format!("delete {} ({what})", self.key_names[key as usize]);
+            let step = format!("system process {process} starts: {text}");
+            r.step(self.now, 0, key as i32, "op", step);
+            r.system_op_start(process, key, text);
+        }
         process
     }
 
     /// A system operation ends: `Ok` (deleted), `Fail` (no effect) or `Info`.
     fn system_op_ends(&mut self, process: u64, key: u32, ty: Type) {
+        if let Some(r) = self.rec.as_mut() {
+            let outcome = match ty {
+                Type::Ok => "ok",
+                Type::Fail => "fail",
+                _ => "info",
+            };
+            let text = format!(
+                "system process {process}: delete {} {outcome}",
+                self.key_names[key as usize]
+            );
+            r.step(self.now, 0, key as i32, "op", text);
+            r.system_op_end(process, outcome);
+        }
         self.record_op(Event {
             process,
             ty,
@@ -1311,6 +1497,11 @@ impl World {
                 self.system_op_ends(process, k, Type::Info);
             }
         }
+        if let Some(r) = self.rec.as_mut() {
+            let text =
+                format!("n{id} crashes ({why}): it forgets everything it promised and accepted");
+            r.crashed(id, text, self.now);
+        }
         // Clients connected to it: a write may have landed (info); a read did not.
         let lost: Vec<u64> = self
             .pending
@@ -1343,6 +1534,11 @@ impl World {
             "restart",
             &format!("node {id} restarts as incarnation {inc} (not voting until caught up)"),
         );
+        if let Some(r) = self.rec.as_mut() {
+            r.span_end("down", id.into());
+            let text = format!("recovering (incarnation {inc}): does not vote yet");
+            r.span_start("recovering", id.into(), vec![id], text);
+        }
         for n in 1..=self.sc.nodes {
             if n != id && self.nodes[n as usize].node.is_some() {
                 let their = self.nodes[n as usize].incarnation;
@@ -1403,6 +1599,13 @@ impl World {
             "pause",
             &format!("node {id} pauses for {} µs", until - self.now),
         );
+        if let Some(r) = self.rec.as_mut() {
+            r.paused(
+                id,
+                until,
+                format!("paused until {}.{:03} ms", until / 1000, until % 1000),
+            );
+        }
     }
 
     fn partition_random(&mut self) {
@@ -1450,6 +1653,19 @@ impl World {
         self.partitions.insert(id, links);
         self.stats.partitions += 1;
         self.note_fault("partition", &format!("partition #{id} forms: {desc}"));
+        if let Some(r) = self.rec.as_mut() {
+            let links = &self.partitions[&id];
+            let mut count = vec![0usize; self.nodes.len()];
+            for &(x, y) in links {
+                count[x as usize] += 1;
+                count[y as usize] += 1;
+            }
+            let most = count.iter().copied().max().unwrap_or(0);
+            let cut: Vec<u32> = (1..=self.sc.nodes)
+                .filter(|&n| most > 0 && count[n as usize] == most)
+                .collect();
+            r.span_start("partition", id, cut, format!("partition #{id}: {desc}"));
+        }
         id
     }
 
@@ -1459,6 +1675,9 @@ impl World {
                 self.blocked[x as usize][y as usize] -= 1;
             }
             self.note_fault("heal", &format!("partition #{id} heals"));
+            if let Some(r) = self.rec.as_mut() {
+                r.span_end("partition", id);
+            }
         }
     }
 
@@ -1505,6 +1724,10 @@ impl World {
                     "hold",
                     &format!("messages {from:?} -> {to:?} are held back"),
                 );
+                if let Some(r) = self.rec.as_mut() {
+                    let text = format!("messages {from:?} -> {to:?} held back");
+                    r.span_start("hold", 0, from.clone(), text);
+                }
             }
             Action::Release => self.release(),
             Action::CrashAfterPromise {
@@ -1577,6 +1800,10 @@ impl World {
             "release",
             &format!("{} held message(s) leave", self.held.len()),
         );
+        if let Some(r) = self.rec.as_mut() {
+            r.released();
+            r.span_end("hold", 0);
+        }
         for env in std::mem::take(&mut self.held) {
             self.send(env);
         }
@@ -1706,6 +1933,11 @@ impl World {
     // ------------------------------------------------------------- recording
 
     fn note_fault(&mut self, ev: &str, text: &str) {
+        if let Some(r) = self.rec.as_mut() {
+            if !matches!(ev, "invoke" | "complete" | "crash") {
+                r.step(self.now, 0, -1, "fault", text.to_string());
+            }
+        }
         if self.trace_on {
             let line = serde_json::json!({"t_us": self.now, "ev": ev, "what": text});
             self.trace.extend_from_slice(line.to_string().as_bytes());
@@ -1814,6 +2046,10 @@ fn msg_detail(m: &Message) -> String {
             None => "accepted=none".into(),
         },
         Message::Reject { promised, .. } => format!("promised={promised}"),
+        Message::Accepted {
+            next_promised: true,
+            ..
+        } => "next_promised".into(),
         Message::Confirm { all, .. } => format!("all={all}"),
         Message::Nack { reason, .. } => format!("{reason:?}"),
         _ => String::new(),

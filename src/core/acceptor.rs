@@ -35,9 +35,11 @@ pub struct Slot {
 }
 
 /// Bytes a key costs beyond its key and value bytes: the slot, the map
-/// entry's share of tree nodes, and the vectors' headers. Measured with
-/// `scripts/bench-memory.sh` (RSS per key) and rounded.
-pub const SLOT_OVERHEAD_BYTES: u64 = 160;
+/// entry's share of tree nodes, the vectors' headers and the allocator's
+/// rounding. Measured with `scripts/bench-memory.sh`: a replica's RSS grows by
+/// 226 (random order) to 259 (key order) bytes per key beyond key and value
+/// (docs/bench/memory.md), so the cap bounds what the process really holds.
+pub const SLOT_OVERHEAD_BYTES: u64 = 256;
 
 /// Redis's initial LFU counter: new keys are not evicted first at once.
 const LFU_INIT: u8 = 5;

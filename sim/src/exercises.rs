@@ -1,0 +1,461 @@
+//! Exercise pages, one per deliberate bug, generated from the code
+//! (`synod-sim exercises`, run by `scripts/figures.sh`).
+//!
+//! For every `DeliberateBug::ALL` variant: the rule it breaks (its doc comment
+//! in src/core/config.rs and a paragraph below), where the core breaks it (the
+//! lines naming the variant), a sweep that exposes it, the minimal
+//! counterexample the shrinker finds with its diagram, the commands to replay
+//! and step through it, and the fix. A variant added later gets a page too,
+//! from its doc comment, with a note that its lesson is not written yet.
+
+use crate::diagram::{self, Filter};
+use crate::{scenario::Scenario, shrink, world, Options};
+use std::fmt::Write as _;
+use std::path::Path;
+use synod::core::DeliberateBug;
+
+/// What a person needs beside the generated parts.
+struct Lesson {
+    /// A scenario file under sim/scenarios (None: swarm).
+    scenario: Option<&'static str>,
+    /// The rule, in a few sentences.
+    rule: &'static str,
+    /// The one-line fix.
+    fix: &'static str,
+}
+
+fn lesson(bug: DeliberateBug) -> Option<Lesson> {
+    let l = |scenario, rule, fix| {
+        Some(Lesson {
+            scenario,
+            rule,
+            fix,
+        })
+    };
+    match bug.name() {
+        "no-ballot-tie-break" => l(
+            None,
+            "Ballots are (round, node, incarnation) and compared in that order, so no two \
+             coordinators ever share a ballot. An acceptor that compares rounds alone promises \
+             two coordinators that picked the same round, and both win Phase 1 and Phase 2 with \
+             different values.",
+            "In `Acceptor::above` / `may_promise` (src/core/acceptor.rs) compare whole ballots: \
+             `a > b`, never `a.round > b.round`.",
+        ),
+        "minority-quorum" => l(
+            None,
+            "A quorum is ⌊N/2⌋+1 replicas, so any two quorums share a replica: the next round's \
+             Phase 1 always meets someone who accepted the last chosen value. With ⌊N/2⌋ two \
+             quorums can be disjoint and a chosen write is lost.",
+            "In `quorum()` (src/core/proposer.rs) return `replicas / 2 + 1`.",
+        ),
+        "ignore-accepted-value" => l(
+            None,
+            "Phase 2a must propose the value with the highest accepted ballot among the Promises \
+             (or build the change on it). A coordinator that proposes its own value regardless \
+             overwrites a value that may already be chosen.",
+            "In Phase 2a (src/core/proposer.rs) start from the highest-ballot accepted value of \
+             the Promises, not from absent.",
+        ),
+        "retry-reapplies-change" => l(
+            None,
+            "A retry never applies a change twice: if the highest accepted ballot in the retry's \
+             Promises is one this request already sent an Accept with, the change took effect; \
+             re-propose that value unchanged and answer with the original result.",
+            "In the retry path (src/core/proposer.rs) re-propose the request's own earlier Accept \
+             unchanged when the Promises show it, instead of applying the change again.",
+        ),
+        "confirm-without-matching-ballot" => l(
+            None,
+            "An acceptor marks its value confirmed only if its accepted ballot is exactly the one \
+             the Confirm names. A late Confirm for an older round must not bless a newer, \
+             possibly unchosen value: fast reads and tombstone clean-up trust the mark.",
+            "In `Acceptor::on_confirm` (src/core/acceptor.rs) set `confirmed` only when the \
+             accepted ballot equals the Confirm's ballot.",
+        ),
+        "read-from-one-replica" => l(
+            Some("partition-heal"),
+            "A read must hear from a quorum (and agree, confirmed) or run a full round; one \
+             replica may be behind, having missed the last chosen write while partitioned.",
+            "In the read paths (Phase 1 in src/core/proposer.rs, `read_verdict` in \
+             src/core/fastpath.rs) wait for a quorum of answers, never the first.",
+        ),
+        "amnesiac-votes-at-once" => l(
+            None,
+            "A restarted node has forgotten its promises. It must not vote until it has caught \
+             up (an identity round per key through the others) and raised its floor above every \
+             ballot they reported; otherwise it can accept below a promise it made before the \
+             crash, and a chosen value is overwritten.",
+            "In `Node::new` (src/core/node.rs) only `bootstrap` may start voting at once; a \
+             restart starts catch-up.",
+        ),
+        "old-incarnation-votes-counted" => l(
+            Some("crash-vector"),
+            "Votes are counted per incarnation: a Promise from a node's previous life, sent \
+             before it crashed and forgot it, must not be combined with votes that postdate the \
+             restart (no mixed quorums; Michael, Ports et al., DISC 2017).",
+            "In the vote counting (src/core/node.rs) discard votes from an incarnation older than \
+             the one known for that peer.",
+        ),
+        "drop-tombstone-without-floor" => l(
+            None,
+            "Before an acceptor drops a key's state (a tombstone, an eviction) it raises its \
+             node-wide floor to at least that key's promised ballot, so the effective promise \
+             max(promised, floor) never decreases.",
+            "In `Acceptor::forget` (src/core/acceptor.rs) raise the floor to the slot's promised \
+             ballot before removing the slot.",
+        ),
+        "drop-tombstone-on-quorum" => l(
+            Some("tombstone-resurrection"),
+            "A tombstone may be dropped only once the Confirm that named it said `all: true` \
+             (every replica accepted it). Dropped after a mere quorum, a replica that missed the \
+             delete still holds the old value, and the next round resurrects it.",
+            "In the tombstone clean-up (src/core/housekeeping.rs) require `all` from the Confirm, \
+             not a quorum.",
+        ),
+        "expired-read-without-round" => l(
+            Some("ttl-skew"),
+            "A coordinator never answers \"absent because expired\" before the tombstone is \
+             chosen: under clock skew another node may still serve the value, so the expiry \
+             must be decided by consensus like any write.",
+            "In the read path (src/core/proposer.rs) let an expired value fall through to a full \
+             round that writes the tombstone, and answer only once it is chosen.",
+        ),
+        "evict-locally" => l(
+            Some("eviction"),
+            "Eviction is a conditional delete decided by consensus, never silent local amnesia: \
+             a replica that forgets a value on its own can make a later quorum miss a chosen write.",
+            "In eviction (src/core/housekeeping.rs) propose the conditional delete round instead \
+             of dropping the slot locally.",
+        ),
+        "fast-read-trusts-unconfirmed" => l(
+            Some("minority-accept"),
+            "A fast read (Paxos Quorum Reads) may answer without a round only when a quorum \
+             reports the same accepted ballot and each marks it confirmed. A value accepted by a \
+             minority is not chosen: read once, it can vanish when a later round builds on the \
+             quorum that never saw it, and a later read goes back in time.",
+            "In `read_verdict` (src/core/fastpath.rs) count only answers that are confirmed (or \
+             hold nothing) and require a quorum on one ballot; otherwise fall back to a full round.",
+        ),
+        "piggyback-promise-not-kept" => l(
+            None,
+            "The one-round-trip write works because the Prepare for the coordinator's next ballot \
+             rides on its Accept and is promised there. That Promise must be kept like any other: \
+             `promised` is raised to the piggybacked ballot, so no lower ballot can win in \
+             between; a coordinator that skips Phase 1 on a Promise that was not kept overwrites \
+             a value chosen meanwhile.",
+            "In `Acceptor::on_piggybacked_prepare` (src/core/acceptor.rs) handle the piggybacked \
+             Prepare exactly as `on_prepare`: raise `promised`, then answer.",
+        ),
+        _ => None,
+    }
+}
+
+/// The `///` comment above `Variant,` in src/core/config.rs, if it can be read.
+fn doc_comment(bug: DeliberateBug) -> String {
+    let Ok(src) = std::fs::read_to_string("src/core/config.rs") else {
+        return String::new();
+    };
+    let variant = format!("{bug:?}");
+    let lines: Vec<&str> = src.lines().collect();
+    let Some(i) = lines.iter().position(|l| {
+        l.trim() == format!("{variant},") || l.trim().starts_with(&format!("{variant} "))
+    }) else {
+        return String::new();
+    };
+    let mut doc = Vec::new();
+    for l in lines[..i].iter().rev() {
+        match l.trim().strip_prefix("///") {
+            Some(d) => doc.push(d.trim().to_string()),
+            None => break,
+        }
+    }
+    doc.reverse();
+    doc.join(" ")
+}
+
+/// Lines of src/core/*.rs outside tests that name the variant.
+fn code_sites(bug: DeliberateBug) -> Vec<String> {
+    let needle = format!("DeliberateBug::{bug:?}");
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("src/core") else {
+        return out;
+    };
+    let mut files: Vec<_> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for f in files {
+        if f.file_name()
+            .is_some_and(|n| n == "tests.rs" || n == "config.rs")
+        {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        for (i, l) in text.lines().enumerate() {
+            if l.contains("mod tests") {
+                break;
+            }
+            if l.contains(&needle) {
+                out.push(format!("{}:{}: {}", f.display(), i + 1, l.trim()));
+            }
+        }
+    }
+    out
+}
+
+fn load(name: &str) -> Result<Scenario, String> {
+    let path = format!("sim/scenarios/{name}.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    Scenario::from_toml(&text).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Writes `out/<bug>.md`, `<bug>.min.toml`, `<bug>.svg` per bug and
+/// `out/README.md`. Returns the bugs no failure was found for.
+pub fn write_all(out: &Path, bugs: &[DeliberateBug], seeds: u64) -> Result<Vec<String>, String> {
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut index = String::from(
+        "# Exercises: break a rule, watch the simulator catch it\n\n\
+         Generated by `synod-sim exercises` (run `scripts/figures.sh`); do not edit by hand.\n\
+         Each deliberate bug (`DeliberateBug` in src/core/config.rs) breaks one rule of the\n\
+         protocol. Each page says which, shows the minimal counterexample the shrinker found,\n\
+         and hides the one-line fix. Then write the acceptor yourself: [the lab](lab.md).\n\n\
+         | exercise | rule broken | caught by | minimal run |\n|---|---|---|---|\n",
+    );
+    let mut uncaught = Vec::new();
+    for &bug in bugs {
+        let name = bug.name();
+        eprintln!("exercise {name}: sweeping seeds 0..{seeds}");
+        let lesson = lesson(bug);
+        let scenario_name = lesson.as_ref().and_then(|l| l.scenario);
+        let scenario = match scenario_name {
+            Some(s) => load(s)?,
+            None => Scenario::swarm_default(),
+        };
+        let mut found = None;
+        for seed in 0..seeds {
+            let r = world::run(&Options {
+                seed,
+                scenario: scenario.clone(),
+                bug: Some(bug),
+                trace: false,
+                timeline: false,
+            })?;
+            if !r.verdict.passed() {
+                found = Some((seed, r));
+                break;
+            }
+        }
+        let mut page = String::new();
+        let _ = writeln!(page, "# Exercise: `{name}`\n");
+        let _ = writeln!(
+            page,
+            "Generated by `synod-sim exercises` from the code; regenerate with `scripts/figures.sh`.\n"
+        );
+        let doc = doc_comment(bug);
+        let _ = writeln!(page, "## The rule it breaks\n");
+        if !doc.is_empty() {
+            let _ = writeln!(page, "The bug, in its doc comment: *{doc}*\n");
+        }
+        match &lesson {
+            Some(l) => {
+                let _ = writeln!(page, "{}\n", l.rule);
+            }
+            None => {
+                let _ = writeln!(
+                    page,
+                    "(This bug is newer than the course: its lesson is not written yet. The doc \
+                     comment above and the code below say what it breaks.)\n"
+                );
+            }
+        }
+        let sites = code_sites(bug);
+        if !sites.is_empty() {
+            let _ = writeln!(page, "## Where the core breaks it\n\n```");
+            for s in &sites {
+                let _ = writeln!(page, "{s}");
+            }
+            let _ = writeln!(page, "```\n");
+        }
+        let scen_flag = scenario_name
+            .map(|s| format!(" --scenario sim/scenarios/{s}.toml"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            page,
+            "## Expose it\n\n```sh\nsynod-sim explore --seeds 0..{seeds} --bug {name}{scen_flag}\n```\n"
+        );
+        let caught = match found {
+            None => {
+                uncaught.push(name.to_string());
+                let _ = writeln!(
+                    page,
+                    "**No failure in seeds 0..{seeds}.** This sweep does not expose the bug; a \
+                     scenario that does is still to be written.\n"
+                );
+                "not caught in this sweep".to_string()
+            }
+            Some((seed, r)) => {
+                let _ = writeln!(
+                    page,
+                    "The first failing seed is {seed}:\n\n```\n{}\n```\n",
+                    r.verdict
+                );
+                let min = shrink::shrink(seed, &r.scenario, Some(bug), &r.verdict, 300);
+                let toml_path = out.join(format!("{name}.min.toml"));
+                let header = format!(
+                    "# Minimal counterexample for --bug {name}, found by the shrinker from seed {seed}\n\
+                     # of {}. Replay: synod-sim run --seed {seed} --scenario {} --bug {name} --timeline\n",
+                    r.scenario.name,
+                    toml_path.display()
+                );
+                std::fs::write(&toml_path, header + &min.scenario.to_toml())
+                    .map_err(|e| format!("cannot write {}: {e}", toml_path.display()))?;
+                let opts = Options {
+                    seed,
+                    scenario: min.scenario.clone(),
+                    bug: Some(bug),
+                    trace: false,
+                    timeline: false,
+                };
+                let rr = world::run_recorded(&opts)?;
+                let mut rec = *rr.recording.expect("recorded");
+                rec.title = format!("{name}: minimal counterexample (seed {seed})");
+                rec.command = format!(
+                    "synod-sim run --seed {seed} --scenario {} --bug {name}",
+                    toml_path.display()
+                );
+                let filter = focus(&rec);
+                let svg = diagram::svg::render(
+                    &rec,
+                    &filter,
+                    &diagram::svg::SvgOptions {
+                        all_elements: false,
+                        explain: true,
+                        states: true,
+                    },
+                );
+                let svg_path = out.join(format!("{name}.svg"));
+                std::fs::write(&svg_path, svg)
+                    .map_err(|e| format!("cannot write {}: {e}", svg_path.display()))?;
+                let _ = writeln!(
+                    page,
+                    "## The minimal counterexample\n\n\
+                     The shrinker reduced it in {} runs to {} operation(s) from {} client(s) on {} \
+                     key(s), a fault phase of {} ms and {} scheduled faults \
+                     ([{name}.min.toml]({name}.min.toml)):\n\n```\n{}\n```\n",
+                    min.runs,
+                    min.scenario.ops,
+                    min.scenario.clients,
+                    min.scenario.keys,
+                    min.scenario.fault_phase_ms,
+                    min.scenario.schedule.len(),
+                    min.verdict
+                );
+                if !rec.culprit.explanation.is_empty() {
+                    let _ = writeln!(page, "In words: {}\n", rec.culprit.explanation);
+                }
+                let _ = writeln!(
+                    page,
+                    "![the minimal run]({name}.svg)\n\n\
+                     The figure shows {} of the minimal run{}.\n\n\
+                     ```sh\n\
+                     # the figure (and the whole run in a page you can step through)\n\
+                     synod-sim run --seed {seed} --scenario docs/exercises/{name}.min.toml --bug {name} --svg {name}.svg{} --html {name}.html\n\
+                     # the same, one step per Enter, in the terminal\n\
+                     synod-sim step docs/exercises/{name}.min.toml --seed {seed} --bug {name}{}\n\
+                     ```\n",
+                    if filter.is_empty() { "every step" } else { "the steps leading to the failure" },
+                    filter
+                        .key
+                        .as_ref()
+                        .map(|k| format!(", key {k}"))
+                        .unwrap_or_default(),
+                    view_flags(&filter),
+                    view_flags(&filter),
+                );
+                let lines: Vec<&str> = min.timeline.lines().collect();
+                let tail = lines.len().saturating_sub(60);
+                let _ = writeln!(
+                    page,
+                    "<details><summary>The last {} lines of the minimal run's timeline</summary>\n\n```\n{}\n```\n</details>\n",
+                    lines.len() - tail,
+                    lines[tail..].join("\n")
+                );
+                let class = if r.verdict.to_string().contains("linearizability") {
+                    "linearizability".to_string()
+                } else {
+                    r.verdict
+                        .to_string()
+                        .split_whitespace()
+                        .nth(2)
+                        .unwrap_or("an invariant")
+                        .to_string()
+                };
+                format!("seed {seed}: `{class}`")
+            }
+        };
+        let _ = writeln!(
+            page,
+            "## The fix\n\n<details><summary>Try first; then open</summary>\n\n{}\n\n\
+             In this code base the fix is to run without `--bug {name}`: the correct rule is the \
+             default, and `cargo nextest run -p synod-sim --test bugs` checks both that the bug is \
+             caught and that the correct build passes the same sweep.\n</details>",
+            lesson
+                .as_ref()
+                .map(|l| l.fix)
+                .unwrap_or("Remove the `DeliberateBug` branch shown above.")
+        );
+        let path = out.join(format!("{name}.md"));
+        std::fs::write(&path, page).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let rule = lesson
+            .as_ref()
+            .map(|l| l.rule.split(". ").next().unwrap_or("").to_string())
+            .unwrap_or(doc);
+        let _ = writeln!(
+            index,
+            "| [{name}]({name}.md) | {} | {caught} | {} |",
+            rule.replace('|', "\\|"),
+            if uncaught.contains(&name.to_string()) {
+                "—".to_string()
+            } else {
+                format!("[{name}.svg]({name}.svg)")
+            }
+        );
+    }
+    let path = out.join("README.md");
+    std::fs::write(&path, index).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(uncaught)
+}
+
+/// The part of a failing run worth drawing: the key and the last steps before
+/// the invariant broke, or the key of a non-linearizable history.
+pub fn focus(rec: &diagram::Recording) -> Filter {
+    let key = rec.culprit.key.map(|k| rec.keys[k as usize].clone());
+    let window_us = rec.culprit.step.map(|s| {
+        let from = rec
+            .steps
+            .iter()
+            .take(s + 1)
+            .rev()
+            .filter(|st| key.is_none() || st.key == rec.culprit.key.map_or(-1, |k| k as i32))
+            .nth(60)
+            .map_or(0, |st| st.t_us);
+        (from, rec.steps[s].t_us)
+    });
+    Filter {
+        key,
+        nodes: Vec::new(),
+        window_us,
+    }
+}
+
+fn view_flags(f: &Filter) -> String {
+    let mut s = String::new();
+    if let Some(k) = &f.key {
+        let _ = write!(s, " --key {k}");
+    }
+    if let Some((a, b)) = f.window_us {
+        let _ = write!(s, " --window {:.3}..{:.3}", a as f64 / 1e3, b as f64 / 1e3);
+    }
+    s
+}
