@@ -375,10 +375,10 @@ impl Scenario {
         s.node.tombstone_grace_ms =
             3 * s.node.retry_budget_ms + [0, 1, 5, 50][r.random_range(0..4)];
         s.node.housekeeping_interval_ms = [1, 5, 20][r.random_range(0..3)];
-        // A cap below what every key with a value needs (about 166 bytes
-        // each), so eviction runs, but with the ceiling (cap + 25%) above it,
-        // so Accepts are not refused.
-        let full = s.keys as f64 * 166.0;
+        // A cap below what every key with a value needs (the slot overhead
+        // plus about 6 bytes of key and value each), so eviction runs, but
+        // with the ceiling (cap + 25%) above it, so Accepts are not refused.
+        let full = s.keys as f64 * (synod::core::acceptor::SLOT_OVERHEAD_BYTES + 6) as f64;
         s.node.memory_max_bytes =
             [0, 0, 0, (full * 0.85) as u64, (full * 0.95) as u64][r.random_range(0..5)];
         s.node.eviction = ["lru", "lfu"][r.random_range(0..2)].into();

@@ -1,6 +1,7 @@
 //! Rule-by-rule tests of `Node::handle`, in the openraft style: one input,
 //! then the exact list of effects it must produce.
 
+use super::acceptor::SLOT_OVERHEAD_BYTES;
 use super::*;
 
 const K: &[u8] = b"k";
@@ -1224,11 +1225,14 @@ fn a_replica_that_is_not_first_leaves_the_sweep_to_the_first() {
 
 #[test]
 fn under_the_cap_lru_eviction_proposes_a_delete_of_the_least_recently_used_key() {
+    // Three 1-byte keys with 10-byte values: `cost` bytes each with the slot's
+    // overhead. A cap of 3 × cost: eviction starts at 90 % (2.7 × cost), after
+    // the third key; the ceiling (cap + 25 %) is above all three.
+    let cost = SLOT_OVERHEAD_BYTES + 11;
     let mut n = node_cfg(1, |c| {
-        c.memory_max_bytes = 560;
+        c.memory_max_bytes = 3 * cost;
         c.eviction = Eviction::Lru;
     });
-    // Three keys of 10 bytes: 171 bytes each with overhead; eviction starts at 450.
     for (i, key) in [b"a", b"b", b"c"].iter().enumerate() {
         let t = 1_000 * (i as u64 + 1);
         let out = step(
@@ -1328,8 +1332,9 @@ fn past_the_memory_ceiling_an_accept_that_adds_bytes_is_refused() {
 
 #[test]
 fn at_the_cap_a_write_is_refused_with_redis_oom_error_but_reads_and_deletes_run() {
-    // One key of 10 bytes costs 171: past the cap of 150, below its ceiling.
-    let mut n = node_cfg(1, |c| c.memory_max_bytes = 150);
+    // One key with a 10-byte value costs SLOT_OVERHEAD_BYTES + 11: a cap 20
+    // bytes below that is exceeded, and its ceiling (cap + 25 %) is not.
+    let mut n = node_cfg(1, |c| c.memory_max_bytes = SLOT_OVERHEAD_BYTES + 11 - 20);
     deliver(&mut n, 2, accept(b(1, 2), val("0123456789")));
     let out = request(&mut n, 1, Command::Set(b"more".to_vec()));
     assert_eq!(
