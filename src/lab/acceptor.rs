@@ -313,7 +313,9 @@ impl Acceptor {
         // ballot was promised: an Accept at exactly the promised ballot is the
         // coordinator that won Phase 1. Else raise `self.max_ballot`; in the
         // slot set promised = max(promised, ballot), accepted = (ballot, value),
-        // confirmed = false; answer `Message::Accepted`.
+        // confirmed = false; answer `Message::Accepted` (empty crash_vector,
+        // `next_promised: false`: the node sets it when a piggybacked
+        // Prepare, handled next by `on_piggybacked_prepare`, is promised too).
         let _ = (key, ballot, value);
         todo!("Phase 2b: accept or reject")
     }
@@ -418,6 +420,7 @@ mod tests {
                 key: K.to_vec(),
                 ballot: b(3, 1),
                 crash_vector: vec![],
+                next_promised: false,
             }
         );
         assert_eq!(
@@ -426,6 +429,7 @@ mod tests {
                 key: K.to_vec(),
                 ballot: b(4, 2),
                 crash_vector: vec![],
+                next_promised: false,
             }
         );
         let s = a.slot(K).unwrap();
