@@ -122,6 +122,8 @@ for i in 1 2 3; do s_rss2+=("$(rss_kb "${S_PIDS[i - 1]}")"); done
 log "synod 5 s later: RSS ${s_rss2[*]} KiB"
 
 # --- report --------------------------------------------------------------------
+SLOT_OVERHEAD="$(sed -n 's/^pub const SLOT_OVERHEAD_BYTES: u64 = \([0-9_]*\);.*/\1/p' "$ROOT/src/core/acceptor.rs" | tr -d _)"
+SLOT_OVERHEAD="${SLOT_OVERHEAD:-?}"
 per_key() { echo "$1 * 1024 / $2" | bc -l | xargs printf '%.0f'; } # KiB delta, keys -> B/key
 mib() { echo "$1 / 1024" | bc -l | xargs printf '%.1f'; }
 r_bpk="$(per_key $((r_rss1 - r_rss0)) "$r_keys")"
@@ -157,7 +159,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "$KEYS keys \`key:%010d\` (14 B) with $VALUE_BYTES-byte values, loaded with \`redis-cli --pipe\` in $( ((SHUFFLE)) && echo "a random order" || echo "key order")."
   echo "Redis $REDIS_VERSION: one node, \`--save '' --appendonly no\`. synod: 3 nodes, 3 replicas per key, so every node holds every key; loaded through node 1, measured once every node's INFO \`keys:\` reached $KEYS (or stopped changing for 10 s short of it, noted below)."
   echo "RSS is VmRSS from /proc/PID/status (peak: VmHWM); bytes per key = (RSS after - RSS before) / the keys that server holds."
-  echo "used_memory/key is the server's own INFO figure (synod: key + value + 160 B per key by its accounting)."
+  echo "used_memory/key is the server's own INFO figure (synod: key + value + $SLOT_OVERHEAD B per key by its accounting, \`SLOT_OVERHEAD_BYTES\` in src/core/acceptor.rs)."
   echo
   echo "| target | keys | RSS before (MiB) | RSS after (MiB) | peak RSS (MiB) | RSS bytes/key | used_memory bytes/key |"
   echo "|---|---|---|---|---|---|---|"
