@@ -1448,9 +1448,11 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         nacks_received,
         messages_received,
         messages_dropped,
-        keys: _,              // in # Keyspace
-        tombstones: _,        // in # Keyspace
-        memory_used_bytes: _, // in # Memory
+        keys: _,                // in # Keyspace
+        tombstones: _,          // in # Keyspace
+        memory_used_bytes: _,   // in # Memory
+        promise_cache_bytes: _, // in # Memory
+        promise_cache_keys: _,  // in # Memory
         evicted_keys,
         expired_keys,
         tombstones_dropped,
@@ -1557,6 +1559,11 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
         vec![
             l("used_memory", used.to_string()),
             l("used_memory_human", human_bytes(used)),
+            l(
+                "promise_cache_bytes",
+                s.stats.promise_cache_bytes.to_string(),
+            ),
+            l("promise_cache_keys", s.stats.promise_cache_keys.to_string()),
         ],
     );
     let mut cluster = vec![

@@ -178,8 +178,9 @@ pub struct Config {
     /// Keys with a cached (piggybacked) phase 1 at most: each holds a ballot,
     /// the voters and the highest accepted value. The oldest go first.
     pub promise_cache_max_keys: usize,
-    /// Bytes the cached phase 1s hold at most (keys and the value each
-    /// entry keeps), oldest dropped first. 64 MiB: 65,536 keys of 1 KiB.
+    /// Bytes the cached phase 1s hold at most (keys, the value each entry
+    /// keeps and its measured overhead), oldest dropped first. 16 MiB.
+    /// Counted apart from `memory_max_bytes` (INFO `promise_cache_bytes`).
     pub promise_cache_max_bytes: usize,
     /// A cached phase 1 older than this is not used (it is likely stale, and
     /// a stale one costs an extra round trip). 10 s.
@@ -225,8 +226,8 @@ impl Config {
             list_timeout_ms: 2_000,
             fast_reads: true,
             piggyback_prepare: true,
-            promise_cache_max_keys: 65_536,
-            promise_cache_max_bytes: 64 * 1024 * 1024,
+            promise_cache_max_keys: 16_384,
+            promise_cache_max_bytes: 16 * 1024 * 1024,
             promise_cache_ttl_ms: 10_000,
             rng_seed: 0,
             trace: false,

@@ -163,8 +163,14 @@ pub struct Stats {
     pub keys: u64,
     /// Slots without a live value (tombstones, promises) not yet dropped.
     pub tombstones: u64,
-    /// Bytes used by keys, values and per-key overhead.
+    /// Bytes used by keys, values and per-key overhead (what
+    /// `memory_max_bytes` caps).
     pub memory_used_bytes: u64,
+    /// Bytes held by the coordinator's cached phase 1s (fastpath.rs),
+    /// bounded by `promise_cache_max_bytes` apart from the cap.
+    pub promise_cache_bytes: u64,
+    /// Keys with a cached phase 1 on this coordinator.
+    pub promise_cache_keys: u64,
     /// Keys this node evicted (by consensus) under its memory cap.
     pub evicted_keys: u64,
     /// Expired values this node's chosen rounds deleted (sweeps, and any
@@ -325,6 +331,9 @@ impl Node {
         self.stats.keys = self.acceptor.live_keys();
         self.stats.tombstones = self.acceptor.len() as u64 - self.stats.keys;
         self.stats.memory_used_bytes = self.acceptor.bytes_used();
+        let (cached_keys, cached_bytes) = self.promise_cache.size();
+        self.stats.promise_cache_keys = cached_keys as u64;
+        self.stats.promise_cache_bytes = cached_bytes as u64;
         out.wake_at_us = self.next_wake_us();
     }
 
