@@ -57,16 +57,18 @@ fig() {
 fig 01-one-set --seed 1 --scenario sim/scenarios/one-set.toml --window 0..7
 "$sim" step sim/scenarios/one-set.toml --seed 1 --all --window 0..3 > "$figs/01-one-set.step.txt" || true
 # Chapter 2: dueling proposers; and what a ballot without a node id does.
-fig 02-dueling --seed 1 --scenario sim/scenarios/dueling-proposers.toml --window 0..1.3
+fig 02-dueling --seed 1 --scenario sim/scenarios/dueling-proposers.toml --window 0..1.85
 fig 02-tie-break --seed 1 --scenario sim/scenarios/dueling-proposers.toml --bug no-ballot-tie-break --window 0..1.3
-# Chapter 3: a coordinator crashes after its Accept reached one replica.
-fig 03-crash-mid-accept --seed 1 --scenario sim/scenarios/crash-mid-accept.toml --window 43.2..44.6
-# Chapter 4: the restart: catch-up before voting; and voting at once.
-fig 04-restart --seed 1 --scenario sim/scenarios/crash-mid-accept.toml --window 90..90.9
-fig 04-crash-vector --seed 0 --scenario sim/scenarios/crash-vector.toml --bug old-incarnation-votes-counted --key k0 --window 79.9..88.8
+# Chapter 3: a coordinator crashes after its Accept reached one replica
+# (seed 11: the orphan is read unconfirmed, then carried forward).
+fig 03-crash-mid-accept --seed 11 --scenario sim/scenarios/crash-mid-accept.toml --window 41.8..44.06
+# Chapter 4: the restart: catch-up before voting (seed 14: the whole catch-up
+# in 2 ms, with a Nack(Recovering)); a dead incarnation's vote counted.
+fig 04-restart --seed 14 --scenario sim/scenarios/crash-mid-accept.toml --window 89.95..92.2
+fig 04-crash-vector --seed 6 --scenario sim/scenarios/crash-vector.toml --bug old-incarnation-votes-counted --key k0 --window 79.9..88.8
 # Chapter 5: delete through consensus; a tombstone dropped too early.
 fig 05-tombstone --seed 0 --scenario sim/scenarios/tombstone-resurrection.toml --window 0..15
-fig 05-resurrection --seed 0 --scenario sim/scenarios/tombstone-resurrection.toml --bug drop-tombstone-on-quorum --window 100..200
+fig 05-resurrection --seed 0 --scenario sim/scenarios/tombstone-resurrection.toml --bug drop-tombstone-on-quorum --window 9.9..200
 # Chapter 6: a write in one round trip after the first, and a fast read.
 fig 06-fast-paths --seed 1 --scenario sim/scenarios/fast-paths.toml --window 0..8
 
