@@ -163,13 +163,15 @@ function visible(f) {
   const key = keyIndex(f.key);
   const inWin = (s) => { if (s >= N) s = N - 1; const t = R.steps[s].t_us / 1000;
     return (f.from == null || t >= f.from) && (f.to == null || t <= f.to); };
+  const tOf = (s) => R.steps[Math.min(s, N - 1)].t_us / 1000;
+  const overlaps = (s1, s2) => (f.to == null || tOf(s1) <= f.to) && (f.from == null || tOf(s2) >= f.from);
   const nodeOk = (n) => f.nodes.length === 0 || f.nodes.includes(n);
   const steps = R.steps.map((st, i) => inWin(i) && (st.kind === 'fault' ||
       ((key === null || st.key === key) && (st.node === 0 || nodeOk(st.node)))));
   const msgs = R.msgs.map(m => (key === null || m.key === key) && (nodeOk(m.from) || nodeOk(m.to))
-      && (inWin(m.s1) || inWin(m.s2)));
+      && overlaps(m.s1, m.s2));
   const ops = R.ops.map(o => (key === null || o.key === key) && (f.nodes.length === 0 || f.nodes.includes(o.node))
-      && (inWin(o.s1) || inWin(o.s2)));
+      && overlaps(o.s1, o.s2));
   const mark = (s) => { if (s < N && inWin(s)) steps[s] = true; };
   R.msgs.forEach((m, i) => { if (msgs[i]) { mark(m.s1); mark(m.s2); } });
   R.ops.forEach((o, i) => { if (ops[i]) { mark(o.s1); mark(o.s2); } });

@@ -78,6 +78,16 @@ impl Recording {
                 .get(s)
                 .is_some_and(|st| st.t_us >= a && st.t_us <= b),
         };
+        // A message or operation is kept if its span [s1, s2] overlaps the
+        // window: one that started before and ends after it is drawn across.
+        let last = self.steps.len().saturating_sub(1);
+        let overlaps = |s1: usize, s2: usize| match f.window_us {
+            None => true,
+            Some((a, b)) => {
+                let t = |s: usize| self.steps.get(s.min(last)).map_or(0, |st| st.t_us);
+                t(s1) <= b && t(s2) >= a
+            }
+        };
         let node_ok = |n: u32| f.nodes.is_empty() || f.nodes.contains(&n);
         let mut steps = vec![false; self.steps.len()];
         let msgs: Vec<bool> = self
@@ -86,7 +96,7 @@ impl Recording {
             .map(|m| {
                 key.is_none_or(|k| m.key == k)
                     && (node_ok(m.from) || node_ok(m.to))
-                    && (in_window(m.s1) || in_window(m.s2.min(self.steps.len() - 1)))
+                    && overlaps(m.s1, m.s2)
             })
             .collect();
         let ops: Vec<bool> = self
@@ -95,7 +105,7 @@ impl Recording {
             .map(|o| {
                 key.is_none_or(|k| o.key as i32 == k)
                     && (f.nodes.is_empty() || f.nodes.contains(&o.node))
-                    && (in_window(o.s1) || in_window(o.s2.min(self.steps.len() - 1)))
+                    && overlaps(o.s1, o.s2)
             })
             .collect();
         for (i, st) in self.steps.iter().enumerate() {

@@ -407,7 +407,9 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
             o.outcome,
             esc(&o.result),
             x - 54,
-            y1 - 6,
+            // Neighbouring lanes' labels are wider than a lane: alternate
+            // their height so bars starting on one row stay readable.
+            y1 - 6 - 11 * (o.lane as u32 % 2),
             esc(&label)
         );
     }
