@@ -104,7 +104,9 @@ pub struct BenchOptions {
     pub value_bytes: usize,
     /// Requests in flight per connection (1: one at a time).
     pub pipeline: usize,
-    /// Write every key once before the run (for GET).
+    /// Write every key once before the run (for GET; for SET, so that the
+    /// run starts with every key present). Routed runs write each key
+    /// through its home node, whose cached phase 1 the run then finds.
     pub preload: bool,
     /// Server processes whose CPU is charged to the run.
     pub server_pids: Vec<u32>,
@@ -200,17 +202,6 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
     };
     let host = addrs[0].clone();
     let set_requests = Arc::new(encode_all(proto, Op::Set, opts.keys, &value, &host));
-    if opts.preload && proto != Proto::Echo {
-        preload(opts, &addrs, &set_requests)?;
-    }
-    let requests = match (proto, opts.op) {
-        // Echo sends the bytes of one SET request (a realistic size) and
-        // expects them back.
-        (Proto::Echo, _) => Arc::new(vec![set_requests[0].clone()]),
-        (_, Op::Set) => set_requests,
-        (_, Op::Get) => Arc::new(encode_all(proto, Op::Get, opts.keys, &value, &host)),
-    };
-
     // Per key, the index in `addrs` of its home node (empty: unrouted).
     let home: Arc<Vec<usize>> = Arc::new(match opts.route {
         Route::None => Vec::new(),
@@ -222,6 +213,16 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
                 .collect()
         }
     });
+    if opts.preload && proto != Proto::Echo {
+        preload(opts, &addrs, &home, &set_requests)?;
+    }
+    let requests = match (proto, opts.op) {
+        // Echo sends the bytes of one SET request (a realistic size) and
+        // expects them back.
+        (Proto::Echo, _) => Arc::new(vec![set_requests[0].clone()]),
+        (_, Op::Set) => set_requests,
+        (_, Op::Get) => Arc::new(encode_all(proto, Op::Get, opts.keys, &value, &host)),
+    };
 
     let start = Instant::now() + Duration::from_millis(50);
     let window_start = start + opts.warmup;
@@ -615,25 +616,42 @@ impl Conn {
     }
 }
 
-/// Writes every key once, a few connections at a time, pipelined.
+/// Writes every key once, a few connections at a time, pipelined: through
+/// its home node if `home` is given (one connection per node), else spread
+/// over the addresses.
 fn preload(
     opts: &BenchOptions,
     addrs: &[String],
+    home: &[usize],
     set_requests: &Arc<Vec<Vec<u8>>>,
 ) -> io::Result<()> {
     let proto = match opts.target {
         Target::Etcd => Proto::Http,
         _ => Proto::Resp,
     };
-    let conns = opts.clients.clamp(1, 16);
+    // (address, the keys it writes) per connection.
+    let work: Vec<(String, Vec<usize>)> = if home.is_empty() {
+        let conns = opts.clients.clamp(1, 16);
+        (0..conns)
+            .map(|c| {
+                let keys = (c..set_requests.len()).step_by(conns).collect();
+                (addrs[c % addrs.len()].clone(), keys)
+            })
+            .collect()
+    } else {
+        (0..addrs.len())
+            .map(|n| {
+                let keys = (0..set_requests.len()).filter(|&k| home[k] == n).collect();
+                (addrs[n].clone(), keys)
+            })
+            .collect()
+    };
     let mut handles = Vec::new();
-    for c in 0..conns {
-        let addr = addrs[c % addrs.len()].clone();
+    for (addr, mine) in work {
         let reqs = Arc::clone(set_requests);
         let timeout = opts.timeout;
         handles.push(thread::spawn(move || -> Result<(), String> {
             let mut conn = Conn::new(connect(&addr, timeout).map_err(|e| e.to_string())?);
-            let mine: Vec<usize> = (c..reqs.len()).step_by(conns).collect();
             for batch in mine.chunks(32) {
                 let mut out = Vec::new();
                 for &k in batch {
