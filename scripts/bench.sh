@@ -6,9 +6,12 @@
 #   scripts/bench.sh [--quick] [--seconds S] [--keys K]
 #
 # SET and GET at 1, 16 and 50 clients, 100-byte values, random keys of a fixed
-# key space. Prints a markdown table, ratio lines against the issue-7 targets
-# and redis-benchmark's own figures; writes docs/bench/latest.md and
-# docs/bench/latest.svg. --quick: about a minute in all.
+# key space. synod twice: routed (each client connects to every node and sends
+# a key to its home node, the key's first replica, as a Redis Cluster client
+# routes by slot) and unrouted (client i talks to node i mod 3 only). Prints a
+# markdown table, ratio lines against the issue-7 targets and
+# redis-benchmark's own figures; writes docs/bench/latest.md and
+# docs/bench/latest.svg. --quick: about a minute and a half in all.
 # Installs redis-server, redis-tools, etcd-server and etcd-client with apt-get
 # if missing. Stops every server it started (by pid) on exit.
 # Ports: synod 7601-7603 (peers 7701-7703), Redis 7650, etcd 7660-7665.
@@ -23,7 +26,7 @@ while (($#)); do
     --quick) QUICK=1; shift ;;
     --seconds) SECONDS_EACH="${2:?--seconds needs a number}"; shift 2 ;;
     --keys) KEYS="${2:?--keys needs a number}"; shift 2 ;;
-    -h | --help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -125,10 +128,11 @@ etcdctl --endpoints="$ETCD_ADDRS" endpoint health >/dev/null 2>&1 ||
 RESULTS="$ROOT/target/bench-results.txt"
 : >"$RESULTS"
 CLIENTS=(1 16 50)
-TARGETS=(redis synod etcd)
+# synod-unrouted is synod with --route none (the plain row, for comparison).
+TARGETS=(redis synod synod-unrouted etcd)
 total=$((${#CLIENTS[@]} * (1 + 2 * ${#TARGETS[@]}))) n=0
-addrs_of() { case "$1" in redis) echo 127.0.0.1:7650 ;; synod) echo "$SYNOD_ADDRS" ;; etcd) echo "$ETCD_ADDRS" ;; esac; }
-pids_of() { case "$1" in redis) echo "$REDIS_PID" ;; synod) echo "$SYNOD_PIDS" ;; etcd) echo "$ETCD_PIDS_CSV" ;; esac; }
+addrs_of() { case "$1" in redis) echo 127.0.0.1:7650 ;; synod*) echo "$SYNOD_ADDRS" ;; etcd) echo "$ETCD_ADDRS" ;; esac; }
+pids_of() { case "$1" in redis) echo "$REDIS_PID" ;; synod*) echo "$SYNOD_PIDS" ;; etcd) echo "$ETCD_PIDS_CSV" ;; esac; }
 run() { # run LABEL ARGS...
   n=$((n + 1))
   local label="$1" line
@@ -143,9 +147,20 @@ for op in set get; do
   for c in "${CLIENTS[@]}"; do
     for t in "${TARGETS[@]}"; do
       extra=()
-      # The first GET of a target writes every key first, so GETs find values.
-      [[ "$op" == get && "$c" == "${CLIENTS[0]}" ]] && extra=(--preload)
-      run "$t ${op^^} $c clients" --target "$t" --addrs "$(addrs_of "$t")" --pids "$(pids_of "$t")" \
+      # Preload (write every key first): each target's first run of an op,
+      # so GETs find values; and every synod SET run, written the way its
+      # clients send (routed: through each key's home), so that it starts in
+      # the steady state of its routing, with each key's cached phase 1 where
+      # its writes will go, not where the previous run left it.
+      if [[ "$c" == "${CLIENTS[0]}" && "$t" != synod-unrouted ]] || [[ "$op" == set && "$t" == synod* ]]; then
+        extra=(--preload)
+      fi
+      case "$t" in
+        synod) flags=(--target synod --route key) ;;
+        synod-unrouted) flags=(--target synod --route none) ;;
+        *) flags=(--target "$t") ;;
+      esac
+      run "$t ${op^^} $c clients" "${flags[@]}" --addrs "$(addrs_of "$t")" --pids "$(pids_of "$t")" \
         --op "$op" --clients "$c" "${extra[@]}"
     done
   done
@@ -170,8 +185,9 @@ mkdir -p "$OUT_DIR"
   echo "# synod vs Redis vs etcd"
   echo
   echo "\`scripts/bench.sh$( ((QUICK)) && echo ' --quick')\` on $(date -u +%Y-%m-%d), $(nproc) cores (shared: servers and load generator on one machine), $(uname -sr)."
-  echo "synod: 3 nodes, N=3 (release build). Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): one node, no persistence. etcd $(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}'): 3 members, data on tmpfs, HTTP/JSON gateway."
-  echo "Keys: $KEYS, values: 100 bytes, ${SECONDS_EACH} s per run after ${WARMUP_MS} ms warm-up; one connection per client, one request in flight."
+  echo "synod: 3 nodes, N=3 (release build); \"synod\": each client routes a key to its home node (its first replica), \"synod unrouted\": client i talks to node i mod 3. Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): one node, no persistence. etcd $(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}'): 3 members, data on tmpfs, HTTP/JSON gateway."
+  echo "Keys: $KEYS, values: 100 bytes, ${SECONDS_EACH} s per run after ${WARMUP_MS} ms warm-up; one connection per client (one per node for routed synod clients), one request in flight."
+  echo "The first SET and GET run on each cluster, and every synod SET run, write every key first (\`--preload\`, routed for routed runs), outside the measured window."
   echo "Server CPU is utime+stime from /proc summed over a target's processes; bench CPU is the load generator's own."
   echo
 } >"$OUT_DIR/latest.md.tmp"

@@ -4,7 +4,9 @@
 //! One code path for every target: each client is a std thread with one
 //! blocking TCP connection that writes `pipeline` requests, reads as many
 //! replies, and records the batch's latency for each of them in its own
-//! [`Histogram`]. Requests are encoded once up front (one per key), so a client
+//! [`Histogram`]. A routed synod client (`--route key`) holds one connection
+//! per node instead and sends each request to its key's home node
+//! ([`crate::client::Routes`]), as a Redis Cluster client routes by slot. Requests are encoded once up front (one per key), so a client
 //! spends its time in `write`/`read`, not in formatting: the generator must not
 //! steal the CPU from the servers it measures on a small box, and it reports
 //! its own CPU so a reader can check.
@@ -64,12 +66,33 @@ impl Op {
     }
 }
 
+/// How a client picks the node for a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Client i sends everything to `addrs[i % len]`.
+    None,
+    /// Each request goes to its key's home node (synod only): every write to
+    /// a key has one coordinator, which keeps its cached phase 1.
+    Key,
+}
+
+impl Route {
+    pub fn name(self) -> &'static str {
+        match self {
+            Route::None => "none",
+            Route::Key => "key",
+        }
+    }
+}
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct BenchOptions {
     pub target: Target,
-    /// Server addresses; client i connects to `addrs[i % len]` (unused for echo).
+    /// Server addresses; client i connects to `addrs[i % len]` (unused for
+    /// echo), or to all of them with [`Route::Key`].
     pub addrs: Vec<String>,
+    pub route: Route,
     pub op: Op,
     pub clients: usize,
     /// The measured window.
@@ -81,7 +104,9 @@ pub struct BenchOptions {
     pub value_bytes: usize,
     /// Requests in flight per connection (1: one at a time).
     pub pipeline: usize,
-    /// Write every key once before the run (for GET).
+    /// Write every key once before the run (for GET; for SET, so that the
+    /// run starts with every key present). Routed runs write each key
+    /// through its home node, whose cached phase 1 the run then finds.
     pub preload: bool,
     /// Server processes whose CPU is charged to the run.
     pub server_pids: Vec<u32>,
@@ -93,6 +118,7 @@ pub struct BenchOptions {
 #[derive(Clone, Debug)]
 pub struct BenchReport {
     pub target: Target,
+    pub route: Route,
     pub op: Op,
     pub clients: usize,
     pub pipeline: usize,
@@ -124,8 +150,9 @@ impl BenchReport {
     pub fn to_line(&self) -> String {
         let per_op = |cpu: f64| cpu / (self.ops.max(1) as f64);
         let mut s = format!(
-            "RESULT target={} op={} clients={} pipeline={} ops={} errors={} misses={} seconds={:.3} ops_per_s={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} bench_cpu_us_per_op={:.2}",
+            "RESULT target={} route={} op={} clients={} pipeline={} ops={} errors={} misses={} seconds={:.3} ops_per_s={:.0} p50_us={:.1} p99_us={:.1} p999_us={:.1} bench_cpu_us_per_op={:.2}",
             self.target.name(),
+            self.route.name(),
             self.op.name(),
             self.clients,
             self.pipeline,
@@ -153,6 +180,11 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
             "--clients, --keys and --pipeline must be at least 1",
         ));
     }
+    if opts.route == Route::Key && opts.target != Target::Synod {
+        return Err(invalid(
+            "--route key needs --target synod (the home of a key is a synod node)",
+        ));
+    }
     let addrs: Vec<String> = if opts.target == Target::Echo {
         vec![start_echo_server()?]
     } else if opts.addrs.is_empty() {
@@ -170,8 +202,19 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
     };
     let host = addrs[0].clone();
     let set_requests = Arc::new(encode_all(proto, Op::Set, opts.keys, &value, &host));
+    // Per key, the index in `addrs` of its home node (empty: unrouted).
+    let home: Arc<Vec<usize>> = Arc::new(match opts.route {
+        Route::None => Vec::new(),
+        Route::Key => {
+            let routes = crate::client::Routes::discover(&addrs, opts.timeout)
+                .map_err(|e| io::Error::other(format!("--route key: {e}")))?;
+            (0..opts.keys)
+                .map(|i| routes.home(key_of(i).as_bytes()))
+                .collect()
+        }
+    });
     if opts.preload && proto != Proto::Echo {
-        preload(opts, &addrs, &set_requests)?;
+        preload(opts, &addrs, &home, &set_requests)?;
     }
     let requests = match (proto, opts.op) {
         // Echo sends the bytes of one SET request (a realistic size) and
@@ -187,8 +230,12 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
     let barrier = Arc::new(Barrier::new(opts.clients + 1));
     let mut handles = Vec::with_capacity(opts.clients);
     for i in 0..opts.clients {
-        let addr = addrs[i % addrs.len()].clone();
+        let client_addrs = match opts.route {
+            Route::None => vec![addrs[i % addrs.len()].clone()],
+            Route::Key => addrs.clone(),
+        };
         let requests = Arc::clone(&requests);
+        let home = Arc::clone(&home);
         let barrier = Arc::clone(&barrier);
         let c = ClientRun {
             proto,
@@ -203,7 +250,7 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
             thread::Builder::new()
                 .name(format!("bench-{i}"))
                 .stack_size(256 * 1024)
-                .spawn(move || c.run(&addr, &requests, &barrier))?,
+                .spawn(move || c.run(&client_addrs, &home, &requests, &barrier))?,
         );
     }
     barrier.wait();
@@ -238,6 +285,7 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
     };
     Ok(BenchReport {
         target: opts.target,
+        route: opts.route,
         op: opts.op,
         clients: opts.clients,
         pipeline: opts.pipeline,
@@ -568,25 +616,42 @@ impl Conn {
     }
 }
 
-/// Writes every key once, a few connections at a time, pipelined.
+/// Writes every key once, a few connections at a time, pipelined: through
+/// its home node if `home` is given (one connection per node), else spread
+/// over the addresses.
 fn preload(
     opts: &BenchOptions,
     addrs: &[String],
+    home: &[usize],
     set_requests: &Arc<Vec<Vec<u8>>>,
 ) -> io::Result<()> {
     let proto = match opts.target {
         Target::Etcd => Proto::Http,
         _ => Proto::Resp,
     };
-    let conns = opts.clients.clamp(1, 16);
+    // (address, the keys it writes) per connection.
+    let work: Vec<(String, Vec<usize>)> = if home.is_empty() {
+        let conns = opts.clients.clamp(1, 16);
+        (0..conns)
+            .map(|c| {
+                let keys = (c..set_requests.len()).step_by(conns).collect();
+                (addrs[c % addrs.len()].clone(), keys)
+            })
+            .collect()
+    } else {
+        (0..addrs.len())
+            .map(|n| {
+                let keys = (0..set_requests.len()).filter(|&k| home[k] == n).collect();
+                (addrs[n].clone(), keys)
+            })
+            .collect()
+    };
     let mut handles = Vec::new();
-    for c in 0..conns {
-        let addr = addrs[c % addrs.len()].clone();
+    for (addr, mine) in work {
         let reqs = Arc::clone(set_requests);
         let timeout = opts.timeout;
         handles.push(thread::spawn(move || -> Result<(), String> {
             let mut conn = Conn::new(connect(&addr, timeout).map_err(|e| e.to_string())?);
-            let mine: Vec<usize> = (c..reqs.len()).step_by(conns).collect();
             for batch in mine.chunks(32) {
                 let mut out = Vec::new();
                 for &k in batch {
@@ -629,7 +694,15 @@ struct ClientResult {
 }
 
 impl ClientRun {
-    fn run(self, addr: &str, requests: &[Vec<u8>], barrier: &Barrier) -> ClientResult {
+    /// Runs one client: one connection per address; request `k` goes to
+    /// `addrs[home[k]]` (to `addrs[0]` if `home` is empty).
+    fn run(
+        self,
+        addrs: &[String],
+        home: &[usize],
+        requests: &[Vec<u8>],
+        barrier: &Barrier,
+    ) -> ClientResult {
         let mut r = ClientResult {
             latency: new_histogram(),
             ops: 0,
@@ -637,45 +710,63 @@ impl ClientRun {
             misses: 0,
             first_error: None,
         };
-        let conn = connect(addr, self.timeout);
+        let streams: Vec<io::Result<TcpStream>> =
+            addrs.iter().map(|a| connect(a, self.timeout)).collect();
         barrier.wait();
-        let mut conn = match conn {
-            Ok(s) => Conn::new(s),
-            Err(e) => {
-                r.errors += 1;
-                r.first_error = Some(format!("connect {addr}: {e}"));
-                return r;
+        let mut conns = Vec::with_capacity(streams.len());
+        for (addr, s) in addrs.iter().zip(streams) {
+            match s {
+                Ok(s) => conns.push(Conn::new(s)),
+                Err(e) => {
+                    r.errors += 1;
+                    r.first_error = Some(format!("connect {addr}: {e}"));
+                    return r;
+                }
             }
-        };
+        }
         let echo_len = requests[0].len();
         let mut rng = self.seed | 1;
-        let mut out = Vec::with_capacity(requests[0].len() * self.pipeline * 2);
+        // Per connection: the batch's bytes and how many replies it owes.
+        let mut outs: Vec<Vec<u8>> = (0..conns.len())
+            .map(|_| Vec::with_capacity(requests[0].len() * self.pipeline * 2))
+            .collect();
+        let mut owed = vec![0usize; conns.len()];
         loop {
             if Instant::now() >= self.window_end {
                 return r;
             }
-            out.clear();
+            for (out, n) in outs.iter_mut().zip(&mut owed) {
+                out.clear();
+                *n = 0;
+            }
             for _ in 0..self.pipeline {
                 // xorshift64*: cheap, good enough to spread keys.
                 rng ^= rng >> 12;
                 rng ^= rng << 25;
                 rng ^= rng >> 27;
                 let k = (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % requests.len();
-                out.extend_from_slice(&requests[k]);
+                let c = home.get(k).copied().unwrap_or(0);
+                outs[c].extend_from_slice(&requests[k]);
+                owed[c] += 1;
             }
             let t0 = Instant::now();
             let mut outcomes = [0u64; 3];
             let mut failed = None;
-            if let Err(e) = conn.stream.write_all(&out) {
-                failed = Some(e.to_string());
-            } else {
-                for _ in 0..self.pipeline {
+            for (conn, out) in conns.iter_mut().zip(&outs) {
+                if failed.is_none() && !out.is_empty() {
+                    if let Err(e) = conn.stream.write_all(out) {
+                        failed = Some(e.to_string());
+                    }
+                }
+            }
+            for (conn, &n) in conns.iter_mut().zip(&owed) {
+                for _ in 0..n {
+                    if failed.is_some() {
+                        break;
+                    }
                     match conn.next(self.proto, self.op, echo_len) {
                         Ok(o) => outcomes[o as usize] += 1,
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
+                        Err(e) => failed = Some(e),
                     }
                 }
             }
@@ -698,10 +789,8 @@ impl ClientRun {
                     let _ = r.latency.record_n(ns, good);
                 }
                 if outcomes[Outcome::Error as usize] > 0 && r.first_error.is_none() {
-                    r.first_error = Some(format!(
-                        "error reply: {}",
-                        conn.first_error.as_deref().unwrap_or("?")
-                    ));
+                    let text = conns.iter().find_map(|c| c.first_error.as_deref());
+                    r.first_error = Some(format!("error reply: {}", text.unwrap_or("?")));
                 }
             }
         }
@@ -737,6 +826,8 @@ fn start_echo_server() -> io::Result<String> {
 #[derive(Clone, Debug, Default)]
 pub struct Row {
     pub target: String,
+    /// `key`, `none`, or empty (lines written before routing existed).
+    pub route: String,
     pub op: String,
     pub clients: u64,
     pub pipeline: u64,
@@ -766,6 +857,7 @@ pub fn parse_rows(text: &str) -> Vec<Row> {
             let n = || v.parse::<u64>().unwrap_or(0);
             match k {
                 "target" => r.target = v.to_owned(),
+                "route" => r.route = v.to_owned(),
                 "op" => r.op = v.to_owned(),
                 "clients" => r.clients = n(),
                 "pipeline" => r.pipeline = n(),
@@ -785,9 +877,19 @@ pub fn parse_rows(text: &str) -> Vec<Row> {
     rows
 }
 
-fn find_row<'a>(rows: &'a [Row], target: &str, op: &str, clients: u64) -> Option<&'a Row> {
+/// The name a row is shown and compared under: its target, except that
+/// unrouted synod rows are "synod unrouted" beside the routed "synod" ones.
+pub fn series(r: &Row) -> &str {
+    if r.target == "synod" && r.route == "none" {
+        "synod unrouted"
+    } else {
+        &r.target
+    }
+}
+
+fn find_row<'a>(rows: &'a [Row], series_name: &str, op: &str, clients: u64) -> Option<&'a Row> {
     rows.iter()
-        .find(|r| r.target == target && r.op == op && r.clients == clients && r.pipeline == 1)
+        .find(|r| series(r) == series_name && r.op == op && r.clients == clients && r.pipeline == 1)
 }
 
 /// The ratio lines, each against its issue-7 target.
@@ -874,7 +976,7 @@ pub fn markdown_table(rows: &[Row]) -> String {
         let _ = writeln!(
             s,
             "| {op} | {clients} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.1} | {} |",
-            r.target,
+            series(r),
             r.ops_per_s,
             r.p50_us,
             r.p99_us,
@@ -889,8 +991,16 @@ pub fn markdown_table(rows: &[Row]) -> String {
 
 /// A bar chart of ops/s (log scale) per target, grouped by op and client count.
 pub fn svg_plot(rows: &[Row]) -> String {
-    let targets = ["echo", "redis", "synod", "etcd"];
-    let colors = ["#9e9e9e", "#d62728", "#1f77b4", "#2ca02c"];
+    let (targets, colors): (Vec<&str>, Vec<&str>) = [
+        ("echo", "#9e9e9e"),
+        ("redis", "#d62728"),
+        ("synod", "#1f77b4"),
+        ("synod unrouted", "#9ecae1"),
+        ("etcd", "#2ca02c"),
+    ]
+    .into_iter()
+    .filter(|(t, _)| rows.iter().any(|r| series(r) == *t))
+    .unzip();
     let mut groups: Vec<(String, u64)> = Vec::new();
     for r in rows
         .iter()
@@ -1056,6 +1166,7 @@ mod tests {
         let opts = BenchOptions {
             target: Target::Echo,
             addrs: vec![],
+            route: Route::None,
             op: Op::Set,
             clients: 2,
             duration: Duration::from_millis(200),
@@ -1106,5 +1217,49 @@ RESULT target=synod op=set clients=1 pipeline=1 ops_per_s=5000 p50_us=60
         let svg = svg_plot(&rows);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
         assert!(svg.contains("synod SET 50 clients: 20000 ops/s"));
+    }
+
+    #[test]
+    fn routed_and_unrouted_synod_rows_are_two_series_and_ratios_use_the_routed() {
+        let text = "\
+RESULT target=redis route=none op=set clients=50 pipeline=1 ops_per_s=40000 p50_us=500
+RESULT target=synod route=key op=set clients=50 pipeline=1 ops_per_s=20000 p50_us=2000
+RESULT target=synod route=none op=set clients=50 pipeline=1 ops_per_s=10000 p50_us=4000
+";
+        let rows = parse_rows(text);
+        let table = markdown_table(&rows);
+        assert!(table.contains("| SET | 50 | synod | 20000 |"), "{table}");
+        assert!(
+            table.contains("| SET | 50 | synod unrouted | 10000 |"),
+            "{table}"
+        );
+        let lines = ratio_lines(&rows).join("\n");
+        assert!(
+            lines.contains("synod/redis SET 50 clients: 0.50"),
+            "{lines}"
+        );
+        let svg = svg_plot(&rows);
+        assert!(svg.contains("synod unrouted SET 50 clients: 10000 ops/s"));
+    }
+
+    #[test]
+    fn routing_is_refused_for_other_targets() {
+        let opts = BenchOptions {
+            target: Target::Redis,
+            addrs: vec!["127.0.0.1:1".into()],
+            route: Route::Key,
+            op: Op::Set,
+            clients: 1,
+            duration: Duration::from_millis(10),
+            warmup: Duration::ZERO,
+            keys: 1,
+            value_bytes: 1,
+            pipeline: 1,
+            preload: false,
+            server_pids: vec![],
+            timeout: Duration::from_millis(100),
+        };
+        let e = run(&opts).unwrap_err();
+        assert!(e.to_string().contains("--target synod"), "{e}");
     }
 }

@@ -5,7 +5,13 @@
 //! (`-FAILED ...`, `-UNKNOWN ...`, `-ERR ...`) is [`ClientError::Server`] with
 //! the text as sent, so callers can tell "certainly not applied" (FAILED) from
 //! "maybe applied" (UNKNOWN).
+//!
+//! [`Cluster`] holds one [`Client`] per node and sends each key's commands to
+//! the key's home node ([`Routes`]), the way Redis Cluster clients route by
+//! slot: every write to a key then has one coordinator, which keeps the phase
+//! 1 its last Accept collected (core/fastpath.rs) and writes in one round trip.
 
+use crate::core::{NodeId, Placement};
 use crate::resp::{encode_command, parse_reply, Reply, RespError, RespLimits};
 use std::fmt;
 use std::io::{Read, Write};
@@ -32,6 +38,8 @@ pub enum ClientError {
     Server(String),
     /// The reply has a shape this call does not expect.
     UnexpectedReply(Reply),
+    /// The addresses given do not describe one cluster (routing refused).
+    Cluster(String),
 }
 
 impl ClientError {
@@ -55,6 +63,7 @@ impl fmt::Display for ClientError {
             ClientError::Protocol(e) => write!(f, "bad reply from the server: {e}"),
             ClientError::Server(s) => write!(f, "{s}"),
             ClientError::UnexpectedReply(r) => write!(f, "unexpected reply {r:?}"),
+            ClientError::Cluster(s) => write!(f, "{s}"),
         }
     }
 }
@@ -435,6 +444,200 @@ fn bulks(items: Vec<Reply>) -> Result<Vec<Vec<u8>>, ClientError> {
         .collect()
 }
 
+/// Where a routed client sends each key: its *home*, the first node of the
+/// key's rendezvous order (core/placement.rs) that the client has an address
+/// for. Given every member's address, the home is the key's first replica for
+/// any N (a replica set is a prefix of that order), so the coordinator is also
+/// one of its acceptors, and every client that routes picks the same node.
+/// Routing only saves work: any node accepts any key.
+#[derive(Clone, Debug)]
+pub struct Routes {
+    /// The addresses, as given.
+    addrs: Vec<String>,
+    /// The node answering at each address.
+    ids: Vec<NodeId>,
+    /// Every member with N = all of them: `replicas_of` is the full order.
+    order: Placement,
+    /// N as the nodes report it.
+    replicas: usize,
+}
+
+impl Routes {
+    /// Asks every address for INFO (within `timeout`) and routes over them.
+    pub fn discover(addrs: &[String], timeout: Duration) -> Result<Routes, ClientError> {
+        let mut infos = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            let info = Client::connect_timeout(a.as_str(), timeout)
+                .and_then(|mut c| c.info(None))
+                .map_err(|e| ClientError::Cluster(format!("INFO from {a}: {e}")))?;
+            infos.push(info);
+        }
+        Routes::from_info(addrs, &infos)
+    }
+
+    /// Routes over `addrs`, given each one's INFO text (`node_id`, `members`,
+    /// `replicas`). Refuses addresses of two clusters, or two of one node.
+    pub fn from_info(addrs: &[String], infos: &[String]) -> Result<Routes, ClientError> {
+        if addrs.is_empty() || addrs.len() != infos.len() {
+            return Err(ClientError::Cluster(format!(
+                "routing needs at least one address and one INFO per address (got {} and {})",
+                addrs.len(),
+                infos.len()
+            )));
+        }
+        let mut ids = Vec::with_capacity(addrs.len());
+        let mut view: Option<(String, usize)> = None;
+        for (addr, info) in addrs.iter().zip(infos) {
+            let field = |name: &str| {
+                info.lines()
+                    .filter_map(|l| l.trim_end().split_once(':'))
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_owned())
+                    .ok_or_else(|| {
+                        ClientError::Cluster(format!(
+                            "INFO from {addr} has no '{name}' field: not a synod node?"
+                        ))
+                    })
+            };
+            let number = |name: &str| -> Result<u64, ClientError> {
+                let v = field(name)?;
+                v.parse().map_err(|_| {
+                    ClientError::Cluster(format!("INFO from {addr}: {name} '{v}' is not a number"))
+                })
+            };
+            let id = NodeId::try_from(number("node_id")?).map_err(|_| {
+                ClientError::Cluster(format!("INFO from {addr}: node_id out of range"))
+            })?;
+            let this = (field("members")?, number("replicas")? as usize);
+            match &view {
+                None => view = Some(this),
+                Some(first) if *first != this => {
+                    return Err(ClientError::Cluster(format!(
+                        "{addr} (node {id}) sees members {} with {} replicas, but {} sees members {} with {}: give the addresses of one cluster",
+                        this.0, this.1, addrs[0], first.0, first.1
+                    )))
+                }
+                Some(_) => {}
+            }
+            if let Some(i) = ids.iter().position(|&x| x == id) {
+                return Err(ClientError::Cluster(format!(
+                    "{} and {addr} are both node {id}: give each node's address once",
+                    addrs[i]
+                )));
+            }
+            ids.push(id);
+        }
+        let (members, replicas) = view.expect("at least one address");
+        let members: Vec<NodeId> = members
+            .split(',')
+            .map(|m| m.trim().parse::<NodeId>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                ClientError::Cluster(format!("INFO from {}: bad members '{members}'", addrs[0]))
+            })?;
+        if let Some((addr, id)) = addrs.iter().zip(&ids).find(|(_, id)| !members.contains(id)) {
+            return Err(ClientError::Cluster(format!(
+                "{addr} is node {id}, not one of the members {members:?}"
+            )));
+        }
+        Ok(Routes {
+            addrs: addrs.to_vec(),
+            ids,
+            order: Placement::new(&members, members.len()),
+            replicas,
+        })
+    }
+
+    /// The index in [`Routes::addrs`] of `key`'s home node.
+    pub fn home(&self, key: &[u8]) -> usize {
+        self.order
+            .replicas_of(key)
+            .into_iter()
+            .find_map(|n| self.ids.iter().position(|&id| id == n))
+            .expect("every address is a member (checked in from_info)")
+    }
+
+    /// True if `key`'s home node is one of its N replicas (always, given
+    /// every member's address).
+    pub fn home_is_replica(&self, key: &[u8]) -> bool {
+        let home = self.ids[self.home(key)];
+        self.order.replicas_of(key)[..self.replicas].contains(&home)
+    }
+
+    /// The addresses, as given.
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
+    }
+
+    /// The node id answering at `addrs()[i]`.
+    pub fn node_id(&self, i: usize) -> NodeId {
+        self.ids[i]
+    }
+}
+
+/// A client of a whole cluster: one [`Client`] per node, each single-key
+/// command sent to its key's home node (see [`Routes`]).
+pub struct Cluster {
+    routes: Routes,
+    nodes: Vec<Client>,
+}
+
+impl Cluster {
+    /// Connects to every address (all of the cluster's client addresses, for
+    /// routing to replicas) with [`DEFAULT_TIMEOUT_MS`] and learns who is who.
+    pub fn connect(addrs: &[impl AsRef<str>]) -> Result<Cluster, ClientError> {
+        Cluster::connect_timeout(addrs, Duration::from_millis(DEFAULT_TIMEOUT_MS))
+    }
+
+    /// As [`Cluster::connect`], with `timeout` for connect, reads and writes.
+    pub fn connect_timeout(
+        addrs: &[impl AsRef<str>],
+        timeout: Duration,
+    ) -> Result<Cluster, ClientError> {
+        let addrs: Vec<String> = addrs.iter().map(|a| a.as_ref().to_owned()).collect();
+        let mut nodes = Vec::with_capacity(addrs.len());
+        let mut infos = Vec::with_capacity(addrs.len());
+        for a in &addrs {
+            let mut c = Client::connect_timeout(a.as_str(), timeout)?;
+            infos.push(c.info(None)?);
+            nodes.push(c);
+        }
+        let routes = Routes::from_info(&addrs, &infos)?;
+        Ok(Cluster { routes, nodes })
+    }
+
+    /// Who is home for which key.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+
+    /// The connection to `key`'s home node, for any command on that one key.
+    pub fn for_key(&mut self, key: &[u8]) -> &mut Client {
+        let i = self.routes.home(key);
+        &mut self.nodes[i]
+    }
+
+    /// The connection to `addrs()[i]`, for commands on no key or many.
+    pub fn node(&mut self, i: usize) -> &mut Client {
+        &mut self.nodes[i]
+    }
+
+    /// `GET key` at its home node.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+        self.for_key(key).get(key)
+    }
+
+    /// `SET key value` at its home node.
+    pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+        self.for_key(key).set(key, value)
+    }
+
+    /// `DEL key` at its home node: true if it existed.
+    pub fn del(&mut self, key: &[u8]) -> Result<bool, ClientError> {
+        Ok(self.for_key(key).del(&[key])? == 1)
+    }
+}
+
 /// SET's expiry option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SetExpiry {
@@ -606,5 +809,58 @@ mod tests {
             matches!(e, ClientError::Closed | ClientError::Io(_)),
             "{e:?}"
         );
+    }
+
+    fn info(id: u32, members: &str, replicas: usize) -> String {
+        format!(
+            "# Server\r\nnode_id:{id}\r\n\r\n# Cluster\r\nmembers:{members}\r\nreplicas:{replicas}\r\n"
+        )
+    }
+
+    fn addrs(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("127.0.0.1:{}", 7000 + i)).collect()
+    }
+
+    #[test]
+    fn the_home_of_a_key_is_its_first_replica_whatever_the_address_order() {
+        let p = Placement::new(&[1, 2, 3, 4, 5], 3);
+        // Addresses listed out of id order: the home follows the ids.
+        let ids = [3, 1, 5, 2, 4];
+        let infos: Vec<String> = ids.iter().map(|&id| info(id, "1,2,3,4,5", 3)).collect();
+        let r = Routes::from_info(&addrs(5), &infos).unwrap();
+        for i in 0..200 {
+            let key = format!("key:{i:08}");
+            let first = p.replicas_of(key.as_bytes())[0];
+            assert_eq!(r.node_id(r.home(key.as_bytes())), first, "{key}");
+            assert!(r.home_is_replica(key.as_bytes()));
+        }
+    }
+
+    #[test]
+    fn with_some_addresses_missing_the_home_is_the_best_known_node() {
+        let infos = vec![info(2, "1,2,3", 3), info(3, "1,2,3", 3)];
+        let r = Routes::from_info(&addrs(2), &infos).unwrap();
+        let full = Placement::new(&[1, 2, 3], 3);
+        for i in 0..200 {
+            let key = format!("k{i}");
+            let order = full.replicas_of(key.as_bytes());
+            let want = if order[0] == 1 { order[1] } else { order[0] };
+            assert_eq!(r.node_id(r.home(key.as_bytes())), want, "{key}");
+        }
+    }
+
+    #[test]
+    fn routes_refuse_two_clusters_and_one_node_twice() {
+        let two_views = vec![info(1, "1,2,3", 3), info(2, "1,2,3,4", 3)];
+        let e = Routes::from_info(&addrs(2), &two_views).unwrap_err();
+        assert!(e.to_string().contains("one cluster"), "{e}");
+        let twice = vec![info(1, "1,2,3", 3), info(1, "1,2,3", 3)];
+        let e = Routes::from_info(&addrs(2), &twice).unwrap_err();
+        assert!(e.to_string().contains("both node 1"), "{e}");
+        let stranger = vec![info(7, "1,2,3", 3)];
+        assert!(Routes::from_info(&addrs(1), &stranger).is_err());
+        let redis = vec!["# Server\r\nredis_version:7.0.15\r\n".to_owned()];
+        let e = Routes::from_info(&addrs(1), &redis).unwrap_err();
+        assert!(e.to_string().contains("node_id"), "{e}");
     }
 }

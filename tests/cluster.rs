@@ -188,3 +188,75 @@ fn five_nodes_three_replicas_serve_every_key_from_every_node() {
         );
     }
 }
+
+/// One INFO counter of node `id`.
+fn stat(c: &Cluster, id: u32, name: &str) -> u64 {
+    let info = c.client(id).info(Some("stats")).unwrap();
+    info.lines()
+        .find_map(|l| l.trim_end().strip_prefix(&format!("{name}:")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("node {id}: no {name} in INFO"))
+}
+
+/// A routed client (synod::client::Cluster) sends each key to its home node,
+/// the key's first replica: reads and writes work through it, every write to
+/// one key goes through that node alone, and all but the first take the
+/// one-round-trip path (INFO fast_writes grows there and nowhere else).
+#[test]
+fn a_routed_client_sends_every_write_of_a_key_to_its_home_replica() {
+    let c = Cluster::start(5, 3);
+    // Out of id order: the client maps addresses to ids through INFO.
+    let order = [3, 1, 5, 2, 4];
+    let addrs: Vec<String> = order.iter().map(|&id| c.addr(id).to_string()).collect();
+    let mut routed = synod::client::Cluster::connect(&addrs).unwrap();
+    let placement = synod::core::Placement::new(&[1, 2, 3, 4, 5], 3);
+    for i in 0..30 {
+        let key = format!("key{i}");
+        let home = routed.routes().home(key.as_bytes());
+        assert_eq!(
+            routed.routes().node_id(home),
+            placement.replicas_of(key.as_bytes())[0]
+        );
+        routed
+            .set(key.as_bytes(), format!("v{i}").as_bytes())
+            .unwrap();
+    }
+    for i in 0..30 {
+        let key = format!("key{i}");
+        let want = Some(format!("v{i}").into_bytes());
+        assert_eq!(routed.get(key.as_bytes()).unwrap(), want);
+        // Routing is an optimisation: any node still serves any key.
+        assert_eq!(c.client(1 + i % 5).get(key.as_bytes()).unwrap(), want);
+    }
+
+    let key = b"key7";
+    let home = routed.routes().node_id(routed.routes().home(key));
+    let before: Vec<(u64, u64)> = (1..=5)
+        .map(|id| (stat(&c, id, "requests"), stat(&c, id, "fast_writes")))
+        .collect();
+    const WRITES: u64 = 10;
+    for n in 0..WRITES {
+        routed.set(key, format!("again{n}").as_bytes()).unwrap();
+    }
+    for id in 1..=5u32 {
+        let (requests0, fast0) = before[id as usize - 1];
+        let (requests, fast) = (stat(&c, id, "requests"), stat(&c, id, "fast_writes"));
+        if id == home {
+            assert_eq!(requests - requests0, WRITES, "home node {id}");
+            // The key was written here before, so its phase 1 is cached;
+            // allow one write to have fallen back to two phases.
+            assert!(
+                fast - fast0 >= WRITES - 1,
+                "node {id}: {} fast writes",
+                fast - fast0
+            );
+        } else {
+            assert_eq!(
+                (requests, fast),
+                (requests0, fast0),
+                "node {id} is not home"
+            );
+        }
+    }
+    assert_eq!(routed.get(key).unwrap(), Some(b"again9".to_vec()));
+}

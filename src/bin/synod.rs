@@ -195,6 +195,15 @@ enum BenchTarget {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum BenchRoute {
+    /// Client i sends every request to the (i mod n)-th address.
+    None,
+    /// Each client connects to every address and sends a request to its
+    /// key's home node (synod only; found through INFO).
+    Key,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum BenchOp {
     Set,
     Get,
@@ -205,9 +214,14 @@ struct BenchArgs {
     /// What to measure.
     #[arg(long, value_enum, required_unless_present = "report")]
     target: Option<BenchTarget>,
-    /// Server addresses, comma-separated; client i uses the (i mod n)-th.
+    /// Server addresses, comma-separated; client i uses the (i mod n)-th,
+    /// or all of them with --route key.
     #[arg(long, value_delimiter = ',')]
     addrs: Vec<String>,
+    /// How a client picks the node for a request. Default: key for synod
+    /// (what a client that knows the cluster does), none for the others.
+    #[arg(long, value_enum)]
+    route: Option<BenchRoute>,
     #[arg(long, value_enum, default_value = "set")]
     op: BenchOp,
     /// Concurrent connections, one thread each.
@@ -491,6 +505,12 @@ fn bench(a: BenchArgs) -> ExitCode {
             BenchTarget::Echo => bench::Target::Echo,
         },
         addrs: a.addrs,
+        route: match a.route {
+            Some(BenchRoute::Key) => bench::Route::Key,
+            Some(BenchRoute::None) => bench::Route::None,
+            None if matches!(target, BenchTarget::Synod) => bench::Route::Key,
+            None => bench::Route::None,
+        },
         op: match a.op {
             BenchOp::Set => bench::Op::Set,
             BenchOp::Get => bench::Op::Get,
