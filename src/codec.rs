@@ -512,12 +512,8 @@ mod tests {
     }
 
     fn arb_value() -> impl Strategy<Value = Option<Record>> {
-        proptest::option::of((arb_bytes(), proptest::option::of(any::<u64>()))).prop_map(|v| {
-            v.map(|(data, expires_at_ms)| Record {
-                data,
-                expires_at_ms,
-            })
-        })
+        proptest::option::of((arb_bytes(), proptest::option::of(any::<u64>())))
+            .prop_map(|v| v.map(|(data, expires_at_ms)| Record::with_deadline(data, expires_at_ms)))
     }
 
     fn arb_nack() -> impl Strategy<Value = NackReason> {

@@ -2388,7 +2388,7 @@ mod tests {
             k("k99"),
             Some(Record {
                 data: k("v"),
-                expires_at_ms: Some(1),
+                expires_at_ms: Some(crate::core::command::deadline_at(1)),
             }),
         );
         let mut cursors = ScanCursors::default();

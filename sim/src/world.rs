@@ -2003,7 +2003,7 @@ fn input_name(input: &Input) -> &'static str {
 /// A register value for traces: the bytes, and the deadline if it has one.
 pub fn show_value(v: &synod::core::Value) -> String {
     match v {
-        Some(r) => match r.expires_at_ms {
+        Some(r) => match r.deadline() {
             Some(at) => format!("{:?}@exp{at}", String::from_utf8_lossy(&r.data)),
             None => format!("{:?}", String::from_utf8_lossy(&r.data)),
         },

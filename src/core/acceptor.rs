@@ -418,6 +418,17 @@ mod tests {
     const K: &[u8] = b"k";
 
     #[test]
+    fn a_slot_fits_88_bytes() {
+        // 11 slots and keys per B-tree leaf: at 88 bytes a leaf fits a
+        // 1,264-byte allocation, at 96 it took 1,344 (docs/bench/memory.md).
+        assert!(
+            std::mem::size_of::<Slot>() <= 88,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
+    }
+
+    #[test]
     fn promises_a_higher_ballot_with_nothing_accepted() {
         let mut a = Acceptor::new(None);
         assert_eq!(

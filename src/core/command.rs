@@ -8,6 +8,7 @@
 //! moves *when* a key expires, never whether histories are linearizable.
 
 use serde::{Deserialize, Serialize};
+use std::num::NonZeroU64;
 
 /// A key: any bytes.
 pub type Key = Vec<u8>;
@@ -18,7 +19,17 @@ pub struct Record {
     /// The value's bytes.
     pub data: Vec<u8>,
     /// Wall-clock deadline in ms since the Unix epoch (None: never expires).
-    pub expires_at_ms: Option<u64>,
+    /// `NonZeroU64`, not `u64`: the option then costs no tag, so a record is
+    /// 32 bytes instead of 40, and every acceptor slot 8 bytes less (the
+    /// B-tree leaves of a million keys fit a smaller allocation). Read and
+    /// build it through [`Record::deadline`] and [`deadline_at`].
+    pub expires_at_ms: Option<NonZeroU64>,
+}
+
+/// A deadline at `ms` (ms since the Unix epoch). 0 becomes 1: both are long
+/// past, so the record is expired either way.
+pub fn deadline_at(ms: u64) -> NonZeroU64 {
+    NonZeroU64::new(ms.max(1)).unwrap_or(NonZeroU64::MIN)
 }
 
 impl Record {
@@ -30,9 +41,22 @@ impl Record {
         }
     }
 
+    /// A record with the deadline `at_ms`, if any.
+    pub fn with_deadline(data: impl Into<Vec<u8>>, at_ms: Option<u64>) -> Record {
+        Record {
+            data: data.into(),
+            expires_at_ms: at_ms.map(deadline_at),
+        }
+    }
+
+    /// The deadline in ms since the Unix epoch, if any.
+    pub fn deadline(&self) -> Option<u64> {
+        self.expires_at_ms.map(NonZeroU64::get)
+    }
+
     /// True if the deadline has passed at `now_ms`.
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expires_at_ms.is_some_and(|at| at <= now_ms)
+        self.deadline().is_some_and(|at| at <= now_ms)
     }
 }
 
@@ -181,7 +205,7 @@ impl Command {
         let data = |r: Option<&Record>| r.map(|r| r.data.clone());
         match self {
             Command::Get => (same(), Reply::Value(data(live))),
-            Command::Ttl => (same(), Reply::Deadline(live.map(|r| r.expires_at_ms))),
+            Command::Ttl => (same(), Reply::Deadline(live.map(Record::deadline))),
             Command::Set(v) => (Some(Record::new(v.clone())), Reply::Done),
             Command::SetWith {
                 data: v,
@@ -207,7 +231,7 @@ impl Command {
                 let expires_at_ms = match expiry {
                     Expiry::Clear => None,
                     Expiry::Keep => live.and_then(|r| r.expires_at_ms),
-                    Expiry::At(at) => Some(*at),
+                    Expiry::At(at) => Some(deadline_at(*at)),
                 };
                 let new = Record {
                     data: v.clone(),
@@ -296,7 +320,7 @@ impl Command {
                 };
                 let mut new = r.clone();
                 if let Some(at) = change {
-                    new.expires_at_ms = *at;
+                    new.expires_at_ms = at.map(deadline_at);
                 }
                 let reply = Reply::Value(Some(r.data.clone()));
                 (Some(new), reply)
@@ -305,7 +329,7 @@ impl Command {
                 let Some(r) = live else {
                     return (None, Reply::Integer(0));
                 };
-                let applies = match (cond, r.expires_at_ms) {
+                let applies = match (cond, r.deadline()) {
                     (ExpireCond::Always, _) => true,
                     (ExpireCond::IfNone, current) => current.is_none(),
                     (ExpireCond::IfSome, current) => current.is_some(),
@@ -318,7 +342,7 @@ impl Command {
                 }
                 let new = Record {
                     data: r.data.clone(),
-                    expires_at_ms: Some(*at_ms),
+                    expires_at_ms: Some(deadline_at(*at_ms)),
                 };
                 (Some(new), Reply::Integer(1))
             }
@@ -448,10 +472,7 @@ mod tests {
         Some(Record::new(s.as_bytes()))
     }
     fn ttl(s: &str, at: u64) -> Value {
-        Some(Record {
-            data: s.as_bytes().to_vec(),
-            expires_at_ms: Some(at),
-        })
+        Some(Record::with_deadline(s.as_bytes(), Some(at)))
     }
     fn bytes(s: &str) -> Option<Vec<u8>> {
         Some(s.as_bytes().to_vec())

@@ -1126,7 +1126,7 @@ fn the_first_live_replica_sweeps_an_expired_value_nobody_reads() {
     let others: Vec<NodeId> = [1, 2, 3].into_iter().filter(|&m| m != first).collect();
     let expiring = Some(Record {
         data: b"v".to_vec(),
-        expires_at_ms: Some(500),
+        expires_at_ms: Some(crate::core::command::deadline_at(500)),
     });
     step_at(
         &mut n,
@@ -1199,7 +1199,7 @@ fn a_replica_that_is_not_first_leaves_the_sweep_to_the_first() {
     let mut n = node(second);
     let expired = Some(Record {
         data: b"v".to_vec(),
-        expires_at_ms: Some(10),
+        expires_at_ms: Some(crate::core::command::deadline_at(10)),
     });
     step_at(
         &mut n,
@@ -1691,7 +1691,7 @@ fn a_fast_read_of_an_expired_value_falls_back_to_the_round_that_writes_its_tombs
     let mut n = fast_node(1);
     let expired = Some(Record {
         data: b"old".to_vec(),
-        expires_at_ms: Some(1),
+        expires_at_ms: Some(crate::core::command::deadline_at(1)),
     });
     // Our own replica and node 2 agree on a confirmed, expired value.
     deliver(&mut n, 2, accept(b(1, 2), expired.clone()));
