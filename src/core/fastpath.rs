@@ -293,7 +293,15 @@ impl Node {
         }
         let fresh = now_us.saturating_sub(cache.sent_us) <= ttl_us;
         let unseen = local_promise.is_none_or(|p| p <= ballot);
-        if ballot == Ballot::ZERO || promises.len() < quorum || !fresh || !unseen {
+        // Promises of peers whose link is down since do not make a quorum
+        // for Phase 2: the two phases then fail cleanly ("not applied")
+        // instead of an Accept that reaches only our own acceptor (unknown).
+        let me = self.cfg.node_id;
+        let live = promises
+            .keys()
+            .filter(|&&n| n == me || self.peers.get(&n).is_some_and(|p| p.up))
+            .count();
+        if ballot == Ballot::ZERO || live < quorum || !fresh || !unseen {
             return false;
         }
         let Some(round) = self.coords.get_mut(key).and_then(|c| c.round.as_mut()) else {

@@ -1618,6 +1618,32 @@ fn a_repeated_write_takes_one_round_trip_on_the_piggybacked_promises() {
 }
 
 #[test]
+fn cached_promises_of_a_peer_whose_link_went_down_do_not_make_a_quorum() {
+    let mut n = fast_node(1);
+    request(&mut n, 7, Command::Set(b"a".to_vec()));
+    deliver(&mut n, 2, promise(b(1, 1), None));
+    let mut folded = accepted(b(1, 1));
+    if let Message::Accepted { next_promised, .. } = &mut folded {
+        *next_promised = true;
+    }
+    deliver(&mut n, 2, folded);
+    // Node 2's link goes down: its promise of b(2, 1) may still hold, but an
+    // Accept sent on it would reach only our own acceptor, and the write
+    // would end unknown. Two phases instead: a Prepare nobody answers fails
+    // cleanly, "not applied".
+    step(&mut n, 10, Input::PeerDown { node: 2 });
+    let out = request(&mut n, 8, Command::Set(b"b".to_vec()));
+    assert!(
+        sent(&out)
+            .iter()
+            .all(|(_, m)| matches!(m, Message::Prepare { .. })),
+        "two phases: {:?}",
+        sent(&out)
+    );
+    assert_eq!(n.stats().fast_writes, 0);
+}
+
+#[test]
 fn a_reject_of_the_piggybacked_prepare_drops_the_cached_promises() {
     let mut n = fast_node(1);
     request(&mut n, 7, Command::Set(b"a".to_vec()));
