@@ -561,7 +561,8 @@ impl Routes {
     /// every member's address).
     pub fn home_is_replica(&self, key: &[u8]) -> bool {
         let home = self.ids[self.home(key)];
-        self.order.replicas_of(key)[..self.replicas].contains(&home)
+        let order = self.order.replicas_of(key);
+        order[..self.replicas.min(order.len())].contains(&home)
     }
 
     /// The addresses, as given.
@@ -576,7 +577,9 @@ impl Routes {
 }
 
 /// A client of a whole cluster: one [`Client`] per node, each single-key
-/// command sent to its key's home node (see [`Routes`]).
+/// command sent to its key's home node (see [`Routes`]). No failover yet:
+/// `connect` needs every node up, and a command whose home is down fails,
+/// though any other node would serve it (use a plain [`Client`] to one).
 pub struct Cluster {
     routes: Routes,
     nodes: Vec<Client>,

@@ -26,7 +26,9 @@ use std::fmt;
 pub const MAGIC: u32 = 0x5359_4E44;
 
 /// Version of the peer protocol; nodes of different versions refuse each other.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// 3: a record's deadline is never 0 (`Option<NonZeroU64>`); a 0 from an
+/// older build would fail to decode, so the versions must not mix.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -679,6 +681,22 @@ mod tests {
 
     /// Compile-time reminder: if a variant is added to Message, `arb_message`
     /// must generate it too.
+    #[test]
+    fn a_zero_deadline_is_refused_as_bad_input() {
+        // A record is (data, deadline) on the wire; a deadline is never 0.
+        let zero = bincode::serde::encode_to_vec((b"v".to_vec(), Some(0u64)), bincode_config())
+            .expect("encode");
+        let decoded =
+            bincode::serde::decode_from_slice::<crate::core::Record, _>(&zero, bincode_config());
+        assert!(decoded.is_err(), "{decoded:?}");
+        let one = bincode::serde::encode_to_vec((b"v".to_vec(), Some(1u64)), bincode_config())
+            .expect("encode");
+        let (r, _) =
+            bincode::serde::decode_from_slice::<crate::core::Record, _>(&one, bincode_config())
+                .expect("a deadline of 1 decodes");
+        assert_eq!(r.deadline(), Some(1));
+    }
+
     #[test]
     fn message_kinds_are_all_generated() {
         let m = Message::Recover { after: None };

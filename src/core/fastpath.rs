@@ -386,6 +386,16 @@ impl Node {
         );
         let cost = cached_bytes(key, carrier.1);
         let cache = &mut self.promise_cache;
+        if keys_max == 0 || cost > bytes_max {
+            // Too big to cache: the old entry is spent (it keeps its bytes
+            // and its place in `order`, so the two stay in step).
+            if let Some(old) = cache.entries.get_mut(key) {
+                old.ballot = Ballot::ZERO;
+                old.promises.clear();
+                old.folded.clear();
+            }
+            return None;
+        }
         // An entry replaced keeps its place in `order` (no O(n) removal).
         let mut in_order = match cache.entries.remove(key) {
             Some(old) => {
@@ -394,9 +404,6 @@ impl Node {
             }
             None => false,
         };
-        if keys_max == 0 || cost > bytes_max {
-            return None;
-        }
         // Make room by dropping the oldest entries.
         while cache.entries.len() >= keys_max || cache.bytes + cost > bytes_max {
             let Some(old) = cache.order.pop_front() else {
