@@ -325,15 +325,8 @@ pub fn write_all(out: &Path, bugs: &[DeliberateBug], seeds: u64) -> Result<Vec<S
                     toml_path.display()
                 );
                 let filter = focus(&rec);
-                let svg = diagram::svg::render(
-                    &rec,
-                    &filter,
-                    &diagram::svg::SvgOptions {
-                        all_elements: false,
-                        explain: true,
-                        states: true,
-                    },
-                );
+                let svg =
+                    diagram::svg::render(&rec, &filter, &diagram::svg::SvgOptions::standalone());
                 let svg_path = out.join(format!("{name}.svg"));
                 std::fs::write(&svg_path, svg)
                     .map_err(|e| format!("cannot write {}: {e}", svg_path.display()))?;

@@ -478,15 +478,7 @@ fn write_pictures(
         scenario_file,
     );
     if let Some(path) = &p.svg {
-        let svg = diagram::svg::render(
-            &rec,
-            &p.filter,
-            &diagram::svg::SvgOptions {
-                all_elements: false,
-                explain: true,
-                states: true,
-            },
-        );
+        let svg = diagram::svg::render(&rec, &p.filter, &diagram::svg::SvgOptions::standalone());
         std::fs::write(path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         println!("diagram: {}", path.display());
     }

@@ -146,15 +146,7 @@ fn svg_of_a_run_with_crashes_and_drops_is_well_formed_and_self_contained() {
             window_us: Some((40_000, 50_000)),
         },
     ] {
-        let svg = diagram::svg::render(
-            &rec,
-            &filter,
-            &diagram::svg::SvgOptions {
-                all_elements: false,
-                explain: true,
-                states: true,
-            },
-        );
+        let svg = diagram::svg::render(&rec, &filter, &diagram::svg::SvgOptions::standalone());
         assert_eq!(check_xml(&svg), Ok("svg".into()));
         // Nothing from outside the file: the only URL is the SVG namespace.
         assert_eq!(

@@ -33,6 +33,18 @@ pub struct SvgOptions {
     pub states: bool,
 }
 
+impl SvgOptions {
+    /// A diagram that stands on its own (`run --svg`, exercise pages): only
+    /// what the filter keeps, the verdict in words, acceptor states.
+    pub fn standalone() -> SvgOptions {
+        SvgOptions {
+            all_elements: false,
+            explain: true,
+            states: true,
+        }
+    }
+}
+
 /// The colour of a message kind.
 pub fn kind_colour(kind: &str) -> &'static str {
     match kind {
