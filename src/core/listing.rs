@@ -20,7 +20,7 @@
 //!
 //! A listing is only a candidate set: a lagging replica may still list a key
 //! deleted since, and a value accepted by a minority may be listed before it
-//! is chosen. Callers that need the truth read each key (commands.rs does).
+//! is chosen. Callers that need the truth read each key (src/commands/keys.rs does).
 
 use super::ballot::NodeId;
 use super::command::{Key, Reply};
