@@ -93,6 +93,7 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         nacks_received,
         messages_received,
         messages_dropped,
+        messages_refused,
         keys: _,                // in # Keyspace
         tombstones: _,          // in # Keyspace
         memory_used_bytes: _,   // in # Memory
@@ -119,6 +120,7 @@ pub fn stats_fields(s: &Stats) -> Vec<(&'static str, u64)> {
         ("nacks_received", *nacks_received),
         ("messages_received", *messages_received),
         ("messages_dropped", *messages_dropped),
+        ("messages_refused", *messages_refused),
         ("evicted_keys", *evicted_keys),
         ("expired_keys", *expired_keys),
         ("tombstones_dropped", *tombstones_dropped),

@@ -65,22 +65,76 @@ impl fmt::Display for Ballot {
 /// Every ballot the node sees raises it, so a fresh ballot outranks everything
 /// the node has heard of; a per-key clock would pay an extra Reject on the first
 /// touch of every key.
+///
+/// A peer may lie, so how far peers can raise the clock is bounded by a
+/// budget (a token bucket over rounds, `Config::round_jump_max` deep, refilled
+/// at `Config::round_raise_per_sec`): an honest cluster raises a node's clock
+/// by at most the rounds the others started, millions per second at most,
+/// while a member pushing huge ballots is refused once the budget is spent.
+/// At the default 2^30 rounds per second, reaching `u64::MAX` takes a
+/// misbehaving member over 500 years of sustained effort. Should the clock
+/// ever reach its limit, `next` returns `None` and the node's rounds fail
+/// with a clear error (no wrap-around, no panic); only a wiped cluster starts
+/// again from round 0.
 #[derive(Clone, Debug, Default)]
 pub struct RoundClock {
     round: u64,
+    /// Rounds peers may still raise the clock by; refilled over time.
+    budget: u64,
+    /// When `budget` was last refilled (µs, the driver's monotonic clock).
+    refilled_at_us: u64,
 }
 
 impl RoundClock {
+    /// A clock at round 0 whose raise budget starts full at `budget`.
+    pub fn with_budget(budget: u64) -> RoundClock {
+        RoundClock {
+            round: 0,
+            budget,
+            refilled_at_us: 0,
+        }
+    }
+
     /// The highest round seen or used so far.
     pub fn current(&self) -> u64 {
         self.round
     }
 
-    /// Raises the clock to at least `round`.
+    /// Raises the clock to at least `round`, with no budget check (our own
+    /// state, e.g. a catch-up floor already admitted).
     pub fn observe(&mut self, round: u64) {
         if round > self.round {
             self.round = round;
         }
+    }
+
+    /// Checks that a peer may raise the clock to `round` now: the raise must
+    /// fit in the budget, refilled at `per_sec` up to `max`. Changes nothing
+    /// if it may not.
+    pub fn check_raise(
+        &mut self,
+        round: u64,
+        now_us: u64,
+        max: u64,
+        per_sec: u64,
+    ) -> Result<(), String> {
+        let raise = round.saturating_sub(self.round);
+        if raise == 0 {
+            return Ok(());
+        }
+        let elapsed = now_us.saturating_sub(self.refilled_at_us);
+        let refill = (u128::from(elapsed) * u128::from(per_sec) / 1_000_000).min(u128::from(max));
+        let budget = (u128::from(self.budget) + refill).min(u128::from(max)) as u64;
+        if raise > budget {
+            return Err(format!(
+                "round {round} jumps {raise} past our clock {}, more than the {budget} rounds \
+                 peers may raise it by now (round_jump_max = {max}, round_raise_per_sec = {per_sec})",
+                self.round
+            ));
+        }
+        self.budget = budget - raise;
+        self.refilled_at_us = self.refilled_at_us.max(now_us);
+        Ok(())
     }
 
     /// A new ballot above every round seen; `None` only if the clock would overflow.
@@ -110,6 +164,27 @@ mod tests {
         assert_eq!(clock.next(1, 7), Some(Ballot::new(42, 1, 7)));
         clock.observe(3);
         assert_eq!(clock.next(1, 7), Some(Ballot::new(43, 1, 7)));
+    }
+
+    #[test]
+    fn peers_raise_the_clock_only_within_the_budget() {
+        let mut clock = RoundClock::with_budget(100);
+        assert!(clock.check_raise(60, 0, 100, 10).is_ok());
+        clock.observe(60);
+        // 40 left: a raise of 50 is refused and changes nothing.
+        assert!(clock.check_raise(110, 0, 100, 10).is_err());
+        assert_eq!(clock.current(), 60);
+        // Rounds at or below the clock cost nothing.
+        assert!(clock.check_raise(60, 0, 100, 10).is_ok());
+        // One second later 10 more rounds are allowed: 50 in all.
+        assert!(clock.check_raise(110, 1_000_000, 100, 10).is_ok());
+        clock.observe(110);
+        assert!(clock.check_raise(111, 1_000_000, 100, 10).is_err());
+        // The budget never exceeds its depth, however long the wait.
+        assert!(clock.check_raise(211, 1_000_000_000, 100, 10).is_err());
+        assert!(clock.check_raise(210, 1_000_000_000, 100, 10).is_ok());
+        clock.observe(210);
+        assert!(clock.check_raise(211, 1_000_000_000, 100, 10).is_err());
     }
 
     #[test]

@@ -112,9 +112,16 @@ pub struct Config {
     pub retry_backoff_max_ms: u64,
     /// Round-trip estimate before any is measured, in µs.
     pub rtt_initial_us: u64,
-    /// Refuse a message whose round is this far past our clock: a peer cannot
-    /// push the clock to overflow. 2^48 rounds is centuries of real use.
+    /// How far peers may raise the round clock at once: the depth of the
+    /// raise budget (ballot.rs, `RoundClock`). A message naming a round
+    /// beyond the budget is refused as bad and closes its link. 2^48: a
+    /// node restarting (clock 0) into a cluster that ran a million rounds a
+    /// second for eight years still catches up at once.
     pub round_jump_max: u64,
+    /// Rounds per second the raise budget refills by. 2^30 (~10^9) is far
+    /// above any honest cluster's round rate; a member pushing huge ballots
+    /// needs over 500 years to drive the clock to its limit.
+    pub round_raise_per_sec: u64,
     /// Requests for one key composed into one round at most.
     pub batch_max_requests: usize,
     /// Requests waiting for one key at most; more are refused at once.
@@ -205,6 +212,7 @@ impl Config {
             retry_backoff_max_ms: 5,
             rtt_initial_us: 100,
             round_jump_max: 1 << 48,
+            round_raise_per_sec: 1 << 30,
             batch_max_requests: 1_024,
             key_queue_max_requests: 16_384,
             inflight_max_requests: 262_144,
@@ -287,8 +295,8 @@ impl Config {
                 self.list_keys_max, self.listings_max, self.list_timeout_ms
             ));
         }
-        if self.round_jump_max == 0 {
-            return fail("round_jump_max must be > 0".into());
+        if self.round_jump_max == 0 || self.round_raise_per_sec == 0 {
+            return fail("round_jump_max and round_raise_per_sec must be > 0".into());
         }
         if self.housekeeping_interval_ms == 0
             || self.sweep_slots_max == 0

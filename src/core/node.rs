@@ -123,6 +123,10 @@ pub struct Effects {
     pub wake_at_us: Option<u64>,
     /// Trace events, if tracing is on.
     pub trace: Vec<Trace>,
+    /// Peers that sent a message breaking the protocol (a round past the
+    /// raise budget, a size past a limit, a stranger's id...), with why. The
+    /// message changed no state; the driver closes that peer's link.
+    pub misbehaving: Vec<(NodeId, String)>,
 }
 
 impl Effects {
@@ -132,6 +136,7 @@ impl Effects {
         self.replies.clear();
         self.wake_at_us = None;
         self.trace.clear();
+        self.misbehaving.clear();
     }
 }
 
@@ -159,6 +164,8 @@ pub struct Stats {
     pub nacks_received: u64,
     pub messages_received: u64,
     pub messages_dropped: u64,
+    /// Peer messages refused as breaking the protocol (`Effects::misbehaving`).
+    pub messages_refused: u64,
     /// Keys holding a live value on this node (as a replica).
     pub keys: u64,
     /// Slots without a live value (tombstones, promises) not yet dropped.
@@ -186,6 +193,14 @@ pub struct Stats {
     pub fast_reads: u64,
     /// Fast reads that fell back to a full round.
     pub fast_read_fallbacks: u64,
+}
+
+/// Why `admit` refused a peer message.
+enum Refusal {
+    /// Normal in a live cluster (a message from before a restart): dropped.
+    Stale(String),
+    /// Breaks the protocol: refused, and the peer's link is closed.
+    Bad(String),
 }
 
 /// What an armed timer is for.
@@ -256,6 +271,7 @@ impl Node {
             .map(|&n| (n, PeerState::default()))
             .collect();
         let recovery = (!bootstrap).then(|| Recovery::new(peers.keys().copied()));
+        let clock = RoundClock::with_budget(cfg.round_jump_max);
         Ok(Node {
             acceptor: Acceptor::new(cfg.bug),
             rng: ChaCha8Rng::seed_from_u64(cfg.rng_seed),
@@ -263,7 +279,7 @@ impl Node {
             cfg,
             incarnation,
             placement,
-            clock: RoundClock::default(),
+            clock,
             voting: bootstrap,
             peers,
             coords: BTreeMap::new(),
@@ -464,10 +480,24 @@ impl Node {
     /// First checks on every peer message: who, which incarnation, how far a jump.
     fn on_envelope(&mut self, env: Envelope, out: &mut Effects) {
         self.stats.messages_received += 1;
-        if let Err(why) = self.admit(&env) {
-            log::debug!("drop {} from {}: {why}", env.msg.kind(), env.from);
-            self.stats.messages_dropped += 1;
-            return;
+        match self.admit(&env) {
+            Ok(()) => {}
+            Err(Refusal::Stale(why)) => {
+                log::debug!("drop {} from {}: {why}", env.msg.kind(), env.from);
+                self.stats.messages_dropped += 1;
+                return;
+            }
+            Err(Refusal::Bad(why)) => {
+                let why = format!("{} from node {}: {why}", env.msg.kind(), env.from);
+                log::debug!("refuse {why}");
+                self.stats.messages_refused += 1;
+                out.misbehaving.push((env.from, why));
+                return;
+            }
+        }
+        if env.from != self.cfg.node_id && env.from_incarnation > self.peers[&env.from].incarnation
+        {
+            self.learn_incarnation(env.from, env.from_incarnation);
         }
         self.clock.observe(env.msg.max_round());
         let from = env.from;
@@ -540,43 +570,115 @@ impl Node {
         }
     }
 
-    /// Why `env` must be ignored, if it must.
-    fn admit(&mut self, env: &Envelope) -> Result<(), String> {
+    /// Why `env` must be ignored, if it must. Checks only: a refused message
+    /// changes no state (the round budget is spent only by an admitted one).
+    fn admit(&mut self, env: &Envelope) -> Result<(), Refusal> {
         let me = self.cfg.node_id;
         if env.to != me {
-            return Err(format!("addressed to node {}", env.to));
+            return Err(Refusal::Bad(format!("addressed to node {}", env.to)));
         }
         if env.to_incarnation != self.incarnation {
-            return Err(format!(
+            return Err(Refusal::Stale(format!(
                 "addressed to incarnation {}, ours is {}",
                 env.to_incarnation, self.incarnation
-            ));
+            )));
         }
         if env.from == me {
             if env.from_incarnation != self.incarnation {
-                return Err("from an earlier incarnation of this node".into());
-            }
-        } else {
-            let Some(peer) = self.peers.get(&env.from) else {
-                return Err(format!("node {} is not a member", env.from));
-            };
-            if env.from_incarnation < peer.incarnation {
-                return Err(format!(
-                    "from incarnation {} of node {}, which restarted as {}",
-                    env.from_incarnation, env.from, peer.incarnation
+                return Err(Refusal::Stale(
+                    "from an earlier incarnation of this node".into(),
                 ));
             }
-            if env.from_incarnation > peer.incarnation {
-                self.learn_incarnation(env.from, env.from_incarnation);
+            return Ok(());
+        }
+        let Some(peer) = self.peers.get(&env.from) else {
+            return Err(Refusal::Bad(format!("node {} is not a member", env.from)));
+        };
+        if env.from_incarnation < peer.incarnation {
+            return Err(Refusal::Stale(format!(
+                "from incarnation {} of node {}, which restarted as {}",
+                env.from_incarnation, env.from, peer.incarnation
+            )));
+        }
+        if env.from_incarnation == 0 {
+            return Err(Refusal::Bad("incarnation 0".into()));
+        }
+        self.check_sizes(&env.msg).map_err(Refusal::Bad)?;
+        let c = &self.cfg;
+        self.clock
+            .check_raise(
+                env.msg.max_round(),
+                self.now.mono_us,
+                c.round_jump_max,
+                c.round_raise_per_sec,
+            )
+            .map_err(Refusal::Bad)
+    }
+
+    /// Keys, values, pages and crash vectors within the configured limits:
+    /// this node never sends more, so a peer that does is broken or lying.
+    fn check_sizes(&self, msg: &Message) -> Result<(), String> {
+        let c = &self.cfg;
+        let key = msg.key();
+        if key.len() > c.key_len_max_bytes {
+            return Err(format!(
+                "key of {} bytes exceeds key_len_max_bytes = {}",
+                key.len(),
+                c.key_len_max_bytes
+            ));
+        }
+        let value = match msg {
+            Message::Accept { value, .. } => value.as_ref(),
+            Message::Promise {
+                accepted: Some((_, v)),
+                ..
+            }
+            | Message::ReadReply {
+                accepted: Some((_, v)),
+                ..
+            } => v.as_ref(),
+            _ => None,
+        };
+        if let Some(v) = value {
+            if v.data.len() > c.value_len_max_bytes {
+                return Err(format!(
+                    "value of {} bytes exceeds value_len_max_bytes = {}",
+                    v.data.len(),
+                    c.value_len_max_bytes
+                ));
             }
         }
-        let round = env.msg.max_round();
-        if round > self.clock.current().saturating_add(self.cfg.round_jump_max) {
+        let (keys, max, what): (&[Key], usize, &str) = match msg {
+            Message::KeyPage { keys, .. } => {
+                (keys, c.recovery_page_keys_max, "recovery_page_keys_max")
+            }
+            Message::KeyList { keys, .. } => (keys, c.list_keys_max, "list_keys_max"),
+            _ => (&[], 0, ""),
+        };
+        if keys.len() > max {
             return Err(format!(
-                "round {round} jumps past our clock {} by more than round_jump_max = {}",
-                self.clock.current(),
-                self.cfg.round_jump_max
+                "{} keys in one page exceed {what} = {max}",
+                keys.len()
             ));
+        }
+        if let Some(k) = keys.iter().find(|k| k.len() > c.key_len_max_bytes) {
+            return Err(format!(
+                "a listed key of {} bytes exceeds key_len_max_bytes = {}",
+                k.len(),
+                c.key_len_max_bytes
+            ));
+        }
+        if let Message::Promise { crash_vector, .. } | Message::Accepted { crash_vector, .. } = msg
+        {
+            if crash_vector.len() > c.members.len()
+                || crash_vector
+                    .iter()
+                    .any(|(n, i)| *i == 0 || !c.members.contains(n))
+            {
+                return Err(
+                    "crash vector names a non-member, incarnation 0 or too many nodes".into(),
+                );
+            }
         }
         Ok(())
     }

@@ -265,14 +265,122 @@ fn a_message_from_a_newer_incarnation_is_recorded_then_answered() {
 }
 
 #[test]
-fn a_round_jumping_past_round_jump_max_is_dropped() {
+fn a_round_jumping_past_round_jump_max_is_refused_and_reported() {
     let mut n = node(2);
     let far = b(n.config().round_jump_max + 1, 1);
-    assert!(deliver(&mut n, 1, prepare(far)).sends.is_empty());
+    let out = deliver(&mut n, 1, prepare(far));
+    assert!(out.sends.is_empty());
     assert_eq!(n.round_clock(), 0, "the clock did not move");
+    assert_eq!(
+        out.misbehaving.len(),
+        1,
+        "the driver is told to close the link"
+    );
+    assert!(
+        out.misbehaving[0].1.contains("round_jump_max"),
+        "{:?}",
+        out.misbehaving
+    );
+    assert_eq!(n.stats().messages_refused, 1);
 }
 
-// ---- Coordinator rules ----
+/// The attack of issue 15: ~65,000 envelopes, each naming a round as far
+/// past the clock as allowed, drove it to u64::MAX and every write failed.
+/// Now the raise budget caps how far peers push it, and writes go on.
+#[test]
+fn a_member_cannot_exhaust_the_round_clock() {
+    let mut n = node(1);
+    let (max, rate) = (n.config().round_jump_max, n.config().round_raise_per_sec);
+    let mut refused = 0;
+    for i in 0..70_000u64 {
+        let now = 1_000 + i * 1_000; // one every ms: 70 s in all
+        let round = n.round_clock().saturating_add(max);
+        let msg = if i % 2 == 0 {
+            prepare(b(round, 2))
+        } else {
+            Message::Read {
+                key: K.to_vec(),
+                ballot: b(round, 2),
+            }
+        };
+        let out = step(&mut n, now, Input::Peer(env(2, 1, msg)));
+        refused += out.misbehaving.len();
+    }
+    let limit = max + rate * 71;
+    assert!(
+        n.round_clock() <= limit,
+        "clock {} above {limit}",
+        n.round_clock()
+    );
+    assert!(refused >= 69_000, "only {refused} refused");
+    // The node still makes ballots, far from the limit.
+    let out = step(
+        &mut n,
+        71_000_000,
+        Input::Request {
+            id: 7,
+            key: b"other".to_vec(),
+            command: Command::Set(b"v".to_vec()),
+        },
+    );
+    assert!(out
+        .sends
+        .iter()
+        .any(|e| matches!(e.msg, Message::Prepare { .. })));
+}
+
+#[test]
+fn a_value_or_key_past_the_limits_is_refused_and_changes_nothing() {
+    let mut n = node(2);
+    let big = Some(Record::new(vec![0u8; n.config().value_len_max_bytes + 1]));
+    let out = deliver(&mut n, 1, accept(b(1, 1), big));
+    assert!(out.sends.is_empty());
+    assert_eq!(out.misbehaving.len(), 1);
+    assert!(n.acceptor().slot(K).is_none(), "no state created");
+    assert_eq!(n.round_clock(), 0);
+    let long_key = vec![b'k'; n.config().key_len_max_bytes + 1];
+    let out = deliver(
+        &mut n,
+        1,
+        Message::Prepare {
+            key: long_key,
+            ballot: b(1, 1),
+        },
+    );
+    assert_eq!(out.misbehaving.len(), 1);
+    assert!(out.misbehaving[0].1.contains("key_len_max_bytes"));
+}
+
+#[test]
+fn a_crash_vector_naming_a_stranger_or_incarnation_zero_is_refused() {
+    let mut n = node(1);
+    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    for cv in [vec![(9, 5)], vec![(3, 0)]] {
+        let msg = Message::Promise {
+            key: K.to_vec(),
+            ballot: b(1, 1),
+            accepted: None,
+            confirmed: false,
+            crash_vector: cv,
+        };
+        let out = deliver(&mut n, 2, msg);
+        assert_eq!(out.misbehaving.len(), 1);
+        assert!(out.sends.is_empty(), "the promise was not counted");
+    }
+    assert_eq!(n.peers()[&3].incarnation, INC);
+}
+
+#[test]
+fn a_refused_message_does_not_teach_an_incarnation() {
+    let mut n = node(2);
+    let mut e = env(1, 2, prepare(b(n.config().round_jump_max + 1, 1)));
+    e.from_incarnation = u64::MAX - 1;
+    let out = step(&mut n, 1_000, Input::Peer(e));
+    assert_eq!(out.misbehaving.len(), 1);
+    assert_eq!(n.peers()[&1].incarnation, INC, "node 1 is not cut off");
+}
+
+// ---- Coordinator rules ----// ---- Coordinator rules ----
 
 #[test]
 fn a_request_starts_phase_1a_with_a_ballot_from_the_round_clock() {
