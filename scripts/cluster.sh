@@ -6,7 +6,8 @@
 #
 # Node i listens for clients on 127.0.0.1:(7000+i) and for peers on
 # 127.0.0.1:(7100+i). The run folder (default target/cluster/) keeps the
-# cluster's settings, one pid file and one log per node.
+# cluster's settings, its peer secret (cluster.secret), one pid file and one
+# log per node.
 # Environment: SYNOD_CLUSTER_DIR, SYNOD_CLIENT_PORT_BASE (7000),
 # SYNOD_PEER_PORT_BASE (7100), SYNOD_BIN (skip the build, use this binary).
 set -euo pipefail
@@ -56,7 +57,7 @@ launch() { # launch ID BOOTSTRAP(0|1)
     --client-addr "127.0.0.1:$((CLIENT_BASE + id))" \
     --peer-addr "127.0.0.1:$((PEER_BASE + id))" \
     --peers "$(peers_flag)" --replicas "$REPLICAS" --cluster-id "$CLUSTER_ID" \
-    "${flags[@]}" "${extra[@]}" >>"$DIR/node$id.log" 2>&1 &
+    --secret-file "$DIR/cluster.secret" "${flags[@]}" "${extra[@]}" >>"$DIR/node$id.log" 2>&1 &
   echo $! >"$DIR/node$id.pid"
 }
 
@@ -100,6 +101,9 @@ cmd_start() {
   done
   build
   rm -rf "$DIR" && mkdir -p "$DIR"
+  # The peers' shared secret (docs/security.md): 32 random bytes in hex,
+  # readable by this user only; nodes refuse a peer that cannot prove it.
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$DIR/cluster.secret")
   NODES="$nodes" REPLICAS="$replicas" EXTRA="$extra" CLUSTER_ID="local-$$-$(date +%s)"
   printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\n' "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" >"$DIR/cluster.env"
   for ((i = 1; i <= NODES; i++)); do launch "$i" 1; done

@@ -18,6 +18,7 @@
 //! of "bytes claimed" equals the bytes a payload really consumes, so a
 //! well-formed frame never trips the decode limit, whatever its shape.
 
+use crate::auth::{FrameMac, TAG_BYTES};
 use crate::core::{Envelope, Incarnation, NodeId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -28,7 +29,8 @@ pub const MAGIC: u32 = 0x5359_4E44;
 /// Version of the peer protocol; nodes of different versions refuse each other.
 /// 3: a record's deadline is never 0 (`Option<NonZeroU64>`); a 0 from an
 /// older build would fail to decode, so the versions must not mix.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// 4: the handshake carries nonces and proofs, frames a tag (auth.rs).
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -69,6 +71,11 @@ pub struct Hello {
     pub incarnation: Incarnation,
     /// The incarnation the sender knows for the receiver (0: none).
     pub known_peer_incarnation: Incarnation,
+    /// Whether the sender holds a cluster secret: then both prove it and tag
+    /// every later frame (auth.rs). Both sides must agree.
+    pub authenticated: bool,
+    /// Fresh random bytes for this connection: the challenge the other side's proof covers.
+    pub nonce: [u8; TAG_BYTES],
 }
 
 /// One frame's payload.
@@ -78,6 +85,9 @@ pub enum Frame {
     Hello(Hello),
     /// Envelopes for the receiver, handled in order.
     Batch(Vec<Envelope>),
+    /// The handshake's proof of the cluster secret (auth.rs): the acceptor's
+    /// follows its Hello, the dialer's answers it.
+    Proof([u8; TAG_BYTES]),
 }
 
 /// Why bytes could not be turned into a frame, or a frame into bytes.
@@ -99,6 +109,8 @@ pub enum CodecError {
     },
     /// A value could not be encoded (a bug, not a peer's fault).
     Encode(String),
+    /// A frame's tag is wrong: forged, changed, replayed or reordered (auth.rs).
+    BadTag,
 }
 
 /// Formats a byte count for people: "80 MiB", "512 KiB", "17 bytes".
@@ -142,6 +154,10 @@ impl fmt::Display for CodecError {
                  the rest is garbage"
             ),
             CodecError::Encode(why) => write!(f, "cannot encode frame: {why}"),
+            CodecError::BadTag => write!(
+                f,
+                "a frame's authentication tag is wrong (forged, changed, replayed or reordered)"
+            ),
         }
     }
 }
@@ -214,6 +230,8 @@ pub struct FrameDecoder {
     /// Index of the first unconsumed byte of `buf`.
     pos: usize,
     failed: Option<CodecError>,
+    /// Set after an authenticated handshake: every frame carries a tag.
+    mac: Option<FrameMac>,
 }
 
 /// Consumed bytes are cut from the front once this many piled up.
@@ -227,7 +245,13 @@ impl FrameDecoder {
             buf: Vec::new(),
             pos: 0,
             failed: None,
+            mac: None,
         }
+    }
+
+    /// From now on every frame must be followed by its tag (auth.rs).
+    pub fn set_mac(&mut self, mac: FrameMac) {
+        self.mac = Some(mac);
     }
 
     /// Changes the bound for the frames not yet decoded (e.g. raised after a
@@ -285,14 +309,22 @@ impl FrameDecoder {
                 frame_size_max_bytes: self.frame_size_max_bytes,
             });
         }
-        let Some(payload) = avail.get(LENGTH_PREFIX_BYTES..LENGTH_PREFIX_BYTES + len) else {
+        let tag_len = if self.mac.is_some() { TAG_BYTES } else { 0 };
+        let whole = LENGTH_PREFIX_BYTES + len + tag_len;
+        if avail.len() < whole {
             // Reserve room for the rest of this (bounded) frame once, not per read.
-            let need = LENGTH_PREFIX_BYTES + len - avail.len();
-            self.buf.reserve(need);
+            self.buf.reserve(whole - avail.len());
             return Ok(None);
-        };
-        let frame = decode_payload(payload)?;
-        self.pos += LENGTH_PREFIX_BYTES + len;
+        }
+        let framed = &avail[..LENGTH_PREFIX_BYTES + len];
+        if let Some(mac) = &mut self.mac {
+            // Checked before a byte of the payload is decoded.
+            if !mac.verify(framed, &avail[LENGTH_PREFIX_BYTES + len..whole]) {
+                return Err(CodecError::BadTag);
+            }
+        }
+        let frame = decode_payload(&framed[LENGTH_PREFIX_BYTES..])?;
+        self.pos += whole;
         Ok(Some(frame))
     }
 }
@@ -328,6 +360,10 @@ pub enum HandshakeError {
     },
     /// The first frame was not a Hello.
     NotHello,
+    /// One side holds a cluster secret, the other does not.
+    AuthMismatch { ours: bool },
+    /// The proof of the cluster secret is wrong, or missing.
+    BadProof,
 }
 
 impl fmt::Display for HandshakeError {
@@ -384,6 +420,21 @@ impl fmt::Display for HandshakeError {
                  writes; restart it without --bootstrap"
             ),
             HandshakeError::NotHello => write!(f, "first frame is not a handshake (Hello)"),
+            HandshakeError::AuthMismatch { ours: true } => write!(
+                f,
+                "the peer has no cluster secret, and this node requires one: start every \
+                 node with the same --secret-file"
+            ),
+            HandshakeError::AuthMismatch { ours: false } => write!(
+                f,
+                "the peer requires a cluster secret, and this node has none: start every \
+                 node with the same --secret-file"
+            ),
+            HandshakeError::BadProof => write!(
+                f,
+                "the peer did not prove it holds the cluster secret (a different \
+                 --secret-file, or not a member)"
+            ),
         }
     }
 }
@@ -425,6 +476,11 @@ pub fn validate_hello(ours: &Hello, theirs: &Hello) -> Result<(), HandshakeError
     if theirs.incarnation == 0 {
         return Err(HandshakeError::ZeroIncarnation {
             node: theirs.node_id,
+        });
+    }
+    if theirs.authenticated != ours.authenticated {
+        return Err(HandshakeError::AuthMismatch {
+            ours: ours.authenticated,
         });
     }
     Ok(())
@@ -486,6 +542,8 @@ mod tests {
             node_id: 1,
             incarnation: 7,
             known_peer_incarnation: 0,
+            authenticated: false,
+            nonce: [3; TAG_BYTES],
         }
     }
 
@@ -659,22 +717,29 @@ mod tests {
             any::<u32>(),
             any::<u64>(),
             any::<u64>(),
+            any::<bool>(),
+            any::<[u8; TAG_BYTES]>(),
         )
-            .prop_map(|(magic, v, cluster_id, h, e, node_id, inc, known)| Hello {
-                magic,
-                protocol_version: v,
-                cluster_id,
-                membership_hash: h,
-                membership_epoch: e,
-                node_id,
-                incarnation: inc,
-                known_peer_incarnation: known,
-            })
+            .prop_map(
+                |(magic, v, cluster_id, h, e, node_id, inc, known, authenticated, nonce)| Hello {
+                    magic,
+                    protocol_version: v,
+                    cluster_id,
+                    membership_hash: h,
+                    membership_epoch: e,
+                    node_id,
+                    incarnation: inc,
+                    known_peer_incarnation: known,
+                    authenticated,
+                    nonce,
+                },
+            )
     }
 
     fn arb_frame() -> impl Strategy<Value = Frame> {
         prop_oneof![
             arb_hello().prop_map(Frame::Hello),
+            any::<[u8; TAG_BYTES]>().prop_map(Frame::Proof),
             proptest::collection::vec(arb_envelope(), 0..8).prop_map(Frame::Batch),
         ]
     }
@@ -949,5 +1014,21 @@ mod tests {
         assert_eq!(human_bytes(17), "17 bytes");
         assert_eq!(human_bytes(2048), "2 KiB");
         assert_eq!(human_bytes(80 * 1024 * 1024), "80 MiB");
+    }
+
+    #[test]
+    fn with_a_session_key_a_frame_needs_its_tag() {
+        let secret = crate::auth::ClusterSecret::new(b"0123456789abcdef0123").unwrap();
+        let frame = encoded(&Frame::Batch(vec![]));
+        let mut tx = secret.session(b"t");
+        let mut d = FrameDecoder::new(1024);
+        d.set_mac(secret.session(b"t"));
+        let mut bytes = frame.clone();
+        bytes.extend_from_slice(&tx.tag(&frame));
+        d.feed(&bytes);
+        assert_eq!(d.next_frame(), Ok(Some(Frame::Batch(vec![]))));
+        // The same frame again (a replay) fails: its tag was for sequence 0.
+        d.feed(&bytes);
+        assert_eq!(d.next_frame(), Err(CodecError::BadTag));
     }
 }

@@ -7,6 +7,7 @@
 //! protocol), [`commands`] (RESP commands to core requests and back) and
 //! [`client`] (a small synchronous Rust client).
 
+pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod codec;

@@ -64,6 +64,8 @@ fn a_handshake_with_the_wrong_cluster_id_is_refused() {
         node_id: 2,
         incarnation: 1,
         known_peer_incarnation: 0,
+        authenticated: false,
+        nonce: [0; 32],
     };
     let mut frame = Vec::new();
     encode_frame(&Frame::Hello(hello("some-other-cluster")), &mut frame).unwrap();

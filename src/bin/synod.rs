@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use synod::auth::ClusterSecret;
 use synod::client::{Client, ClientError};
 use synod::core::{Eviction, NodeId};
 use synod::resp::Reply;
@@ -287,6 +288,12 @@ struct NodeArgs {
     /// A fresh cluster: vote at once. Never give it to a restarted node.
     #[arg(long)]
     bootstrap: bool,
+    /// File holding the cluster secret (16+ bytes, mode 600; the same on
+    /// every member): peers must prove they hold it, and every frame between
+    /// nodes is authenticated. Without it the peer port takes loopback
+    /// connections only (docs/security.md).
+    #[arg(long)]
+    secret_file: Option<std::path::PathBuf>,
     /// Memory cap for keys and values, in bytes (0: none). Eviction starts at
     /// 90% of it; writes are refused with -OOM at it.
     #[arg(long, default_value_t = 0)]
@@ -405,6 +412,11 @@ fn usage(msg: &str) -> ExitCode {
 }
 
 fn node(args: NodeArgs) -> ExitCode {
+    let secret = match args.secret_file.as_deref().map(ClusterSecret::from_file) {
+        None => None,
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => return usage(&e),
+    };
     let opts = NodeOptions {
         node_id: args.id,
         client_addr: args.client_addr,
@@ -415,6 +427,7 @@ fn node(args: NodeArgs) -> ExitCode {
         bootstrap: args.bootstrap,
         memory_max_bytes: args.max_memory_bytes,
         eviction: args.eviction,
+        secret,
         runtime: RuntimeConfig::default(),
     };
     if let Err(e) = opts.validate() {

@@ -18,7 +18,7 @@ use crate::core::{Effects, Envelope, Incarnation, Input, Message, Node, NodeId, 
 use crate::resp::Reply;
 use async_std::channel::{Receiver, Sender};
 use async_std::future::timeout;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -98,6 +98,8 @@ struct Loop {
     ready: VecDeque<u64>,
     /// SCAN cursors handed to this node's clients.
     cursors: ScanCursors,
+    /// Peers found misbehaving in the batch being handled.
+    closing: BTreeSet<NodeId>,
 }
 
 /// Runs the loop until `Event::Stop` or every sender is gone.
@@ -129,6 +131,7 @@ pub(crate) async fn run(
         published: BTreeMap::new(),
         ready: VecDeque::new(),
         cursors: ScanCursors::default(),
+        closing: BTreeSet::new(),
     };
     let turn_events_max = lp.shared.opts.runtime.turn_events_max;
     loop {
@@ -190,6 +193,18 @@ impl Loop {
         for env in self.effects.sends.drain(..) {
             self.outbox.entry(env.to).or_default().push(env);
         }
+        for (node, why) in self.effects.misbehaving.drain(..) {
+            if self.closing.insert(node) {
+                let d = self.shared.gate.strike_node(node);
+                let closed = self.shared.close_inbound(node);
+                Counters::inc(&self.shared.counters.peer_links_closed_bad_messages);
+                log::warn!(
+                    "node {node} broke the protocol: {why}; closed its {closed} inbound \
+                     connection(s), refusing it for {} ms",
+                    d.as_millis()
+                );
+            }
+        }
         // Taken and given back, so the allocation is reused every turn.
         let mut replies = std::mem::take(&mut self.effects.replies);
         for (id, outcome) in replies.drain(..) {
@@ -201,9 +216,16 @@ impl Loop {
     fn on_event(&mut self, ev: Event) {
         match ev {
             Event::PeerBatch { envelopes } => {
+                let Some(from) = envelopes.first().map(|e| e.from) else {
+                    return;
+                };
                 for env in envelopes {
                     self.handle(Input::Peer(env));
+                    if self.closing.contains(&from) {
+                        break; // The rest of a misbehaving peer's frame is not read.
+                    }
                 }
+                self.closing.clear();
             }
             Event::LinkUp {
                 node,
@@ -409,6 +431,15 @@ impl Loop {
         max: usize,
     ) {
         let n = envs.len();
+        let per_frame = self.shared.opts.runtime.frame_messages_max;
+        if n > per_frame {
+            // The receiver refuses more in one frame.
+            let mut envs = envs;
+            let rest = envs.split_off(per_frame);
+            self.send_batch(peer, queue, envs, max);
+            self.send_batch(peer, queue, rest, max);
+            return;
+        }
         let confirm_only = envs
             .iter()
             .all(|e| matches!(e.msg, Message::Confirm { .. }));

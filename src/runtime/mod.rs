@@ -21,6 +21,7 @@ mod client_conn;
 mod event_loop;
 mod peer;
 
+use crate::auth::{self, ClusterSecret};
 use crate::codec::{self, FRAME_SIZE_MAX_BYTES};
 use crate::core::{Config, Eviction, Incarnation, Node, NodeId, Placement};
 use crate::resp::RespLimits;
@@ -62,6 +63,13 @@ pub struct RuntimeConfig {
     pub client_connections_max: usize,
     /// Inbound peer connections at most (handshaking or established).
     pub peer_inbound_connections_max: usize,
+    /// Inbound peer connections still in their handshake at most: strangers
+    /// cannot hold every slot with half-finished handshakes.
+    pub peer_handshakes_max: usize,
+    /// Messages in one peer frame at most; a frame with more closes the link
+    /// (the sender splits its batches to fit). Bounds the work one frame
+    /// makes the event loop do before it flushes.
+    pub frame_messages_max: usize,
     /// Bytes read from a peer socket per read call: large, since one read may
     /// carry a whole batch.
     pub peer_read_chunk_bytes: usize,
@@ -107,6 +115,8 @@ impl Default for RuntimeConfig {
             client_pipeline_max: 1024,
             client_connections_max: 10_000,
             peer_inbound_connections_max: 256,
+            peer_handshakes_max: 16,
+            frame_messages_max: 65_536,
             peer_read_chunk_bytes: 256 * 1024,
             client_read_chunk_bytes: 16 * 1024,
             handshake_timeout_ms: 2_000,
@@ -139,6 +149,8 @@ impl RuntimeConfig {
                 "peer_inbound_connections_max",
                 self.peer_inbound_connections_max as u64,
             ),
+            ("peer_handshakes_max", self.peer_handshakes_max as u64),
+            ("frame_messages_max", self.frame_messages_max as u64),
             ("peer_read_chunk_bytes", self.peer_read_chunk_bytes as u64),
             (
                 "client_read_chunk_bytes",
@@ -213,6 +225,9 @@ pub struct NodeOptions {
     pub memory_max_bytes: u64,
     /// What to do at the cap.
     pub eviction: Eviction,
+    /// The cluster secret (auth.rs): peers prove they hold it and tag every
+    /// frame. None: the peer port takes loopback connections only.
+    pub secret: Option<ClusterSecret>,
     /// The runtime's bounds.
     pub runtime: RuntimeConfig,
 }
@@ -239,6 +254,7 @@ impl NodeOptions {
             bootstrap,
             memory_max_bytes: 0,
             eviction: Eviction::NoEviction,
+            secret: None,
             runtime: RuntimeConfig::default(),
         }
     }
@@ -339,6 +355,10 @@ pub(crate) struct Counters {
     pub bytes_received: AtomicU64,
     pub bad_peer_connections: AtomicU64,
     pub peer_handshakes_refused: AtomicU64,
+    pub peer_auth_refused: AtomicU64,
+    pub peer_connections_refused_protected: AtomicU64,
+    pub peer_connections_backed_off: AtomicU64,
+    pub peer_links_closed_bad_messages: AtomicU64,
     pub peer_connect_failures: AtomicU64,
     pub client_connections_accepted: AtomicU64,
     pub client_connections_refused: AtomicU64,
@@ -375,6 +395,19 @@ impl Counters {
             ("bytes_received", g(&self.bytes_received)),
             ("bad_peer_connections", g(&self.bad_peer_connections)),
             ("peer_handshakes_refused", g(&self.peer_handshakes_refused)),
+            ("peer_auth_refused", g(&self.peer_auth_refused)),
+            (
+                "peer_connections_refused_protected",
+                g(&self.peer_connections_refused_protected),
+            ),
+            (
+                "peer_connections_backed_off",
+                g(&self.peer_connections_backed_off),
+            ),
+            (
+                "peer_links_closed_bad_messages",
+                g(&self.peer_links_closed_bad_messages),
+            ),
             ("peer_connect_failures", g(&self.peer_connect_failures)),
             (
                 "client_connections_accepted",
@@ -407,6 +440,10 @@ pub(crate) struct Shared {
     pub stopping: AtomicBool,
     /// Per-peer send queues, filled by the loop and drained by the dialers.
     pub queues: BTreeMap<NodeId, Arc<peer::SendQueue>>,
+    /// Who may open a peer connection now (back-off, peer.rs).
+    pub gate: peer::Gate,
+    /// Established inbound peer connections: socket id -> (node, stream).
+    pub inbound: Mutex<HashMap<u64, (NodeId, TcpStream)>>,
 }
 
 impl Shared {
@@ -424,7 +461,33 @@ impl Shared {
             node_id: self.opts.node_id,
             incarnation: self.incarnation,
             known_peer_incarnation: known,
+            authenticated: self.opts.secret.is_some(),
+            nonce: auth::nonce(),
         }
+    }
+
+    /// Remembers an established inbound connection from `node` until the
+    /// returned guard is dropped, so a bad message can close it.
+    pub fn register_inbound(self: &Arc<Self>, node: NodeId, stream: &TcpStream) -> InboundGuard {
+        let id = self.next_socket_id.fetch_add(1, Ordering::Relaxed);
+        self.inbound.lock().insert(id, (node, stream.clone()));
+        InboundGuard {
+            shared: self.clone(),
+            id,
+        }
+    }
+
+    /// Shuts every inbound connection from `node`; returns how many.
+    pub fn close_inbound(&self, node: NodeId) -> usize {
+        let m = self.inbound.lock();
+        let mut n = 0;
+        for (from, s) in m.values() {
+            if *from == node {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Remembers `stream` until the returned guard is dropped.
@@ -451,6 +514,18 @@ pub(crate) struct SocketGuard {
 impl Drop for SocketGuard {
     fn drop(&mut self) {
         self.shared.sockets.lock().remove(&self.id);
+    }
+}
+
+/// Forgets an inbound connection when its task ends.
+pub(crate) struct InboundGuard {
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl Drop for InboundGuard {
+    fn drop(&mut self) {
+        self.shared.inbound.lock().remove(&self.id);
     }
 }
 
@@ -576,6 +651,8 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         next_socket_id: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         queues,
+        gate: peer::Gate::default(),
+        inbound: Mutex::new(HashMap::new()),
         opts,
     });
     let o = &shared.opts;
@@ -588,6 +665,12 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         o.replicas,
         o.cluster_id
     );
+    if o.secret.is_none() {
+        log::warn!(
+            "no --secret-file: peers are not authenticated, so the peer port takes \
+             connections from loopback only (docs/security.md)"
+        );
+    }
     if o.bootstrap {
         log::info!("started with --bootstrap: votes as an acceptor at once");
     } else {

@@ -10,6 +10,7 @@
 
 use super::event_loop::Event;
 use super::{jittered, Counters, Shared};
+use crate::auth::{FrameMac, Role};
 use crate::codec::{
     encode_frame, validate_hello, validate_peer_identity, CodecError, Frame, FrameDecoder,
     HandshakeError, Hello,
@@ -23,12 +24,12 @@ use async_std::task;
 use parking_lot::Mutex;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::net::{Shutdown, SocketAddr};
+use std::net::{IpAddr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest handshake frame: a Hello is tens of bytes plus the cluster id (at
 /// most 256), so a stranger cannot make us buffer more before it is checked.
@@ -146,9 +147,15 @@ impl SendQueue {
         }
     }
 
-    /// Takes every queued frame if connection `gen` may: appends their bytes to
-    /// `out` and returns (frames, messages).
-    fn take(&self, gen: u64, out: &mut Vec<u8>) -> Option<(usize, usize)> {
+    /// Takes every queued frame if connection `gen` may: appends their bytes
+    /// (each followed by its tag, on an authenticated link) to `out` and
+    /// returns (frames, messages).
+    fn take(
+        &self,
+        gen: u64,
+        out: &mut Vec<u8>,
+        mut mac: Option<&mut FrameMac>,
+    ) -> Option<(usize, usize)> {
         let mut q = self.inner.lock();
         if q.open != Some(gen) || q.frames.is_empty() {
             return None;
@@ -157,10 +164,14 @@ impl SendQueue {
         let mut messages = 0;
         for f in q.frames.drain(..) {
             messages += f.messages;
+            let tag = mac.as_mut().map(|m| m.tag(&f.bytes));
             if out.is_empty() {
                 *out = f.bytes;
             } else {
                 out.extend_from_slice(&f.bytes);
+            }
+            if let Some(tag) = tag {
+                out.extend_from_slice(&tag);
             }
         }
         q.bytes = 0;
@@ -217,16 +228,34 @@ async fn read_frame(
     }
 }
 
+/// Both Hellos as encoded, dialer's first: what the proofs and the session key cover.
+fn transcript(dialer: &Hello, acceptor: &Hello) -> Vec<u8> {
+    let mut t = Vec::new();
+    for h in [dialer, acceptor] {
+        // A Hello always encodes (tens of bytes, well under any bound).
+        let _ = encode_frame(&Frame::Hello(h.clone()), &mut t);
+    }
+    t
+}
+
+fn encoded(frame: &Frame) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    encode_frame(frame, &mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
 fn handshake_timeout(shared: &Shared) -> Duration {
     Duration::from_millis(shared.opts.runtime.handshake_timeout_ms)
 }
 
-/// Connects to `peer` and runs the dialer's half of the handshake.
+/// Connects to `peer` and runs the dialer's half of the handshake; returns
+/// the stream, the peer's Hello and, on an authenticated link, the key that
+/// tags our frames.
 async fn connect(
     peer: NodeId,
     addr: SocketAddr,
     shared: &Shared,
-) -> Result<(TcpStream, Hello), DialError> {
+) -> Result<(TcpStream, Hello, Option<FrameMac>), DialError> {
     let rt = &shared.opts.runtime;
     let stream = match timeout(
         Duration::from_millis(rt.connect_timeout_ms),
@@ -245,37 +274,57 @@ async fn connect(
     };
     let _ = stream.set_nodelay(true);
     let ours = shared.hello(Some(peer));
-    let mut out = Vec::new();
-    encode_frame(&Frame::Hello(ours.clone()), &mut out)
-        .map_err(|e| DialError::Io(e.to_string()))?;
+    let out = encoded(&Frame::Hello(ours.clone())).map_err(DialError::Io)?;
     let exchange = async {
-        (&stream).write_all(&out).await.map_err(|e| e.to_string())?;
+        (&stream)
+            .write_all(&out)
+            .await
+            .map_err(|e| DialError::Io(e.to_string()))?;
         let mut decoder = FrameDecoder::new(HELLO_SIZE_MAX_BYTES);
         let mut buf = [0u8; 512];
-        read_frame(&stream, &mut decoder, &mut buf).await
-    };
-    let frame = match timeout(handshake_timeout(shared), exchange).await {
-        Ok(r) => r.map_err(DialError::Io)?,
-        Err(_) => {
-            return Err(DialError::Io(format!(
-                "no handshake within handshake_timeout_ms = {}",
-                rt.handshake_timeout_ms
-            )))
+        let frame = read_frame(&stream, &mut decoder, &mut buf)
+            .await
+            .map_err(DialError::Io)?;
+        let Frame::Hello(theirs) = frame else {
+            return Err(DialError::Handshake(HandshakeError::NotHello));
+        };
+        validate_hello(&ours, &theirs).map_err(DialError::Handshake)?;
+        validate_peer_identity(
+            &ours,
+            &theirs,
+            &shared.members,
+            Some(peer),
+            shared.opts.bootstrap,
+        )
+        .map_err(DialError::Handshake)?;
+        let Some(secret) = &shared.opts.secret else {
+            return Ok((theirs, None));
+        };
+        // The acceptor proved it holds the secret first; then we do.
+        let t = transcript(&ours, &theirs);
+        let proof = read_frame(&stream, &mut decoder, &mut buf)
+            .await
+            .map_err(DialError::Io)?;
+        let Frame::Proof(proof) = proof else {
+            return Err(DialError::Handshake(HandshakeError::BadProof));
+        };
+        if !secret.verify(Role::Acceptor, &t, &proof) {
+            return Err(DialError::Handshake(HandshakeError::BadProof));
         }
+        let out = encoded(&Frame::Proof(secret.proof(Role::Dialer, &t))).map_err(DialError::Io)?;
+        (&stream)
+            .write_all(&out)
+            .await
+            .map_err(|e| DialError::Io(e.to_string()))?;
+        Ok((theirs, Some(secret.session(&t))))
     };
-    let Frame::Hello(theirs) = frame else {
-        return Err(DialError::Handshake(HandshakeError::NotHello));
-    };
-    validate_hello(&ours, &theirs).map_err(DialError::Handshake)?;
-    validate_peer_identity(
-        &ours,
-        &theirs,
-        &shared.members,
-        Some(peer),
-        shared.opts.bootstrap,
-    )
-    .map_err(DialError::Handshake)?;
-    Ok((stream, theirs))
+    match timeout(handshake_timeout(shared), exchange).await {
+        Ok(r) => r.map(|(theirs, mac)| (stream, theirs, mac)),
+        Err(_) => Err(DialError::Io(format!(
+            "no handshake within handshake_timeout_ms = {}",
+            rt.handshake_timeout_ms
+        ))),
+    }
 }
 
 /// Keeps a link to `peer` up: connect, handshake, drain its send queue; on
@@ -298,7 +347,7 @@ pub(crate) async fn dial_loop(
     };
     while !shared.stopping() {
         match connect(peer, addr, &shared).await {
-            Ok((stream, theirs)) => {
+            Ok((stream, theirs, mac)) => {
                 backoff = min;
                 failures = 0;
                 gen += 1;
@@ -311,7 +360,7 @@ pub(crate) async fn dial_loop(
                 if events.send(up).await.is_err() {
                     return;
                 }
-                let why = drain(&stream, &queue, gen, &shared).await;
+                let why = drain(&stream, &queue, gen, mac, &shared).await;
                 queue.close();
                 let _ = stream.shutdown(Shutdown::Both);
                 log::info!("connection to node {peer} at {addr} closed: {why}");
@@ -344,7 +393,13 @@ pub(crate) async fn dial_loop(
 }
 
 /// Writes the queue's frames to `stream` until it fails; returns why it stopped.
-async fn drain(stream: &TcpStream, queue: &Arc<SendQueue>, gen: u64, shared: &Shared) -> String {
+async fn drain(
+    stream: &TcpStream,
+    queue: &Arc<SendQueue>,
+    gen: u64,
+    mut mac: Option<FrameMac>,
+    shared: &Shared,
+) -> String {
     // The acceptor never writes after its Hello: a read returning means the
     // connection is gone (or the peer broke the protocol).
     let reason = Arc::new(Mutex::new(None::<String>));
@@ -374,7 +429,7 @@ async fn drain(stream: &TcpStream, queue: &Arc<SendQueue>, gen: u64, shared: &Sh
             break "node stopping".to_string();
         }
         out.clear();
-        let Some((frames, messages)) = queue.take(gen, &mut out) else {
+        let Some((frames, messages)) = queue.take(gen, &mut out, mac.as_mut()) else {
             continue;
         };
         if let Err(e) = (&*stream).write_all(&out).await {
@@ -392,10 +447,124 @@ async fn drain(stream: &TcpStream, queue: &Arc<SendQueue>, gen: u64, shared: &Sh
     why
 }
 
+/// Who may open a peer connection now. An address whose handshakes keep
+/// failing (a stranger without the secret, a misconfigured node) is refused
+/// for a growing while; so is a member whose messages broke the protocol.
+/// Refusals are logged at most once per [`REFUSAL_LOG_EVERY`] per address or
+/// member, and counted in INFO.
+#[derive(Default)]
+pub(crate) struct Gate {
+    addrs: Mutex<HashMap<IpAddr, Penalty>>,
+    nodes: Mutex<BTreeMap<NodeId, Penalty>>,
+}
+
+/// Handshake failures from one address before back-off starts: a node
+/// restarting with a fixed configuration should not be made to wait.
+const FREE_STRIKES: u32 = 3;
+/// First back-off after [`FREE_STRIKES`] failed handshakes; doubles after each.
+const ADDR_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const ADDR_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// A member's first time-out after a bad message; doubles after each.
+const NODE_BACKOFF_MIN: Duration = Duration::from_secs(1);
+const NODE_BACKOFF_MAX: Duration = Duration::from_secs(60);
+pub(crate) const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Penalty {
+    strikes: u32,
+    until: Option<Instant>,
+    logged: Option<Instant>,
+    suppressed: u64,
+}
+
+impl Penalty {
+    fn strike(&mut self, free: u32, min: Duration, max: Duration) -> Duration {
+        self.strikes = self.strikes.saturating_add(1);
+        if self.strikes <= free {
+            return Duration::ZERO;
+        }
+        let d = min
+            .saturating_mul(1 << (self.strikes - free - 1).min(16))
+            .min(max);
+        self.until = Some(Instant::now() + d);
+        d
+    }
+
+    fn blocked(&self) -> Option<Duration> {
+        self.until
+            .and_then(|u| u.checked_duration_since(Instant::now()))
+    }
+
+    /// True if a refusal should be logged now; else counts it as suppressed.
+    fn log_now(&mut self) -> Option<u64> {
+        let now = Instant::now();
+        if self.logged.is_some_and(|l| now < l + REFUSAL_LOG_EVERY) {
+            self.suppressed += 1;
+            return None;
+        }
+        self.logged = Some(now);
+        Some(std::mem::take(&mut self.suppressed))
+    }
+}
+
+impl Gate {
+    /// How much longer `ip` is refused, if it is; and whether to log it.
+    fn addr_blocked(&self, ip: IpAddr) -> Option<(Duration, Option<u64>)> {
+        let mut m = self.addrs.lock();
+        let p = m.get_mut(&ip)?;
+        let d = p.blocked()?;
+        Some((d, p.log_now()))
+    }
+
+    /// A handshake from `ip` failed: returns the back-off now in force, and
+    /// whether to log (with how many refusals went unlogged).
+    fn strike_addr(&self, ip: IpAddr) -> (Duration, Option<u64>) {
+        let mut m = self.addrs.lock();
+        if m.len() > 10_000 {
+            // Bounded memory: forget addresses no longer backed off.
+            m.retain(|_, p| p.blocked().is_some());
+        }
+        let p = m.entry(ip).or_default();
+        let d = p.strike(FREE_STRIKES, ADDR_BACKOFF_MIN, ADDR_BACKOFF_MAX);
+        (d, p.log_now())
+    }
+
+    fn clear_addr(&self, ip: IpAddr) {
+        self.addrs.lock().remove(&ip);
+    }
+
+    /// How much longer member `node` is refused, if it is.
+    fn node_blocked(&self, node: NodeId) -> Option<(Duration, Option<u64>)> {
+        let mut m = self.nodes.lock();
+        let p = m.get_mut(&node)?;
+        let d = p.blocked()?;
+        Some((d, p.log_now()))
+    }
+
+    /// Member `node` sent a bad message: it is refused for a growing while.
+    pub(crate) fn strike_node(&self, node: NodeId) -> Duration {
+        let mut m = self.nodes.lock();
+        m.entry(node)
+            .or_default()
+            .strike(0, NODE_BACKOFF_MIN, NODE_BACKOFF_MAX)
+    }
+}
+
+fn suppressed(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(" ({n} more refused since the last such line)")
+    }
+}
+
 /// Accepts inbound peer connections.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, events: Sender<Event>) {
     let open = Arc::new(AtomicUsize::new(0));
-    let max = shared.opts.runtime.peer_inbound_connections_max;
+    let handshaking = Arc::new(AtomicUsize::new(0));
+    let rt = &shared.opts.runtime;
+    let (max, handshakes_max) = (rt.peer_inbound_connections_max, rt.peer_handshakes_max);
+    let c = &shared.counters;
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
@@ -405,87 +574,229 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, even
                 continue;
             }
         };
-        if open.load(Ordering::Relaxed) >= max {
-            Counters::inc(&shared.counters.bad_peer_connections);
+        if shared.opts.secret.is_none() && !addr.ip().is_loopback() {
+            // Protected mode, as Redis has it: no secret, no strangers.
+            Counters::inc(&c.peer_connections_refused_protected);
+            if let (_, Some(n)) = shared.gate.strike_addr(addr.ip()) {
+                log::warn!(
+                    "peer connection from {addr}: refused: this node has no cluster secret \
+                     (--secret-file), so its peer port takes connections from loopback only; \
+                     give every node the same --secret-file{}",
+                    suppressed(n)
+                );
+            }
+            continue;
+        }
+        if let Some((d, log)) = shared.gate.addr_blocked(addr.ip()) {
+            Counters::inc(&c.peer_connections_backed_off);
+            if let Some(n) = log {
+                log::warn!(
+                    "peer connection from {addr}: refused for another {} ms: its handshakes \
+                     keep failing{}",
+                    d.as_millis(),
+                    suppressed(n)
+                );
+            }
+            continue;
+        }
+        if open.load(Ordering::Relaxed) >= max
+            || handshaking.load(Ordering::Relaxed) >= handshakes_max
+        {
+            Counters::inc(&c.bad_peer_connections);
             log::warn!(
-                "peer connection from {addr}: refused, peer_inbound_connections_max = {max} \
-                 reached; closing"
+                "peer connection from {addr}: refused, peer_inbound_connections_max = {max} or \
+                 peer_handshakes_max = {handshakes_max} reached; closing"
             );
             continue;
         }
         open.fetch_add(1, Ordering::Relaxed);
-        let (shared, events, open) = (shared.clone(), events.clone(), open.clone());
+        handshaking.fetch_add(1, Ordering::Relaxed);
+        let (shared, events, open, handshaking) = (
+            shared.clone(),
+            events.clone(),
+            open.clone(),
+            handshaking.clone(),
+        );
         task::spawn(async move {
-            serve_inbound(stream, addr, &shared, &events).await;
+            serve_inbound(stream, addr, &shared, &events, &handshaking).await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
-/// The acceptor's half: handshake, then receive frames and pass them on.
+/// Decrements the handshake count once, when the handshake ends either way.
+struct HandshakeSlot<'a>(Option<&'a AtomicUsize>);
+
+impl HandshakeSlot<'_> {
+    fn release(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// The acceptor's half of the handshake: returns the peer's Hello and, on an
+/// authenticated link, the key its frames are tagged with.
+async fn accept_handshake(
+    stream: &TcpStream,
+    addr: SocketAddr,
+    decoder: &mut FrameDecoder,
+    buf: &mut [u8],
+    shared: &Shared,
+) -> Result<(Hello, Option<FrameMac>), HandshakeFailure> {
+    let first = read_frame(stream, decoder, buf)
+        .await
+        .map_err(HandshakeFailure::Bad)?;
+    let Frame::Hello(theirs) = first else {
+        return Err(HandshakeFailure::Bad(HandshakeError::NotHello.to_string()));
+    };
+    let ours = shared.hello(Some(theirs.node_id));
+    validate_hello(&ours, &theirs)
+        .and_then(|()| {
+            validate_peer_identity(&ours, &theirs, &shared.members, None, shared.opts.bootstrap)
+        })
+        .map_err(HandshakeFailure::Refused)?;
+    if let Some((d, log)) = shared.gate.node_blocked(theirs.node_id) {
+        return Err(HandshakeFailure::NodeBackedOff(theirs.node_id, d, log));
+    }
+    let mut out = encoded(&Frame::Hello(ours.clone())).map_err(HandshakeFailure::Bad)?;
+    let Some(secret) = &shared.opts.secret else {
+        (&*stream)
+            .write_all(&out)
+            .await
+            .map_err(|e| HandshakeFailure::Bad(e.to_string()))?;
+        return Ok((theirs, None));
+    };
+    let t = transcript(&theirs, &ours);
+    out.extend(
+        encoded(&Frame::Proof(secret.proof(Role::Acceptor, &t))).map_err(HandshakeFailure::Bad)?,
+    );
+    (&*stream)
+        .write_all(&out)
+        .await
+        .map_err(|e| HandshakeFailure::Bad(e.to_string()))?;
+    let proof = read_frame(stream, decoder, buf).await;
+    match proof {
+        Ok(Frame::Proof(p)) if secret.verify(Role::Dialer, &t, &p) => {
+            Ok((theirs, Some(secret.session(&t))))
+        }
+        _ => {
+            log::debug!(
+                "peer connection from {addr} claiming node {}: bad proof",
+                theirs.node_id
+            );
+            Err(HandshakeFailure::Refused(HandshakeError::BadProof))
+        }
+    }
+}
+
+enum HandshakeFailure {
+    /// Not a well-formed handshake.
+    Bad(String),
+    /// A well-formed handshake we refuse (wrong cluster, wrong secret...).
+    Refused(HandshakeError),
+    /// A member in its time-out after a bad message.
+    NodeBackedOff(NodeId, Duration, Option<u64>),
+}
+
+/// The acceptor's side: handshake, then receive frames and pass them on.
 async fn serve_inbound(
     stream: TcpStream,
     addr: SocketAddr,
     shared: &Arc<Shared>,
     events: &Sender<Event>,
+    handshaking: &AtomicUsize,
 ) {
+    let mut slot = HandshakeSlot(Some(handshaking));
     let _guard = shared.register(&stream);
     let _ = stream.set_nodelay(true);
     let c = &shared.counters;
     let mut decoder = FrameDecoder::new(HELLO_SIZE_MAX_BYTES);
     let mut buf = vec![0u8; shared.opts.runtime.peer_read_chunk_bytes];
-    let first = match timeout(
+    let result = timeout(
         handshake_timeout(shared),
-        read_frame(&stream, &mut decoder, &mut buf),
+        accept_handshake(&stream, addr, &mut decoder, &mut buf, shared),
     )
-    .await
-    {
-        Ok(Ok(f)) => f,
-        Ok(Err(why)) => {
-            Counters::inc(&c.bad_peer_connections);
-            log::warn!("peer connection from {addr}: {why}; closing");
+    .await;
+    slot.release();
+    let (theirs, mac) = match result {
+        Ok(Ok(x)) => x,
+        Ok(Err(HandshakeFailure::NodeBackedOff(node, d, log))) => {
+            Counters::inc(&c.peer_connections_backed_off);
+            if let Some(n) = log {
+                log::warn!(
+                    "peer connection from node {node} at {addr}: refused for another {} ms \
+                     after it sent a bad message{}",
+                    d.as_millis(),
+                    suppressed(n)
+                );
+            }
+            return;
+        }
+        Ok(Err(failure)) => {
+            let (why, bad) = match failure {
+                HandshakeFailure::Bad(why) => (why, true),
+                HandshakeFailure::Refused(e) => {
+                    if e == HandshakeError::BadProof
+                        || matches!(e, HandshakeError::AuthMismatch { .. })
+                    {
+                        Counters::inc(&c.peer_auth_refused);
+                    }
+                    (format!("handshake refused: {e}"), false)
+                }
+                HandshakeFailure::NodeBackedOff(..) => unreachable!("handled above"),
+            };
+            if bad {
+                Counters::inc(&c.bad_peer_connections);
+            } else {
+                Counters::inc(&c.peer_handshakes_refused);
+            }
+            let (d, log) = shared.gate.strike_addr(addr.ip());
+            if let Some(n) = log {
+                let backoff = if d.is_zero() {
+                    String::new()
+                } else {
+                    format!("; refusing {} for {} ms", addr.ip(), d.as_millis())
+                };
+                log::warn!(
+                    "peer connection from {addr}: {why}; closing{backoff}{}",
+                    suppressed(n)
+                );
+            }
             return;
         }
         Err(_) => {
             Counters::inc(&c.bad_peer_connections);
-            log::warn!(
-                "peer connection from {addr}: no handshake within handshake_timeout_ms = {}; \
-                 closing",
-                shared.opts.runtime.handshake_timeout_ms
-            );
+            let (_, log) = shared.gate.strike_addr(addr.ip());
+            if let Some(n) = log {
+                log::warn!(
+                    "peer connection from {addr}: no handshake within handshake_timeout_ms = {}; \
+                     closing{}",
+                    shared.opts.runtime.handshake_timeout_ms,
+                    suppressed(n)
+                );
+            }
             return;
         }
     };
-    let Frame::Hello(theirs) = first else {
-        Counters::inc(&c.bad_peer_connections);
-        log::warn!(
-            "peer connection from {addr}: {}; closing",
-            HandshakeError::NotHello
-        );
-        return;
-    };
-    let ours = shared.hello(Some(theirs.node_id));
-    let check = validate_hello(&ours, &theirs).and_then(|()| {
-        validate_peer_identity(&ours, &theirs, &shared.members, None, shared.opts.bootstrap)
-    });
-    if let Err(e) = check {
-        Counters::inc(&c.peer_handshakes_refused);
-        log::warn!("peer connection from {addr}: handshake refused: {e}; closing");
-        return;
-    }
+    shared.gate.clear_addr(addr.ip());
     let node = theirs.node_id;
-    let mut out = Vec::new();
-    if encode_frame(&Frame::Hello(ours), &mut out).is_err()
-        || (&stream).write_all(&out).await.is_err()
-    {
-        return;
-    }
+    let _inbound = shared.register_inbound(node, &stream);
     if events
         .send(Event::Inbound { node, delta: 1 })
         .await
         .is_err()
     {
         return;
+    }
+    if let Some(mac) = mac {
+        decoder.set_mac(mac);
     }
     decoder.set_frame_size_max_bytes(shared.opts.runtime.frame_size_max_bytes);
     let why = receive(&stream, &theirs, &mut decoder, &mut buf, shared, events).await;
@@ -495,6 +806,7 @@ async fn serve_inbound(
         }
         Received::Bad(why) => {
             Counters::inc(&c.bad_peer_connections);
+            shared.gate.strike_node(node);
             log::warn!("peer connection from node {node} at {addr}: {why}; closing");
         }
     }
@@ -527,8 +839,17 @@ async fn receive(
             };
             let envelopes = match frame {
                 Frame::Batch(envs) => envs,
-                Frame::Hello(_) => return Received::Bad("a second handshake".into()),
+                Frame::Hello(_) | Frame::Proof(_) => {
+                    return Received::Bad("a second handshake".into())
+                }
             };
+            let max = shared.opts.runtime.frame_messages_max;
+            if envelopes.len() > max {
+                return Received::Bad(format!(
+                    "{} messages in one frame exceed frame_messages_max = {max}",
+                    envelopes.len()
+                ));
+            }
             if let Some(env) = envelopes.iter().find(|e| {
                 e.from != theirs.node_id || e.from_incarnation != theirs.incarnation || e.to != me
             }) {
@@ -605,8 +926,8 @@ mod tests {
         q.push(vec![1, 2], 1, false, 10, 100);
         q.push(vec![3], 2, false, 10, 100);
         let mut out = Vec::new();
-        assert_eq!(q.take(2, &mut out), None);
-        assert_eq!(q.take(1, &mut out), Some((2, 3)));
+        assert_eq!(q.take(2, &mut out, None), None);
+        assert_eq!(q.take(1, &mut out, None), Some((2, 3)));
         assert_eq!(out, vec![1, 2, 3]);
         q.push(vec![4], 1, false, 10, 100);
         q.open(2);

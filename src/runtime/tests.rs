@@ -175,6 +175,8 @@ fn bad_peer_connections_are_closed_and_the_node_keeps_serving() {
         node_id: 2,
         incarnation: 1,
         known_peer_incarnation: 0,
+        authenticated: false,
+        nonce: [0; 32],
     };
     let mut out = Vec::new();
     encode_frame(&Frame::Hello(hello), &mut out).unwrap();

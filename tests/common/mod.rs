@@ -11,6 +11,25 @@ use synod::client::Client;
 
 pub const CLUSTER_ID: &str = "test-cluster";
 
+/// The cluster secret every test node is started with (docs/security.md).
+pub const SECRET: &str = "test-secret-0123456789abcdef";
+
+/// A file holding [`SECRET`], mode 600, shared by every test cluster of
+/// this test binary.
+pub fn secret_file() -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    static ONCE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("synod-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cluster.secret");
+        std::fs::write(&path, SECRET).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    })
+    .clone()
+}
+
 /// One node's process and addresses.
 pub struct NodeProc {
     pub id: u32,
@@ -122,6 +141,8 @@ impl Cluster {
                 "--cluster-id",
                 CLUSTER_ID,
             ])
+            .arg("--secret-file")
+            .arg(secret_file())
             .args(&self.extra)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
