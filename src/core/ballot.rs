@@ -67,12 +67,14 @@ impl fmt::Display for Ballot {
 /// touch of every key.
 ///
 /// A peer may lie, so how far peers can raise the clock is bounded by a
-/// budget (a token bucket over rounds, `Config::round_jump_max` deep, refilled
-/// at `Config::round_raise_per_sec`): an honest cluster raises a node's clock
-/// by at most the rounds the others started, millions per second at most,
-/// while a member pushing huge ballots is refused once the budget is spent.
-/// At the default 2^30 rounds per second, reaching `u64::MAX` takes a
-/// misbehaving member over 500 years of sustained effort. Should the clock
+/// budget: in all, peers raise it by at most `Config::round_jump_max` plus
+/// `Config::round_raise_per_sec` for every second the node has run. An
+/// honest cluster raises a node's clock by the rounds the others started,
+/// millions per second at most, far below the refill; a member pushing huge
+/// ballots is refused once the budget is spent. The budget is not capped: a
+/// node whose clock a liar inflated passes the inflation on to honest nodes,
+/// whose budgets (as old as theirs) absorb it. At the default 2^30 rounds
+/// per second, reaching `u64::MAX` takes over 500 years of uptime. Should the clock
 /// ever reach its limit, `next` returns `None` and the node's rounds fail
 /// with a clear error (no wrap-around, no panic); only a wiped cluster starts
 /// again from round 0.
@@ -109,8 +111,8 @@ impl RoundClock {
     }
 
     /// Checks that a peer may raise the clock to `round` now: the raise must
-    /// fit in the budget, refilled at `per_sec` up to `max`. Changes nothing
-    /// if it may not.
+    /// fit in the budget (started at `max`, refilled at `per_sec`). Spends it
+    /// if it may; changes nothing if it may not.
     pub fn check_raise(
         &mut self,
         round: u64,
@@ -123,8 +125,8 @@ impl RoundClock {
             return Ok(());
         }
         let elapsed = now_us.saturating_sub(self.refilled_at_us);
-        let refill = (u128::from(elapsed) * u128::from(per_sec) / 1_000_000).min(u128::from(max));
-        let budget = (u128::from(self.budget) + refill).min(u128::from(max)) as u64;
+        let refill = u128::from(elapsed) * u128::from(per_sec) / 1_000_000;
+        let budget = (u128::from(self.budget) + refill).min(u128::from(u64::MAX)) as u64;
         if raise > budget {
             return Err(format!(
                 "round {round} jumps {raise} past our clock {}, more than the {budget} rounds \
@@ -180,11 +182,11 @@ mod tests {
         assert!(clock.check_raise(110, 1_000_000, 100, 10).is_ok());
         clock.observe(110);
         assert!(clock.check_raise(111, 1_000_000, 100, 10).is_err());
-        // The budget never exceeds its depth, however long the wait.
-        assert!(clock.check_raise(211, 1_000_000_000, 100, 10).is_err());
-        assert!(clock.check_raise(210, 1_000_000_000, 100, 10).is_ok());
-        clock.observe(210);
-        assert!(clock.check_raise(211, 1_000_000_000, 100, 10).is_err());
+        // In all, peers raise it by at most 100 + 10 per second.
+        assert!(clock.check_raise(10_101, 1_000_000_000, 100, 10).is_err());
+        assert!(clock.check_raise(10_100, 1_000_000_000, 100, 10).is_ok());
+        clock.observe(10_100);
+        assert!(clock.check_raise(10_101, 1_000_000_000, 100, 10).is_err());
     }
 
     #[test]

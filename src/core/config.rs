@@ -112,15 +112,16 @@ pub struct Config {
     pub retry_backoff_max_ms: u64,
     /// Round-trip estimate before any is measured, in µs.
     pub rtt_initial_us: u64,
-    /// How far peers may raise the round clock at once: the depth of the
-    /// raise budget (ballot.rs, `RoundClock`). A message naming a round
-    /// beyond the budget is refused as bad and closes its link. 2^48: a
-    /// node restarting (clock 0) into a cluster that ran a million rounds a
-    /// second for eight years still catches up at once.
+    /// How far peers may raise the round clock from the start: the raise
+    /// budget's initial amount (ballot.rs, `RoundClock`). A message naming a
+    /// round beyond the budget is refused as bad and closes its link. 2^48:
+    /// a node restarting (clock 0) into a cluster that ran a million rounds
+    /// a second for eight years still catches up at once.
     pub round_jump_max: u64,
-    /// Rounds per second the raise budget refills by. 2^30 (~10^9) is far
+    /// Rounds per second the raise budget grows by. 2^30 (~10^9) is far
     /// above any honest cluster's round rate; a member pushing huge ballots
-    /// needs over 500 years to drive the clock to its limit.
+    /// needs over 500 years of the node's uptime to drive the clock to its
+    /// limit.
     pub round_raise_per_sec: u64,
     /// Requests for one key composed into one round at most.
     pub batch_max_requests: usize,

@@ -267,7 +267,10 @@ fn a_message_from_a_newer_incarnation_is_recorded_then_answered() {
 #[test]
 fn a_round_jumping_past_round_jump_max_is_refused_and_reported() {
     let mut n = node(2);
-    let far = b(n.config().round_jump_max + 1, 1);
+    let far = b(
+        n.config().round_jump_max + n.config().round_raise_per_sec,
+        1,
+    );
     let out = deliver(&mut n, 1, prepare(far));
     assert!(out.sends.is_empty());
     assert_eq!(n.round_clock(), 0, "the clock did not move");
@@ -373,7 +376,8 @@ fn a_crash_vector_naming_a_stranger_or_incarnation_zero_is_refused() {
 #[test]
 fn a_refused_message_does_not_teach_an_incarnation() {
     let mut n = node(2);
-    let mut e = env(1, 2, prepare(b(n.config().round_jump_max + 1, 1)));
+    let far = n.config().round_jump_max + n.config().round_raise_per_sec;
+    let mut e = env(1, 2, prepare(b(far, 1)));
     e.from_incarnation = u64::MAX - 1;
     let out = step(&mut n, 1_000, Input::Peer(e));
     assert_eq!(out.misbehaving.len(), 1);
