@@ -72,9 +72,10 @@ fn overwrite(from: u32, inc: u64, to: u32, to_inc: u64, key: &[u8], value: &[u8]
     ])
 }
 
-/// Reads until the node closes the connection (or 5 s pass: a failure).
+/// Reads until the node closes the connection (or 60 s pass: a failure; a
+/// loaded machine takes seconds to take in a 17 MiB frame).
 fn read_until_closed(s: &mut TcpStream) {
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut buf = [0u8; 4096];
     loop {
         match s.read(&mut buf) {
