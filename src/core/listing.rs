@@ -11,16 +11,28 @@
 //! memory proves nothing), so it counts as missing. Too few answers within
 //! `list_timeout_ms`: `Outcome::Failed`.
 //!
-//! Each member lists at most `count` keys whose accepted value is live
-//! (tombstones excluded), examining at most `recovery_scan_slots_max` slots,
-//! and says where it stopped (`next`). The merged page is the union of the
+//! Each member lists at most `count` keys that may be live: every key whose
+//! accepted value is a value, or a tombstone not yet confirmed (a tombstone
+//! accepted by a minority may sit above the live value that is still the
+//! chosen one), examining at most `recovery_scan_slots_max` slots, and says
+//! where it stopped (`next`). Only a confirmed tombstone, which is chosen,
+//! and a bare promise are left out. The merged page is the union of the
 //! answers, cut at the smallest `next` among answers that stopped early (so
 //! no key below the cut is skipped) and at `count` keys; its cursor is the
 //! cut (None: the listing is complete).
 //!
-//! A listing is only a candidate set: a lagging replica may still list a key
-//! deleted since, and a value accepted by a minority may be listed before it
-//! is chosen. Callers that need the truth read each key (src/commands/keys.rs does).
+//! The guarantee, for the keys between the cursor and the cut: **every key
+//! live for the whole listing is returned.** (Its latest chosen value at the
+//! listing's start is held by a quorum, which meets the answering members in
+//! one replica; that replica has since accepted the same ballot or a higher
+//! one, and it leaves the key out only for a confirmed tombstone, chosen
+//! during the listing.) A listing is only a candidate set: a lagging replica
+//! may still list a key deleted since, and a value accepted by a minority may
+//! be listed before it is chosen. The command layer reads each candidate
+//! through its own round (src/commands/keys.rs), so **every key KEYS, SCAN or DBSIZE
+//! returns was live at some point during the command**, and FLUSHALL deletes
+//! every key live for its whole run. The simulator checks both halves
+//! (sim/src/checker.rs).
 
 use super::ballot::NodeId;
 use super::command::{Key, Reply};

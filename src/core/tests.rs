@@ -1469,6 +1469,16 @@ fn holds(n: &mut Node, from: NodeId, key: &str, value: Value) {
     };
     deliver(n, from, msg);
 }
+/// A Confirm from `from` of the ballot `holds` accepted `key` at.
+fn deliver_confirm(n: &mut Node, from: NodeId, key: &str) {
+    let msg = Message::Confirm {
+        key: key.as_bytes().to_vec(),
+        ballot: b(1, from),
+        all: false,
+    };
+    deliver(n, from, msg);
+    assert!(n.acceptor().slot(key.as_bytes()).unwrap().confirmed);
+}
 fn keys(s: &[&str]) -> Vec<Key> {
     s.iter().map(|k| k.as_bytes().to_vec()).collect()
 }
@@ -1494,7 +1504,8 @@ fn listed(ks: &[&str], next: Option<&str>) -> Outcome {
 fn a_listing_asks_every_member_and_answers_once_all_but_n_minus_q_did() {
     let mut n = node(1);
     holds(&mut n, 2, "a", val("1"));
-    holds(&mut n, 2, "gone", None); // a tombstone is not listed
+    holds(&mut n, 2, "gone", None);
+    deliver_confirm(&mut n, 2, "gone"); // a chosen tombstone is not listed
     let out = list(&mut n, 2_000, 7, None, 10);
     let ask = Message::ListKeys {
         req: 1,
@@ -1518,6 +1529,7 @@ fn a_member_lists_its_live_keys_after_the_cursor_bounded_by_count() {
         holds(&mut n, 1, k, val("v"));
     }
     holds(&mut n, 1, "bb", None);
+    deliver_confirm(&mut n, 1, "bb");
     let ask = |after: Option<&str>, count| Message::ListKeys {
         req: 9,
         after: after.map(|a| a.as_bytes().to_vec()),
@@ -1635,6 +1647,110 @@ fn an_answer_with_keys_before_the_cursor_is_ignored() {
     assert!(out.replies.is_empty());
     let out = deliver(&mut n, 2, key_list(1, &["n"], None));
     assert_eq!(out.replies, vec![(7, listed(&["n"], None))]);
+}
+
+/// Three classic nodes and a hand-run network: `input` hands one input to a
+/// node, then delivers every envelope it causes that `link` lets through
+/// (dropping the rest) until nothing is in flight. Time stands still, so no
+/// timer fires.
+struct Trio {
+    nodes: Vec<Node>,
+    replies: Vec<(RequestId, Outcome)>,
+}
+
+impl Trio {
+    fn new() -> Trio {
+        Trio {
+            nodes: (1..=3).map(node).collect(),
+            replies: Vec::new(),
+        }
+    }
+    fn input(&mut self, at: NodeId, input: Input, link: impl Fn(&Envelope) -> bool) {
+        let out = step(&mut self.nodes[at as usize - 1], 1_000, input);
+        let mut queue: std::collections::VecDeque<Envelope> = out.sends.into();
+        self.replies.extend(out.replies);
+        while let Some(e) = queue.pop_front() {
+            if !link(&e) {
+                continue;
+            }
+            let to = e.to as usize - 1;
+            let out = step(&mut self.nodes[to], 1_000, Input::Peer(e));
+            queue.extend(out.sends);
+            self.replies.extend(out.replies);
+        }
+    }
+    fn request(
+        &mut self,
+        at: NodeId,
+        id: RequestId,
+        command: Command,
+        link: impl Fn(&Envelope) -> bool,
+    ) {
+        let key = K.to_vec();
+        self.input(at, Input::Request { id, key, command }, link);
+    }
+    fn reply(&self, id: RequestId) -> Option<&Outcome> {
+        self.replies.iter().find(|r| r.0 == id).map(|r| &r.1)
+    }
+}
+
+/// Regression (issue 13): a member listed only keys whose accepted value was
+/// live, so an unchosen tombstone accepted by a minority hid a key whose live
+/// value was still the chosen one. SET k=v1 is chosen on {1, 2} while 3 is
+/// cut off; DEL k through 1 loses its Accepts to the peers, so only 1 holds
+/// the tombstone; a listing through 3 answered by {1, 3} returned no keys,
+/// while a GET through {2, 3} still reads v1 (and FLUSHALL, which deletes
+/// what is listed, would have left k alive). A member now lists every key it
+/// holds an accepted value for, except a confirmed (chosen) tombstone.
+#[test]
+fn a_listing_returns_a_live_key_hidden_behind_an_unchosen_tombstone() {
+    let mut t = Trio::new();
+    t.request(1, 1, Command::Set(b"v1".to_vec()), |e| {
+        e.from != 3 && e.to != 3
+    });
+    assert_eq!(t.reply(1), Some(&Outcome::Ok(Reply::Done)));
+    t.request(1, 2, Command::Del, |e| {
+        !matches!(e.msg, Message::Accept { .. })
+    });
+    assert_eq!(
+        t.reply(2),
+        None,
+        "the DEL is still running, its Accepts lost"
+    );
+    let n1 = t.nodes[0].acceptor().slot(K).unwrap();
+    assert!(matches!(n1.accepted, Some((_, None))) && !n1.confirmed);
+    t.input(
+        3,
+        Input::ListKeys {
+            id: 3,
+            after: None,
+            count: 10,
+        },
+        |e| e.from != 2 && e.to != 2,
+    );
+    assert_eq!(t.reply(3), Some(&listed(&["k"], None)));
+    t.request(3, 4, Command::Get, |e| e.from != 1 && e.to != 1);
+    assert_eq!(t.reply(4), Some(&Outcome::Ok(Reply::Value(bytes("v1")))));
+}
+
+/// What a member lists: live values and unconfirmed tombstones (the key may
+/// still be live), never a confirmed tombstone (chosen: the key is deleted).
+#[test]
+fn a_member_lists_unconfirmed_tombstones_but_not_confirmed_ones() {
+    let mut n = node(2);
+    holds(&mut n, 1, "a", val("v"));
+    holds(&mut n, 1, "b", None);
+    holds(&mut n, 1, "c", None);
+    deliver_confirm(&mut n, 1, "c");
+    let ask = Message::ListKeys {
+        req: 9,
+        after: None,
+        count: 10,
+    };
+    assert_eq!(
+        sent(&deliver(&mut n, 1, ask)),
+        vec![(1, key_list(9, &["a", "b"], None))]
+    );
 }
 
 // ---- Fast paths (fastpath.rs), with the default configuration ----

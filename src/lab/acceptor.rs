@@ -67,6 +67,16 @@ impl Slot {
     pub fn holds_value(&self) -> bool {
         matches!(self.accepted, Some((_, Some(_))))
     }
+
+    /// True unless the slot holds only a promise or a confirmed tombstone:
+    /// what a cluster listing must return.
+    pub fn may_be_live(&self) -> bool {
+        match &self.accepted {
+            Some((_, Some(_))) => true,
+            Some((_, None)) => !self.confirmed,
+            None => false,
+        }
+    }
 }
 
 /// The acceptor half of a node.
@@ -215,10 +225,16 @@ impl Acceptor {
         (keys, None)
     }
 
-    /// One page of a cluster listing: keys after `after` (exclusive) whose
-    /// accepted value is live (tombstones and bare promises excluded), at most
-    /// `keys_max`, examining at most `scan_max` slots. Returns the keys and
-    /// where this acceptor stopped (None: nothing is left after the page).
+    /// One page of a cluster listing: keys after `after` (exclusive) that may
+    /// be live, at most `keys_max`, examining at most `scan_max` slots.
+    /// Returns the keys and where this acceptor stopped (None: nothing is
+    /// left after the page).
+    ///
+    /// A key may be live unless its accepted value is a confirmed (chosen)
+    /// tombstone or it holds only a promise. An unconfirmed tombstone is
+    /// listed: it may have landed on a minority only, while the live value
+    /// below it is still the chosen one (the listing's guarantee, in
+    /// core/listing.rs, rests on this; the command layer reads each key).
     pub fn list_live_keys(
         &self,
         after: Option<&[u8]>,
@@ -236,7 +252,7 @@ impl Acceptor {
             if keys.len() >= keys_max || scanned >= scan_max {
                 return (keys, last.cloned());
             }
-            if matches!(slot.accepted, Some((_, Some(_)))) {
+            if slot.may_be_live() {
                 keys.push(k.clone());
             }
             last = Some(k);
@@ -532,16 +548,22 @@ mod tests {
     }
 
     #[test]
-    fn a_live_listing_skips_tombstones_and_bare_promises() {
+    fn a_live_listing_skips_chosen_tombstones_and_bare_promises() {
         let mut a = Acceptor::new(None);
         a.on_accept(b"a", b(1, 1), val("x"));
         a.on_accept(b"b", b(1, 1), None);
+        a.on_confirm(b"b", b(1, 1));
         a.on_prepare(b"c", b(1, 1));
         a.on_accept(b"d", b(1, 1), val("y"));
         a.on_accept(b"e", b(1, 1), val("z"));
+        // An unconfirmed tombstone may sit above a live chosen value: listed.
+        a.on_accept(b"f", b(1, 1), None);
         assert_eq!(
             a.list_live_keys(None, 10, 100),
-            (vec![b"a".to_vec(), b"d".to_vec(), b"e".to_vec()], None)
+            (
+                vec![b"a".to_vec(), b"d".to_vec(), b"e".to_vec(), b"f".to_vec()],
+                None
+            )
         );
         assert_eq!(
             a.list_live_keys(None, 2, 100),
