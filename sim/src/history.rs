@@ -50,8 +50,9 @@ pub struct Event {
     pub value: HVal,
     /// Virtual time in ns.
     pub time_ns: u64,
-    /// Not exported: a `fail` cas whose comparison failed (it read a value ≠
-    /// expected), as opposed to one that was never applied.
+    /// A `fail` cas whose comparison failed (it read a value ≠ expected), as
+    /// opposed to one that was never applied: exported as `"error":"mismatch"`
+    /// so that a checker reading the file alone sees what the run saw.
     pub compare_failed: bool,
 }
 
@@ -162,14 +163,17 @@ pub fn to_json_line(e: &Event, key_name: &str, values: &Values) -> String {
     let mut s = String::with_capacity(96);
     let _ = write!(
         s,
-        "{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"key\":{},\"value\":{},\"time\":{}}}",
+        "{{\"process\":{},\"type\":\"{}\",\"f\":\"{}\",\"key\":{},\"value\":{},",
         e.process,
         e.ty.name(),
         e.f.name(),
         Json::String(key_name.to_string()),
         value,
-        e.time_ns
     );
+    if e.compare_failed {
+        s.push_str("\"error\":\"mismatch\",");
+    }
+    let _ = write!(s, "\"time\":{}}}", e.time_ns);
     s
 }
 
@@ -233,6 +237,8 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
             _ => HVal::V(val(v)?),
         };
         let time_ns = j["time"].as_u64().unwrap_or(0);
+        // A cas that failed its comparison read a value other than expected.
+        let compare_failed = ty == Type::Fail && f == F::Cas && j["error"] == "mismatch";
         events.push(Event {
             process,
             ty,
@@ -240,7 +246,7 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
             key,
             value,
             time_ns,
-            compare_failed: false,
+            compare_failed,
         });
     }
     Ok((events, keys, values))

@@ -189,3 +189,65 @@ fn every_bug_is_caught_by_every_classic_scenario_except_where_noted() {
         }
     }
 }
+
+/// Whether `synod-sim check` on the exported JSONL alone rejects the history.
+fn export_rejected(r: &synod_sim::RunResult) -> bool {
+    let text = r.history_jsonl();
+    let (events, _, _) = synod_sim::history::from_jsonl(&text).expect("our own export parses");
+    let by_key = synod_sim::history::ops_by_key(&events).expect("well-formed");
+    by_key.values().any(|ops| {
+        matches!(
+            synod_sim::checker::check(ops, synod_sim::world::CHECK_STEPS_MAX),
+            synod_sim::checker::Verdict::Violation(_)
+        )
+    })
+}
+
+/// Regression (issue 13): under retry-reapplies-change, seeds 40 and 55 fail
+/// in-run on a cas whose comparison failed (a read of a value other than the
+/// expected one), but the export said only `fail`, which an outside checker
+/// reads as "never applied", and `synod-sim check` called the file
+/// linearizable. The export now says `"error":"mismatch"`, and every seed the
+/// in-run checker rejects is rejected on the file alone.
+#[test]
+fn an_exported_history_of_a_seed_failing_linearizability_is_rejected_on_its_own() {
+    let runs = [
+        (
+            DeliberateBug::RetryReappliesChange,
+            Scenario::swarm_default(),
+            0..60,
+        ),
+        (
+            DeliberateBug::ReadFromOneReplica,
+            common::scenario("partition-heal"),
+            0..10,
+        ),
+    ];
+    let mut checked = 0;
+    for (bug, scenario, seeds) in runs {
+        for seed in seeds {
+            let opts = synod_sim::Options {
+                seed,
+                scenario: scenario.clone(),
+                bug: Some(bug),
+                trace: false,
+                timeline: false,
+            };
+            let r = synod_sim::run(&opts).expect("runs");
+            let in_run =
+                matches!(&r.verdict, Verdict::Safety(s) if s.starts_with("linearizability"));
+            if bug == DeliberateBug::RetryReappliesChange && (seed == 40 || seed == 55) {
+                assert!(in_run, "seed {seed}: {}", r.verdict);
+            }
+            if in_run {
+                checked += 1;
+                assert!(
+                    export_rejected(&r),
+                    "{} seed {seed}: the export passes",
+                    bug.name()
+                );
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} failing seeds were checked");
+}
