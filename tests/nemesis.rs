@@ -34,6 +34,7 @@ fn nemesis_kill_and_pause_stays_linearizable() {
     };
     assert!(sim.exists(), "no {}", sim.display());
 
+    let (client_base, peer_base) = free_port_bases(3);
     let target = root.join("target");
     let history = target.join("nemesis-test-history.jsonl");
     let out = Command::new("bash")
@@ -45,8 +46,8 @@ fn nemesis_kill_and_pause_stays_linearizable() {
         .env("SYNOD_BIN", &synod)
         .env("SYNOD_SIM_BIN", &sim)
         .env("SYNOD_CLUSTER_DIR", target.join("nemesis-test"))
-        .env("SYNOD_CLIENT_PORT_BASE", "7420")
-        .env("SYNOD_PEER_PORT_BASE", "7440")
+        .env("SYNOD_CLIENT_PORT_BASE", client_base.to_string())
+        .env("SYNOD_PEER_PORT_BASE", peer_base.to_string())
         .output()
         .expect("run scripts/nemesis.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -83,4 +84,20 @@ fn nemesis_kill_and_pause_stays_linearizable() {
     assert!(recoveries >= 1, "no recovery completed:\n{context}");
     assert!(ok > 100, "too few operations:\n{context}");
     eprintln!("nemesis: {kills} kills, {recoveries} recoveries, {ok} ops ok");
+}
+
+/// Two port bases whose ports base+1..=base+n are all free now. Fixed bases
+/// collided when several checkouts ran the suite at once on one machine
+/// ("port 127.0.0.1:7421 is already taken"). Bases are tried from a start
+/// that depends on the process id, below the kernel's ephemeral range.
+fn free_port_bases(n: u16) -> (u16, u16) {
+    let free =
+        |base: u16| (1..=n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+    let start = 20_000 + (std::process::id() % 500) as u16 * 20;
+    let mut bases = (0..1_000u16)
+        .map(|i| 20_000 + (start - 20_000 + i * 20) % 10_000)
+        .filter(|&b| free(b));
+    let client = bases.next().expect("a free block of client ports");
+    let peer = bases.next().expect("a free block of peer ports");
+    (client, peer)
 }

@@ -8,9 +8,15 @@ use std::io::{Read, Write};
 use std::net::{TcpListener as StdListener, TcpStream as StdStream};
 use std::time::Instant;
 
-fn free_addr() -> SocketAddr {
-    let l = StdListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// `n` distinct loopback addresses the OS says are free: every listener stays
+/// bound until all are chosen (one at a time, the kernel may hand out the
+/// same port twice, and a node given one address for both ports refuses to
+/// start: seen on a loaded machine).
+fn free_addrs(n: usize) -> Vec<SocketAddr> {
+    let held: Vec<StdListener> = (0..n)
+        .map(|_| StdListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter().map(|l| l.local_addr().unwrap()).collect()
 }
 
 struct Cluster {
@@ -25,8 +31,9 @@ impl Cluster {
     }
 
     fn start_with(n: u32, tweak: impl Fn(&mut NodeOptions)) -> Cluster {
-        let peers: BTreeMap<NodeId, SocketAddr> = (1..=n).map(|id| (id, free_addr())).collect();
-        let clients: Vec<SocketAddr> = (1..=n).map(|_| free_addr()).collect();
+        let mut addrs = free_addrs(2 * n as usize);
+        let clients: Vec<SocketAddr> = addrs.split_off(n as usize);
+        let peers: BTreeMap<NodeId, SocketAddr> = (1..=n).zip(addrs).collect();
         let nodes = (1..=n)
             .map(|id| {
                 let mut opts = NodeOptions::new(id, clients[id as usize - 1], peers.clone(), true);
@@ -225,12 +232,13 @@ fn unknown_and_wrong_arity_commands_answer_like_redis() {
 
 #[test]
 fn options_are_validated_with_one_line_reasons() {
-    let peers: BTreeMap<NodeId, SocketAddr> = [(1, free_addr()), (2, free_addr())].into();
-    let mut o = NodeOptions::new(3, free_addr(), peers.clone(), true);
+    let a = free_addrs(4);
+    let peers: BTreeMap<NodeId, SocketAddr> = [(1, a[0]), (2, a[1])].into();
+    let mut o = NodeOptions::new(3, a[2], peers.clone(), true);
     let e = o.validate().unwrap_err().to_string();
     assert!(e.contains("--id 3 is not in --peers"), "{e}");
     o.node_id = 1;
-    o.peer_addr = free_addr();
+    o.peer_addr = a[3];
     let e = o.validate().unwrap_err().to_string();
     assert!(e.contains("--peer-addr"), "{e}");
     o.peer_addr = peers[&1];
