@@ -488,7 +488,7 @@ pub fn validate_hello(ours: &Hello, theirs: &Hello) -> Result<(), HandshakeError
 
 /// Checks who the peer is: a member other than us (and `expected`, if we dialled
 /// it), and that what it remembers of us is consistent with our incarnation
-/// (DESIGN.md, Restart rules 1 and 5).
+/// (docs/design.md, Restart rules 1 and 5).
 pub fn validate_peer_identity(
     ours: &Hello,
     theirs: &Hello,

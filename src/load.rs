@@ -1,11 +1,12 @@
 //! A load driver for live tests: concurrent clients on a small key space that
-//! record a history in the JSON Lines shape of DESIGN.md ("Histories"), for
+//! record a history in the JSON Lines shape of docs/design.md ("Histories"), for
 //! `synod-sim check` to audit. `scripts/nemesis.sh` runs it (as `synod load`)
 //! while it injects faults.
 //!
 //! Each client has one operation outstanding at a time (get / set / cas / del
 //! on keys `k0..k{keys-1}`), with values unique over the whole run. Outcomes:
-//! - a reply → `ok` (a CAS that did not swap is `fail`, as DESIGN.md says);
+//! - a reply → `ok` (a CAS that did not swap is `fail` with `"error":"mismatch"`,
+//!   as docs/design.md says);
 //! - `-FAILED ...` → `fail` (certainly not applied);
 //! - anything else (`-UNKNOWN`, another error, a timeout, a dropped
 //!   connection) → `info` for a write, `fail` for a read. After an `info` the
@@ -31,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Process ids of system operations start here (DESIGN.md); clients stay below.
+/// Process ids of system operations start here (docs/design.md); clients stay below.
 const SYSTEM_PROCESS_BASE: u64 = 1_000_000;
 
 /// What to run.
@@ -179,7 +180,8 @@ struct History {
 }
 
 impl History {
-    fn record(&self, process: u64, ty: Ty, f: Func, key: &str, value: &str) {
+    /// `mismatch`: a CAS that failed its comparison (it read another value).
+    fn record(&self, process: u64, ty: Ty, f: Func, key: &str, value: &str, mismatch: bool) {
         let ty = match ty {
             Ty::Invoke => "invoke",
             Ty::Ok => "ok",
@@ -191,9 +193,10 @@ impl History {
         // A full disk shows at flush; the line order is what matters here.
         let _ = writeln!(
             out,
-            "{{\"process\":{process},\"type\":\"{ty}\",\"f\":\"{}\",\"key\":{},\"value\":{value},\"time\":{time}}}",
+            "{{\"process\":{process},\"type\":\"{ty}\",\"f\":\"{}\",\"key\":{},\"value\":{value},{}\"time\":{time}}}",
             f.name(),
-            json_str(key)
+            json_str(key),
+            if mismatch { "\"error\":\"mismatch\"," } else { "" }
         );
     }
 }
@@ -297,6 +300,8 @@ pub fn run(opts: LoadOptions) -> std::io::Result<LoadReport> {
 enum Outcome {
     Ok(String),
     Fail,
+    /// A CAS whose comparison failed: `fail`, with `"error":"mismatch"`.
+    Mismatch,
     Info,
 }
 
@@ -347,7 +352,7 @@ fn client_loop(s: &Shared, index: usize) {
         let invoked_at = s.history.start.elapsed().as_nanos() as u64;
         let post_heal = healed_at != NOT_HEALED && invoked_at >= healed_at;
         s.history
-            .record(process, Ty::Invoke, f, &key, &invoke_value);
+            .record(process, Ty::Invoke, f, &key, &invoke_value, false);
         let result: Result<Outcome, ClientError> = match f {
             Func::Read => c.get(key.as_bytes()).map(|v| {
                 let text = json_opt(v.as_deref());
@@ -365,7 +370,7 @@ fn client_loop(s: &Shared, index: usize) {
                         seen[k] = Some(fresh.clone().into_bytes());
                         Outcome::Ok(invoke_value.clone())
                     } else {
-                        Outcome::Fail
+                        Outcome::Mismatch
                     }
                 }),
             Func::Delete => c.del(&[key.as_bytes()]).map(|n| {
@@ -390,10 +395,11 @@ fn client_loop(s: &Shared, index: usize) {
         };
         let (ty, value) = match &outcome {
             Outcome::Ok(v) => (Ty::Ok, v.clone()),
-            Outcome::Fail => (Ty::Fail, invoke_value.clone()),
+            Outcome::Fail | Outcome::Mismatch => (Ty::Fail, invoke_value.clone()),
             Outcome::Info => (Ty::Info, invoke_value.clone()),
         };
-        s.history.record(process, ty, f, &key, &value);
+        let mismatch = matches!(outcome, Outcome::Mismatch);
+        s.history.record(process, ty, f, &key, &value, mismatch);
         {
             let mut r = s.report.lock().unwrap_or_else(|p| p.into_inner());
             let slot = match ty {

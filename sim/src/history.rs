@@ -1,5 +1,5 @@
 //! Histories: what clients invoked and what they were told, in real-time order,
-//! written in the JSON Lines shape of DESIGN.md ("Histories") so that an
+//! written in the JSON Lines shape of docs/design.md ("Histories") so that an
 //! external checker (Porcupine, Knossos) can audit any run, and turned into the
 //! per-key operations the linearizability checker reads.
 
@@ -152,7 +152,7 @@ pub fn show_value(values: &Values, v: HVal) -> String {
     }
 }
 
-/// One event as a JSON line (without the newline), in the exact field order of DESIGN.md.
+/// One event as a JSON line (without the newline), in the exact field order of docs/design.md.
 pub fn to_json_line(e: &Event, key_name: &str, values: &Values) -> String {
     let value = match e.value {
         HVal::Null => Json::Null,

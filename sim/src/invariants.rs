@@ -212,7 +212,7 @@ impl Oracle {
         let chosen = &self.chosen[key as usize];
         let below = chosen.range(..ballot).next_back().copied();
         let mut base = self.base_of(key, ballot);
-        // A dropped tombstone (DESIGN.md "Forgetting safely") reads as absent:
+        // A dropped tombstone (docs/design.md "Forgetting safely") reads as absent:
         // a value built on "absent" where the latest chosen value is a
         // tombstone was built on the same state.
         let absent = |b: Option<Ballot>| {

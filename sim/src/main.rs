@@ -35,7 +35,7 @@ enum Cmd {
         /// Break one protocol rule on purpose (see `synod-sim bugs`).
         #[arg(long)]
         bug: Option<String>,
-        /// Write the history as JSON Lines (DESIGN.md "Histories").
+        /// Write the history as JSON Lines (docs/design.md "Histories").
         #[arg(long)]
         history: Option<PathBuf>,
         /// Write every delivered or dropped message and every fault as JSON Lines.

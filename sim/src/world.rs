@@ -15,7 +15,7 @@
 //!
 //! Crash faults respect "at most F replicas of a replica set failed". A node
 //! counts as failed from its crash until its catch-up after restart ends (it
-//! votes again), so unfinished recoveries count, as DESIGN.md asks.
+//! votes again), so unfinished recoveries count, as docs/design.md asks.
 
 use crate::checker::{self, Op, OpKind, Val, ABSENT};
 use crate::diagram::Recording;
@@ -127,7 +127,7 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// The history as JSON Lines (DESIGN.md "Histories").
+    /// The history as JSON Lines (docs/design.md "Histories").
     pub fn history_jsonl(&self) -> String {
         history::to_jsonl(&self.history, &self.keys, &self.values)
     }

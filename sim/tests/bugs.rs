@@ -33,7 +33,7 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // (Michael, Ports et al., DISC 2017). Over seeds 0..2000 it fails
         // 723 seeds (with the fast paths on); worst 13 seeds from any start.
         DeliberateBug::OldIncarnationVotesCounted => (common::scenario("crash-vector"), 50),
-        // Forgetting safely (DESIGN.md): swarm seeds with short retry budgets
+        // Forgetting safely (docs/design.md): swarm seeds with short retry budgets
         // drop tombstones within the run. Over seeds 0..2000: 128 fail;
         // median 11, worst 104 seeds from any start (fast paths on).
         DeliberateBug::DropTombstoneWithoutFloor => (Scenario::swarm_default(), 320),

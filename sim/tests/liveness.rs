@@ -69,7 +69,7 @@ fn one_crash_of_three_keeps_every_key_available() {
 
 #[test]
 fn a_restart_that_never_finishes_catch_up_is_a_liveness_failure_naming_the_node() {
-    // By design (DESIGN.md, Restart rule 5): with N = 3 in a 4-node cluster
+    // By design (docs/design.md, Restart rule 5): with N = 3 in a 4-node cluster
     // every pair of nodes shares some replica set, so two amnesiac nodes are
     // more than F of that set. Neither can finish catch-up for it (a node
     // that has not caught up lists nothing: its memory proves nothing), so

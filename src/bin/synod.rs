@@ -94,7 +94,7 @@ enum Cmd {
     ///
     /// Clients run get/set/cas/del on keys k0..k{keys-1} with unique values,
     /// one outstanding operation each, and write every invoke and outcome to
-    /// --history in the shape of DESIGN.md "Histories". Once --heal-file
+    /// --history in the shape of docs/design.md "Histories". Once --heal-file
     /// exists they run --post-heal-secs more, during which every operation must
     /// succeed. Prints key=value counts; exits 1 on a stuck operation after
     /// heal or when no heal came within --max-secs. Check the history with

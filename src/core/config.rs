@@ -177,7 +177,7 @@ pub struct Config {
     /// A cluster listing without enough answers after this long fails.
     pub list_timeout_ms: u64,
     /// Reads try a fast read first (`Read` to the replicas, answered without
-    /// touching `promised`; DESIGN.md "Reads"), falling back to a full round.
+    /// touching `promised`; docs/design.md "Reads"), falling back to a full round.
     pub fast_reads: bool,
     /// An Accept carries the Prepare of the coordinator's next ballot for the
     /// key (CASPaxos §2.2.1): the next write of the key by this coordinator

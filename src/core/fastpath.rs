@@ -1,4 +1,4 @@
-//! The coordinator's fast paths (DESIGN.md "The protocol", "Reads").
+//! The coordinator's fast paths (docs/design.md, "Reads").
 //!
 //! - **One round trip for a repeated write.** Every Accept carries the
 //!   Prepare of the coordinator's next ballot for the key (CASPaxos §2.2.1);

@@ -1,4 +1,4 @@
-//! Forgetting safely (DESIGN.md): the housekeeper that lets a cache forget
+//! Forgetting safely (docs/design.md): the housekeeper that lets a cache forget
 //! without ever forgetting a promise.
 //!
 //! Every `housekeeping_interval_ms` a voting node walks a bounded step of its

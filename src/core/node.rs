@@ -832,7 +832,7 @@ impl Node {
     }
 
     // Fast read: report the accepted ballot and value without touching
-    // `promised` (!); a recovering node never answers (DESIGN.md "Reads").
+    // `promised` (!); a recovering node never answers (docs/design.md "Reads").
     fn on_read(&mut self, from: NodeId, key: Key, ballot: Ballot, out: &mut Effects) {
         let reply = match self.refuse_vote(&key) {
             Some(reason) => Message::Nack {

@@ -99,7 +99,7 @@ enum Decision {
     Unknown,
 }
 
-/// The rule "a retry never applies a change twice" (DESIGN.md) (!).
+/// The rule "a retry never applies a change twice" (docs/design.md) (!).
 fn decide(sent: &[SentAccept], highest: Option<Ballot>) -> Decision {
     if let Some(i) = sent.iter().position(|s| Some(s.ballot) == highest) {
         return Decision::Repropose(i);

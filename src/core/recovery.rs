@@ -1,4 +1,4 @@
-//! Catch-up after a restart (DESIGN.md, "Restart", rules 3-5).
+//! Catch-up after a restart (docs/design.md, "Restart", rules 3-5).
 //!
 //! A restarted node has forgotten every promise and acceptance, so it must not
 //! vote until it cannot contradict what its earlier incarnation said. It asks

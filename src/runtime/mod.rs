@@ -219,7 +219,7 @@ pub struct NodeOptions {
     /// The cluster's name, compared in the handshake.
     pub cluster_id: String,
     /// Fresh cluster: vote at once. Without it the node has restarted, must not
-    /// vote, and serves as a coordinator only (DESIGN.md, Restart).
+    /// vote, and serves as a coordinator only (docs/design.md, Restart).
     pub bootstrap: bool,
     /// Memory cap for this node's keys and values in bytes (0: none).
     pub memory_max_bytes: u64,
