@@ -5,7 +5,8 @@
 //! TCP runtime ([`runtime`]) and the simulator (crate `synod-sim`) both drive it.
 //! Between the core and a user sit [`codec`] (peer frames), [`resp`] (the Redis
 //! protocol), [`commands`] (RESP commands to core requests and back) and
-//! [`client`] (a small synchronous Rust client).
+//! [`client`] (a small synchronous Rust client). [`settings`] is the one table
+//! of `synod node`'s settings (flags, config file, CONFIG GET/SET).
 
 pub mod auth;
 pub mod bench;
@@ -16,3 +17,4 @@ pub mod core;
 pub mod load;
 pub mod resp;
 pub mod runtime;
+pub mod settings;

@@ -1997,6 +1997,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::PeerDown { .. } => "peer down",
         Input::DeclareLost => "declare-lost",
         Input::ListKeys { .. } => "a key listing",
+        Input::SetMemoryCap { .. } => "config set maxmemory",
     }
 }
 

@@ -1,14 +1,11 @@
 //! The `synod` command: run a node, or talk to one like redis-cli.
 
 use clap::{Args, Parser, Subcommand};
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::process::ExitCode;
-use synod::auth::ClusterSecret;
 use synod::client::{Client, ClientError};
-use synod::core::{Eviction, NodeId};
 use synod::resp::Reply;
-use synod::runtime::{run_node, NodeOptions, RuntimeConfig};
+use synod::runtime::run_node;
+use synod::settings::{Setting, SETTINGS};
 
 /// synod: a leaderless, Paxos-replicated, in-memory key-value cache.
 ///
@@ -265,81 +262,77 @@ struct BenchArgs {
     extra: Option<std::path::PathBuf>,
 }
 
-#[derive(Args, Debug)]
+/// `synod node`'s flags: one per entry of `synod::settings::SETTINGS` (so
+/// every setting is a flag and a config-file key), plus `--config`.
+#[derive(Debug)]
 struct NodeArgs {
-    /// This node's id (a member of --peers).
-    #[arg(long)]
-    id: NodeId,
-    /// Where clients connect (Redis protocol).
-    #[arg(long)]
-    client_addr: SocketAddr,
-    /// Where peers connect; must match this node's entry in --peers.
-    #[arg(long)]
-    peer_addr: SocketAddr,
-    /// Every member, this node included: ID=HOST:PORT,ID=HOST:PORT,...
-    #[arg(long, value_parser = parse_peers)]
-    peers: BTreeMap<NodeId, SocketAddr>,
-    /// N: replicas per key (at most the number of members).
-    #[arg(long, default_value_t = 3)]
-    replicas: usize,
-    /// The cluster's name; nodes of different clusters refuse each other.
-    #[arg(long, default_value = "synod")]
-    cluster_id: String,
-    /// A fresh cluster: vote at once. Never give it to a restarted node.
-    #[arg(long)]
-    bootstrap: bool,
-    /// File holding the cluster secret (16+ bytes, mode 600; the same on
-    /// every member): peers must prove they hold it, and every frame between
-    /// nodes is authenticated. Without it the peer port takes loopback
-    /// connections only (docs/security.md).
-    #[arg(long)]
-    secret_file: Option<std::path::PathBuf>,
-    /// Memory cap for keys and values, in bytes (0: none). Eviction starts at
-    /// 90% of it; writes are refused with -OOM at it.
-    #[arg(long, default_value_t = 0)]
-    max_memory_bytes: u64,
-    /// At the cap: noeviction (refuse writes, -OOM), lru or lfu (delete the
-    /// least recently / frequently used of 5 sampled keys, by consensus).
-    #[arg(long, default_value = "noeviction", value_parser = parse_eviction)]
-    eviction: Eviction,
+    /// A TOML file of settings (keys: setting names or flags); flags override it.
+    config: Option<std::path::PathBuf>,
+    /// (setting, value) for every flag given on the command line.
+    flags: Vec<(&'static Setting, String)>,
 }
 
-fn parse_eviction(s: &str) -> Result<Eviction, String> {
-    Eviction::from_name(s).ok_or_else(|| format!("'{s}' is not noeviction, lru or lfu"))
-}
-
-fn parse_peers(s: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
-    let mut peers = BTreeMap::new();
-    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let (id, addr) = item
-            .split_once('=')
-            .ok_or_else(|| format!("'{item}' is not ID=HOST:PORT"))?;
-        let id: NodeId = id
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{id}' in '{item}' is not a node id (a number)"))?;
-        let addr: SocketAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{addr}' in '{item}' is not an IP:PORT address"))?;
-        if peers.insert(id, addr).is_some() {
-            return Err(format!("node id {id} is listed twice"));
+impl clap::FromArgMatches for NodeArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Vec::new();
+        for s in SETTINGS {
+            let Some(flag) = s.flag else { continue };
+            if s.switch {
+                if m.get_flag(flag) {
+                    flags.push((s, "true".to_string()));
+                }
+            } else if let Some(v) = m.get_one::<String>(flag) {
+                flags.push((s, v.clone()));
+            }
         }
+        Ok(NodeArgs {
+            config: m.get_one::<std::path::PathBuf>("config").cloned(),
+            flags,
+        })
     }
-    if peers.is_empty() {
-        return Err("no members listed".into());
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
     }
-    Ok(peers)
+}
+
+impl Args for NodeArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        use clap::{Arg, ArgAction};
+        let mut cmd = cmd.arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(std::path::PathBuf))
+                .help("A TOML file of settings (keys: the flags below, or their CONFIG names); flags override it"),
+        );
+        for s in SETTINGS {
+            let Some(flag) = s.flag else { continue };
+            let mut arg = Arg::new(flag).long(flag).help(s.help);
+            if s.name != flag {
+                arg = arg.visible_alias(s.name);
+            }
+            arg = if s.switch {
+                arg.action(ArgAction::SetTrue)
+            } else {
+                arg.value_name("VALUE")
+            };
+            cmd = cmd.arg(arg);
+        }
+        cmd
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_level = match cli.command {
-        Cmd::Node(_) => "info",
-        _ => "warn",
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level))
-        .init();
+    if !matches!(cli.command, Cmd::Node(_)) {
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    }
     match cli.command {
         Cmd::Node(args) => node(args),
         Cmd::Load(args) => load(args),
@@ -412,24 +405,30 @@ fn usage(msg: &str) -> ExitCode {
 }
 
 fn node(args: NodeArgs) -> ExitCode {
-    let secret = match args.secret_file.as_deref().map(ClusterSecret::from_file) {
+    let file = match &args.config {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some((path.display().to_string(), text)),
+            Err(e) => return usage(&format!("--config {}: {e}", path.display())),
+        },
         None => None,
-        Some(Ok(s)) => Some(s),
-        Some(Err(e)) => return usage(&e),
     };
-    let opts = NodeOptions {
-        node_id: args.id,
-        client_addr: args.client_addr,
-        peer_addr: args.peer_addr,
-        peers: args.peers,
-        replicas: args.replicas,
-        cluster_id: args.cluster_id,
-        bootstrap: args.bootstrap,
-        memory_max_bytes: args.max_memory_bytes,
-        eviction: args.eviction,
-        secret,
-        runtime: RuntimeConfig::default(),
+    let opts = match synod::settings::build(
+        file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+        &args.flags,
+    ) {
+        Ok(o) => o,
+        Err(e) => return usage(&e),
     };
+    // Every record reaches env_logger; the level (CONFIG SET loglevel changes
+    // it live) decides. RUST_LOG, if set, is the filter instead.
+    if std::env::var_os("RUST_LOG").is_some() {
+        env_logger::Builder::from_env(env_logger::Env::default()).init();
+    } else {
+        env_logger::Builder::new()
+            .filter_level(log::LevelFilter::Trace)
+            .init();
+        log::set_max_level(opts.log_level);
+    }
     if let Err(e) = opts.validate() {
         return usage(&e.to_string());
     }
@@ -622,16 +621,6 @@ fn quoted(v: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn peers_parse_and_refuse_nonsense() {
-        let p = parse_peers("1=127.0.0.1:7101, 2=127.0.0.1:7102").unwrap();
-        assert_eq!(p.len(), 2);
-        assert!(parse_peers("1=127.0.0.1:7101,1=127.0.0.1:7102").is_err());
-        assert!(parse_peers("x=127.0.0.1:7101").is_err());
-        assert!(parse_peers("1:127.0.0.1:7101").is_err());
-        assert!(parse_peers("").is_err());
-    }
 
     #[test]
     fn values_are_quoted_like_redis_cli() {

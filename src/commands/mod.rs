@@ -55,6 +55,7 @@ mod testing;
 
 use call::CallKind;
 pub use call::{Combine, CoreCall};
+pub use config::ConfigRequest;
 pub use glob::glob_match;
 pub use info::{info_text, stats_fields, InfoSnapshot, PeerInfo, INFO_SECTIONS};
 pub use keys::{ScanCursors, KEYS_REPLY_MAX, LIST_PAGE_KEYS_MAX, SCAN_CURSORS_MAX};
@@ -102,6 +103,8 @@ pub enum Plan {
     /// Run core operations in steps, driven through [`CoreCall::start`] and
     /// [`CoreCall::resume`].
     Core(CoreCall),
+    /// CONFIG GET / SET / RESETSTAT, answered by the node with its live settings.
+    Config(ConfigRequest),
     /// `ADMIN DECLARE-LOST`: a recovering node stops waiting for peers that
     /// lost their memory too, and votes (accepting that their data is gone).
     DeclareLost,

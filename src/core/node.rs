@@ -64,6 +64,12 @@ pub enum Input {
     /// The operator declared this node's missing peers lost: stop waiting for
     /// their catch-up listings and vote (`synod admin declare-lost`).
     DeclareLost,
+    /// The operator changed the memory cap or the eviction policy
+    /// (`CONFIG SET maxmemory` / `maxmemory-policy`); 0: no cap.
+    SetMemoryCap {
+        max_bytes: u64,
+        eviction: super::config::Eviction,
+    },
 }
 
 /// How a client request ended, told honestly.
@@ -314,6 +320,13 @@ impl Node {
                 self.on_list_keys_request(id, after, count, out)
             }
             Input::DeclareLost => self.declare_lost(),
+            Input::SetMemoryCap {
+                max_bytes,
+                eviction,
+            } => {
+                self.cfg.memory_max_bytes = max_bytes;
+                self.cfg.eviction = eviction;
+            }
         }
         if self
             .recovery

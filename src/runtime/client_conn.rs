@@ -143,6 +143,14 @@ async fn read_commands(
                     })
                     .await
                     .is_ok(),
+                Plan::Config(req) => events
+                    .send(Event::Config {
+                        tx: out.clone(),
+                        seq: this,
+                        req,
+                    })
+                    .await
+                    .is_ok(),
                 Plan::Info { section } => events
                     .send(Event::Info {
                         tx: out.clone(),

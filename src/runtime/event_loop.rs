@@ -12,10 +12,12 @@ use super::peer::Push;
 use super::{wall_ms, Counters, Shared};
 use crate::codec::{encode_frame_max, CodecError, Frame};
 use crate::commands::{
-    info_text, CallCtx, CoreCall, InfoSnapshot, Op, PeerInfo, ScanCursors, Step,
+    info_text, CallCtx, ConfigRequest, CoreCall, InfoSnapshot, Op, PeerInfo, ScanCursors, Step,
 };
 use crate::core::{Effects, Envelope, Incarnation, Input, Message, Node, NodeId, Now, Outcome};
 use crate::resp::Reply;
+use crate::runtime::NodeOptions;
+use crate::settings;
 use async_std::channel::{Receiver, Sender};
 use async_std::future::timeout;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -50,6 +52,12 @@ pub(crate) enum Event {
         tx: Sender<ClientOut>,
         seq: u64,
         section: Option<String>,
+    },
+    /// A client's CONFIG GET / SET / RESETSTAT.
+    Config {
+        tx: Sender<ClientOut>,
+        seq: u64,
+        req: ConfigRequest,
     },
     /// Shut down.
     Stop,
@@ -100,6 +108,8 @@ struct Loop {
     cursors: ScanCursors,
     /// Peers found misbehaving in the batch being handled.
     closing: BTreeSet<NodeId>,
+    /// The settings as they are now: `shared.opts` changed by CONFIG SET.
+    live: NodeOptions,
 }
 
 /// Runs the loop until `Event::Stop` or every sender is gone.
@@ -115,7 +125,9 @@ pub(crate) async fn run(
         .keys()
         .map(|&id| (id, Link::default()))
         .collect();
+    let live = shared.opts.clone();
     let mut lp = Loop {
+        live,
         node,
         shared,
         effects: Effects::default(),
@@ -263,7 +275,45 @@ impl Loop {
                 let text = info_text(&self.info_snapshot(), section.as_deref());
                 let _ = tx.try_send(ClientOut::Reply(seq, Reply::Bulk(text.into_bytes())));
             }
+            Event::Config { tx, seq, req } => {
+                let reply = self.on_config(req);
+                let _ = tx.try_send(ClientOut::Reply(seq, reply));
+            }
             Event::Stop => {}
+        }
+    }
+
+    /// CONFIG: reads and changes the live settings, and acts on a change.
+    fn on_config(&mut self, req: ConfigRequest) -> Reply {
+        match req {
+            ConfigRequest::Get(patterns) => settings::config_get(&self.live, &patterns),
+            ConfigRequest::Set(pairs) => {
+                let before = self.live.clone();
+                let changed = match settings::config_set(&mut self.live, &pairs) {
+                    Ok(c) => c,
+                    Err(e) => return e,
+                };
+                for s in changed {
+                    log::info!(
+                        "CONFIG SET {} {} (was {})",
+                        s.name,
+                        (s.get)(&self.live),
+                        (s.get)(&before)
+                    );
+                }
+                let (max_bytes, eviction) = (self.live.memory_max_bytes, self.live.eviction);
+                if (max_bytes, eviction) != (before.memory_max_bytes, before.eviction) {
+                    self.handle(Input::SetMemoryCap {
+                        max_bytes,
+                        eviction,
+                    });
+                }
+                if self.live.log_level != before.log_level {
+                    log::set_max_level(self.live.log_level);
+                }
+                Reply::ok()
+            }
+            ConfigRequest::ResetStat => Reply::ok(),
         }
     }
 
@@ -517,7 +567,7 @@ impl Loop {
                 let link = self.links.get(&id);
                 PeerInfo {
                     node: id,
-                    addr: o.peers.get(&id).map(|a| a.to_string()).unwrap_or_default(),
+                    addr: o.peers.get(&id).cloned().unwrap_or_default(),
                     up: link.is_some_and(|l| l.up),
                     inbound: link.map_or(0, |l| l.inbound),
                     incarnation: p.incarnation,

@@ -212,8 +212,9 @@ pub struct NodeOptions {
     pub client_addr: SocketAddr,
     /// Where peers connect; must equal `peers[node_id]`.
     pub peer_addr: SocketAddr,
-    /// Every member, this node included: id -> peer address.
-    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Every member, this node included: id -> `HOST:PORT`, where HOST is an
+    /// IP or a name (resolved at every connect attempt).
+    pub peers: BTreeMap<NodeId, String>,
     /// N: replicas per key.
     pub replicas: usize,
     /// The cluster's name, compared in the handshake.
@@ -228,6 +229,14 @@ pub struct NodeOptions {
     /// The cluster secret (auth.rs): peers prove they hold it and tag every
     /// frame. None: the peer port takes loopback connections only.
     pub secret: Option<ClusterSecret>,
+    /// Where to serve Prometheus metrics over HTTP (None: nowhere).
+    pub metrics_addr: Option<SocketAddr>,
+    /// SLOWLOG records commands slower than this (µs; 0: all, -1: none).
+    pub slowlog_slower_than_us: i64,
+    /// SLOWLOG entries kept at most.
+    pub slowlog_max_len: usize,
+    /// The log level (CONFIG SET loglevel changes it live).
+    pub log_level: log::LevelFilter,
     /// The runtime's bounds.
     pub runtime: RuntimeConfig,
 }
@@ -249,12 +258,19 @@ impl NodeOptions {
             client_addr,
             peer_addr,
             replicas: peers.len().clamp(1, 3),
-            peers,
+            peers: peers
+                .into_iter()
+                .map(|(id, a)| (id, a.to_string()))
+                .collect(),
             cluster_id: "synod".into(),
             bootstrap,
             memory_max_bytes: 0,
             eviction: Eviction::NoEviction,
             secret: None,
+            metrics_addr: None,
+            slowlog_slower_than_us: 10_000,
+            slowlog_max_len: 128,
+            log_level: log::LevelFilter::Info,
             runtime: RuntimeConfig::default(),
         }
     }
@@ -262,14 +278,28 @@ impl NodeOptions {
     /// Checks the membership; the error text is one line a user can act on.
     pub fn validate(&self) -> Result<(), RuntimeError> {
         let fail = |why: String| Err(RuntimeError::Config(why));
-        let Some(&own) = self.peers.get(&self.node_id) else {
+        let Some(own) = self.peers.get(&self.node_id) else {
             let ids: Vec<_> = self.peers.keys().collect();
             return fail(format!(
                 "--id {} is not in --peers (ids {ids:?}); list every member, this node included",
                 self.node_id
             ));
         };
-        if own != self.peer_addr {
+        // Our entry is how the others reach us: an IP must be the one we
+        // listen on (or we listen on every address); a name must at least
+        // name our port.
+        let same = match own.parse::<SocketAddr>() {
+            Ok(a) => {
+                a == self.peer_addr
+                    || (self.peer_addr.ip().is_unspecified() && a.port() == self.peer_addr.port())
+            }
+            Err(_) => {
+                own.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    == Some(self.peer_addr.port())
+            }
+        };
+        if !same {
             return fail(format!(
                 "--peer-addr {} differs from this node's entry in --peers ({own})",
                 self.peer_addr
@@ -284,7 +314,7 @@ impl NodeOptions {
         }
         let mut seen = HashMap::new();
         for (id, addr) in &self.peers {
-            if let Some(other) = seen.insert(*addr, *id) {
+            if let Some(other) = seen.insert(addr.as_str(), *id) {
                 return fail(format!(
                     "nodes {other} and {id} share the peer address {addr}"
                 ));
@@ -699,11 +729,11 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         shared.clone(),
         events_tx.clone(),
     )));
-    for (&id, &addr) in &o.peers {
+    for (&id, addr) in &o.peers {
         if id != o.node_id {
             tasks.push(task::spawn(peer::dial_loop(
                 id,
-                addr,
+                addr.clone(),
                 shared.clone(),
                 events_tx.clone(),
             )));

@@ -253,7 +253,7 @@ fn handshake_timeout(shared: &Shared) -> Duration {
 /// tags our frames.
 async fn connect(
     peer: NodeId,
-    addr: SocketAddr,
+    addr: &str,
     shared: &Shared,
 ) -> Result<(TcpStream, Hello, Option<FrameMac>), DialError> {
     let rt = &shared.opts.runtime;
@@ -331,7 +331,7 @@ async fn connect(
 /// failure reconnect after a jittered exponential backoff.
 pub(crate) async fn dial_loop(
     peer: NodeId,
-    addr: SocketAddr,
+    addr: String,
     shared: Arc<Shared>,
     events: Sender<Event>,
 ) {
@@ -346,7 +346,7 @@ pub(crate) async fn dial_loop(
         return;
     };
     while !shared.stopping() {
-        match connect(peer, addr, &shared).await {
+        match connect(peer, &addr, &shared).await {
             Ok((stream, theirs, mac)) => {
                 backoff = min;
                 failures = 0;
