@@ -424,6 +424,7 @@ pub fn build(
         BTreeMap::new(),
         false,
     );
+    o.replicas = 3; // `synod node`'s default, whatever the member count.
     let mut given = Vec::new();
     if let Some((path, text)) = file {
         for (s, v) in parse_file(text).map_err(|e| format!("{path}: {e}"))? {
@@ -557,6 +558,7 @@ mod tests {
         assert_eq!(o.memory_max_bytes, 1 << 30);
         assert_eq!(o.eviction, Eviction::Lru);
         assert_eq!(o.peers[&1], "node1:7101");
+        assert_eq!(o.replicas, 3);
         let e = build(Some(("synod.toml", "nosuch = 1")), &[]).unwrap_err();
         assert!(
             e.starts_with("synod.toml: unknown key 'nosuch'; known: id,"),

@@ -193,8 +193,11 @@ fn peers_named_by_host_name_form_a_cluster() {
     let mut two = connect(&format!("127.0.0.1:{}", ports[1].0));
     eventually(20, || one.set(b"named", b"yes").ok());
     assert_eq!(two.get(b"named").unwrap(), Some(b"yes".to_vec()));
-    let info = two.info(Some("cluster")).unwrap();
-    assert!(info.contains("peers_up:2"), "{info}");
+    let info = eventually(20, || {
+        let info = two.info(Some("cluster")).ok()?;
+        info.contains("peers_up:2").then_some(info)
+    });
+    assert!(info.contains("replicas:3"), "{info}");
     assert!(
         info.contains(&format!("addr=localhost:{}", ports[0].1)),
         "{info}"
