@@ -138,15 +138,38 @@ pub fn explore(opts: &ExploreOptions) -> Report {
                 if seed >= opts.seeds.end {
                     return;
                 }
-                let result = world::run(&Options {
-                    seed,
-                    scenario: opts.scenario.clone(),
-                    bug: opts.bug,
-                    trace: false,
-                    timeline: false,
+                // A panic in the node (a lab's unfinished rule, or a bug) is
+                // this seed's failure, not the end of the sweep.
+                let result = std::panic::catch_unwind(|| {
+                    world::run(&Options {
+                        seed,
+                        scenario: opts.scenario.clone(),
+                        bug: opts.bug,
+                        trace: false,
+                        timeline: false,
+                    })
                 });
                 let mut r = report.lock().unwrap_or_else(|e| e.into_inner());
                 r.seeds_run += 1;
+                let result = match result {
+                    Ok(result) => result,
+                    Err(panic) => {
+                        let msg = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| s.to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_else(|| "(no message)".into());
+                        r.failures.push(Failure {
+                            seed,
+                            verdict: Verdict::Safety(format!("the node panicked: {msg}")),
+                        });
+                        if r.failures.len() >= opts.max_failures {
+                            stop.store(true, Ordering::SeqCst);
+                        }
+                        bar.inc(1);
+                        continue;
+                    }
+                };
                 match result {
                     Ok(res) => {
                         r.delivered += res.stats.delivered;

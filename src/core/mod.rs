@@ -6,9 +6,6 @@
 //! (TTL sweeps, tombstone clean-up, eviction) without forgetting a promise is
 //! in [`housekeeping`]; how a restarted node catches up, in [`recovery`].
 
-// `--features lab` swaps in the student's acceptor (src/lab/acceptor.rs, same
-// interface) for the lab; default builds never compile it.
-#[cfg_attr(feature = "lab", path = "../lab/acceptor.rs")]
 pub mod acceptor;
 pub mod ballot;
 pub mod command;
