@@ -13,7 +13,7 @@
 //!
 //! Precedence: defaults, then the config file, then flags.
 
-use crate::commands::glob_match;
+use crate::commands::{glob_match, Acl};
 use crate::core::{Eviction, NodeId};
 use crate::resp::Reply;
 use crate::runtime::NodeOptions;
@@ -157,6 +157,132 @@ pub const SETTINGS: &[Setting] = &[
             o.secret = Some(crate::auth::ClusterSecret::from_file(
                 std::path::Path::new(v.trim()),
             )?);
+            Ok(())
+        },
+    },
+    Setting {
+        name: "requirepass-file",
+        flag: Some("requirepass-file"),
+        switch: false,
+        live: false,
+        help: "File holding the default user's password (Redis's requirepass, kept off the \
+               command line): clients must AUTH first. CONFIG GET shows only whether one is set.",
+        get: |o| if o.acl.requires_auth() { "(set)" } else { "" }.into(),
+        set: |o, v| {
+            let path = v.trim();
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            let pass = text.trim_end_matches(['\r', '\n']);
+            if pass.is_empty() {
+                return Err(format!("{path} is empty"));
+            }
+            o.acl = std::sync::Arc::new(Acl::with_requirepass(pass.as_bytes()));
+            Ok(())
+        },
+    },
+    Setting {
+        name: "aclfile",
+        flag: Some("users-file"),
+        switch: false,
+        live: false,
+        help: "Users file, Redis's ACL file syntax (a subset): lines `user NAME on \
+               >PASSWORD ~* +@read|+@write|+@all` for read-only, read-write and admin users \
+               (docs/security.md). CONFIG GET shows only whether one is set.",
+        get: |o| if o.acl.requires_auth() { "(set)" } else { "" }.into(),
+        set: |o, v| {
+            let path = v.trim();
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            o.acl = std::sync::Arc::new(
+                Acl::from_users_file(&text).map_err(|e| format!("{path}: {e}"))?,
+            );
+            Ok(())
+        },
+    },
+    Setting {
+        name: "protected-mode",
+        flag: Some("protected-mode"),
+        switch: false,
+        live: false,
+        help: "yes (default) or no. As Redis: with no password, clients that are not on \
+               loopback are refused with an explanation.",
+        get: |o| yes_no(o.protected_mode),
+        set: |o, v| {
+            o.protected_mode = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "maxclients",
+        flag: Some("maxclients"),
+        switch: false,
+        live: false,
+        help: "Client connections at most; more are refused with Redis's error. Default 10000.",
+        get: |o| o.runtime.client_connections_max.to_string(),
+        set: |o, v| {
+            o.runtime.client_connections_max = parse(v, "a number of clients")?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "timeout",
+        flag: Some("timeout"),
+        switch: false,
+        live: false,
+        help: "Close a client idle for this many seconds (0: never, the default, as Redis).",
+        get: |o| (o.runtime.client_idle_timeout_ms / 1_000).to_string(),
+        set: |o, v| {
+            let secs: u64 = parse(v, "a number of seconds")?;
+            o.runtime.client_idle_timeout_ms = secs.saturating_mul(1_000);
+            Ok(())
+        },
+    },
+    Setting {
+        name: "client-request-timeout-ms",
+        flag: Some("client-request-timeout-ms"),
+        switch: false,
+        live: false,
+        help: "A command started but not fully sent within this many ms closes the \
+               connection, so half-sent requests do not hold buffers (0: never). Default 30000.",
+        get: |o| o.runtime.client_request_deadline_ms.to_string(),
+        set: |o, v| {
+            o.runtime.client_request_deadline_ms = parse(v, "a number of ms")?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "client-output-buffer-limit",
+        flag: Some("client-output-buffer-limit"),
+        switch: false,
+        live: false,
+        help: "Reply bytes a client may leave unread before it is disconnected (Redis's hard \
+               limit; 64mb by default, 0: none). Redis's form `normal HARD SOFT SECS` is \
+               accepted too (its HARD is used).",
+        get: |o| format!("normal {} 0 0", o.runtime.client_output_buffer_limit_bytes),
+        set: |o, v| {
+            let words: Vec<&str> = v.split_whitespace().collect();
+            let hard = match words.as_slice() {
+                [b] => *b,
+                ["normal", hard, _soft, _secs, ..] => *hard,
+                _ => {
+                    return Err(format!(
+                        "'{v}' is not a byte amount or 'normal HARD SOFT SECS'"
+                    ))
+                }
+            };
+            o.runtime.client_output_buffer_limit_bytes = parse_memory(hard)? as usize;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "client-query-buffer-limit",
+        flag: Some("client-query-buffer-limit"),
+        switch: false,
+        live: false,
+        help: "Largest command a client may send, headers and arguments included.",
+        get: |o| o.runtime.resp.command_size_max_bytes.to_string(),
+        set: |o, v| {
+            o.runtime.resp.command_size_max_bytes = parse_memory(v)? as usize;
             Ok(())
         },
     },
@@ -529,7 +655,7 @@ mod tests {
             );
             if s.flag.is_some() {
                 assert!(!s.help.is_empty(), "{} has no help", s.name);
-                if s.name == "secret-file" {
+                if ["secret-file", "requirepass-file", "aclfile"].contains(&s.name) {
                     continue; // Reads a file; CONFIG GET does not show it.
                 }
                 let mut copy = o.clone();

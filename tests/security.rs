@@ -287,3 +287,129 @@ fn a_forged_frame_after_an_honest_handshake_closes_the_link() {
     read_until_closed(&mut rogue.stream);
     still_serves(&c);
 }
+
+/// A users file (mode 600) in this test binary's temp folder.
+fn users_file(name: &str, text: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = common::secret_file().with_file_name(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn auth(c: &mut synod::client::Client, user: &str, pass: &str) {
+    c.command(&[b"AUTH", user.as_bytes(), pass.as_bytes()])
+        .unwrap();
+}
+
+fn error_of(c: &mut synod::client::Client, args: &[&[u8]]) -> String {
+    c.command(args).unwrap_err().to_string()
+}
+
+#[test]
+fn clients_authenticate_and_only_admins_run_operator_commands() {
+    let file = users_file(
+        "users.acl",
+        "user app on >app-pass ~* +@read +@write\n\
+         user viewer on >view-pass ~* +@read\n\
+         user ops on >ops-pass ~* +@all\n",
+    );
+    let c = Cluster::start_with_auth(3, 3, &["--users-file", &file], Some(("ops", "ops-pass")));
+    let mut app = c.client(1);
+    assert_eq!(
+        error_of(&mut app, &[b"GET", b"k"]),
+        "NOAUTH Authentication required."
+    );
+    assert_eq!(
+        error_of(&mut app, &[b"AUTH", b"app", b"nope"]),
+        "WRONGPASS invalid username-password pair or user is disabled."
+    );
+    auth(&mut app, "app", "app-pass");
+    app.set(b"k", b"v").unwrap();
+    // Issue 15: any client could declare peers lost.
+    for cmd in [
+        &[&b"ADMIN"[..], b"DECLARE-LOST"][..],
+        &[b"FLUSHALL"],
+        &[b"FLUSHDB"],
+    ] {
+        let e = error_of(&mut app, cmd);
+        assert!(e.starts_with("NOPERM User app has no permissions"), "{e}");
+    }
+    assert_eq!(
+        app.get(b"k").unwrap(),
+        Some(b"v".to_vec()),
+        "FLUSHALL refused"
+    );
+    // INFO hides what an outsider needs to forge a peer's messages.
+    let info = app.info(None).unwrap();
+    for hidden in [
+        "cluster_id:",
+        "\r\nincarnation:",
+        "peer_addr:",
+        "addr=127.0.0.1",
+    ] {
+        assert!(
+            !info.contains(hidden),
+            "{hidden} shown to a non-admin:\n{info}"
+        );
+    }
+    let mut viewer = c.client(2);
+    auth(&mut viewer, "viewer", "view-pass");
+    assert_eq!(viewer.get(b"k").unwrap(), Some(b"v".to_vec()));
+    let e = error_of(&mut viewer, &[b"SET", b"k", b"x"]);
+    assert_eq!(
+        e,
+        "NOPERM User viewer has no permissions to run the 'set' command"
+    );
+    let mut ops = c.client(3);
+    auth(&mut ops, "ops", "ops-pass");
+    assert!(ops
+        .info(None)
+        .unwrap()
+        .contains(&format!("cluster_id:{CLUSTER_ID}")));
+    // An admin passes the rights check (this voting node has nothing to declare).
+    let e = error_of(&mut ops, &[b"ADMIN", b"DECLARE-LOST"]);
+    assert_eq!(
+        e,
+        "ERR this node is not recovering: nothing to declare lost"
+    );
+}
+
+#[test]
+fn requirepass_works_with_redis_cli_when_installed() {
+    let file = users_file("requirepass", "sesame-0123\n");
+    let c = Cluster::start_with_auth(
+        3,
+        3,
+        &["--requirepass-file", &file],
+        Some(("default", "sesame-0123")),
+    );
+    let mut client = c.client(1);
+    assert_eq!(
+        error_of(&mut client, &[b"SET", b"k", b"v"]),
+        "NOAUTH Authentication required."
+    );
+    client.command(&[b"AUTH", b"sesame-0123"]).unwrap();
+    client.set(b"k", b"from-synod-client").unwrap();
+    // HELLO 2 AUTH default PASS authenticates as well.
+    let mut hello = c.client(2);
+    hello
+        .command(&[b"HELLO", b"2", b"AUTH", b"default", b"sesame-0123"])
+        .unwrap();
+    assert_eq!(
+        hello.get(b"k").unwrap(),
+        Some(b"from-synod-client".to_vec())
+    );
+    let Ok(out) = std::process::Command::new("redis-cli")
+        .args(["-p", &c.addr(3).port().to_string(), "--no-auth-warning"])
+        .args(["-a", "sesame-0123", "GET", "k"])
+        .output()
+    else {
+        eprintln!("redis-cli not installed: its part of this test is skipped");
+        return;
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "from-synod-client"
+    );
+}

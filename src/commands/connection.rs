@@ -173,9 +173,12 @@ fn hello(a: &[Vec<u8>], session: &mut Session) -> Reply {
     let mut i = 1;
     while i < a.len() {
         match upper(&a[i]).as_str() {
-            "AUTH" if i + 2 < a.len() => return Reply::error(
-                "ERR synod has no authentication; connect without AUTH (bind to a private network)",
-            ),
+            "AUTH" if i + 2 < a.len() => {
+                if let Err(e) = super::acl::authenticate(session, Some(&a[i + 1]), &a[i + 2]) {
+                    return e;
+                }
+                i += 3;
+            }
             "SETNAME" if i + 1 < a.len() => {
                 name = Some(a[i + 1].clone());
                 i += 2;
@@ -187,6 +190,13 @@ fn hello(a: &[Vec<u8>], session: &mut Session) -> Reply {
                 ))
             }
         }
+    }
+    if !session.auth.authenticated {
+        return Reply::error(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the \
+             HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and \
+             select the RESP protocol version at the same time",
+        );
     }
     if let Some(n) = name {
         if let Err(e) = set_name(session, &n) {

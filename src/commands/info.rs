@@ -149,6 +149,33 @@ pub const INFO_SECTIONS: [&str; 6] = [
 
 /// INFO's text in Redis's format (`# Section`, `field:value` lines, CRLF), for
 /// one section, or all of them (`None`, "all", "default", "everything").
+/// INFO as a client without admin rights sees it: no cluster id, no
+/// incarnations, no peer addresses (what an outsider would need to forge a
+/// peer's messages; issue 15).
+pub fn redact_info(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive("\r\n") {
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        if ["cluster_id", "incarnation", "peer_addr"].contains(&field) {
+            continue;
+        }
+        if field.starts_with("peer")
+            && field[4..].chars().all(|c| c.is_ascii_digit())
+            && field.len() > 4
+        {
+            let kept: Vec<&str> = value
+                .trim_end()
+                .split(',')
+                .filter(|kv| !kv.starts_with("addr=") && !kv.starts_with("incarnation="))
+                .collect();
+            out.push_str(&format!("{field}:{}\r\n", kept.join(",")));
+            continue;
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
     let wanted = |name: &str| match section {
         None | Some("all") | Some("default") | Some("everything") => true,

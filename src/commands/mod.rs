@@ -32,12 +32,14 @@
 //! - `keys.rs`: DEL, EXISTS, TYPE; the listings KEYS, SCAN, DBSIZE, FLUSHALL.
 //! - `connection.rs`: PING, ECHO, SELECT, HELLO, CLIENT, QUIT, COMMAND.
 //! - `config.rs`: CONFIG. `info.rs`: INFO. `admin.rs`: ADMIN.
+//! - `acl.rs`: AUTH, ACL; users, rights and the check every command passes.
 //! - `call.rs`: [`CoreCall`], which runs a command's core operations and
 //!   folds their outcomes into a reply. `glob.rs`: Redis's glob patterns.
 //!
 //! To add a family: a new file with a `FAMILY` (its table entries and its
 //! planner), a `mod` line below, and one line in [`spec::FAMILIES`].
 
+mod acl;
 mod admin;
 mod call;
 mod config;
@@ -53,11 +55,12 @@ mod string;
 #[cfg(test)]
 mod testing;
 
+pub use acl::{Acl, Auth, Rights};
 use call::CallKind;
 pub use call::{Combine, CoreCall};
 pub use config::ConfigRequest;
 pub use glob::glob_match;
-pub use info::{info_text, stats_fields, InfoSnapshot, PeerInfo, INFO_SECTIONS};
+pub use info::{info_text, redact_info, stats_fields, InfoSnapshot, PeerInfo, INFO_SECTIONS};
 pub use keys::{ScanCursors, KEYS_REPLY_MAX, LIST_PAGE_KEYS_MAX, SCAN_CURSORS_MAX};
 pub use string::get_range;
 
@@ -89,6 +92,10 @@ pub struct Session {
     /// CLIENT SETINFO lib-name / lib-ver.
     pub lib_name: String,
     pub lib_ver: String,
+    /// Who the connection is authenticated as, and may do (acl.rs).
+    pub auth: Auth,
+    /// The node's users.
+    pub acl: std::sync::Arc<Acl>,
 }
 
 /// What to do with one client command.
@@ -163,6 +170,9 @@ pub fn plan(args: Vec<Vec<u8>>, now_ms: u64, session: &mut Session) -> Plan {
     };
     let argc = args.len() as i64;
     let arity = spec.arity;
+    if let Some(refused) = acl::refusal(&session.auth, &name, spec.flags) {
+        return Plan::Reply(refused);
+    }
     if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
         return Plan::Reply(wrong_arity(&name));
     }

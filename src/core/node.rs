@@ -249,6 +249,9 @@ pub struct Node {
     pub(crate) listings: super::listing::Listings,
     /// The bound on cached piggybacked phase 1s (fastpath.rs).
     pub(crate) promise_cache: super::fastpath::PromiseCache,
+    /// Bytes the driver holds for connections (replies owed to clients),
+    /// counted against `memory_max_bytes` (`set_connection_bytes`).
+    pub(crate) connection_bytes: u64,
     local: VecDeque<Envelope>,
 }
 
@@ -299,6 +302,7 @@ impl Node {
             housekeeping: Default::default(),
             listings: Default::default(),
             promise_cache: Default::default(),
+            connection_bytes: 0,
             local: VecDeque::new(),
         })
     }
@@ -369,6 +373,13 @@ impl Node {
     /// When the node next needs a Tick, if ever.
     pub fn next_wake_us(&self) -> Option<u64> {
         self.timers.keys().next().map(|&(at, _)| at)
+    }
+
+    /// Tells the node how many bytes its driver holds for connections: they
+    /// count against the memory cap, so writes get `-OOM` before clients
+    /// that do not read their replies push the process past it.
+    pub fn set_connection_bytes(&mut self, bytes: u64) {
+        self.connection_bytes = bytes;
     }
 
     /// This node's id.

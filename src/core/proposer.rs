@@ -215,7 +215,8 @@ impl Node {
             ));
         }
         let max = self.cfg.memory_max_bytes;
-        if max > 0 && command.may_grow() && self.acceptor.bytes_used() >= max {
+        let used = self.acceptor.bytes_used() + self.connection_bytes;
+        if max > 0 && command.may_grow() && used >= max {
             return Err(ERR_OOM.into());
         }
         if self.inflight >= self.cfg.inflight_max_requests {

@@ -1458,6 +1458,38 @@ fn at_the_cap_a_write_is_refused_with_redis_oom_error_but_reads_and_deletes_run(
     assert!(!out.sends.is_empty());
 }
 
+#[test]
+fn connection_buffers_count_against_the_cap() {
+    let mut n = node_cfg(1, |c| c.memory_max_bytes = 1_000_000);
+    let out = request(&mut n, 1, Command::Set(b"v".to_vec()));
+    assert!(out.replies.is_empty(), "under the cap: the write runs");
+    // Replies owed to clients that do not read fill the cap: writes get -OOM.
+    n.set_connection_bytes(1_000_000);
+    let out = step(
+        &mut n,
+        1_000,
+        Input::Request {
+            id: 2,
+            key: b"other".to_vec(),
+            command: Command::Set(b"v".to_vec()),
+        },
+    );
+    assert_eq!(
+        out.replies,
+        vec![(2, Outcome::Failed(super::proposer::ERR_OOM.into()))]
+    );
+    let out = step(
+        &mut n,
+        1_000,
+        Input::Request {
+            id: 3,
+            key: b"other".to_vec(),
+            command: Command::Del,
+        },
+    );
+    assert!(out.replies.is_empty(), "a delete still runs");
+}
+
 // ---- Cluster listing (listing.rs) ----
 
 fn holds(n: &mut Node, from: NodeId, key: &str, value: Value) {

@@ -13,7 +13,7 @@
 
 use super::event_loop::Event;
 use super::{wall_ms, Counters, Shared};
-use crate::commands::{plan, Plan, Session};
+use crate::commands::{plan, Plan, Rights, Session};
 use crate::resp::{Reply, RequestParser};
 use async_std::channel::{self, Receiver, Sender};
 use async_std::io::{ReadExt, WriteExt};
@@ -21,12 +21,89 @@ use async_std::net::{TcpListener, TcpStream};
 use async_std::task;
 use std::collections::BTreeMap;
 use std::net::{Shutdown, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// CLIENT ID of the next connection (unique per process, from 1).
 static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Bytes a reply takes on the wire, about (for the output buffer bound).
+fn reply_bytes(r: &Reply) -> usize {
+    match r {
+        Reply::Bulk(b) => b.len() + 16,
+        Reply::Simple(s) | Reply::Error(s) => s.len() + 3,
+        Reply::Array(items) => 16 + items.iter().map(reply_bytes).sum::<usize>(),
+        _ => 24,
+    }
+}
+
+/// Where a connection's replies go: the writer's channel, with the bytes
+/// owed to the client counted. Past `client-output-buffer-limit` (a client
+/// that pipelines and does not read) the connection is closed, as Redis does
+/// past its hard limit: holding the replies would grow the node without bound.
+#[derive(Clone)]
+pub(crate) struct ReplyTx {
+    tx: Sender<ClientOut>,
+    owed: Arc<AtomicUsize>,
+    limit: usize,
+    stream: TcpStream,
+    shared: Arc<Shared>,
+}
+
+impl ReplyTx {
+    /// Hands the reply to command `seq` to the writer; false if the
+    /// connection is gone (or was just closed for owing too much).
+    pub fn send(&self, seq: u64, r: Reply) -> bool {
+        let n = reply_bytes(&r);
+        let owed = self.owed.load(Ordering::Relaxed) + n;
+        if self.limit > 0 && owed > self.limit {
+            if !self.tx.is_closed() {
+                Counters::inc(&self.shared.counters.client_output_buffer_disconnections);
+                log::warn!(
+                    "client {}: {owed} bytes of replies unread, past \
+                     client-output-buffer-limit = {}; closing the connection",
+                    self.stream
+                        .peer_addr()
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                    self.limit
+                );
+            }
+            self.tx.close();
+            let _ = self.stream.shutdown(Shutdown::Both);
+            return false;
+        }
+        // Counted before it is sent, so the writer never subtracts first;
+        // taken back if the writer is gone (it counts what it never wrote).
+        self.owe(n as isize);
+        if self.tx.try_send(ClientOut::Reply(seq, r)).is_ok() {
+            return true;
+        }
+        self.owe(-(n as isize));
+        false
+    }
+
+    fn owe(&self, n: isize) {
+        owe(&self.owed, &self.shared, n);
+    }
+
+    fn close_after(&self, total: u64) {
+        let _ = self.tx.try_send(ClientOut::Close { total });
+    }
+}
+
+/// Adds `n` (or takes `-n`) bytes to a connection's debt and the node's gauge.
+fn owe(owed: &AtomicUsize, shared: &Shared, n: isize) {
+    let gauge = &shared.counters.client_output_buffers_bytes;
+    if n >= 0 {
+        owed.fetch_add(n as usize, Ordering::Relaxed);
+        gauge.fetch_add(n as u64, Ordering::Relaxed);
+    } else {
+        owed.fetch_sub(n.unsigned_abs(), Ordering::Relaxed);
+        gauge.fetch_sub(n.unsigned_abs() as u64, Ordering::Relaxed);
+    }
+}
 
 /// What a client's writer task receives.
 #[derive(Debug)]
@@ -36,6 +113,16 @@ pub(crate) enum ClientOut {
     /// Close the connection once `total` replies have been written.
     Close { total: u64 },
 }
+
+/// Redis's protected-mode refusal, with synod's flags for its remedies.
+const PROTECTED_MODE_DENIED: &str = "-DENIED synod is running in protected mode because \
+protected mode is enabled and no password is set for the default user. In this mode \
+connections are only accepted from the loopback interface. If you want to connect from \
+external computers to synod you may adopt one of the following solutions: 1) Set a password \
+for the default user (--requirepass-file) or users (--users-file) and restart the node. \
+2) Restart the node with '--protected-mode no', after making sure it is not reachable from \
+the internet. NOTE: You only need to do one of the above things in order for the server to \
+start accepting connections from the outside.\r\n";
 
 /// Accepts client connections.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, events: Sender<Event>) {
@@ -60,6 +147,17 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, even
             });
             continue;
         }
+        if shared.opts.protected_mode
+            && !addr.ip().is_loopback()
+            && !shared.opts.acl.requires_auth()
+        {
+            Counters::inc(&c.client_connections_refused_protected);
+            log::info!("client {addr}: refused: protected mode (no password set, not loopback)");
+            task::spawn(async move {
+                let _ = (&stream).write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+            });
+            continue;
+        }
         Counters::inc(&c.client_connections_accepted);
         c.clients_connected.fetch_add(1, Ordering::Relaxed);
         let (shared, events) = (shared.clone(), events.clone());
@@ -79,8 +177,22 @@ async fn serve(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>, events
     let rt = &shared.opts.runtime;
     let (credits_tx, credits_rx) = channel::bounded::<()>(rt.client_pipeline_max);
     let (out_tx, out_rx) = channel::unbounded();
-    let writer = task::spawn(write_replies(stream.clone(), out_rx, credits_rx));
-    read_commands(&stream, addr, shared, &events, out_tx, credits_tx).await;
+    let owed = Arc::new(AtomicUsize::new(0));
+    let out = ReplyTx {
+        tx: out_tx,
+        owed: owed.clone(),
+        limit: rt.client_output_buffer_limit_bytes,
+        stream: stream.clone(),
+        shared: shared.clone(),
+    };
+    let writer = task::spawn(write_replies(
+        stream.clone(),
+        out_rx,
+        credits_rx,
+        owed.clone(),
+        shared.clone(),
+    ));
+    read_commands(&stream, addr, shared, &events, out, credits_tx).await;
     writer.await;
     log::debug!("client {addr}: connection closed");
 }
@@ -91,7 +203,7 @@ async fn read_commands(
     addr: SocketAddr,
     shared: &Shared,
     events: &Sender<Event>,
-    out: Sender<ClientOut>,
+    out: ReplyTx,
     credits: Sender<()>,
 ) {
     let rt = &shared.opts.runtime;
@@ -102,10 +214,33 @@ async fn read_commands(
     let mut session = Session {
         id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
         addr: addr.to_string(),
+        auth: shared.opts.acl.initial_auth(),
+        acl: shared.opts.acl.clone(),
         ..Session::default()
     };
     loop {
-        let n = match (&*stream).read(&mut buf).await {
+        // A half-sent command must complete within the request deadline; an
+        // idle client may stay `timeout` seconds (0: for ever), as in Redis.
+        let (limit, what) = if parser.buffered_bytes() > 0 {
+            (rt.client_request_deadline_ms, "a half-sent command")
+        } else {
+            (rt.client_idle_timeout_ms, "an idle connection")
+        };
+        let mut reader = stream;
+        let read = reader.read(&mut buf);
+        let n = if limit == 0 {
+            read.await
+        } else {
+            match async_std::future::timeout(Duration::from_millis(limit), read).await {
+                Ok(r) => r,
+                Err(_) => {
+                    Counters::inc(&c.client_timeouts);
+                    log::info!("client {addr}: {what} for {limit} ms; closing the connection");
+                    break;
+                }
+            }
+        };
+        let n = match n {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -117,8 +252,8 @@ async fn read_commands(
                 Err(e) => {
                     Counters::inc(&c.bad_client_connections);
                     log::info!("client {addr}: {e}; closing the connection");
-                    let _ = out.try_send(ClientOut::Reply(seq, Reply::error(format!("ERR {e}"))));
-                    let _ = out.try_send(ClientOut::Close { total: seq + 1 });
+                    out.send(seq, Reply::error(format!("ERR {e}")));
+                    out.close_after(seq + 1);
                     return;
                 }
             };
@@ -130,10 +265,10 @@ async fn read_commands(
             let this = seq;
             seq += 1;
             let sent = match plan(args, wall_ms(), &mut session) {
-                Plan::Reply(r) => out.try_send(ClientOut::Reply(this, r)).is_ok(),
+                Plan::Reply(r) => out.send(this, r),
                 Plan::Quit => {
-                    let _ = out.try_send(ClientOut::Reply(this, Reply::ok()));
-                    let _ = out.try_send(ClientOut::Close { total: seq });
+                    out.send(this, Reply::ok());
+                    out.close_after(seq);
                     return;
                 }
                 Plan::DeclareLost => events
@@ -156,6 +291,7 @@ async fn read_commands(
                         tx: out.clone(),
                         seq: this,
                         section,
+                        redact: session.auth.rights < Rights::Admin,
                     })
                     .await
                     .is_ok(),
@@ -174,15 +310,22 @@ async fn read_commands(
         }
     }
     // EOF: write what is still owed, then close.
-    let _ = out.try_send(ClientOut::Close { total: seq });
+    out.close_after(seq);
 }
 
 /// Writes replies in command order, as many per write as are ready.
-async fn write_replies(stream: TcpStream, replies: Receiver<ClientOut>, credits: Receiver<()>) {
+async fn write_replies(
+    stream: TcpStream,
+    replies: Receiver<ClientOut>,
+    credits: Receiver<()>,
+    owed: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+) {
     let mut next = 0u64;
     let mut early: BTreeMap<u64, Reply> = BTreeMap::new();
     let mut close_at = None;
     let mut buf = Vec::new();
+    let mut unwritten = 0;
     'conn: while let Ok(first) = replies.recv().await {
         let mut msg = Some(first);
         while let Some(m) = msg.take() {
@@ -194,15 +337,19 @@ async fn write_replies(stream: TcpStream, replies: Receiver<ClientOut>, credits:
             }
             msg = replies.try_recv().ok();
         }
+        let mut written = 0;
         while let Some(r) = early.remove(&next) {
+            written += reply_bytes(&r);
             r.encode(&mut buf);
             next += 1;
             let _ = credits.try_recv();
         }
         if !buf.is_empty() {
             if (&stream).write_all(&buf).await.is_err() {
+                unwritten = written;
                 break 'conn;
             }
+            owe(&owed, &shared, -(written as isize));
             buf.clear();
             if buf.capacity() > 1024 * 1024 {
                 buf = Vec::new();
@@ -213,4 +360,14 @@ async fn write_replies(stream: TcpStream, replies: Receiver<ClientOut>, credits:
         }
     }
     let _ = stream.shutdown(Shutdown::Both);
+    // What was never written no longer counts; later sends fail and take
+    // back their own bytes.
+    replies.close();
+    while let Ok(m) = replies.try_recv() {
+        if let ClientOut::Reply(_, r) = m {
+            unwritten += reply_bytes(&r);
+        }
+    }
+    unwritten += early.values().map(reply_bytes).sum::<usize>();
+    owe(&owed, &shared, -(unwritten as isize));
 }

@@ -7,18 +7,19 @@
 //! writer is still busy, in which case it coalesces several turns into one
 //! write). Client outcomes are folded into RESP replies as they complete.
 
-use super::client_conn::ClientOut;
+use super::client_conn::ReplyTx;
 use super::peer::Push;
 use super::{wall_ms, Counters, Shared};
 use crate::codec::{encode_frame_max, CodecError, Frame};
 use crate::commands::{
-    info_text, CallCtx, ConfigRequest, CoreCall, InfoSnapshot, Op, PeerInfo, ScanCursors, Step,
+    info_text, redact_info, CallCtx, ConfigRequest, CoreCall, InfoSnapshot, Op, PeerInfo,
+    ScanCursors, Step,
 };
 use crate::core::{Effects, Envelope, Incarnation, Input, Message, Node, NodeId, Now, Outcome};
 use crate::resp::Reply;
 use crate::runtime::NodeOptions;
 use crate::settings;
-use async_std::channel::{Receiver, Sender};
+use async_std::channel::Receiver;
 use async_std::future::timeout;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -41,21 +42,23 @@ pub(crate) enum Event {
     Inbound { node: NodeId, delta: i64 },
     /// A client command needing the core.
     Client {
-        tx: Sender<ClientOut>,
+        tx: ReplyTx,
         seq: u64,
         call: CoreCall,
     },
     /// An operator declared this node's missing peers lost.
-    DeclareLost { tx: Sender<ClientOut>, seq: u64 },
+    DeclareLost { tx: ReplyTx, seq: u64 },
     /// A client asks for INFO.
     Info {
-        tx: Sender<ClientOut>,
+        tx: ReplyTx,
         seq: u64,
         section: Option<String>,
+        /// The client has no admin rights: hide what an outsider could use.
+        redact: bool,
     },
     /// A client's CONFIG GET / SET / RESETSTAT.
     Config {
-        tx: Sender<ClientOut>,
+        tx: ReplyTx,
         seq: u64,
         req: ConfigRequest,
     },
@@ -65,7 +68,7 @@ pub(crate) enum Event {
 
 /// A client command whose core operations are running, one step at a time.
 struct PendingCall {
-    tx: Sender<ClientOut>,
+    tx: ReplyTx,
     seq: u64,
     call: CoreCall,
     /// False until `start` ran.
@@ -201,6 +204,9 @@ impl Loop {
     fn handle(&mut self, input: Input) {
         let now = self.now();
         self.effects.clear();
+        let owed = &self.shared.counters.client_output_buffers_bytes;
+        self.node
+            .set_connection_bytes(owed.load(std::sync::atomic::Ordering::Relaxed));
         self.node.handle(now, input, &mut self.effects);
         for env in self.effects.sends.drain(..) {
             self.outbox.entry(env.to).or_default().push(env);
@@ -269,15 +275,23 @@ impl Loop {
                     self.handle(Input::DeclareLost);
                     Reply::ok()
                 };
-                let _ = tx.try_send(ClientOut::Reply(seq, reply));
+                tx.send(seq, reply);
             }
-            Event::Info { tx, seq, section } => {
-                let text = info_text(&self.info_snapshot(), section.as_deref());
-                let _ = tx.try_send(ClientOut::Reply(seq, Reply::Bulk(text.into_bytes())));
+            Event::Info {
+                tx,
+                seq,
+                section,
+                redact,
+            } => {
+                let mut text = info_text(&self.info_snapshot(), section.as_deref());
+                if redact {
+                    text = redact_info(&text);
+                }
+                tx.send(seq, Reply::Bulk(text.into_bytes()));
             }
             Event::Config { tx, seq, req } => {
                 let reply = self.on_config(req);
-                let _ = tx.try_send(ClientOut::Reply(seq, reply));
+                tx.send(seq, reply);
             }
             Event::Stop => {}
         }
@@ -341,7 +355,7 @@ impl Loop {
         self.handle(Input::PeerUp { node, incarnation });
     }
 
-    fn on_client(&mut self, tx: Sender<ClientOut>, seq: u64, call: CoreCall) {
+    fn on_client(&mut self, tx: ReplyTx, seq: u64, call: CoreCall) {
         let call_id = self.next_request_id;
         self.next_request_id += 1;
         self.calls.insert(
@@ -383,7 +397,7 @@ impl Loop {
                     if let Some(pc) = self.calls.remove(&call_id) {
                         // Unbounded, but never more than client_pipeline_max per
                         // connection; fails only if the client is gone.
-                        let _ = pc.tx.try_send(ClientOut::Reply(pc.seq, reply));
+                        pc.tx.send(pc.seq, reply);
                     }
                     continue;
                 }

@@ -23,6 +23,7 @@ mod peer;
 
 use crate::auth::{self, ClusterSecret};
 use crate::codec::{self, FRAME_SIZE_MAX_BYTES};
+use crate::commands::Acl;
 use crate::core::{Config, Eviction, Incarnation, Node, NodeId, Placement};
 use crate::resp::RespLimits;
 use async_std::channel;
@@ -59,8 +60,19 @@ pub struct RuntimeConfig {
     /// Commands one client may have outstanding (sent, reply not yet written).
     /// Past it we stop reading from that client; a reply is never dropped.
     pub client_pipeline_max: usize,
-    /// Client connections at most; more are refused with an error.
+    /// Client connections at most (Redis's `maxclients`); more are refused
+    /// with Redis's error.
     pub client_connections_max: usize,
+    /// Reply bytes one client may owe (sent by us, not yet read by it) before
+    /// its connection is closed (Redis's `client-output-buffer-limit`, the
+    /// hard limit; 0: none). 64 MiB: four of the largest values.
+    pub client_output_buffer_limit_bytes: usize,
+    /// A client that sends nothing for this long is disconnected (Redis's
+    /// `timeout`, in ms here; 0: never, Redis's default).
+    pub client_idle_timeout_ms: u64,
+    /// A command started but not finished within this long closes the
+    /// connection: a half-sent 60 MB bulk cannot hold its buffer for ever.
+    pub client_request_deadline_ms: u64,
     /// Inbound peer connections at most (handshaking or established).
     pub peer_inbound_connections_max: usize,
     /// Inbound peer connections still in their handshake at most: strangers
@@ -114,6 +126,9 @@ impl Default for RuntimeConfig {
             turn_events_max: 1024,
             client_pipeline_max: 1024,
             client_connections_max: 10_000,
+            client_output_buffer_limit_bytes: 64 * 1024 * 1024,
+            client_idle_timeout_ms: 0,
+            client_request_deadline_ms: 30_000,
             peer_inbound_connections_max: 256,
             peer_handshakes_max: 16,
             frame_messages_max: 65_536,
@@ -237,6 +252,12 @@ pub struct NodeOptions {
     pub slowlog_max_len: usize,
     /// The log level (CONFIG SET loglevel changes it live).
     pub log_level: log::LevelFilter,
+    /// Client users and rights (commands/acl.rs); the default: one user,
+    /// no password, every right.
+    pub acl: Arc<Acl>,
+    /// Redis's protected mode: with no password for the default user,
+    /// clients from addresses other than loopback are refused.
+    pub protected_mode: bool,
     /// The runtime's bounds.
     pub runtime: RuntimeConfig,
 }
@@ -271,6 +292,8 @@ impl NodeOptions {
             slowlog_slower_than_us: 10_000,
             slowlog_max_len: 128,
             log_level: log::LevelFilter::Info,
+            acl: Arc::new(Acl::default()),
+            protected_mode: true,
             runtime: RuntimeConfig::default(),
         }
     }
@@ -392,9 +415,15 @@ pub(crate) struct Counters {
     pub peer_connect_failures: AtomicU64,
     pub client_connections_accepted: AtomicU64,
     pub client_connections_refused: AtomicU64,
+    pub client_connections_refused_protected: AtomicU64,
     pub clients_connected: AtomicU64,
     pub bad_client_connections: AtomicU64,
     pub client_commands: AtomicU64,
+    pub client_output_buffer_disconnections: AtomicU64,
+    /// Bytes of replies owed to every client now (a gauge): counted against
+    /// the memory cap (Redis 7's maxmemory-clients idea).
+    pub client_output_buffers_bytes: AtomicU64,
+    pub client_timeouts: AtomicU64,
     pub loop_turns: AtomicU64,
     pub loop_events: AtomicU64,
 }
@@ -447,8 +476,21 @@ impl Counters {
                 "client_connections_refused",
                 g(&self.client_connections_refused),
             ),
+            (
+                "client_connections_refused_protected",
+                g(&self.client_connections_refused_protected),
+            ),
             ("bad_client_connections", g(&self.bad_client_connections)),
             ("client_commands", g(&self.client_commands)),
+            (
+                "client_output_buffer_disconnections",
+                g(&self.client_output_buffer_disconnections),
+            ),
+            ("client_timeouts", g(&self.client_timeouts)),
+            (
+                "client_output_buffers_bytes",
+                g(&self.client_output_buffers_bytes),
+            ),
             ("loop_turns", g(&self.loop_turns)),
             ("loop_events", g(&self.loop_events)),
         ]

@@ -297,3 +297,109 @@ fn a_node_started_without_bootstrap_recovers_and_coordinates_only() {
     c3.set(b"k", b"w").unwrap();
     assert_eq!(cl.client(1).get(b"k").unwrap(), Some(b"w".to_vec()));
 }
+
+/// Reads from `s` until the node closes it; panics after `secs`.
+fn read_until_closed(s: &mut StdStream, secs: u64) -> usize {
+    s.set_read_timeout(Some(Duration::from_secs(secs))).unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return total,
+            Ok(n) => total += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return total,
+            Err(e) => panic!("the node did not close the connection: {e} (after {total} bytes)"),
+        }
+    }
+}
+
+fn info_field(c: &mut Client, field: &str) -> u64 {
+    let info = c.info(None).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in\n{info}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Issue 15: one connection pipelining GETs of a large value without reading
+/// grew the node by 2 GB. Now the reply stream is cut at its byte limit.
+#[test]
+fn an_unread_reply_stream_is_cut_at_the_output_buffer_limit() {
+    let cl = Cluster::start_with(3, |o| {
+        o.runtime.client_output_buffer_limit_bytes = 4 << 20;
+    });
+    let mut c = cl.client(1);
+    c.set(b"big", &vec![b'v'; 256 * 1024]).unwrap();
+    let mut s = StdStream::connect(cl.clients[0]).unwrap();
+    let mut cmds = Vec::new();
+    for _ in 0..100 {
+        cmds.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
+    }
+    // 100 x 256 KiB = 25 MiB of replies asked for; none read yet.
+    s.write_all(&cmds).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let got = read_until_closed(&mut s, 30);
+    assert!(got < 20 << 20, "read {got} bytes before the close");
+    assert!(info_field(&mut c, "client_output_buffer_disconnections") >= 1);
+    assert_eq!(info_field(&mut c, "client_output_buffers_bytes"), 0);
+    // The node serves on (a loaded machine may still be busy with the reads).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.set(b"still", b"serving").is_err() {
+        assert!(Instant::now() < deadline, "the node stopped serving");
+    }
+}
+
+#[test]
+fn idle_clients_and_half_sent_commands_are_timed_out() {
+    let cl = Cluster::start_with(1, |o| {
+        o.runtime.client_idle_timeout_ms = 300;
+        o.runtime.client_request_deadline_ms = 300;
+    });
+    // Idle: says nothing.
+    let mut idle = StdStream::connect(cl.clients[0]).unwrap();
+    // Half-sent: announces a 60 MB bulk and sends 3 bytes of it.
+    let mut half = StdStream::connect(cl.clients[0]).unwrap();
+    half.write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$60000000\r\nabc")
+        .unwrap();
+    let start = Instant::now();
+    read_until_closed(&mut idle, 30);
+    read_until_closed(&mut half, 30);
+    assert!(start.elapsed() < Duration::from_secs(20));
+    let mut c = cl.client(1);
+    assert!(info_field(&mut c, "client_timeouts") >= 2);
+}
+
+#[test]
+fn peers_without_a_secret_refuse_a_peer_with_one() {
+    // Node 3 holds a secret the others do not: its links never come up.
+    let addrs = free_addrs(6);
+    let peers: BTreeMap<NodeId, SocketAddr> =
+        (1..=3).map(|id| (id, addrs[id as usize - 1])).collect();
+    let clients: Vec<SocketAddr> = addrs[3..].to_vec();
+    let nodes: Vec<NodeHandle> = (1..=3u32)
+        .map(|id| {
+            let mut o = NodeOptions::new(id, clients[id as usize - 1], peers.clone(), true);
+            if id == 3 {
+                o.secret = Some(crate::auth::ClusterSecret::new(b"0123456789abcdef0123").unwrap());
+            }
+            start_node(o).unwrap()
+        })
+        .collect();
+    let mut c1 = Client::connect(clients[0]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while info_field(&mut c1, "peer_auth_refused") == 0 {
+        assert!(Instant::now() < deadline, "node 1 never refused node 3");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let info = c1.info(Some("cluster")).unwrap();
+    assert!(info.contains("peer3:addr="), "{info}");
+    assert!(
+        !info.contains("peer3:addr=") || info.contains("state=down"),
+        "{info}"
+    );
+    for n in nodes {
+        n.stop();
+    }
+}

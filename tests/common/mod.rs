@@ -44,6 +44,8 @@ pub struct Cluster {
     replicas: usize,
     /// Extra `synod node` flags given to every node.
     extra: Vec<String>,
+    /// (user, password) the harness's own clients AUTH with, if any.
+    auth: Option<(String, String)>,
 }
 
 /// A port the OS says is free right now.
@@ -69,6 +71,17 @@ impl Cluster {
 
     /// As [`Cluster::start`], with extra `synod node` flags for every node.
     pub fn start_with(n: u32, replicas: usize, extra: &[&str]) -> Cluster {
+        Cluster::start_with_auth(n, replicas, extra, None)
+    }
+
+    /// As [`Cluster::start_with`], for nodes that require AUTH: the
+    /// harness's own clients (readiness, links) log in as `auth`.
+    pub fn start_with_auth(
+        n: u32,
+        replicas: usize,
+        extra: &[&str],
+        auth: Option<(&str, &str)>,
+    ) -> Cluster {
         let ports = free_ports(2 * n as usize);
         let nodes = (1..=n)
             .map(|id| NodeProc {
@@ -87,6 +100,7 @@ impl Cluster {
             nodes,
             replicas,
             extra,
+            auth: auth.map(|(u, p)| (u.to_string(), p.to_string())),
         };
         for id in 1..=n {
             c.spawn(id, true);
@@ -106,7 +120,10 @@ impl Cluster {
         let want = format!("peers_up:{}", self.nodes.len() - 1);
         let linked = |id: u32| {
             Client::connect_timeout(self.addr(id), Duration::from_millis(500))
-                .and_then(|mut c| c.info(None))
+                .and_then(|mut c| {
+                    self.login(&mut c)?;
+                    c.info(None)
+                })
                 .is_ok_and(|info| info.lines().any(|l| l.trim() == want))
         };
         while start.elapsed() < max {
@@ -160,7 +177,7 @@ impl Cluster {
         let start = Instant::now();
         loop {
             if let Ok(mut c) = Client::connect_timeout(addr, Duration::from_millis(500)) {
-                if c.ping().is_ok() {
+                if self.login(&mut c).is_ok() && c.ping().is_ok() {
                     return;
                 }
             }
@@ -170,6 +187,14 @@ impl Cluster {
             );
             sleep(Duration::from_millis(50));
         }
+    }
+
+    /// AUTH as the harness's user, if the nodes require one.
+    fn login(&self, c: &mut Client) -> Result<(), synod::client::ClientError> {
+        if let Some((user, pass)) = &self.auth {
+            c.command(&[b"AUTH", user.as_bytes(), pass.as_bytes()])?;
+        }
+        Ok(())
     }
 
     /// Node `id`'s client address.
