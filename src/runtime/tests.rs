@@ -328,22 +328,27 @@ fn info_field(c: &mut Client, field: &str) -> u64 {
 #[test]
 fn an_unread_reply_stream_is_cut_at_the_output_buffer_limit() {
     let cl = Cluster::start_with(3, |o| {
-        o.runtime.client_output_buffer_limit_bytes = 4 << 20;
+        o.runtime.client_output_buffer_limit_bytes = 1 << 20;
     });
     let mut c = cl.client(1);
-    c.set(b"big", &vec![b'v'; 256 * 1024]).unwrap();
+    // 16 KiB: a debug build decodes larger values too slowly for its rounds.
+    c.set(b"big", &vec![b'v'; 16 * 1024]).unwrap();
     let mut s = StdStream::connect(cl.clients[0]).unwrap();
     let mut cmds = Vec::new();
-    for _ in 0..100 {
+    for _ in 0..1_000 {
         cmds.extend_from_slice(b"*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n");
     }
-    // 100 x 256 KiB = 25 MiB of replies asked for; none read yet.
+    // 1,000 x 16 KiB = 16 MiB of replies asked for; none read yet (the
+    // sockets' buffers hold a few MiB of it).
     s.write_all(&cmds).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     let got = read_until_closed(&mut s, 30);
-    assert!(got < 20 << 20, "read {got} bytes before the close");
+    assert!(got < 15 << 20, "read {got} bytes before the close");
     assert!(info_field(&mut c, "client_output_buffer_disconnections") >= 1);
-    assert_eq!(info_field(&mut c, "client_output_buffers_bytes"), 0);
+    // The closed connection's debt is gone (what is left is, at most, this
+    // client's previous INFO reply, written but not yet subtracted).
+    let owed = info_field(&mut c, "client_output_buffers_bytes");
+    assert!(owed < 64 * 1024, "{owed} bytes still owed");
     // The node serves on (a loaded machine may still be busy with the reads).
     let deadline = Instant::now() + Duration::from_secs(20);
     while c.set(b"still", b"serving").is_err() {
