@@ -12,6 +12,7 @@
 //! operation with a known outcome is linearized.
 
 use crate::fxhash::FxHashSet;
+use crate::history::Values;
 
 /// An interned value; `ABSENT` stands for "no value" (never written, or deleted).
 pub type Val = u32;
@@ -34,6 +35,22 @@ pub enum OpKind {
         new: Val,
         swapped: Option<bool>,
     },
+    /// INCRBY `delta`: the new integer if known. A value that is not an
+    /// integer makes it fail without a change (`IncrFailed`).
+    Incr { delta: i64, result: Option<i64> },
+    /// INCRBY refused: the value was present and not an integer (a read).
+    IncrFailed,
+    /// APPEND `suffix`: the new length if known.
+    Append { suffix: Val, len: Option<u64> },
+    /// GETDEL: the old value if known (`ABSENT` for nil), then absent.
+    GetDel(Option<Val>),
+    /// SET NX: whether it applied, if known.
+    SetNx { value: Val, applied: Option<bool> },
+    /// Observed the key present (true) or absent (false), without a change:
+    /// EXPIRE's and TTL's answers, and what a listing says of each key
+    /// (listed: present at some point during it; left out: absent at some
+    /// point during it).
+    Present(bool),
 }
 
 /// One operation on one key.
@@ -55,8 +72,55 @@ impl Op {
     }
 }
 
-/// The register model's step: the state after `op`, if `op` is legal in `state`.
-pub fn step(state: Val, op: &OpKind) -> Option<Val> {
+/// The integer a value holds, as INCR reads it (absent is 0).
+fn integer(values: &Values, state: Val) -> Option<i64> {
+    if state == ABSENT {
+        return Some(0);
+    }
+    std::str::from_utf8(values.bytes(state)).ok()?.parse().ok()
+}
+
+/// The register model's step: the state after `op`, if `op` is legal in
+/// `state`. Changes that compute a new value (INCR, APPEND) intern it.
+pub fn step(state: Val, op: &OpKind, values: &mut Values) -> Option<Val> {
+    match *op {
+        OpKind::Incr { delta, result } => match integer(values, state) {
+            Some(n) => {
+                let new = n.checked_add(delta)?;
+                if result.is_some_and(|r| r != new) {
+                    return None;
+                }
+                Some(values.intern(new.to_string().as_bytes()))
+            }
+            // An unknown INCR of a non-integer failed: no change.
+            None => result.is_none().then_some(state),
+        },
+        OpKind::IncrFailed => integer(values, state).is_none().then_some(state),
+        OpKind::Append { suffix, len } => {
+            let mut v = if state == ABSENT {
+                Vec::new()
+            } else {
+                values.bytes(state).to_vec()
+            };
+            v.extend_from_slice(values.bytes(suffix));
+            if len.is_some_and(|l| l != v.len() as u64) {
+                return None;
+            }
+            Some(values.intern(&v))
+        }
+        OpKind::GetDel(old) => old.is_none_or(|o| o == state).then_some(ABSENT),
+        OpKind::SetNx { value, applied } => match applied {
+            Some(true) => (state == ABSENT).then_some(value),
+            Some(false) => (state != ABSENT).then_some(state),
+            None => Some(if state == ABSENT { value } else { state }),
+        },
+        OpKind::Present(p) => ((state != ABSENT) == p).then_some(state),
+        _ => step_register(state, op),
+    }
+}
+
+/// The plain register's step (read, write, delete, cas).
+fn step_register(state: Val, op: &OpKind) -> Option<Val> {
     match *op {
         OpKind::Read(v) => (state == v).then_some(state),
         OpKind::Write(v) => Some(v),
@@ -70,6 +134,7 @@ pub fn step(state: Val, op: &OpKind) -> Option<Val> {
             Some(true) | None => (state == expected).then_some(new),
             Some(false) => (state != expected).then_some(state),
         },
+        _ => unreachable!("derived changes are stepped by `step`"),
     }
 }
 
@@ -117,6 +182,7 @@ fn resolve_witnessed(ops: &[Op]) -> Vec<Op> {
                 swapped: Some(true),
                 ..
             } => expected,
+            OpKind::GetDel(Some(v)) => v,
             _ => continue,
         };
         if v != ABSENT {
@@ -145,12 +211,22 @@ fn resolve_witnessed(ops: &[Op]) -> Vec<Op> {
         .collect()
 }
 
-/// The ops' kinds with unobserved written values replaced by `UNOBSERVED`.
+/// The ops' kinds with unobserved written values replaced by `UNOBSERVED`
+/// (unchanged where a change computes on the value's bytes: INCR, APPEND).
 fn canonical_kinds(ops: &[Op]) -> Vec<OpKind> {
+    let derived = ops.iter().any(|o| {
+        matches!(
+            o.kind,
+            OpKind::Incr { .. } | OpKind::IncrFailed | OpKind::Append { .. }
+        )
+    });
+    if derived {
+        return ops.iter().map(|o| o.kind).collect();
+    }
     let mut observed = FxHashSet::default();
     for op in ops {
         match op.kind {
-            OpKind::Read(v) => {
+            OpKind::Read(v) | OpKind::GetDel(Some(v)) => {
                 observed.insert(v);
             }
             OpKind::Cas { expected, .. } => {
@@ -223,9 +299,10 @@ struct Entry {
 }
 
 /// Checks one key's operations from the initial state `ABSENT`, in at most
-/// `steps_max` search steps.
-pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
-    let v = search(ops, steps_max / 2);
+/// `steps_max` search steps. `values` holds the bytes of every value named
+/// (INCR and APPEND compute new ones, interned there).
+pub fn check(ops: &[Op], steps_max: u64, values: &mut Values) -> Verdict {
+    let v = search(ops, steps_max / 2, values);
     if !matches!(v, Verdict::GaveUp { .. }) {
         return v;
     }
@@ -245,16 +322,12 @@ pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
             .filter_map(|&i| {
                 let mut op = ops[i];
                 if op.ret > cut {
-                    if matches!(op.kind, OpKind::Read(_)) {
-                        return None;
-                    }
+                    op.kind = match op.kind {
+                        // Observations without a change: not yet made.
+                        OpKind::Read(_) | OpKind::IncrFailed | OpKind::Present(_) => return None,
+                        k => unknown_outcome(k),
+                    };
                     op.ret = u64::MAX;
-                    if let OpKind::Cas { swapped, .. } = &mut op.kind {
-                        *swapped = None;
-                    }
-                    if let OpKind::Delete(existed) = &mut op.kind {
-                        *existed = None;
-                    }
                 }
                 index.push(i);
                 Some(op)
@@ -262,7 +335,7 @@ pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
             .collect();
         let budget = (steps_max - spent).min(steps_max / 8);
         spent += budget;
-        match search(&prefix, budget) {
+        match search(&prefix, budget, values) {
             Verdict::Violation(mut stuck) => {
                 stuck.op = index[stuck.op];
                 return Verdict::Violation(stuck);
@@ -274,8 +347,31 @@ pub fn check(ops: &[Op], steps_max: u64) -> Verdict {
     v
 }
 
+/// `kind` with its outcome forgotten: what an unknown (`info`) operation knows.
+pub fn unknown_outcome(kind: OpKind) -> OpKind {
+    match kind {
+        OpKind::Cas { expected, new, .. } => OpKind::Cas {
+            expected,
+            new,
+            swapped: None,
+        },
+        OpKind::Delete(_) => OpKind::Delete(None),
+        OpKind::Incr { delta, .. } => OpKind::Incr {
+            delta,
+            result: None,
+        },
+        OpKind::Append { suffix, .. } => OpKind::Append { suffix, len: None },
+        OpKind::GetDel(_) => OpKind::GetDel(None),
+        OpKind::SetNx { value, .. } => OpKind::SetNx {
+            value,
+            applied: None,
+        },
+        k => k,
+    }
+}
+
 /// The search itself, over all of `ops`, in at most `steps_max` steps.
-fn search(ops: &[Op], steps_max: u64) -> Verdict {
+fn search(ops: &[Op], steps_max: u64, values: &mut Values) -> Verdict {
     if ops.is_empty() {
         return Verdict::Linearizable;
     }
@@ -371,7 +467,12 @@ fn search(ops: &[Op], steps_max: u64) -> Verdict {
         if is_call {
             let g = group[op];
             let in_turn = g == NIL || group_next[g] == rank[op];
-            if let Some(next_state) = step(state, &kinds[op]).filter(|_| in_turn) {
+            let next = if in_turn {
+                step(state, &kinds[op], values)
+            } else {
+                None
+            };
+            if let Some(next_state) = next {
                 let (w, bit) = (op / 64, 1u64 << (op % 64));
                 linearized[w] |= bit;
                 if cache.insert((linearized.clone().into_boxed_slice(), next_state)) {
@@ -433,7 +534,10 @@ mod tests {
     use OpKind::*;
 
     fn ok(ops: &[Op]) -> bool {
-        matches!(check(ops, BUDGET), Verdict::Linearizable)
+        matches!(
+            check(ops, BUDGET, &mut Values::new()),
+            Verdict::Linearizable
+        )
     }
 
     #[test]
@@ -444,7 +548,11 @@ mod tests {
 
     #[test]
     fn a_stale_read_after_a_completed_write_is_not() {
-        let v = check(&[op(1, 0, 1, Write(1)), op(2, 2, 3, Read(ABSENT))], BUDGET);
+        let v = check(
+            &[op(1, 0, 1, Write(1)), op(2, 2, 3, Read(ABSENT))],
+            BUDGET,
+            &mut Values::new(),
+        );
         assert!(matches!(v, Verdict::Violation(_)), "{v:?}");
     }
 
@@ -613,7 +721,7 @@ mod tests {
             ops.push(op(100 + i, i * 400, INF, Write(1_000_000 + i as Val)));
         }
         let start = std::time::Instant::now();
-        let v = check(&ops, 50_000_000);
+        let v = check(&ops, 50_000_000, &mut Values::new());
         assert_eq!(v, Verdict::Linearizable);
         assert!(start.elapsed().as_secs_f64() < 5.0, "{:?}", start.elapsed());
     }

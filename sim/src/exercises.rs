@@ -147,6 +147,16 @@ fn lesson(bug: DeliberateBug) -> Option<Lesson> {
             "In `Acceptor::on_piggybacked_prepare` (src/core/acceptor.rs) handle the piggybacked \
              Prepare exactly as `on_prepare`: raise `promised`, then answer.",
         ),
+        "listing-skips-unconfirmed-tombstones" => l(
+            Some("listing-minority-tombstone"),
+            "A cluster listing asks all members but N - q, so at least q replicas of every key \
+             answer, and one of them holds the key's latest chosen value or something newer. A \
+             tombstone not yet confirmed may sit on a minority above a live value that is still \
+             the chosen one: a member must list that key too (the command layer reads each \
+             candidate). Leaving it out hides a live key from KEYS, SCAN, DBSIZE and FLUSHALL.",
+            "In `Acceptor::list_live_keys` (src/core/acceptor.rs) list every slot for which \
+             `may_be_live()` holds: a value, or a tombstone that is not confirmed.",
+        ),
         _ => None,
     }
 }

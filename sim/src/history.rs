@@ -18,13 +18,58 @@ pub enum Type {
     Info,
 }
 
-/// read | write | cas | delete.
+/// What an operation is (`f`): one per client-visible command family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum F {
     Read,
     Write,
     Cas,
     Delete,
+    Incr,
+    Append,
+    GetDel,
+    SetNx,
+    Expire,
+    Persist,
+    Ttl,
+    /// Listings: KEYS, a whole SCAN, DBSIZE, FLUSHALL (`key` is null).
+    Keys,
+    Scan,
+    DbSize,
+    FlushAll,
+}
+
+/// Every `f`, for parsing.
+const FS: [F; 15] = [
+    F::Read,
+    F::Write,
+    F::Cas,
+    F::Delete,
+    F::Incr,
+    F::Append,
+    F::GetDel,
+    F::SetNx,
+    F::Expire,
+    F::Persist,
+    F::Ttl,
+    F::Keys,
+    F::Scan,
+    F::DbSize,
+    F::FlushAll,
+];
+
+/// The `key` of a listing event (it names no key).
+pub const NO_KEY: u32 = u32::MAX;
+
+/// Why a `fail` still tells something (`"error"`), beyond "not applied".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Nothing more.
+    None,
+    /// A cas whose comparison failed: it read a value other than expected.
+    Mismatch,
+    /// An incr refused: the value was present and not an integer.
+    NotInteger,
 }
 
 /// The `value` field, with values interned (see [`Values`]).
@@ -36,8 +81,12 @@ pub enum HVal {
     V(Val),
     /// `[expected, new]` of a cas.
     Pair(Val, Val),
-    /// A delete's "did the key exist" as 1 / 0.
+    /// A delete's "did the key exist" as 1 / 0 (also setnx, expire, persist).
     Flag(bool),
+    /// An integer: incr's delta and result, append's length, expire's ms, ttl.
+    Int(i64),
+    /// A listing's keys: an index into [`Values::lists`].
+    Keys(u32),
 }
 
 /// One history line.
@@ -50,17 +99,20 @@ pub struct Event {
     pub value: HVal,
     /// Virtual time in ns.
     pub time_ns: u64,
-    /// A `fail` cas whose comparison failed (it read a value ≠ expected), as
-    /// opposed to one that was never applied: exported as `"error":"mismatch"`
-    /// so that a checker reading the file alone sees what the run saw.
-    pub compare_failed: bool,
+    /// What a `fail` still tells (a cas that failed its comparison, an incr
+    /// of a non-integer): exported as `"error"` so that a checker reading the
+    /// file alone sees what the run saw.
+    pub error: Error,
 }
 
-/// Interned values: id 0 is "absent"; writes get fresh ids.
+/// Interned values: id 0 is "absent"; writes get fresh ids. Also the key
+/// lists of listing events.
 #[derive(Default, Clone)]
 pub struct Values {
     text: Vec<Vec<u8>>,
     ids: FxHashMap<Vec<u8>, Val>,
+    /// Each listing's keys, as key ids.
+    pub lists: Vec<Vec<u32>>,
 }
 
 impl Values {
@@ -69,6 +121,7 @@ impl Values {
         Values {
             text: vec![Vec::new()],
             ids: FxHashMap::default(),
+            lists: Vec::new(),
         }
     }
 
@@ -138,6 +191,32 @@ impl F {
             F::Write => "write",
             F::Cas => "cas",
             F::Delete => "delete",
+            F::Incr => "incr",
+            F::Append => "append",
+            F::GetDel => "getdel",
+            F::SetNx => "setnx",
+            F::Expire => "expire",
+            F::Persist => "persist",
+            F::Ttl => "ttl",
+            F::Keys => "keys",
+            F::Scan => "scan",
+            F::DbSize => "dbsize",
+            F::FlushAll => "flushall",
+        }
+    }
+
+    /// True for the listings (KEYS, SCAN, DBSIZE, FLUSHALL).
+    pub fn is_listing(self) -> bool {
+        matches!(self, F::Keys | F::Scan | F::DbSize | F::FlushAll)
+    }
+}
+
+impl Error {
+    fn name(self) -> Option<&'static str> {
+        match self {
+            Error::None => None,
+            Error::Mismatch => Some("mismatch"),
+            Error::NotInteger => Some("not-integer"),
         }
     }
 }
@@ -149,16 +228,30 @@ pub fn show_value(values: &Values, v: HVal) -> String {
         HVal::V(id) => values.show(id),
         HVal::Pair(a, b) => format!("[{}, {}]", values.show(a), values.show(b)),
         HVal::Flag(b) => u8::from(b).to_string(),
+        HVal::Int(n) => n.to_string(),
+        HVal::Keys(i) => format!("{} keys", values.lists[i as usize].len()),
     }
 }
 
-/// One event as a JSON line (without the newline), in the exact field order of docs/design.md.
-pub fn to_json_line(e: &Event, key_name: &str, values: &Values) -> String {
+/// One event as a JSON line (without the newline), in the exact field order
+/// of docs/design.md. `keys` names key ids (a listing's value is key names).
+pub fn to_json_line(e: &Event, keys: &[String], values: &Values) -> String {
     let value = match e.value {
         HVal::Null => Json::Null,
         HVal::V(id) => values.json(id),
         HVal::Pair(a, b) => Json::Array(vec![values.json(a), values.json(b)]),
         HVal::Flag(b) => Json::from(u8::from(b)),
+        HVal::Int(n) => Json::from(n),
+        HVal::Keys(i) => Json::Array(
+            values.lists[i as usize]
+                .iter()
+                .map(|&k| Json::String(keys[k as usize].clone()))
+                .collect(),
+        ),
+    };
+    let key = match e.key {
+        NO_KEY => Json::Null,
+        k => Json::String(keys[k as usize].clone()),
     };
     let mut s = String::with_capacity(96);
     let _ = write!(
@@ -167,11 +260,11 @@ pub fn to_json_line(e: &Event, key_name: &str, values: &Values) -> String {
         e.process,
         e.ty.name(),
         e.f.name(),
-        Json::String(key_name.to_string()),
+        key,
         value,
     );
-    if e.compare_failed {
-        s.push_str("\"error\":\"mismatch\",");
+    if let Some(why) = e.error.name() {
+        let _ = write!(s, "\"error\":\"{why}\",");
     }
     let _ = write!(s, "\"time\":{}}}", e.time_ns);
     s
@@ -181,7 +274,7 @@ pub fn to_json_line(e: &Event, key_name: &str, values: &Values) -> String {
 pub fn to_jsonl(events: &[Event], keys: &[String], values: &Values) -> String {
     let mut out = String::with_capacity(events.len() * 90);
     for e in events {
-        out.push_str(&to_json_line(e, &keys[e.key as usize], values));
+        out.push_str(&to_json_line(e, keys, values));
         out.push('\n');
     }
     out
@@ -207,19 +300,34 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
             Some("info") => Type::Info,
             _ => return Err(bad("type must be invoke, ok, fail or info")),
         };
-        let f = match j["f"].as_str() {
-            Some("read") => F::Read,
-            Some("write") => F::Write,
-            Some("cas") => F::Cas,
-            Some("delete") => F::Delete,
-            _ => return Err(bad("f must be read, write, cas or delete")),
+        let Some(f) = FS.into_iter().find(|f| j["f"].as_str() == Some(f.name())) else {
+            let names: Vec<&str> = FS.iter().map(|f| f.name()).collect();
+            return Err(bad(&format!("f must be one of {}", names.join(", "))));
         };
-        let key_name = j["key"].as_str().ok_or_else(|| bad("no key"))?.to_string();
-        let next = keys.len() as u32;
-        let key = *key_ids.entry(key_name.clone()).or_insert_with(|| {
-            keys.push(key_name);
-            next
-        });
+        let mut key_id = |name: &str| -> u32 {
+            let next = keys.len() as u32;
+            *key_ids.entry(name.to_string()).or_insert_with(|| {
+                keys.push(name.to_string());
+                next
+            })
+        };
+        let key = if f.is_listing() {
+            NO_KEY
+        } else {
+            key_id(j["key"].as_str().ok_or_else(|| bad("no key"))?)
+        };
+        let listed: Option<Vec<u32>> = match (&j["value"], f.is_listing()) {
+            (Json::Array(a), true) => Some(
+                a.iter()
+                    .map(|k| {
+                        k.as_str()
+                            .map(&mut key_id)
+                            .ok_or_else(|| bad("a listing's value names keys"))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => None,
+        };
         let mut val = |v: &Json| -> Result<Val, String> {
             match v {
                 Json::Null => Ok(ABSENT),
@@ -228,17 +336,29 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
             }
         };
         let v = &j["value"];
+        let flag = matches!(f, F::Delete | F::SetNx | F::Expire | F::Persist);
         let value = match (f, v) {
             (_, Json::Null) => HVal::Null,
+            (_, Json::Array(_)) if f.is_listing() => {
+                values.lists.push(listed.unwrap_or_default());
+                HVal::Keys(values.lists.len() as u32 - 1)
+            }
+            (_, _) if f.is_listing() => return Err(bad("a listing's value is a list of keys")),
             (F::Cas, Json::Array(a)) if a.len() == 2 => HVal::Pair(val(&a[0])?, val(&a[1])?),
             (F::Cas, _) => return Err(bad("cas value must be [expected, new]")),
-            (F::Delete, Json::Number(n)) => HVal::Flag(n.as_u64() == Some(1)),
-            (F::Delete, Json::Bool(b)) => HVal::Flag(*b),
+            (_, Json::Number(n)) if flag => HVal::Flag(n.as_u64() == Some(1)),
+            (_, Json::Bool(b)) if flag => HVal::Flag(*b),
+            (_, Json::Number(n)) => HVal::Int(n.as_i64().ok_or_else(|| bad("not an i64"))?),
             _ => HVal::V(val(v)?),
         };
         let time_ns = j["time"].as_u64().unwrap_or(0);
-        // A cas that failed its comparison read a value other than expected.
-        let compare_failed = ty == Type::Fail && f == F::Cas && j["error"] == "mismatch";
+        // What a fail still tells: a cas read another value; an incr found a
+        // value that is not an integer.
+        let error = match (ty, f, j["error"].as_str()) {
+            (Type::Fail, F::Cas, Some("mismatch")) => Error::Mismatch,
+            (Type::Fail, F::Incr, Some("not-integer")) => Error::NotInteger,
+            _ => Error::None,
+        };
         events.push(Event {
             process,
             ty,
@@ -246,50 +366,89 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
             key,
             value,
             time_ns,
-            compare_failed,
+            error,
         });
     }
     Ok((events, keys, values))
 }
 
 /// Pairs each invoke with its completion (by process) and builds each key's
-/// operations. `fail` ops are dropped (never applied) except a cas whose
-/// comparison failed, which is a read of a value ≠ expected. Invokes without a
-/// completion are `info`. `Op::call` and `Op::ret` are line indices: real-time order.
-pub fn ops_by_key(events: &[Event]) -> Result<BTreeMap<u32, Vec<Op>>, String> {
+/// operations. `fail` ops are dropped (never applied) except those that
+/// still observed something (`error`). Invokes without a completion are
+/// `info`. A completed listing becomes one observation per key: present at
+/// some point during it for each key it returned, absent at some point
+/// during it for every other key of the history (FLUSHALL: absent for each
+/// key it did not try to delete; its deletes are ops of their own).
+/// `Op::call` and `Op::ret` are line indices: real-time order.
+pub fn ops_by_key(events: &[Event], values: &Values) -> Result<BTreeMap<u32, Vec<Op>>, String> {
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
     let mut by_key: BTreeMap<u32, Vec<Op>> = BTreeMap::new();
-    let mut push = |inv: &Event, call: usize, done: Option<(usize, &Event)>| {
-        if let Some(op) = op_of(inv, call, done) {
-            by_key.entry(inv.key).or_default().push(op);
-        }
-    };
+    let mut listings: Vec<(usize, usize, &Event)> = Vec::new();
     for (i, e) in events.iter().enumerate() {
-        match e.ty {
-            Type::Invoke => {
-                if let Some(prev) = open.insert(e.process, i) {
-                    return Err(format!(
-                        "line {}: process {} invokes again before line {} completed",
-                        i + 1,
-                        e.process,
-                        prev + 1
-                    ));
-                }
+        if e.ty == Type::Invoke {
+            if let Some(prev) = open.insert(e.process, i) {
+                return Err(format!(
+                    "line {}: process {} invokes again before line {} completed",
+                    i + 1,
+                    e.process,
+                    prev + 1
+                ));
             }
-            _ => {
-                let Some(inv_i) = open.remove(&e.process) else {
-                    return Err(format!(
-                        "line {}: process {} completes an operation it never invoked",
-                        i + 1,
-                        e.process
-                    ));
-                };
-                push(&events[inv_i], inv_i, Some((i, e)));
+            continue;
+        }
+        let Some(inv_i) = open.remove(&e.process) else {
+            return Err(format!(
+                "line {}: process {} completes an operation it never invoked",
+                i + 1,
+                e.process
+            ));
+        };
+        let inv = &events[inv_i];
+        if inv.f.is_listing() {
+            if e.ty == Type::Ok {
+                listings.push((inv_i, i, e));
             }
+            continue;
+        }
+        if let Some(op) = op_of(inv, inv_i, Some((i, e))) {
+            by_key.entry(inv.key).or_default().push(op);
         }
     }
     for (_, inv_i) in open {
-        push(&events[inv_i], inv_i, None);
+        let inv = &events[inv_i];
+        if !inv.f.is_listing() {
+            if let Some(op) = op_of(inv, inv_i, None) {
+                by_key.entry(inv.key).or_default().push(op);
+            }
+        }
+    }
+    let mut keyspace: std::collections::BTreeSet<u32> = events
+        .iter()
+        .filter(|e| e.key != NO_KEY)
+        .map(|e| e.key)
+        .collect();
+    for (_, _, done) in &listings {
+        if let HVal::Keys(l) = done.value {
+            keyspace.extend(values.lists[l as usize].iter().copied());
+        }
+    }
+    for (inv_i, ret_i, done) in listings {
+        let listed: &[u32] = match done.value {
+            HVal::Keys(l) => &values.lists[l as usize],
+            _ => &[],
+        };
+        for &k in &keyspace {
+            let present = listed.contains(&k);
+            if present && events[inv_i].f == F::FlushAll {
+                continue;
+            }
+            by_key.entry(k).or_default().push(Op {
+                process: events[inv_i].process,
+                call: inv_i as u64,
+                ret: ret_i as u64,
+                kind: OpKind::Present(present),
+            });
+        }
     }
     for ops in by_key.values_mut() {
         ops.sort_by_key(|o| o.call);
@@ -307,49 +466,86 @@ fn op_of(inv: &Event, call: usize, done: Option<(usize, &Event)>) -> Option<Op> 
             kind,
         })
     };
-    let unknown = || match (inv.f, inv.value) {
-        (F::Write, HVal::V(v)) => op(OpKind::Write(v), u64::MAX),
-        (F::Delete, _) => op(OpKind::Delete(None), u64::MAX),
-        (F::Cas, HVal::Pair(e, n)) => op(
-            OpKind::Cas {
-                expected: e,
-                new: n,
-                swapped: None,
-            },
-            u64::MAX,
-        ),
-        // A read with an unknown outcome changes nothing.
+    let int = |v: HVal| match v {
+        HVal::Int(n) => Some(n),
+        _ => None,
+    };
+    // What the invoke alone says the operation would do.
+    let intent = match (inv.f, inv.value) {
+        (F::Write, HVal::V(v)) => Some(OpKind::Write(v)),
+        (F::Delete, _) => Some(OpKind::Delete(None)),
+        (F::Cas, HVal::Pair(e, n)) => Some(OpKind::Cas {
+            expected: e,
+            new: n,
+            swapped: None,
+        }),
+        (F::Incr, HVal::Int(delta)) => Some(OpKind::Incr {
+            delta,
+            result: None,
+        }),
+        (F::Append, HVal::V(suffix)) => Some(OpKind::Append { suffix, len: None }),
+        (F::GetDel, _) => Some(OpKind::GetDel(None)),
+        (F::SetNx, HVal::V(value)) => Some(OpKind::SetNx {
+            value,
+            applied: None,
+        }),
+        // Reads change nothing; EXPIRE and PERSIST change only the deadline,
+        // which the register model leaves to the expiry events.
         _ => None,
     };
     let Some((i, d)) = done else {
-        return unknown();
+        return op(intent?, u64::MAX);
     };
     let ret = i as u64;
-    match (d.ty, inv.f, inv.value, d.value) {
-        (Type::Info, ..) => unknown(),
-        (Type::Fail, F::Cas, HVal::Pair(e, n), _) if d.compare_failed => op(
-            OpKind::Cas {
-                expected: e,
-                new: n,
+    let kind = match (d.ty, d.error) {
+        (Type::Info, _) => return op(intent?, u64::MAX),
+        (Type::Fail, Error::Mismatch) => match intent? {
+            OpKind::Cas { expected, new, .. } => OpKind::Cas {
+                expected,
+                new,
                 swapped: Some(false),
             },
-            ret,
-        ),
-        (Type::Fail, ..) | (Type::Invoke, ..) => None,
-        (_, F::Read, _, HVal::V(v)) => op(OpKind::Read(v), ret),
-        (_, F::Read, _, _) => op(OpKind::Read(ABSENT), ret),
-        (_, F::Write, HVal::V(v), _) => op(OpKind::Write(v), ret),
-        (_, F::Write, ..) => None,
-        (_, F::Delete, _, HVal::Flag(b)) => op(OpKind::Delete(Some(b)), ret),
-        (_, F::Delete, ..) => op(OpKind::Delete(None), ret),
-        (_, F::Cas, HVal::Pair(e, n), _) => op(
-            OpKind::Cas {
-                expected: e,
-                new: n,
-                swapped: Some(true),
+            _ => return None,
+        },
+        (Type::Fail, Error::NotInteger) => OpKind::IncrFailed,
+        (Type::Fail, _) | (Type::Invoke, _) => return None,
+        (Type::Ok, _) => match (inv.f, d.value) {
+            (F::Read, HVal::V(v)) => OpKind::Read(v),
+            (F::Read, _) => OpKind::Read(ABSENT),
+            (F::Delete, HVal::Flag(b)) => OpKind::Delete(Some(b)),
+            (F::Cas, _) => match intent? {
+                OpKind::Cas { expected, new, .. } => OpKind::Cas {
+                    expected,
+                    new,
+                    swapped: Some(true),
+                },
+                _ => return None,
             },
-            ret,
-        ),
-        (_, F::Cas, ..) => None,
-    }
+            (F::Incr, v) => OpKind::Incr {
+                delta: int(inv.value)?,
+                result: Some(int(v)?),
+            },
+            (F::Append, v) => match intent? {
+                OpKind::Append { suffix, .. } => OpKind::Append {
+                    suffix,
+                    len: Some(int(v)? as u64),
+                },
+                _ => return None,
+            },
+            (F::GetDel, HVal::V(v)) => OpKind::GetDel(Some(v)),
+            (F::GetDel, _) => OpKind::GetDel(Some(ABSENT)),
+            (F::SetNx, HVal::Flag(applied)) => match intent? {
+                OpKind::SetNx { value, .. } => OpKind::SetNx {
+                    value,
+                    applied: Some(applied),
+                },
+                _ => return None,
+            },
+            (F::Expire, HVal::Flag(existed)) => OpKind::Present(existed),
+            (F::Persist, HVal::Flag(true)) => OpKind::Present(true),
+            (F::Ttl, HVal::Int(t)) => OpKind::Present(t != -2),
+            _ => intent?,
+        },
+    };
+    op(kind, ret)
 }

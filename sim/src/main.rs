@@ -385,18 +385,18 @@ fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(e) => return usage(&format!("cannot read {}: {e}", file.display())),
             };
-            let (events, keys, values) = match history::from_jsonl(&text) {
+            let (events, keys, mut values) = match history::from_jsonl(&text) {
                 Ok(x) => x,
                 Err(e) => return usage(&e),
             };
-            let by_key = match history::ops_by_key(&events) {
+            let by_key = match history::ops_by_key(&events, &values) {
                 Ok(m) => m,
                 Err(e) => return usage(&e),
             };
             let mut bad = false;
             for (k, ops) in &by_key {
                 let start = Instant::now();
-                let v = checker::check(ops, world::CHECK_STEPS_MAX * 5);
+                let v = checker::check(ops, world::CHECK_STEPS_MAX * 5, &mut values);
                 let ms = start.elapsed().as_secs_f64() * 1e3;
                 match v {
                     checker::Verdict::Linearizable => {

@@ -62,16 +62,47 @@ pub struct Scenario {
     pub schedule: Vec<Scheduled>,
 }
 
-/// Weights of get / set / cas / del in the workload.
+/// Weights of the client commands in the workload (every client-visible
+/// command family; 0 leaves one out).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Mix {
+    /// GET.
     pub read: u32,
+    /// SET.
     pub write: u32,
+    /// CAS.
     pub cas: u32,
+    /// DEL.
     pub delete: u32,
     /// SET with a TTL (PX): the value expires by the coordinator's wall clock.
     pub ttl_write: u32,
+    /// INCRBY (1, 2, 7 or -1): a read-modify-write of an integer.
+    pub incr: u32,
+    /// APPEND: a read-modify-write of the bytes.
+    pub append: u32,
+    /// GETDEL.
+    pub getdel: u32,
+    /// SET NX.
+    pub setnx: u32,
+    /// PEXPIRE (deadline up to `ttl_max_ms` away).
+    pub expire: u32,
+    /// PERSIST.
+    pub persist: u32,
+    /// PTTL.
+    pub ttl: u32,
+    /// MGET of 1 to 3 keys (one read per key).
+    pub mget: u32,
+    /// MSET of 1 to 3 keys (one write per key).
+    pub mset: u32,
+    /// KEYS * (a cluster listing, then a read per candidate).
+    pub keys: u32,
+    /// A whole SCAN, COUNT 2 per call.
+    pub scan: u32,
+    /// DBSIZE.
+    pub dbsize: u32,
+    /// FLUSHALL (a listing, then a delete per candidate).
+    pub flushall: u32,
 }
 
 /// Timings the simulator gives each node's `Config`.
@@ -196,6 +227,8 @@ pub enum Action {
     Delete { node: u32, key: usize },
     /// A scripted client reads key `k{key}` through `node`.
     Read { node: u32, key: usize },
+    /// A scripted client runs `KEYS *` through `node`.
+    Keys { node: u32 },
 }
 
 impl Action {
@@ -213,7 +246,8 @@ impl Action {
             | Action::CrashMidAccept { node, .. }
             | Action::Write { node, .. }
             | Action::Delete { node, .. }
-            | Action::Read { node, .. } => vec![*node],
+            | Action::Read { node, .. }
+            | Action::Keys { node } => vec![*node],
             Action::CrashAfterPromise { node, to, .. } => vec![*node, *to],
         }
     }
@@ -253,6 +287,19 @@ impl Default for Mix {
             cas: 3,
             delete: 1,
             ttl_write: 0,
+            incr: 0,
+            append: 0,
+            getdel: 0,
+            setnx: 0,
+            expire: 0,
+            persist: 0,
+            ttl: 0,
+            mget: 0,
+            mset: 0,
+            keys: 0,
+            scan: 0,
+            dbsize: 0,
+            flushall: 0,
         }
     }
 }
@@ -335,7 +382,7 @@ impl Scenario {
             write: r.random_range(0..5),
             cas: r.random_range(1..5),
             delete: r.random_range(0..3),
-            ttl_write: 0,
+            ..Mix::default()
         };
         s.node.phase_timeout_ms = [1, 2, 3, 5][r.random_range(0..4)];
         s.node.retry_backoff_max_ms = r.random_range(1..=3);
@@ -382,6 +429,25 @@ impl Scenario {
         s.node.memory_max_bytes =
             [0, 0, 0, (full * 0.85) as u64, (full * 0.95) as u64][r.random_range(0..5)];
         s.node.eviction = ["lru", "lfu"][r.random_range(0..2)].into();
+        // The rest of the product, drawn after everything above so those
+        // draws stay as they were: on four seeds in five, every other
+        // client command family with a small weight each.
+        if r.random_bool(0.8) {
+            let mut w = |hi: u32| r.random_range(0..=hi);
+            s.mix.incr = w(2);
+            s.mix.append = w(1);
+            s.mix.getdel = w(1);
+            s.mix.setnx = w(1);
+            s.mix.expire = w(1);
+            s.mix.persist = w(1);
+            s.mix.ttl = w(1);
+            s.mix.mget = w(1);
+            s.mix.mset = w(1);
+            s.mix.keys = w(1);
+            s.mix.scan = w(1);
+            s.mix.dbsize = w(1);
+            s.mix.flushall = u32::from(r.random_bool(0.3));
+        }
         s
     }
 

@@ -19,19 +19,21 @@
 
 use crate::checker::{self, Op, OpKind, Val, ABSENT};
 use crate::diagram::Recording;
-use crate::history::{self, Event, HVal, Type, Values, F};
+use crate::history::{self, Error as HErr, Event, HVal, Type, Values, F, NO_KEY};
 use crate::invariants::{AcceptRec, Oracle, Violation};
 use crate::rng::{stream, stream_seed, Stream};
 use crate::scenario::{Action, Scenario};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
+use synod::commands::{self, CallCtx, CoreCall, Plan, ScanCursors, Session, Step};
 use synod::core::{
     Command, Config, DeliberateBug, Effects, Envelope, Input, Message, Node, Now, Outcome,
     Placement, Reply, SystemOp, Trace,
 };
+use synod::resp::Reply as Resp;
 
 /// Wall-clock epoch of every run (2026-01-01), before skew.
 const WALL_EPOCH_MS: u64 = 1_767_225_600_000;
@@ -240,6 +242,30 @@ struct Pending {
     value: HVal,
     command: Command,
     invoked_us: u64,
+    /// A core operation of a multi-step command: (call id, index in its step).
+    call: Option<(u64, usize)>,
+    /// A listing page (`Input::ListKeys`) instead of a per-key request: not
+    /// in the history itself (its command's listing event is).
+    list: Option<(Option<Vec<u8>>, usize)>,
+}
+
+/// A client command with several core operations, run through the command
+/// layer exactly as the runtime runs it (`commands::plan`, `CoreCall`):
+/// MGET, MSET, KEYS, a whole SCAN, DBSIZE, FLUSHALL.
+struct Call {
+    client: usize,
+    node: u32,
+    /// The listing's `f` (its history event), or None (MGET, MSET).
+    f: Option<F>,
+    /// The listing event's process.
+    process: u64,
+    call: CoreCall,
+    outcomes: Vec<Option<Outcome>>,
+    /// Keys the listing returned (KEYS, SCAN), counted (DBSIZE) or tried to
+    /// delete (FLUSHALL).
+    listed: BTreeSet<u32>,
+    /// FLUSHALL sent a delete: a failure after it is `info`.
+    changed: bool,
 }
 
 struct Client {
@@ -287,6 +313,11 @@ struct World {
     expiries: BTreeMap<(u32, u32, synod::core::Ballot), Vec<u64>>,
     /// Evictions in flight: (node, request id) -> (process, key).
     evictions: BTreeMap<(u32, u64), (u64, u32)>,
+    /// Multi-step commands in flight, by call id.
+    calls: BTreeMap<u64, Call>,
+    next_call: u64,
+    /// Each node's SCAN cursor table (lost with the node).
+    cursors: Vec<ScanCursors>,
     next_request: u64,
     probe_key: usize,
     probing: bool,
@@ -438,6 +469,9 @@ impl World {
             pending: BTreeMap::new(),
             expiries: BTreeMap::new(),
             evictions: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            next_call: 1,
+            cursors: (0..=m).map(|_| ScanCursors::default()).collect(),
             next_request: 1,
             probe_key: 0,
             probing: false,
@@ -611,12 +645,12 @@ impl World {
     }
 
     fn check_history(&mut self) -> Verdict {
-        let by_key = match history::ops_by_key(&self.history) {
+        let by_key = match history::ops_by_key(&self.history, &self.values) {
             Ok(m) => m,
             Err(e) => return Verdict::Safety(format!("malformed history: {e}")),
         };
         for (key, ops) in &by_key {
-            match checker::check(ops, CHECK_STEPS_MAX) {
+            match checker::check(ops, CHECK_STEPS_MAX, &mut self.values) {
                 checker::Verdict::Linearizable => {}
                 checker::Verdict::GaveUp { .. } => self.stats.check_gave_up += 1,
                 checker::Verdict::Violation(stuck) => {
@@ -655,6 +689,17 @@ impl World {
                 swapped,
             } => {
                 format!("cas [{}, {}] (swapped: {swapped:?})", v(expected), v(new))
+            }
+            OpKind::Incr { delta, result } => format!("incr {delta} -> {result:?}"),
+            OpKind::IncrFailed => "incr refused: not an integer".into(),
+            OpKind::Append { suffix, len } => format!("append {} -> length {len:?}", v(suffix)),
+            OpKind::GetDel(old) => format!("getdel -> {}", old.map_or("unknown".into(), v)),
+            OpKind::SetNx { value, applied } => {
+                format!("setnx {} (applied: {applied:?})", v(value))
+            }
+            OpKind::Present(true) => "saw the key present (listed, or EXPIRE/TTL)".into(),
+            OpKind::Present(false) => {
+                "saw the key absent (left out of a listing, or EXPIRE/TTL)".into()
             }
         }
     }
@@ -869,7 +914,7 @@ impl World {
             }
         }
         for (rid, _) in &fx.replies {
-            if let Some(p) = self.pending.get(rid) {
+            if let Some(p) = self.pending.get(rid).filter(|p| p.key != NO_KEY) {
                 self.touched.push(p.key);
             }
         }
@@ -1078,51 +1123,48 @@ impl World {
         self.issued += 1;
         let k = self.work_rng.random_range(0..self.keys.len()) as u32;
         let m = &self.sc.mix;
-        let total = m.read + m.write + m.cas + m.delete + m.ttl_write;
-        let mut pick = self.work_rng.random_range(0..total);
-        let mut ttl = false;
-        let f = if pick < m.read {
-            F::Read
-        } else {
-            pick -= m.read;
-            if pick < m.write {
-                F::Write
-            } else if pick - m.write < m.cas {
-                F::Cas
-            } else if pick - m.write - m.cas < m.delete {
-                F::Delete
-            } else {
-                ttl = true;
-                F::Write
-            }
-        };
+        let weights = [
+            m.read,
+            m.write,
+            m.cas,
+            m.delete,
+            m.ttl_write,
+            m.incr,
+            m.append,
+            m.getdel,
+            m.setnx,
+            m.expire,
+            m.persist,
+            m.ttl,
+            m.mget,
+            m.mset,
+            m.keys,
+            m.scan,
+            m.dbsize,
+            m.flushall,
+        ];
+        let total: u32 = weights.iter().sum();
+        let mut pick = self.work_rng.random_range(0..total.max(1));
+        let mut which = 0;
+        while which + 1 < weights.len() && pick >= weights[which] {
+            pick -= weights[which];
+            which += 1;
+        }
+        // The coordinator is drawn where the register-only workload drew it
+        // (after the value, except for a TTL), so its seeds replay unchanged.
         let mut picked = None;
-        let (command, value) = match f {
-            F::Write if ttl => {
-                // PX: made absolute by the coordinator's wall clock, as the
-                // runtime's command layer does.
+        let mut wall_at = |w: &mut World| {
+            let node = *picked.get_or_insert_with(|| w.pick_node());
+            w.nodes[node as usize].clock.wall_ms(w.now)
+        };
+        let (f, value, command) = match which {
+            0 => (F::Read, HVal::Null, Command::Get),
+            1 => {
                 let (bytes, id) = self.fresh_value();
                 self.last_written[k as usize] = id;
-                let px = self.work_rng.random_range(1..=self.sc.ttl_max_ms);
-                let node = self.pick_node();
-                picked = Some(node);
-                let wall = self.nodes[node as usize].clock.wall_ms(self.now);
-                let command = Command::SetWith {
-                    data: bytes,
-                    expiry: synod::core::Expiry::At(wall + px),
-                    cond: synod::core::SetCond::Always,
-                    get: false,
-                };
-                (command, HVal::V(id))
+                (F::Write, HVal::V(id), Command::Set(bytes))
             }
-            F::Read => (Command::Get, HVal::Null),
-            F::Delete => (Command::Del, HVal::Null),
-            F::Write => {
-                let (bytes, id) = self.fresh_value();
-                self.last_written[k as usize] = id;
-                (Command::Set(bytes), HVal::V(id))
-            }
-            F::Cas => {
+            2 => {
                 let expected = if self.work_rng.random_bool(0.15) {
                     ABSENT
                 } else {
@@ -1131,19 +1173,358 @@ impl World {
                 let (bytes, id) = self.fresh_value();
                 self.last_written[k as usize] = id;
                 let exp_bytes = (expected != ABSENT).then(|| self.values.bytes(expected).to_vec());
-                (
-                    Command::Cas {
-                        expected: exp_bytes,
-                        new: bytes,
-                    },
-                    HVal::Pair(expected, id),
-                )
+                let command = Command::Cas {
+                    expected: exp_bytes,
+                    new: bytes,
+                };
+                (F::Cas, HVal::Pair(expected, id), command)
+            }
+            3 => (F::Delete, HVal::Null, Command::Del),
+            4 => {
+                // PX: made absolute by the coordinator's wall clock, as the
+                // command layer does.
+                let (bytes, id) = self.fresh_value();
+                self.last_written[k as usize] = id;
+                let px = self.work_rng.random_range(1..=self.sc.ttl_max_ms);
+                let wall = wall_at(self);
+                let command = Command::SetWith {
+                    data: bytes,
+                    expiry: synod::core::Expiry::At(wall + px),
+                    cond: synod::core::SetCond::Always,
+                    get: false,
+                };
+                (F::Write, HVal::V(id), command)
+            }
+            5 => {
+                let delta = [1i64, 1, 2, -1, 7][self.work_rng.random_range(0..5)];
+                (F::Incr, HVal::Int(delta), Command::IncrBy(delta))
+            }
+            6 => {
+                // "+a7": never a prefix of a written value, never an integer.
+                self.writes += 1;
+                let bytes = format!("+a{}", self.writes).into_bytes();
+                let id = self.values.intern(&bytes);
+                (F::Append, HVal::V(id), Command::Append(bytes))
+            }
+            7 => (F::GetDel, HVal::Null, Command::GetDel),
+            8 => {
+                let (bytes, id) = self.fresh_value();
+                let command = Command::SetWith {
+                    data: bytes,
+                    expiry: synod::core::Expiry::Clear,
+                    cond: synod::core::SetCond::IfAbsent,
+                    get: false,
+                };
+                (F::SetNx, HVal::V(id), command)
+            }
+            9 => {
+                let ms = self.work_rng.random_range(1..=self.sc.ttl_max_ms.max(1));
+                let wall = wall_at(self);
+                let command = Command::Expire {
+                    at_ms: wall + ms,
+                    cond: synod::core::ExpireCond::Always,
+                };
+                (F::Expire, HVal::Int(ms as i64), command)
+            }
+            10 => (F::Persist, HVal::Null, Command::Persist),
+            11 => (F::Ttl, HVal::Null, Command::Ttl),
+            _ => {
+                let node = self.pick_node();
+                self.clients[c].busy = true;
+                self.start_command(c, node, which);
+                return;
             }
         };
         let node = picked.unwrap_or_else(|| self.pick_node());
         let process = self.clients[c].process;
         self.clients[c].busy = true;
         self.invoke(c, process, node, k, f, value, command);
+    }
+
+    /// Starts a command with several core operations through the command
+    /// layer: 12 MGET, 13 MSET, 14 KEYS, 15 SCAN, 16 DBSIZE, 17 FLUSHALL.
+    fn start_command(&mut self, c: usize, node: u32, which: usize) {
+        let n = self.keys.len();
+        let mut some_keys = || -> Vec<u32> {
+            let mut ks: Vec<u32> = (0..n as u32).collect();
+            let take = self.work_rng.random_range(1..=n.min(3));
+            for i in 0..take {
+                let j = self.work_rng.random_range(i..n);
+                ks.swap(i, j);
+            }
+            ks.truncate(take);
+            ks
+        };
+        let (f, args): (Option<F>, Vec<Vec<u8>>) = match which {
+            12 => {
+                let mut args = vec![b"MGET".to_vec()];
+                args.extend(
+                    some_keys()
+                        .into_iter()
+                        .map(|k| self.keys[k as usize].clone()),
+                );
+                (None, args)
+            }
+            13 => {
+                let mut args = vec![b"MSET".to_vec()];
+                for k in some_keys() {
+                    let (bytes, id) = self.fresh_value();
+                    self.last_written[k as usize] = id;
+                    args.push(self.keys[k as usize].clone());
+                    args.push(bytes);
+                }
+                (None, args)
+            }
+            14 => (Some(F::Keys), vec![b"KEYS".to_vec(), b"*".to_vec()]),
+            15 => (Some(F::Scan), scan_args(0)),
+            16 => (Some(F::DbSize), vec![b"DBSIZE".to_vec()]),
+            _ => (Some(F::FlushAll), vec![b"FLUSHALL".to_vec()]),
+        };
+        let process = if c == SCRIPT {
+            self.next_process += 1;
+            self.next_process - 1
+        } else {
+            self.clients[c].process
+        };
+        let id = self.next_call;
+        self.next_call += 1;
+        if let Some(f) = f {
+            self.stats.ops += 1;
+            self.record_op(Event {
+                process,
+                ty: Type::Invoke,
+                f,
+                key: NO_KEY,
+                value: HVal::Null,
+                time_ns: self.now * 1_000,
+                error: HErr::None,
+            });
+            if self.timeline_on || self.trace_on {
+                let msg = format!("process {process} invokes {} via node {node}", f.name());
+                self.note_fault("invoke", &msg);
+            }
+        }
+        let Some(call) = self.plan(node, args) else {
+            return;
+        };
+        self.calls.insert(
+            id,
+            Call {
+                client: c,
+                node,
+                f,
+                process,
+                call,
+                outcomes: Vec::new(),
+                listed: BTreeSet::new(),
+                changed: false,
+            },
+        );
+        self.call_step(id, None);
+    }
+
+    /// The command layer's plan for `args` at `node`'s wall clock.
+    fn plan(&mut self, node: u32, args: Vec<Vec<u8>>) -> Option<CoreCall> {
+        let now_ms = self.nodes[node as usize].clock.wall_ms(self.now);
+        match commands::plan(args, now_ms, &mut Session::default()) {
+            Plan::Core(call) => Some(call),
+            other => {
+                self.failure = Some(Verdict::Safety(format!(
+                    "the workload's command was not planned as core operations: {other:?}"
+                )));
+                None
+            }
+        }
+    }
+
+    /// Runs the call's next step: `start` (None) or `resume` with the last
+    /// step's outcomes; issues its operations or finishes the command.
+    fn call_step(&mut self, id: u64, outcomes: Option<Vec<Outcome>>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let node = call.node;
+        let now_ms = self.nodes[node as usize].clock.wall_ms(self.now);
+        let mut ctx = CallCtx {
+            now_ms,
+            cursors: &mut self.cursors[node as usize],
+        };
+        let step = match outcomes {
+            None => call.call.start(&mut ctx),
+            Some(o) => call.call.resume(o, &mut ctx),
+        };
+        let ops = match step {
+            Step::Done(reply) => return self.call_done(id, reply),
+            Step::Run(ops) => ops,
+        };
+        call.outcomes = vec![None; ops.len()];
+        let flush = call.f == Some(F::FlushAll);
+        for (i, op) in ops.into_iter().enumerate() {
+            match op {
+                commands::Op::List { after, count } => {
+                    let rid = self.next_request;
+                    self.next_request += 1;
+                    self.pending.insert(
+                        rid,
+                        Pending {
+                            client: usize::MAX - 2,
+                            process: 0,
+                            node,
+                            key: NO_KEY,
+                            f: F::Keys,
+                            value: HVal::Null,
+                            command: Command::Get,
+                            invoked_us: self.now,
+                            call: Some((id, i)),
+                            list: Some((after, count)),
+                        },
+                    );
+                    let lat = self.sc.net.delay_min_us.max(1);
+                    self.push(self.now + lat, Ev::Request { node, id: rid });
+                }
+                commands::Op::Key(key, command) => {
+                    let k = key_index(&key);
+                    let (f, value) = match &command {
+                        Command::Get => (F::Read, HVal::Null),
+                        Command::Set(v) => (F::Write, HVal::V(self.values.intern(v))),
+                        _ => (F::Delete, HVal::Null),
+                    };
+                    if flush {
+                        if let Some(c) = self.calls.get_mut(&id) {
+                            c.listed.insert(k);
+                            c.changed = true;
+                        }
+                    }
+                    let process = self.next_process;
+                    self.next_process += 1;
+                    let client = self.calls[&id].client;
+                    let rid = self.invoke(client, process, node, k, f, value, command);
+                    if let Some(p) = self.pending.get_mut(&rid) {
+                        p.call = Some((id, i));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One operation of a call ended.
+    fn call_outcome(&mut self, id: u64, index: usize, key: u32, outcome: Outcome) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        if call.f == Some(F::DbSize) && matches!(outcome, Outcome::Ok(Reply::Value(Some(_)))) {
+            call.listed.insert(key);
+        }
+        call.outcomes[index] = Some(outcome);
+        if call.outcomes.iter().all(Option::is_some) {
+            let outcomes = std::mem::take(&mut call.outcomes)
+                .into_iter()
+                .flatten()
+                .collect();
+            self.call_step(id, Some(outcomes));
+        }
+    }
+
+    /// A call answered its client.
+    fn call_done(&mut self, id: u64, reply: Resp) {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        let mut ty = match &reply {
+            Resp::Error(_) => Type::Fail,
+            _ => Type::Ok,
+        };
+        match (call.f, &reply) {
+            (Some(F::Keys), Resp::Array(keys)) => {
+                call.listed = keys.iter().filter_map(|r| self.resp_key(r)).collect();
+            }
+            (Some(F::Scan), Resp::Array(page)) if page.len() == 2 => {
+                if let Resp::Array(keys) = &page[1] {
+                    let found: Vec<u32> = keys.iter().filter_map(|r| self.resp_key(r)).collect();
+                    call.listed.extend(found);
+                }
+                let cursor = match &page[0] {
+                    Resp::Bulk(b) => String::from_utf8_lossy(b).parse::<u64>().unwrap_or(0),
+                    _ => 0,
+                };
+                if cursor != 0 {
+                    // The scan goes on: the next SCAN call, same client.
+                    if let Some(next) = self.plan(call.node, scan_args(cursor)) {
+                        call.call = next;
+                        self.calls.insert(id, call);
+                        self.call_step(id, None);
+                    }
+                    return;
+                }
+            }
+            (Some(F::DbSize), Resp::Integer(n)) => {
+                if *n != call.listed.len() as i64 {
+                    self.failure = Some(Verdict::Safety(format!(
+                        "DBSIZE answered {n}, but {} keys read present",
+                        call.listed.len()
+                    )));
+                }
+            }
+            (Some(F::FlushAll), Resp::Simple(_)) => {}
+            (_, Resp::Error(why)) if call.changed => {
+                ty = Type::Info;
+                let _ = why;
+            }
+            (_, Resp::Error(_)) | (None, _) => {}
+            (Some(f), other) => {
+                self.failure = Some(Verdict::Safety(format!(
+                    "{} answered an unexpected reply: {other:?}",
+                    f.name()
+                )));
+            }
+        }
+        if let Some(f) = call.f {
+            let value = if ty == Type::Ok {
+                self.values
+                    .lists
+                    .push(call.listed.iter().copied().collect());
+                HVal::Keys(self.values.lists.len() as u32 - 1)
+            } else {
+                HVal::Null
+            };
+            match ty {
+                Type::Ok => self.stats.ops_ok += 1,
+                Type::Fail => self.stats.ops_fail += 1,
+                _ => self.stats.ops_info += 1,
+            }
+            self.record_op(Event {
+                process: call.process,
+                ty,
+                f,
+                key: NO_KEY,
+                value,
+                time_ns: self.now * 1_000,
+                error: HErr::None,
+            });
+            if self.timeline_on || self.trace_on {
+                let msg = format!(
+                    "process {} {} {}: {}",
+                    call.process,
+                    f.name(),
+                    match ty {
+                        Type::Ok => "ok",
+                        Type::Fail => "fail",
+                        _ => "info",
+                    },
+                    history::show_value(&self.values, value)
+                );
+                self.note_fault("complete", &msg);
+            }
+        }
+        self.client_done(call.client, ty);
+    }
+
+    /// The sim key a RESP key names.
+    fn resp_key(&self, r: &Resp) -> Option<u32> {
+        match r {
+            Resp::Bulk(b) if b.first() == Some(&b'k') => Some(key_index(b)),
+            _ => None,
+        }
     }
 
     fn fresh_value(&mut self) -> (Vec<u8>, Val) {
@@ -1166,6 +1547,7 @@ impl World {
         up[self.work_rng.random_range(0..up.len())]
     }
 
+    /// Issues one per-key operation; returns its request id.
     #[allow(clippy::too_many_arguments)]
     fn invoke(
         &mut self,
@@ -1176,7 +1558,7 @@ impl World {
         f: F,
         value: HVal,
         command: Command,
-    ) {
+    ) -> u64 {
         let id = self.next_request;
         self.next_request += 1;
         self.stats.ops += 1;
@@ -1187,7 +1569,7 @@ impl World {
             key,
             value,
             time_ns: self.now * 1_000,
-            compare_failed: false,
+            error: HErr::None,
         });
         if self.timeline_on || self.trace_on {
             let msg = format!(
@@ -1236,10 +1618,13 @@ impl World {
                 value,
                 command,
                 invoked_us: self.now,
+                call: None,
+                list: None,
             },
         );
         let lat = self.sc.net.delay_min_us.max(1);
         self.push(self.now + lat, Ev::Request { node, id });
+        id
     }
 
     fn request_arrives(&mut self, node: u32, id: u64) {
@@ -1256,6 +1641,15 @@ impl World {
         let Some(p) = self.pending.get(&id) else {
             return;
         };
+        if let Some((after, count)) = &p.list {
+            let input = Input::ListKeys {
+                id,
+                after: after.clone(),
+                count: *count,
+            };
+            self.handle(node, input);
+            return;
+        }
         let input = Input::Request {
             id,
             key: self.keys[p.key as usize].clone(),
@@ -1287,16 +1681,48 @@ impl World {
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
+        // An operation of a multi-step command: its outcome goes back to the call.
+        let for_call = p.call.map(|(call, index)| {
+            let outcome = match (ty, &reply) {
+                (Type::Ok, Some(r)) => Outcome::Ok(r.clone()),
+                (Type::Fail, _) => Outcome::Failed(why.to_string()),
+                _ => Outcome::Unknown(why.to_string()),
+            };
+            (call, index, outcome)
+        });
+        if p.list.is_some() {
+            if let Some((call, index, outcome)) = for_call {
+                self.call_outcome(call, index, p.key, outcome);
+            }
+            return;
+        }
         let mut ty = ty;
-        let mut compare_failed = false;
+        let mut error = HErr::None;
         let value = match (p.f, reply) {
-            (F::Read, Some(Reply::Value(v))) => HVal::V(self.values.intern_opt(&v)),
+            (F::Read | F::GetDel, Some(Reply::Value(v))) => HVal::V(self.values.intern_opt(&v)),
             (F::Delete, Some(Reply::Deleted(b))) => HVal::Flag(b),
             (F::Cas, Some(Reply::Swapped(false))) => {
                 ty = Type::Fail;
-                compare_failed = true;
+                error = HErr::Mismatch;
                 p.value
             }
+            (F::Incr, Some(Reply::Error(_))) => {
+                // Not an integer: nothing changed, and the value was present.
+                ty = Type::Fail;
+                error = HErr::NotInteger;
+                p.value
+            }
+            (F::Incr | F::Append, Some(Reply::Integer(n))) => HVal::Int(n),
+            (F::Expire | F::Persist, Some(Reply::Integer(n))) => HVal::Flag(n == 1),
+            (F::SetNx, Some(Reply::SetResult { applied, .. })) => HVal::Flag(applied),
+            (F::Ttl, Some(Reply::Deadline(d))) => HVal::Int(match d {
+                None => -2,
+                Some(None) => -1,
+                Some(Some(at)) => {
+                    let wall = self.nodes[p.node as usize].clock.wall_ms(self.now);
+                    at.saturating_sub(wall) as i64
+                }
+            }),
             _ => p.value,
         };
         match ty {
@@ -1311,7 +1737,7 @@ impl World {
             key: p.key,
             value,
             time_ns: self.now * 1_000,
-            compare_failed,
+            error,
         });
         if self.timeline_on || self.trace_on {
             let msg = format!(
@@ -1374,10 +1800,22 @@ impl World {
             self.next_probe();
             return;
         }
+        if let Some((call, index, outcome)) = for_call {
+            self.call_outcome(call, index, p.key, outcome);
+            return;
+        }
         if p.client == SCRIPT {
             return;
         }
-        let c = &mut self.clients[p.client];
+        self.client_done(p.client, ty);
+    }
+
+    /// A client's command ended: it thinks, then issues the next.
+    fn client_done(&mut self, client: usize, ty: Type) {
+        if client == SCRIPT {
+            return;
+        }
+        let c = &mut self.clients[client];
         c.busy = false;
         if ty == Type::Info {
             // Jepsen's rule: a process with an unknown outcome never issues again.
@@ -1388,7 +1826,7 @@ impl World {
             self.maybe_start_probes();
         } else {
             let think = self.work_rng.random_range(0..=self.sc.think_max_us);
-            self.push(self.now + think, Ev::ClientNext { client: p.client });
+            self.push(self.now + think, Ev::ClientNext { client });
         }
     }
 
@@ -1404,7 +1842,7 @@ impl World {
             key,
             value: HVal::Null,
             time_ns: self.now * 1_000,
-            compare_failed: false,
+            error: HErr::None,
         });
         if self.timeline_on || self.trace_on {
             let msg = format!(
@@ -1444,7 +1882,7 @@ impl World {
             key,
             value: HVal::Null,
             time_ns: self.now * 1_000,
-            compare_failed: false,
+            error: HErr::None,
         });
     }
 
@@ -1482,6 +1920,7 @@ impl World {
         slot.wake = None;
         slot.paused_until = 0;
         self.stats.crashes += 1;
+        self.cursors[id as usize] = ScanCursors::default();
         self.oracle.on_crash(id);
         self.note_fault("crash", &format!("node {id} crashes ({why}): memory lost"));
         // Its evictions in flight may have been chosen (info); the next life
@@ -1511,7 +1950,8 @@ impl World {
             .collect();
         for rid in lost {
             let f = self.pending[&rid].f;
-            let ty = if f == F::Read { Type::Fail } else { Type::Info };
+            let read_only = matches!(f, F::Read | F::Ttl | F::Keys);
+            let ty = if read_only { Type::Fail } else { Type::Info };
             self.complete(rid, ty, None, "connection to the coordinator dropped");
         }
         for n in 1..=self.sc.nodes {
@@ -1764,6 +2204,7 @@ impl World {
                 let (k, f) = (key as u32, F::Read);
                 self.invoke(SCRIPT, process, node, k, f, HVal::Null, Command::Get);
             }
+            Action::Keys { node } => self.start_command(SCRIPT, node, 14),
             Action::Heal => {
                 let ids: Vec<u64> = self.partitions.keys().copied().collect();
                 for id in ids {
@@ -2055,4 +2496,14 @@ fn msg_detail(m: &Message) -> String {
         Message::Nack { reason, .. } => format!("{reason:?}"),
         _ => String::new(),
     }
+}
+
+/// `SCAN cursor COUNT 2`: small pages, so a scan takes several calls.
+fn scan_args(cursor: u64) -> Vec<Vec<u8>> {
+    vec![
+        b"SCAN".to_vec(),
+        cursor.to_string().into_bytes(),
+        b"COUNT".to_vec(),
+        b"2".to_vec(),
+    ]
 }

@@ -255,7 +255,13 @@ impl Acceptor {
             if keys.len() >= keys_max || scanned >= scan_max {
                 return (keys, last.cloned());
             }
-            if slot.may_be_live() {
+            // Deliberate bug: list live values only, as before issue 13.
+            let listed = if self.bug == Some(DeliberateBug::ListingSkipsUnconfirmedTombstones) {
+                slot.holds_value()
+            } else {
+                slot.may_be_live()
+            };
+            if listed {
                 keys.push(k.clone());
             }
             last = Some(k);

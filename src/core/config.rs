@@ -44,11 +44,15 @@ pub enum DeliberateBug {
     /// but does not keep it: a lower ballot can still win in between, and the
     /// coordinator's one-round-trip write then loses that value (!).
     PiggybackPromiseNotKept,
+    /// A member's listing leaves out every key whose accepted value is a
+    /// tombstone, even one not confirmed: a tombstone accepted by a minority
+    /// hides a live key from KEYS, SCAN, DBSIZE and FLUSHALL (!).
+    ListingSkipsUnconfirmedTombstones,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 14] = [
+    pub const ALL: [DeliberateBug; 15] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -63,6 +67,7 @@ impl DeliberateBug {
         DeliberateBug::EvictLocally,
         DeliberateBug::FastReadTrustsUnconfirmed,
         DeliberateBug::PiggybackPromiseNotKept,
+        DeliberateBug::ListingSkipsUnconfirmedTombstones,
     ];
 
     /// The kebab-case name used on command lines.
@@ -82,6 +87,9 @@ impl DeliberateBug {
             DeliberateBug::EvictLocally => "evict-locally",
             DeliberateBug::FastReadTrustsUnconfirmed => "fast-read-trusts-unconfirmed",
             DeliberateBug::PiggybackPromiseNotKept => "piggyback-promise-not-kept",
+            DeliberateBug::ListingSkipsUnconfirmedTombstones => {
+                "listing-skips-unconfirmed-tombstones"
+            }
         }
     }
 
