@@ -212,6 +212,12 @@ pub enum Action {
     /// The next time `node` sends Accepts, only the first `deliver` of them
     /// leave before it crashes.
     CrashMidAccept { node: u32, deliver: usize },
+    /// Byzantine-lite: until the heal, about one in ten of `node`'s messages
+    /// lies (a round far past the others' raise budget, a stranger in a
+    /// crash vector). The others must
+    /// refuse each lie, change nothing, and cut the liar off for a while
+    /// (as the runtime closes its link), staying safe and live.
+    Lie { node: u32 },
     /// The next time `node` sends a Promise to `to`, it crashes right after
     /// sending it and restarts `restart_after_us` later; that moment is the
     /// trigger of the entries with `after_trigger_us`.
@@ -244,6 +250,7 @@ impl Action {
             | Action::Restart { node }
             | Action::Pause { node, .. }
             | Action::CrashMidAccept { node, .. }
+            | Action::Lie { node }
             | Action::Write { node, .. }
             | Action::Delete { node, .. }
             | Action::Read { node, .. }

@@ -109,6 +109,9 @@ pub struct Stats {
     pub check_gave_up: u64,
     /// Expiries and evictions recorded as deletes by system processes.
     pub system_ops: u64,
+    /// Messages a liar (`Action::Lie`) corrupted, and lies the others refused.
+    pub lies: u64,
+    pub lies_refused: u64,
 }
 
 /// The result of one run.
@@ -297,6 +300,11 @@ struct World {
     partition_seq: u64,
     /// Directed links whose messages are held back: [from][to].
     holding: Vec<Vec<bool>>,
+    /// The node that lies (`Action::Lie`), until the heal.
+    liar: Option<u32>,
+    /// [from][to]: messages from `from` are refused by `to` until this
+    /// time (µs), as the runtime closes a lying peer's link and backs off.
+    refused_until: Vec<Vec<u64>>,
     /// Messages held back, in the order sent.
     held: Vec<Envelope>,
     healed: bool,
@@ -451,6 +459,8 @@ impl World {
             partitions: BTreeMap::new(),
             partition_seq: 0,
             holding: vec![vec![false; m + 1]; m + 1],
+            liar: None,
+            refused_until: vec![vec![0; m + 1]; m + 1],
             held: Vec::new(),
             healed: false,
             net_rng: stream(seed, Stream::Network),
@@ -763,8 +773,39 @@ impl World {
         }
     }
 
+    /// Byzantine-lite: turns `env` into a lie the receiver must refuse
+    /// (keys stay the workload's own, which the checker indexes).
+    fn lie(&mut self, env: &mut Envelope) {
+        self.stats.lies += 1;
+        let far = |b: &mut synod::core::Ballot| b.round = b.round.saturating_add(1 << 60);
+        match &mut env.msg {
+            Message::Prepare { ballot, .. }
+            | Message::Read { ballot, .. }
+            | Message::Confirm { ballot, .. } => far(ballot),
+            // Values past value_len_max_bytes (16 MiB) cost too much to
+            // make here; core tests cover them.
+            Message::Accept {
+                ballot,
+                next_prepare,
+                ..
+            } => match next_prepare {
+                Some(next) => far(next),
+                None => far(ballot),
+            },
+            Message::Promise { crash_vector, .. } | Message::Accepted { crash_vector, .. } => {
+                crash_vector.push((99, 1))
+            }
+            Message::Reject { promised, .. } => far(promised),
+            _ => env.from_incarnation = 0,
+        }
+    }
+
     fn deliver(&mut self, env: Envelope, dup: bool, mid: usize) {
         let to = env.to;
+        if self.now < self.refused_until[env.from as usize][to as usize] {
+            self.drop_msg(&env, "refused");
+            return;
+        }
         let slot = &self.nodes[to as usize];
         if slot.node.is_none() {
             self.drop_msg(&env, "node down");
@@ -838,6 +879,22 @@ impl World {
     }
 
     fn after_handle(&mut self, id: u32, fx: &mut Effects, what: &'static str) {
+        // A lie refused: the runtime closes the liar's link and refuses it
+        // for a growing while (1 s first); here its messages to `id` are
+        // dropped for 50 ms (the scenarios' timeouts are ~25x shorter than
+        // the runtime's), and the heal ends it with every other fault.
+        for (from, why) in fx.misbehaving.drain(..) {
+            if self.liar != Some(from) {
+                let v = crate::invariants::Violation {
+                    invariant: "honest peers are never refused",
+                    detail: format!("node {id} refused honest node {from}: {why}"),
+                };
+                self.safety(id, what, v);
+                continue;
+            }
+            self.stats.lies_refused += 1;
+            self.refused_until[from as usize][id as usize] = self.now + 50_000;
+        }
         // Ghost state first: Accepts sent and values chosen at this coordinator.
         for t in fx.trace.drain(..) {
             let r = match t {
@@ -1029,7 +1086,10 @@ impl World {
     }
 
     /// The network takes a message: lose it, delay it, maybe duplicate it.
-    fn send(&mut self, env: Envelope) {
+    fn send(&mut self, mut env: Envelope) {
+        if self.liar == Some(env.from) && !self.healed && self.net_rng.random_bool(0.1) {
+            self.lie(&mut env);
+        }
         let (from, to) = (env.from as usize, env.to as usize);
         let mid = match self.rec.as_mut() {
             Some(r) => r.sent(&env, msg_detail(&env.msg), false),
@@ -2226,6 +2286,10 @@ impl World {
             Action::CrashMidAccept { node, deliver } => {
                 self.nodes[node as usize].crash_mid_accept = Some(deliver);
             }
+            Action::Lie { node } => {
+                self.liar = Some(node);
+                self.note_fault("lie", &format!("node {node} starts lying"));
+            }
         }
     }
 
@@ -2252,6 +2316,9 @@ impl World {
 
     fn heal(&mut self) {
         self.healed = true;
+        for row in &mut self.refused_until {
+            row.fill(0);
+        }
         self.release();
         self.note_fault("heal-all", "fault phase over: partitions heal, crashed nodes restart, the network is reliable; no new operations");
         let ids: Vec<u64> = self.partitions.keys().copied().collect();

@@ -83,3 +83,25 @@ fn the_checker_has_power_the_workload_completes_operations() {
     assert!(r.stats.ops >= 200, "{:?}", r.stats);
     assert!(r.stats.ops_ok >= 100, "{:?}", r.stats);
 }
+
+#[test]
+fn a_lying_member_is_refused_and_the_others_stay_safe_and_live() {
+    let sc = common::scenario("liar");
+    let (mut lies, mut refused) = (0, 0);
+    for seed in 0..40 {
+        let r = run(&Options {
+            seed,
+            scenario: sc.clone(),
+            bug: None,
+            trace: false,
+            timeline: false,
+        })
+        .unwrap();
+        assert!(r.verdict.passed(), "liar seed {seed}: {}", r.verdict);
+        assert!(r.stats.ops_ok > 0, "liar seed {seed}: nothing succeeded");
+        lies += r.stats.lies;
+        refused += r.stats.lies_refused;
+    }
+    assert!(lies > 100, "only {lies} lies told");
+    assert!(refused > 50, "only {refused} of {lies} lies refused");
+}
