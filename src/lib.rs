@@ -14,6 +14,8 @@ pub mod client;
 pub mod codec;
 pub mod commands;
 pub mod core;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod load;
 pub mod resp;
 pub mod runtime;
