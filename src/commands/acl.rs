@@ -12,7 +12,9 @@
 //! are not on loopback (runtime/client_conn.rs).
 //!
 //! Passwords are kept as SHA-256 digests (as Redis keeps them) and compared
-//! in constant time. ACL SETUSER is not offered: users change with the file.
+//! in constant time. ACL SETUSER (admin only, the same rules as the file)
+//! changes users for every connection until the node restarts; connections
+//! already authenticated keep the rights they logged in with.
 
 use super::spec::{spec, Family, NONE};
 use super::{bulk, subcommand_error, upper, wrong_arity, Args, Plan, Planned, Session};
@@ -44,7 +46,7 @@ pub(super) const FAMILY: Family = Family {
             &[],
             NONE,
             "server",
-            "ACL WHOAMI, ACL LIST, ACL USERS.",
+            "ACL WHOAMI, ACL LIST, ACL USERS, ACL SETUSER (a subset).",
         ),
     ],
 };
@@ -75,11 +77,97 @@ impl Rights {
 pub struct User {
     /// Disabled users cannot authenticate (`off`).
     pub enabled: bool,
-    /// SHA-256 of the password; None: `nopass`, any password is accepted.
+    /// `nopass`: any password is accepted.
+    nopass: bool,
+    /// SHA-256 of the password (None and not `nopass`: cannot log in).
     pass_sha256: Option<[u8; 32]>,
     /// What the user may do.
     pub rights: Rights,
 }
+
+impl User {
+    /// A new user, as Redis makes one: off, no password, read-only here.
+    fn new() -> User {
+        User {
+            enabled: false,
+            nopass: false,
+            pass_sha256: None,
+            rights: Rights::ReadOnly,
+        }
+    }
+
+    /// Applies one ACL rule (the file's and ACL SETUSER's subset).
+    fn apply(&mut self, w: &str) -> Result<(), String> {
+        match w {
+            "on" => self.enabled = true,
+            "off" => self.enabled = false,
+            "nopass" => {
+                self.nopass = true;
+                self.pass_sha256 = None;
+            }
+            "resetpass" => {
+                self.nopass = false;
+                self.pass_sha256 = None;
+            }
+            "+@all" | "allcommands" => self.rights = Rights::Admin,
+            "+@write" => self.rights = self.rights.max(Rights::ReadWrite),
+            "-@all" | "nocommands" | "+@read" | "-@write" | "-@admin" => {
+                self.rights = match w {
+                    "-@write" => Rights::ReadOnly,
+                    "-@admin" => self.rights.min(Rights::ReadWrite),
+                    "+@read" => self.rights,
+                    _ => Rights::ReadOnly,
+                }
+            }
+            "~*" | "allkeys" | "&*" | "allchannels" | "reset" => {}
+            _ if w.starts_with('>') => {
+                self.nopass = false;
+                self.pass_sha256 = Some(sha(&w.as_bytes()[1..]));
+            }
+            _ if w.starts_with('#') && w.len() == 65 => {
+                let mut d = [0u8; 32];
+                for (i, b) in d.iter_mut().enumerate() {
+                    *b = u8::from_str_radix(w.get(1 + 2 * i..3 + 2 * i).unwrap_or("x"), 16)
+                        .map_err(|_| format!("'{w}' is not a SHA-256 digest"))?;
+                }
+                self.nopass = false;
+                self.pass_sha256 = Some(d);
+            }
+            _ => {
+                return Err(format!(
+                    "unsupported rule '{w}' (supported: on off >PASSWORD #SHA256 nopass \
+                     resetpass +@read +@write +@all -@write -@admin -@all ~*)"
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The node's users, shared by its connections: ACL SETUSER changes them
+/// for every connection (until the node restarts; the file is not written).
+#[derive(Clone, Debug, Default)]
+pub struct Users(std::sync::Arc<parking_lot::RwLock<Acl>>);
+
+impl Users {
+    /// Users starting as `acl`.
+    pub fn new(acl: Acl) -> Users {
+        Users(std::sync::Arc::new(parking_lot::RwLock::new(acl)))
+    }
+
+    /// A snapshot of the users now.
+    pub fn get(&self) -> Acl {
+        self.0.read().clone()
+    }
+}
+
+impl PartialEq for Users {
+    fn eq(&self, other: &Users) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0) || *self.0.read() == *other.0.read()
+    }
+}
+
+impl Eq for Users {}
 
 /// The node's users.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +183,7 @@ impl Default for Acl {
             "default".into(),
             User {
                 enabled: true,
+                nopass: true,
                 pass_sha256: None,
                 rights: Rights::Admin,
             },
@@ -117,6 +206,7 @@ impl Acl {
     pub fn with_requirepass(pass: &[u8]) -> Acl {
         let mut acl = Acl::default();
         if let Some(u) = acl.users.get_mut("default") {
+            u.nopass = false;
             u.pass_sha256 = Some(sha(pass));
         }
         acl
@@ -138,54 +228,18 @@ impl Acl {
             let name = words
                 .next()
                 .ok_or_else(|| at("a user needs a name".into()))?;
-            let mut u = User {
-                enabled: false,
-                pass_sha256: None,
-                rights: Rights::ReadOnly,
-            };
-            let mut pass_rule = false;
+            let mut u = User::new();
             for w in words {
-                match w {
-                    "on" => u.enabled = true,
-                    "off" => u.enabled = false,
-                    "nopass" => pass_rule = true,
-                    "+@all" | "allcommands" => u.rights = Rights::Admin,
-                    "+@write" => u.rights = u.rights.max(Rights::ReadWrite),
-                    "+@read" => {}
-                    "~*" | "allkeys" | "&*" | "allchannels" => {}
-                    _ if w.starts_with('>') => {
-                        u.pass_sha256 = Some(sha(&w.as_bytes()[1..]));
-                        pass_rule = true;
-                    }
-                    _ if w.starts_with('#') && w.len() == 65 => {
-                        let mut d = [0u8; 32];
-                        for (i, b) in d.iter_mut().enumerate() {
-                            *b = u8::from_str_radix(&w[1 + 2 * i..3 + 2 * i], 16)
-                                .map_err(|_| at(format!("'{w}' is not a SHA-256 digest")))?;
-                        }
-                        u.pass_sha256 = Some(d);
-                        pass_rule = true;
-                    }
-                    _ => {
-                        return Err(at(format!(
-                            "unsupported rule '{w}' (supported: on off >PASSWORD #SHA256 \
-                             nopass +@read +@write +@all ~*)"
-                        )))
-                    }
-                }
+                u.apply(w).map_err(at)?;
             }
-            if !pass_rule {
+            if !u.nopass && u.pass_sha256.is_none() {
                 return Err(at(format!("user {name} has neither >PASSWORD nor nopass")));
             }
             users.insert(name.to_string(), u);
         }
         // Redis: a users file without `default` leaves it on, nopass, all rights;
         // that would defeat the file, so here it is off unless listed.
-        users.entry("default".into()).or_insert(User {
-            enabled: false,
-            pass_sha256: None,
-            rights: Rights::ReadOnly,
-        });
+        users.entry("default".into()).or_insert_with(User::new);
         Ok(Acl { users })
     }
 
@@ -193,7 +247,7 @@ impl Acl {
     /// only if it is on and needs no password.
     pub fn initial_auth(&self) -> Auth {
         match self.users.get("default") {
-            Some(u) if u.enabled && u.pass_sha256.is_none() => Auth {
+            Some(u) if u.enabled && u.nopass => Auth {
                 user: "default".into(),
                 rights: u.rights,
                 authenticated: true,
@@ -209,10 +263,11 @@ impl Acl {
 
     fn check(&self, user: &str, pass: &[u8]) -> Option<Rights> {
         let u = self.users.get(user).filter(|u| u.enabled)?;
-        match &u.pass_sha256 {
-            None => Some(u.rights),
-            Some(d) => same(d, &sha(pass)).then_some(u.rights),
+        if u.nopass {
+            return Some(u.rights);
         }
+        let d = u.pass_sha256.as_ref()?;
+        same(d, &sha(pass)).then_some(u.rights)
     }
 
     /// ACL LIST's lines.
@@ -220,9 +275,10 @@ impl Acl {
         self.users
             .iter()
             .map(|(name, u)| {
-                let pass = match &u.pass_sha256 {
-                    None => "nopass".to_string(),
-                    Some(d) => format!(
+                let pass = match (&u.pass_sha256, u.nopass) {
+                    (_, true) => "nopass".to_string(),
+                    (None, false) => "resetpass".to_string(),
+                    (Some(d), false) => format!(
                         "#{}",
                         d.iter().map(|b| format!("{b:02x}")).collect::<String>()
                     ),
@@ -302,7 +358,7 @@ pub(super) fn authenticate(
     user: Option<&[u8]>,
     pass: &[u8],
 ) -> Result<(), Reply> {
-    let acl = session.acl.clone();
+    let acl = session.acl.get();
     if user.is_none() && !acl.requires_auth() {
         return Err(Reply::error(
             "ERR AUTH <password> called without any password configured for the default \
@@ -344,20 +400,44 @@ fn plan(c: &mut Args<'_>) -> Planned {
                         String::from_utf8_lossy(&a[0]).to_ascii_lowercase()
                     )));
                 }
+                let acl = session.acl.get();
                 let lines = if upper(&a[0]) == "LIST" {
-                    session.acl.list()
+                    acl.list()
                 } else {
-                    session.acl.users.keys().cloned().collect()
+                    acl.users.keys().cloned().collect()
                 };
                 Ok(Plan::Reply(Reply::Array(
                     lines.iter().map(|l| bulk(l)).collect(),
                 )))
             }
-            ("WHOAMI" | "LIST" | "USERS", _) => Err(wrong_arity(&format!(
+            ("SETUSER", n) if n >= 2 => {
+                if session.auth.rights < Rights::Admin {
+                    return Err(Reply::error(format!(
+                        "NOPERM User {} has no permissions to run the 'acl|setuser' command",
+                        session.auth.user
+                    )));
+                }
+                let name = String::from_utf8_lossy(&a[1]).into_owned();
+                let mut users = session.acl.0.write();
+                let mut u = users.users.get(&name).cloned().unwrap_or_else(User::new);
+                for w in &a[2..] {
+                    let w = String::from_utf8_lossy(w);
+                    u.apply(&w).map_err(|e| {
+                        Reply::error(format!("ERR Error in ACL SETUSER modifier '{w}': {e}"))
+                    })?;
+                }
+                users.users.insert(name, u);
+                Ok(Plan::Reply(Reply::ok()))
+            }
+            ("WHOAMI" | "LIST" | "USERS" | "SETUSER", _) => Err(wrong_arity(&format!(
                 "acl|{}",
                 String::from_utf8_lossy(&a[0]).to_ascii_lowercase()
             ))),
-            _ => Err(subcommand_error("acl", &a[0], &["whoami", "list", "users"])),
+            _ => Err(subcommand_error(
+                "acl",
+                &a[0],
+                &["whoami", "list", "users", "setuser"],
+            )),
         },
         _ => Err(super::unknown_command(&[name.as_bytes().to_vec()])),
     }
@@ -367,12 +447,11 @@ fn plan(c: &mut Args<'_>) -> Planned {
 mod tests {
     use super::*;
     use crate::commands::plan as plan_command;
-    use std::sync::Arc;
 
     fn session(acl: Acl) -> Session {
         Session {
             auth: acl.initial_auth(),
-            acl: Arc::new(acl),
+            acl: Users::new(acl),
             ..Session::default()
         }
     }
@@ -492,7 +571,7 @@ mod tests {
             "no password rule"
         );
         assert!(
-            Acl::from_users_file("user x on >p -@all").is_err(),
+            Acl::from_users_file("user x on >p ~foo:*").is_err(),
             "unsupported rule"
         );
     }

@@ -55,7 +55,7 @@ mod string;
 #[cfg(test)]
 mod testing;
 
-pub use acl::{Acl, Auth, Rights};
+pub use acl::{Acl, Auth, Rights, Users};
 use call::CallKind;
 pub use call::{Combine, CoreCall};
 pub use config::ConfigRequest;
@@ -94,8 +94,8 @@ pub struct Session {
     pub lib_ver: String,
     /// Who the connection is authenticated as, and may do (acl.rs).
     pub auth: Auth,
-    /// The node's users.
-    pub acl: std::sync::Arc<Acl>,
+    /// The node's users (shared by its connections).
+    pub acl: Users,
 }
 
 /// What to do with one client command.

@@ -214,8 +214,8 @@ async fn read_commands(
     let mut session = Session {
         id: NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed),
         addr: addr.to_string(),
-        auth: shared.opts.acl.initial_auth(),
-        acl: shared.opts.acl.clone(),
+        auth: shared.users.get().initial_auth(),
+        acl: shared.users.clone(),
         ..Session::default()
     };
     loop {

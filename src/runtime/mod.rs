@@ -514,6 +514,8 @@ pub(crate) struct Shared {
     pub queues: BTreeMap<NodeId, Arc<peer::SendQueue>>,
     /// Who may open a peer connection now (back-off, peer.rs).
     pub gate: peer::Gate,
+    /// Client users, as `opts.acl` at start, changed by ACL SETUSER.
+    pub users: crate::commands::Users,
     /// Established inbound peer connections: socket id -> (node, stream).
     pub inbound: Mutex<HashMap<u64, (NodeId, TcpStream)>>,
 }
@@ -724,6 +726,7 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         stopping: AtomicBool::new(false),
         queues,
         gate: peer::Gate::default(),
+        users: crate::commands::Users::new((*opts.acl).clone()),
         inbound: Mutex::new(HashMap::new()),
         opts,
     });
