@@ -2,28 +2,41 @@
 # Start, stop and poke a local synod cluster on loopback.
 #
 #   scripts/cluster.sh start [--nodes 3] [--replicas 3] [-- EXTRA NODE FLAGS]
-#   scripts/cluster.sh status | stop | logs ID | kill ID | restart ID
+#   scripts/cluster.sh status | stop | logs [-f] ID | kill ID | restart ID
 #
-# Node i listens for clients on 127.0.0.1:(7000+i) and for peers on
-# 127.0.0.1:(7100+i). The run folder (default target/cluster/) keeps the
-# cluster's settings, its peer secret (cluster.secret), one pid file and one
-# log per node.
+# Node i listens for clients on 127.0.0.1:(7000+i), for peers on
+# 127.0.0.1:(7100+i), and serves Prometheus metrics on
+# http://127.0.0.1:(7400+i)/metrics. The run folder (default target/cluster/)
+# keeps the cluster's settings and ports (cluster.env), its peer secret
+# (cluster.secret), one pid file and one log per node. `stop` sends SIGTERM
+# (a graceful shutdown), then SIGKILL after 10 s.
 # Environment: SYNOD_CLUSTER_DIR, SYNOD_CLIENT_PORT_BASE (7000),
-# SYNOD_PEER_PORT_BASE (7100), SYNOD_BIN (skip the build, use this binary).
+# SYNOD_PEER_PORT_BASE (7100), SYNOD_METRICS_PORT_BASE (client base + 400), SYNOD_BIN
+# (skip the build, use this binary). Ports are read at start and saved.
+
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${SYNOD_CLUSTER_DIR:-$ROOT/target/cluster}"
 CLIENT_BASE="${SYNOD_CLIENT_PORT_BASE:-7000}"
 PEER_BASE="${SYNOD_PEER_PORT_BASE:-7100}"
+METRICS_BASE="${SYNOD_METRICS_PORT_BASE:-$((CLIENT_BASE + 400))}"
 BIN="${SYNOD_BIN:-$ROOT/target/release/synod}"
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
-usage() { sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+# The header comment above, without the '#'s.
+usage() { sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed -n 's/^# \{0,1\}//p'; }
 
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pid_of() { cat "$DIR/node$1.pid" 2>/dev/null || true; }
-alive() { local pid; pid="$(pid_of "$1")"; [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; }
+# Running: the process exists and is not a zombie (exited, not yet reaped).
+alive() {
+  local pid state
+  pid="$(pid_of "$1")"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
+  state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo R)"
+  [[ "$state" != Z ]]
+}
 
 load() {
   [[ -f "$DIR/cluster.env" ]] || die "no cluster in $DIR (run: scripts/cluster.sh start)"
@@ -57,6 +70,7 @@ launch() { # launch ID BOOTSTRAP(0|1)
     --client-addr "127.0.0.1:$((CLIENT_BASE + id))" \
     --peer-addr "127.0.0.1:$((PEER_BASE + id))" \
     --peers "$(peers_flag)" --replicas "$REPLICAS" --cluster-id "$CLUSTER_ID" \
+    --metrics-addr "127.0.0.1:$((METRICS_BASE + id))" \
     --secret-file "$DIR/cluster.secret" "${flags[@]}" "${extra[@]}" >>"$DIR/node$id.log" 2>&1 &
   echo $! >"$DIR/node$id.pid"
 }
@@ -95,7 +109,7 @@ cmd_start() {
   fi
   local i port
   for ((i = 1; i <= nodes; i++)); do
-    for port in $((CLIENT_BASE + i)) $((PEER_BASE + i)); do
+    for port in $((CLIENT_BASE + i)) $((PEER_BASE + i)) $((METRICS_BASE + i)); do
       port_busy "$port" && die "port 127.0.0.1:$port is already taken by another process (ss -ltnp 'sport = :$port' shows which)"
     done
   done
@@ -105,16 +119,17 @@ cmd_start() {
   # readable by this user only; nodes refuse a peer that cannot prove it.
   (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$DIR/cluster.secret")
   NODES="$nodes" REPLICAS="$replicas" EXTRA="$extra" CLUSTER_ID="local-$$-$(date +%s)"
-  printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\n' "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" >"$DIR/cluster.env"
+  printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\nCLIENT_BASE=%q\nPEER_BASE=%q\nMETRICS_BASE=%q\n' \
+    "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" "$CLIENT_BASE" "$PEER_BASE" "$METRICS_BASE" >"$DIR/cluster.env"
   for ((i = 1; i <= NODES; i++)); do launch "$i" 1; done
   for ((i = 1; i <= NODES; i++)); do wait_ready "$i"; done
-  echo "started $NODES nodes, $REPLICAS replicas per key; clients: 127.0.0.1:$((CLIENT_BASE + 1))..$((CLIENT_BASE + NODES)); run folder: $DIR"
+  echo "started $NODES nodes, $REPLICAS replicas per key; clients: 127.0.0.1:$((CLIENT_BASE + 1))..$((CLIENT_BASE + NODES)); metrics: http://127.0.0.1:$((METRICS_BASE + 1))/metrics..; run folder: $DIR"
 }
 
 cmd_status() {
   load
   local i state pid
-  printf '%-5s %-6s %-8s %-16s %-16s %-11s %s\n' node state pid client peer role catch-up
+  printf '%-5s %-6s %-8s %-16s %-16s %-16s %-11s %s\n' node state pid client peer metrics role catch-up
   for ((i = 1; i <= NODES; i++)); do
     pid="$(pid_of "$i")"
     local role="-" recovery="-" info=""
@@ -126,7 +141,8 @@ cmd_status() {
     else
       state=down
     fi
-    printf '%-5s %-6s %-8s %-16s %-16s %-11s %s\n' "$i" "$state" "${pid:--}" "127.0.0.1:$((CLIENT_BASE + i))" "127.0.0.1:$((PEER_BASE + i))" "${role:--}" "${recovery:--}"
+    printf '%-5s %-6s %-8s %-16s %-16s %-16s %-11s %s\n' "$i" "$state" "${pid:--}" "127.0.0.1:$((CLIENT_BASE + i))" \
+      "127.0.0.1:$((PEER_BASE + i))" "127.0.0.1:$((METRICS_BASE + i))" "${role:--}" "${recovery:--}"
   done
 }
 
@@ -151,7 +167,8 @@ stop_one() {
   alive "$id" || return 0
   pid="$(pid_of "$id")"
   kill "$pid" 2>/dev/null || true
-  for ((i = 0; i < 30; i++)); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for ((i = 0; i < 100; i++)); do alive "$id" || return 0; sleep 0.1; done
+  echo "node $id did not stop within 10 s of SIGTERM: SIGKILL" >&2
   kill -9 "$pid" 2>/dev/null || true
 }
 
@@ -173,7 +190,11 @@ cmd_restart() {
 }
 
 cmd_logs() {
-  load; check_id "${1:-}"
+  load
+  local follow=0
+  if [[ "${1:-}" == -f ]]; then follow=1; shift; fi
+  check_id "${1:-}"
+  if ((follow)); then exec tail -n +1 -f "$DIR/node$1.log"; fi
   cat "$DIR/node$1.log"
 }
 
@@ -183,7 +204,8 @@ case "${1:-}" in
   stop) cmd_stop ;;
   kill) cmd_kill "${2:-}" ;;
   restart) cmd_restart "${2:-}" ;;
-  logs) cmd_logs "${2:-}" ;;
-  -h | --help | help | "") usage ;;
+  logs) shift; cmd_logs "$@" ;;
+  -h | --help | help) usage ;;
+  "") usage >&2; exit 2 ;;
   *) die "unknown command '$1' (start, status, stop, kill ID, restart ID, logs ID)" ;;
 esac

@@ -7,6 +7,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "test dependencies"
+# tests/ops.rs reads /metrics with the Prometheus project's own parser.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  python3 -m pip install --quiet prometheus_client 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages prometheus_client 2>/dev/null ||
+    { apt-get update -qq && apt-get install -y -qq python3-prometheus-client; }
+fi
+python3 -c 'import prometheus_client' && echo "ok: python3 prometheus_client"
+
 step "format"
 cargo fmt --all -- --check
 
@@ -19,6 +28,16 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   echo "(cargo-nextest not found; using cargo test)"
   cargo test --workspace --no-fail-fast
+fi
+
+step "hosts (3 nodes in 3 network namespaces, namespace-level partitions, checked)"
+if [[ $EUID -eq 0 ]] && command -v ip >/dev/null && ip netns add synod-probe 2>/dev/null; then
+  ip netns del synod-probe
+  cargo build -q -p synod --bin synod && cargo build -q -p synod-sim
+  SYNOD_BIN=target/debug/synod SYNOD_SIM_BIN=target/debug/synod-sim \
+    SYNOD_HOSTS_DIR=target/hosts-test scripts/hosts.sh nemesis --seconds 10 --seed 1 | tail -n 3
+else
+  echo "skipped: needs root and network namespaces (ip netns); run scripts/hosts.sh nemesis as root"
 fi
 
 step "labs (the grader fails every unfinished skeleton and passes the core's own rules)"

@@ -17,6 +17,7 @@ pub mod core;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod load;
+pub mod metrics;
 pub mod resp;
 pub mod runtime;
 pub mod settings;

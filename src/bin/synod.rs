@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 use synod::client::{Client, ClientError};
 use synod::resp::Reply;
-use synod::runtime::run_node;
+use synod::runtime::start_node;
 use synod::settings::{Setting, SETTINGS};
 
 /// synod: a leaderless, Paxos-replicated, in-memory key-value cache.
@@ -432,13 +432,35 @@ fn node(args: NodeArgs) -> ExitCode {
     if let Err(e) = opts.validate() {
         return usage(&e.to_string());
     }
-    match run_node(opts) {
-        Ok(()) => ExitCode::SUCCESS,
+    let node = match start_node(opts) {
+        Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    // SIGTERM/SIGINT: a graceful shutdown (as SHUTDOWN); a second one exits at once.
+    let trigger = node.shutdown_trigger();
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
+        Ok(mut signals) => {
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                for sig in signals.forever() {
+                    let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
+                    seen += 1;
+                    if seen > 1 {
+                        log::warn!("{name} again during the shutdown: exiting now");
+                        std::process::exit(1);
+                    }
+                    trigger.request(name);
+                }
+            });
+        }
+        Err(e) => log::warn!("cannot handle SIGTERM/SIGINT ({e}): they will kill the node at once"),
     }
+    node.run_until_shutdown();
+    ExitCode::SUCCESS
 }
 
 /// `synod cli`: one command, its reply printed as redis-cli prints it.

@@ -465,6 +465,8 @@ mod tests {
             Plan::Info { .. } => Reply::Simple("INFO".into()),
             Plan::Quit => Reply::Simple("QUIT".into()),
             Plan::Config(_) => Reply::Simple("CONFIG".into()),
+            Plan::Slowlog(_) => Reply::Simple("SLOWLOG".into()),
+            Plan::Shutdown => Reply::Simple("SHUTDOWN".into()),
         }
     }
 

@@ -32,7 +32,7 @@ fn plan(c: &mut Args<'_>) -> Planned {
 }
 
 /// What INFO shows about one peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerInfo {
     /// The peer's id.
     pub node: NodeId,
@@ -44,6 +44,11 @@ pub struct PeerInfo {
     pub inbound: usize,
     /// The highest incarnation we know for it (0: none).
     pub incarnation: Incarnation,
+    /// Traffic with it since start.
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    pub messages_received: u64,
+    pub bytes_received: u64,
 }
 
 /// Everything INFO prints, gathered by the runtime.
@@ -75,6 +80,12 @@ pub struct InfoSnapshot {
     pub recovery: Option<RecoveryProgress>,
     /// Runtime counters, in display order.
     pub runtime: Vec<(&'static str, u64)>,
+    /// INFO commandstats, errorstats, latencystats lines (src/metrics.rs).
+    pub commandstats: Vec<(String, String)>,
+    pub errorstats: Vec<(String, String)>,
+    pub latencystats: Vec<(String, String)>,
+    /// Why catch-up is stuck, if it is (INFO `recovery_blocked`).
+    pub recovery_blocked: Option<String>,
 }
 
 /// Every counter of the core's [`Stats`], by name (destructured, so a new
@@ -143,8 +154,16 @@ fn human_bytes(n: u64) -> String {
 }
 
 /// The sections INFO knows, in order.
-pub const INFO_SECTIONS: [&str; 6] = [
-    "server", "clients", "memory", "cluster", "keyspace", "stats",
+pub const INFO_SECTIONS: [&str; 9] = [
+    "server",
+    "clients",
+    "memory",
+    "cluster",
+    "keyspace",
+    "stats",
+    "errorstats",
+    "commandstats",
+    "latencystats",
 ];
 
 /// INFO's text in Redis's format (`# Section`, `field:value` lines, CRLF), for
@@ -177,8 +196,11 @@ pub fn redact_info(text: &str) -> String {
 }
 
 pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
+    // As Redis: commandstats and latencystats only when named or with
+    // "all"/"everything"; every other section by default.
     let wanted = |name: &str| match section {
-        None | Some("all") | Some("default") | Some("everything") => true,
+        None | Some("default") => !matches!(name, "commandstats" | "latencystats"),
+        Some("all") | Some("everything") => true,
         Some(x) => x == name,
     };
     let mut out = String::new();
@@ -209,16 +231,33 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
                 "recovery",
                 match &s.recovery {
                     Some(r) => format!(
-                        "{}/{} keys repaired, {}/{} peer listings done",
-                        r.keys_repaired, r.keys_listed, r.peers_done, r.peers_total
+                        "{}/{} keys repaired ({}), {}/{} peer listings done",
+                        r.keys_repaired,
+                        r.keys_listed,
+                        if r.listing_complete {
+                            "every key listed"
+                        } else {
+                            "listed so far; the total is not known yet"
+                        },
+                        r.peers_done,
+                        r.peers_total
                     ),
                     None => "done".to_string(),
                 },
             ),
+        ]
+        .into_iter()
+        .chain(
+            s.recovery_blocked
+                .iter()
+                .map(|why| l("recovery_blocked", why.clone())),
+        )
+        .chain([
             l("uptime_in_seconds", s.uptime_s.to_string()),
             l("client_addr", s.client_addr.clone()),
             l("peer_addr", s.peer_addr.clone()),
-        ],
+        ])
+        .collect(),
     );
     block(
         "Clients",
@@ -292,6 +331,9 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
         .collect();
     stats.extend(s.runtime.iter().map(|(k, v)| l(k, v.to_string())));
     block("Stats", stats);
+    block("Errorstats", s.errorstats.clone());
+    block("Commandstats", s.commandstats.clone());
+    block("Latencystats", s.latencystats.clone());
     out
 }
 
@@ -314,6 +356,7 @@ mod tests {
                 up: true,
                 inbound: 1,
                 incarnation: 5,
+                ..PeerInfo::default()
             }],
             keys: 4,
             stats: Stats {
@@ -327,6 +370,7 @@ mod tests {
                 keys_repaired: 12,
                 peers_done: 1,
                 peers_total: 2,
+                listing_complete: false,
             }),
             runtime: vec![("frames_sent", 7)],
             ..InfoSnapshot::default()
@@ -336,7 +380,7 @@ mod tests {
             "# Server\r\n",
             "node_id:2\r\n",
             "role:recovering\r\n",
-            "recovery:12/50 keys repaired, 1/2 peer listings done\r\n",
+            "recovery:12/50 keys repaired (listed so far; the total is not known yet), 1/2 peer listings done\r\n",
             "# Memory\r\nused_memory:3145728\r\nused_memory_human:3.00M\r\n",
             "# Cluster\r\n",
             "peer1:addr=127.0.0.1:7101,state=up,inbound=1,incarnation=5\r\n",

@@ -50,6 +50,7 @@ mod info;
 mod keys;
 #[cfg(test)]
 mod redis_model;
+mod slowlog;
 mod spec;
 mod string;
 #[cfg(test)]
@@ -62,6 +63,7 @@ pub use config::ConfigRequest;
 pub use glob::glob_match;
 pub use info::{info_text, redact_info, stats_fields, InfoSnapshot, PeerInfo, INFO_SECTIONS};
 pub use keys::{ScanCursors, KEYS_REPLY_MAX, LIST_PAGE_KEYS_MAX, SCAN_CURSORS_MAX};
+pub use slowlog::SlowlogRequest;
 pub use string::get_range;
 
 use crate::core::command::{parse_i64, ERR_NOT_INTEGER};
@@ -112,6 +114,10 @@ pub enum Plan {
     Core(CoreCall),
     /// CONFIG GET / SET / RESETSTAT, answered by the node with its live settings.
     Config(ConfigRequest),
+    /// SLOWLOG GET / LEN / RESET, answered from the node's metrics.
+    Slowlog(SlowlogRequest),
+    /// SHUTDOWN: the node stops gracefully (answered `+OK` first).
+    Shutdown,
     /// `ADMIN DECLARE-LOST`: a recovering node stops waiting for peers that
     /// lost their memory too, and votes (accepting that their data is gone).
     DeclareLost,
@@ -189,6 +195,12 @@ pub fn plan(args: Vec<Vec<u8>>, now_ms: u64, session: &mut Session) -> Plan {
 }
 
 type Planned = Result<Plan, Reply>;
+
+/// The table's name of the command whose name is `arg` (any case), if known:
+/// how commandstats and the SLOWLOG name it.
+pub fn command_name(arg: &[u8]) -> Option<&'static str> {
+    spec::find(&String::from_utf8_lossy(arg).to_ascii_lowercase()).map(|(s, _)| s.name)
+}
 
 fn core(requests: Vec<(Key, Command)>, combine: Combine) -> Planned {
     Ok(Plan::Core(CoreCall {

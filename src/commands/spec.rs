@@ -1,7 +1,7 @@
 //! The command table: every command's name, arity, flags, key positions and
 //! COMMAND DOCS text, gathered from the families' files.
 
-use super::{acl, admin, config, connection, expire, info, keys, string, Args, Planned};
+use super::{acl, admin, config, connection, expire, info, keys, slowlog, string, Args, Planned};
 
 /// A command's static description: name, arity as Redis states it (N > 0:
 /// exactly N arguments, the name included; -N: at least N), flags, key
@@ -59,6 +59,7 @@ pub(super) const FAMILIES: &[Family] = &[
     config::FAMILY,
     admin::FAMILY,
     acl::FAMILY,
+    slowlog::FAMILY,
 ];
 
 /// Every command this server knows.

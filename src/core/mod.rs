@@ -27,7 +27,7 @@ pub use housekeeping::{SystemOp, SYSTEM_ID_BIT};
 pub use message::{CrashVector, Envelope, Message, NackReason};
 pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};
 pub use placement::Placement;
-pub use recovery::{RecoveryProgress, REPAIR_ID_BIT};
+pub use recovery::{MissingListing, RecoveryProgress, RecoveryWait, REPAIR_ID_BIT};
 
 #[cfg(test)]
 mod tests;

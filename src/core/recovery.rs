@@ -24,7 +24,31 @@ use super::ballot::{Ballot, NodeId};
 use super::command::{Command, Key};
 use super::message::Message;
 use super::node::{Effects, Node, Outcome, RequestId, TimerTarget};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A peer whose listing a catch-up still waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MissingListing {
+    pub node: NodeId,
+    /// Our link to it is up.
+    pub up: bool,
+    /// Its handshake was seen in this life.
+    pub seen: bool,
+    /// It sent pages: the listing waits for its keys' identity rounds (which
+    /// need a quorum of the key's other replicas). A peer that is up and
+    /// sent nothing is most likely recovering too (it does not list).
+    pub answered: bool,
+}
+
+/// Why a catch-up cannot finish yet, for the operator (INFO, the log).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryWait {
+    /// Peers whose listing is not done.
+    pub missing: Vec<MissingListing>,
+    /// N, and how many of a replica set's other members must be done.
+    pub replicas: usize,
+    pub need: usize,
+}
 
 // The recovery lab (docs/labs/recovery.md): with `--features lab-recovery`,
 // the student's versions of the three rule functions below, from the file
@@ -71,10 +95,13 @@ pub const REPAIR_ID_BIT: RequestId = 1 << 63;
 /// Progress of a catch-up, for INFO.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryProgress {
-    /// Keys peers listed so far (a key listed by two peers counts twice).
+    /// Distinct keys peers listed so far.
     pub keys_listed: u64,
-    /// Listed keys whose identity round finished.
+    /// Listed keys whose identity round finished (each key once, whichever
+    /// peers listed it).
     pub keys_repaired: u64,
+    /// Every peer has sent its last page: `keys_listed` is the total.
+    pub listing_complete: bool,
     /// Peers whose listing is done.
     pub peers_done: usize,
     /// Peers to hear from.
@@ -107,6 +134,10 @@ pub(crate) struct Recovery {
     max_reported: Ballot,
     progress: RecoveryProgress,
     timer: Option<(u64, u64)>,
+    /// Every key listed so far, and those repaired: a key listed by several
+    /// peers gets one identity round, not one per peer.
+    listed: BTreeSet<Key>,
+    repaired: BTreeSet<Key>,
 }
 
 impl Recovery {
@@ -123,6 +154,8 @@ impl Recovery {
             max_reported: Ballot::ZERO,
             progress,
             timer: None,
+            listed: BTreeSet::new(),
+            repaired: BTreeSet::new(),
         }
     }
 
@@ -160,7 +193,35 @@ impl Node {
 
     /// Catch-up progress, while recovering.
     pub fn recovery_progress(&self) -> Option<RecoveryProgress> {
-        self.recovery.as_ref().map(|r| r.progress)
+        self.recovery.as_ref().map(|r| RecoveryProgress {
+            listing_complete: r.listings.values().all(|l| l.done || l.next == Some(None)),
+            ..r.progress
+        })
+    }
+
+    /// While recovering: the peers whose listings are missing, and what a
+    /// replica set needs (the runtime says so when catch-up stalls).
+    pub fn recovery_wait(&self) -> Option<RecoveryWait> {
+        let rec = self.recovery.as_ref()?;
+        let n = self.placement.replicas();
+        Some(RecoveryWait {
+            missing: rec
+                .listings
+                .iter()
+                .filter(|(_, l)| !l.done)
+                .map(|(&id, l)| {
+                    let p = self.peers.get(&id);
+                    MissingListing {
+                        node: id,
+                        up: p.is_some_and(|p| p.up),
+                        seen: p.is_some_and(|p| p.incarnation != 0),
+                        answered: l.next.is_some() || l.cursor.is_some() || l.pending > 0,
+                    }
+                })
+                .collect(),
+            replicas: n,
+            need: self.placement.quorum().min(n - 1),
+        })
     }
 
     /// Asks every peer whose listing is neither done nor waiting for an
@@ -243,16 +304,25 @@ impl Node {
         }
         l.asked_at_us = None;
         l.next = Some(next);
-        l.pending = keys.len();
         let generation = l.generation;
         rec.max_reported = rec.max_reported.max(max_ballot);
-        rec.progress.keys_listed += keys.len() as u64;
         let mut ids = Vec::with_capacity(keys.len());
         for key in keys {
+            if rec.listed.insert(key.clone()) {
+                rec.progress.keys_listed += 1;
+            }
+            if rec.repaired.contains(&key) {
+                // Another peer listed it and its identity round is done: the
+                // round fenced the lost promises on a quorum of the others.
+                continue;
+            }
             rec.next_repair += 1;
             let id = REPAIR_ID_BIT | rec.next_repair;
             rec.repairs.insert(id, (from, generation, key.clone()));
             ids.push((id, key));
+        }
+        if let Some(l) = rec.listings.get_mut(&from) {
+            l.pending = ids.len();
         }
         if ids.is_empty() {
             self.page_finished(from, out);
@@ -284,7 +354,9 @@ impl Node {
             self.enqueue(id, key, Command::Get, out);
             return;
         }
-        rec.progress.keys_repaired += 1;
+        if rec.repaired.insert(key) {
+            rec.progress.keys_repaired += 1;
+        }
         l.pending -= 1;
         if l.pending == 0 {
             self.page_finished(peer, out);

@@ -11,19 +11,23 @@
 //! outstanding. That bound is a semaphore: the reader puts a token in a
 //! bounded channel per command, the writer takes one out per reply written.
 
-use super::event_loop::Event;
+use super::event_loop::{Event, NOT_RUN};
 use super::{wall_ms, Counters, Shared};
-use crate::commands::{plan, Plan, Rights, Session};
+use crate::commands::{command_name, plan, Plan, Rights, Session, SlowlogRequest};
+use crate::metrics::{slowlog_args, Metrics, SlowEntry};
 use crate::resp::{Reply, RequestParser};
 use async_std::channel::{self, Receiver, Sender};
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
 use async_std::task;
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use std::time::Instant;
 
 /// CLIENT ID of the next connection (unique per process, from 1).
 static NEXT_CLIENT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -124,6 +128,21 @@ for the default user (--requirepass-file) or users (--users-file) and restart th
 the internet. NOTE: You only need to do one of the above things in order for the server to \
 start accepting connections from the outside.\r\n";
 
+/// What the writer needs to account for one command once its reply is written.
+struct Tracked {
+    /// The command's name (None: unknown, or not a command).
+    name: Option<&'static str>,
+    started: Instant,
+    /// Unix time (s) it started.
+    at_s: u64,
+    /// The arguments and the client's name, for the SLOWLOG (None: it is off).
+    slow: Option<(Vec<Vec<u8>>, String)>,
+}
+
+/// Commands read and not yet answered, in order: the reader pushes, the
+/// writer pops as it writes each reply (both go in command order).
+type Track = Arc<Mutex<VecDeque<Tracked>>>;
+
 /// Accepts client connections.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, events: Sender<Event>) {
     let max = shared.opts.runtime.client_connections_max as u64;
@@ -172,7 +191,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, even
 }
 
 async fn serve(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>, events: Sender<Event>) {
-    let _guard = shared.register(&stream);
+    let _guard = shared.register_client(&stream);
     let _ = stream.set_nodelay(true);
     let rt = &shared.opts.runtime;
     let (credits_tx, credits_rx) = channel::bounded::<()>(rt.client_pipeline_max);
@@ -185,14 +204,17 @@ async fn serve(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>, events
         stream: stream.clone(),
         shared: shared.clone(),
     };
+    let track: Track = Arc::default();
     let writer = task::spawn(write_replies(
         stream.clone(),
         out_rx,
         credits_rx,
         owed.clone(),
         shared.clone(),
+        track.clone(),
+        addr,
     ));
-    read_commands(&stream, addr, shared, &events, out, credits_tx).await;
+    read_commands(&stream, addr, shared, &events, out, credits_tx, &track).await;
     writer.await;
     log::debug!("client {addr}: connection closed");
 }
@@ -205,6 +227,7 @@ async fn read_commands(
     events: &Sender<Event>,
     out: ReplyTx,
     credits: Sender<()>,
+    track: &Track,
 ) {
     let rt = &shared.opts.runtime;
     let c = &shared.counters;
@@ -251,6 +274,12 @@ async fn read_commands(
                 Ok(None) => break,
                 Err(e) => {
                     Counters::inc(&c.bad_client_connections);
+                    track.lock().push_back(Tracked {
+                        name: None,
+                        started: Instant::now(),
+                        at_s: wall_ms() / 1_000,
+                        slow: None,
+                    });
                     log::info!("client {addr}: {e}; closing the connection");
                     out.send(seq, Reply::error(format!("ERR {e}")));
                     out.close_after(seq + 1);
@@ -264,8 +293,44 @@ async fn read_commands(
             Counters::inc(&c.client_commands);
             let this = seq;
             seq += 1;
-            let sent = match plan(args, wall_ms(), &mut session) {
+            let now_ms = wall_ms();
+            let slow_on = shared.slowlog_slower_than_us.load(Ordering::Relaxed) >= 0;
+            track.lock().push_back(Tracked {
+                name: args.first().and_then(|a| command_name(a)),
+                started: Instant::now(),
+                at_s: now_ms / 1_000,
+                slow: slow_on.then(|| (args.clone(), session.name.clone().unwrap_or_default())),
+            });
+            if shared.draining() {
+                // Read before the node stopped reading: answered, not run.
+                if !out.send(this, Reply::error(NOT_RUN)) {
+                    return;
+                }
+                continue;
+            }
+            let sent = match plan(args, now_ms, &mut session) {
                 Plan::Reply(r) => out.send(this, r),
+                Plan::Slowlog(req) => {
+                    let r = {
+                        let mut m = shared.metrics.lock();
+                        match req {
+                            SlowlogRequest::Get(n) => m.slowlog_get(n),
+                            SlowlogRequest::Len => Reply::Integer(m.slowlog_len() as i64),
+                            SlowlogRequest::Reset => {
+                                m.slowlog_reset();
+                                Reply::ok()
+                            }
+                        }
+                    };
+                    out.send(this, r)
+                }
+                Plan::Shutdown => {
+                    log::info!("client {addr} asked for SHUTDOWN");
+                    let _ = shared
+                        .shutdown_tx
+                        .try_send(format!("SHUTDOWN from client {addr}"));
+                    out.send(this, Reply::ok())
+                }
                 Plan::Quit => {
                     out.send(this, Reply::ok());
                     out.close_after(seq);
@@ -320,7 +385,10 @@ async fn write_replies(
     credits: Receiver<()>,
     owed: Arc<AtomicUsize>,
     shared: Arc<Shared>,
+    track: Track,
+    addr: SocketAddr,
 ) {
+    let mut done: Vec<(Tracked, Reply)> = Vec::new();
     let mut next = 0u64;
     let mut early: BTreeMap<u64, Reply> = BTreeMap::new();
     let mut close_at = None;
@@ -343,6 +411,12 @@ async fn write_replies(
             r.encode(&mut buf);
             next += 1;
             let _ = credits.try_recv();
+            if let Some(t) = track.lock().pop_front() {
+                done.push((t, r));
+            }
+        }
+        if !done.is_empty() {
+            account(&shared, addr, &mut done);
         }
         if !buf.is_empty() {
             if (&stream).write_all(&buf).await.is_err() {
@@ -370,4 +444,32 @@ async fn write_replies(
     }
     unwritten += early.values().map(reply_bytes).sum::<usize>();
     owe(&owed, &shared, -(unwritten as isize));
+}
+
+/// Records answered commands in the node's metrics (one lock per batch).
+fn account(shared: &Shared, addr: SocketAddr, done: &mut Vec<(Tracked, Reply)>) {
+    let slower_than = shared.slowlog_slower_than_us.load(Ordering::Relaxed);
+    let max_len = shared.slowlog_max_len.load(Ordering::Relaxed) as usize;
+    let mut m = shared.metrics.lock();
+    for (t, reply) in done.drain(..) {
+        let us = t.started.elapsed().as_micros() as u64;
+        m.record(t.name, &reply, us);
+        if let Some((args, client_name)) = t.slow {
+            if Metrics::is_slow(slower_than, us) {
+                m.maybe_slow(
+                    slower_than,
+                    max_len,
+                    |id| SlowEntry {
+                        id,
+                        at_s: t.at_s,
+                        duration_us: us,
+                        args: slowlog_args(&args),
+                        client_addr: addr.to_string(),
+                        client_name,
+                    },
+                    us,
+                );
+            }
+        }
+    }
 }

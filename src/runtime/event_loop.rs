@@ -15,16 +15,26 @@ use crate::commands::{
     info_text, redact_info, CallCtx, ConfigRequest, CoreCall, InfoSnapshot, Op, PeerInfo,
     ScanCursors, Step,
 };
-use crate::core::{Effects, Envelope, Incarnation, Input, Message, Node, NodeId, Now, Outcome};
+use crate::core::{
+    Effects, Envelope, Incarnation, Input, Message, Node, NodeId, Now, Outcome, RecoveryProgress,
+};
 use crate::resp::Reply;
 use crate::runtime::NodeOptions;
 use crate::settings;
-use async_std::channel::Receiver;
+use async_std::channel::{Receiver, Sender};
 use async_std::future::timeout;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// The answer to a command that arrives while the node shuts down.
+pub(crate) const NOT_RUN: &str =
+    "FAILED the node is shutting down; not run: send it to another node";
+
+/// A catch-up with no progress for this long is reported (log, INFO).
+const STALL_REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// Something for the event loop to do.
 pub(crate) enum Event {
@@ -56,11 +66,21 @@ pub(crate) enum Event {
         /// The client has no admin rights: hide what an outsider could use.
         redact: bool,
     },
+    /// A scrape of the metrics endpoint: answer with the Prometheus text.
+    Scrape { tx: Sender<String> },
+    /// GET /health: whether this node votes, and a line saying so.
+    Health { tx: Sender<(bool, String)> },
     /// A client's CONFIG GET / SET / RESETSTAT.
     Config {
         tx: ReplyTx,
         seq: u64,
         req: ConfigRequest,
+    },
+    /// Shutting down: answer the calls in flight (UNKNOWN for those still
+    /// undecided after `deadline`), report (answered, unknown), then stop.
+    Drain {
+        tx: Sender<(usize, usize)>,
+        deadline: Duration,
     },
     /// Shut down.
     Stop,
@@ -85,6 +105,15 @@ struct Link {
     gen: u64,
     incarnation: Incarnation,
     inbound: usize,
+}
+
+/// A graceful shutdown in progress.
+struct Drain {
+    /// Told (answered, of them UNKNOWN) once every call is answered.
+    tx: Sender<(usize, usize)>,
+    deadline: Instant,
+    /// Calls in flight when it began.
+    at_start: usize,
 }
 
 struct Loop {
@@ -113,6 +142,13 @@ struct Loop {
     closing: BTreeSet<NodeId>,
     /// The settings as they are now: `shared.opts` changed by CONFIG SET.
     live: NodeOptions,
+    /// Catch-up progress last seen, and since when it has not changed.
+    progress_seen: Option<(RecoveryProgress, Instant)>,
+    /// When a stalled catch-up was last reported in the log.
+    stall_logged: Option<Instant>,
+    /// A graceful shutdown in progress: whom to tell, the deadline, and the
+    /// calls in flight when it began.
+    drain: Option<Drain>,
 }
 
 /// Runs the loop until `Event::Stop` or every sender is gone.
@@ -131,6 +167,9 @@ pub(crate) async fn run(
     let live = shared.opts.clone();
     let mut lp = Loop {
         live,
+        progress_seen: None,
+        stall_logged: None,
+        drain: None,
         node,
         shared,
         effects: Effects::default(),
@@ -180,6 +219,19 @@ pub(crate) async fn run(
             }
         }
         Counters::add(&lp.shared.counters.loop_events, handled as u64);
+        lp.watch_recovery();
+        if lp.drained() {
+            lp.flush();
+            // Calls queued behind the drain were read before the readers
+            // stopped: they are refused, never left without an answer.
+            while let Ok(ev) = events.try_recv() {
+                if let Event::Client { tx, seq, .. } = ev {
+                    tx.send(seq, Reply::error(NOT_RUN));
+                }
+            }
+            log::debug!("event loop: drained; stopping");
+            return;
+        }
         if lp.node.next_wake_us().is_some_and(|at| at <= lp.mono_us()) {
             lp.handle(Input::Tick);
             lp.drive();
@@ -283,18 +335,84 @@ impl Loop {
                 section,
                 redact,
             } => {
-                let mut text = info_text(&self.info_snapshot(), section.as_deref());
+                let mut snap = self.info_snapshot();
+                {
+                    let m = self.shared.metrics.lock();
+                    snap.commandstats = m.commandstats();
+                    snap.errorstats = m.errorstats();
+                    snap.latencystats = m.latencystats();
+                }
+                let mut text = info_text(&snap, section.as_deref());
                 if redact {
                     text = redact_info(&text);
                 }
                 tx.send(seq, Reply::Bulk(text.into_bytes()));
             }
+            Event::Scrape { tx } => {
+                let snap = self.info_snapshot();
+                let text = self
+                    .shared
+                    .metrics
+                    .lock()
+                    .prometheus(&snap, self.live.memory_max_bytes);
+                let _ = tx.try_send(text);
+            }
+            Event::Health { tx } => {
+                let answer = if self.node.is_voting() {
+                    (true, "ok: voting\n".to_string())
+                } else {
+                    let why = self
+                        .recovery_blocked()
+                        .unwrap_or_else(|| "catching up after a restart".into());
+                    (false, format!("recovering: {why}\n"))
+                };
+                let _ = tx.try_send(answer);
+            }
             Event::Config { tx, seq, req } => {
                 let reply = self.on_config(req);
                 tx.send(seq, reply);
             }
+            Event::Drain { tx, deadline } => {
+                self.drain = Some(Drain {
+                    tx,
+                    deadline: Instant::now() + deadline,
+                    at_start: self.calls.len(),
+                });
+            }
             Event::Stop => {}
         }
+    }
+
+    /// During a shutdown: true once every call in flight is answered (those
+    /// still undecided at the deadline UNKNOWN), after reporting.
+    fn drained(&mut self) -> bool {
+        let Some(Drain {
+            deadline, at_start, ..
+        }) = self.drain
+        else {
+            return false;
+        };
+        let mut unknown = 0;
+        if !self.calls.is_empty() {
+            if Instant::now() < deadline {
+                return false;
+            }
+            for (_, pc) in self.calls.drain() {
+                unknown += 1;
+                pc.tx.send(
+                    pc.seq,
+                    Reply::error(
+                        "UNKNOWN the node shut down before the outcome was known; it may \
+                         have been applied",
+                    ),
+                );
+            }
+            self.requests.clear();
+        }
+        if let Some(d) = self.drain.take() {
+            let _ = d.tx.try_send((at_start, unknown));
+        }
+        true
     }
 
     /// CONFIG: reads and changes the live settings, and acts on a change.
@@ -325,9 +443,17 @@ impl Loop {
                 if self.live.log_level != before.log_level {
                     log::set_max_level(self.live.log_level);
                 }
+                let sh = &self.shared;
+                sh.slowlog_slower_than_us
+                    .store(self.live.slowlog_slower_than_us, Ordering::Relaxed);
+                sh.slowlog_max_len
+                    .store(self.live.slowlog_max_len as u64, Ordering::Relaxed);
                 Reply::ok()
             }
-            ConfigRequest::ResetStat => Reply::ok(),
+            ConfigRequest::ResetStat => {
+                self.shared.metrics.lock().reset();
+                Reply::ok()
+            }
         }
     }
 
@@ -441,7 +567,18 @@ impl Loop {
     /// the end of a Confirm hold.
     fn next_wake_us(&self) -> Option<u64> {
         let hold_us = self.shared.opts.runtime.confirm_hold_us;
-        let held = self.held_since.values().min().map(|&t| t + hold_us);
+        let drain_at = self
+            .drain
+            .as_ref()
+            .map(|d| d.deadline.saturating_duration_since(self.start).as_micros() as u64);
+        let held = self
+            .held_since
+            .values()
+            .min()
+            .map(|&t| t + hold_us)
+            .into_iter()
+            .chain(drain_at)
+            .min();
         match (self.node.next_wake_us(), held) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -570,10 +707,86 @@ impl Loop {
         }
     }
 
+    /// Notes catch-up progress; while it stalls, says why in the log every
+    /// few seconds (and INFO says it on every call).
+    fn watch_recovery(&mut self) {
+        let Some(p) = self.node.recovery_progress() else {
+            self.progress_seen = None;
+            return;
+        };
+        let now = Instant::now();
+        if self.progress_seen.as_ref().is_none_or(|(q, _)| *q != p) {
+            self.progress_seen = Some((p, now));
+        }
+        let Some(why) = self.recovery_blocked() else {
+            return;
+        };
+        if self
+            .stall_logged
+            .is_none_or(|t| now.duration_since(t) >= STALL_REPORT_EVERY)
+        {
+            self.stall_logged = Some(now);
+            log::warn!("{why}");
+        }
+    }
+
+    /// Why catch-up has made no progress for [`STALL_REPORT_EVERY`], if so.
+    fn recovery_blocked(&self) -> Option<String> {
+        let (p, since) = self.progress_seen.as_ref()?;
+        let stalled = since.elapsed();
+        if stalled < STALL_REPORT_EVERY {
+            return None;
+        }
+        let w = self.node.recovery_wait()?;
+        let missing: Vec<String> = w
+            .missing
+            .iter()
+            .map(|m| {
+                let id = m.node;
+                match (m.up, m.seen, m.answered) {
+                    (_, _, true) => format!(
+                        "node {id} (it listed its keys; their rounds wait for a quorum of the \
+                         other replicas)"
+                    ),
+                    (false, ..) => format!("node {id} (link down)"),
+                    (true, true, false) => format!(
+                        "node {id} (link up but no listing: it is most likely recovering too)"
+                    ),
+                    (true, false, false) => format!("node {id} (link up, no handshake yet)"),
+                }
+            })
+            .collect();
+        let ids: Vec<String> = w.missing.iter().map(|m| m.node.to_string()).collect();
+        Some(format!(
+            "catch-up stalled for {} s ({}/{} keys repaired, {}/{} peer listings done): waiting \
+             for {}; a replica set of N={} needs {} of its other members caught up, so the \
+             sets holding this node and at least {} of nodes {{{}}} lack a quorum and this \
+             node does not vote for their keys. If those nodes lost their memory (restarted \
+             together), run: synod admin declare-lost --node {} (data only they held is gone)",
+            stalled.as_secs(),
+            p.keys_repaired,
+            p.keys_listed,
+            p.peers_done,
+            p.peers_total,
+            missing.join(", "),
+            w.replicas,
+            w.need,
+            w.replicas.saturating_sub(w.need),
+            ids.join(","),
+            self.client_addr
+        ))
+    }
+
     fn info_snapshot(&self) -> InfoSnapshot {
         let node = &self.node;
         let (keys, tombstones) = (node.stats().keys, node.stats().tombstones);
         let o = &self.shared.opts;
+        let traffic = |id: NodeId, f: fn(&super::PeerCounters) -> &std::sync::atomic::AtomicU64| {
+            self.shared
+                .peer_counters
+                .get(&id)
+                .map_or(0, |c| f(c).load(std::sync::atomic::Ordering::Relaxed))
+        };
         let peers = node
             .peers()
             .iter()
@@ -585,6 +798,10 @@ impl Loop {
                     up: link.is_some_and(|l| l.up),
                     inbound: link.map_or(0, |l| l.inbound),
                     incarnation: p.incarnation,
+                    messages_sent: traffic(id, |c| &c.messages_sent),
+                    bytes_sent: traffic(id, |c| &c.bytes_sent),
+                    messages_received: traffic(id, |c| &c.messages_received),
+                    bytes_received: traffic(id, |c| &c.bytes_received),
                 }
             })
             .collect();
@@ -613,6 +830,10 @@ impl Loop {
             stats: node.stats().clone(),
             recovery: node.recovery_progress(),
             runtime: c.snapshot(),
+            commandstats: Vec::new(),
+            errorstats: Vec::new(),
+            latencystats: Vec::new(),
+            recovery_blocked: self.recovery_blocked(),
         }
     }
 }

@@ -19,12 +19,14 @@
 
 mod client_conn;
 mod event_loop;
+mod metrics_http;
 mod peer;
 
 use crate::auth::{self, ClusterSecret};
 use crate::codec::{self, FRAME_SIZE_MAX_BYTES};
 use crate::commands::Acl;
 use crate::core::{Config, Eviction, Incarnation, Node, NodeId, Placement};
+use crate::metrics::Metrics;
 use crate::resp::RespLimits;
 use async_std::channel;
 use async_std::net::{TcpListener, TcpStream};
@@ -33,7 +35,7 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -518,6 +520,28 @@ pub(crate) struct Shared {
     pub users: crate::commands::Users,
     /// Established inbound peer connections: socket id -> (node, stream).
     pub inbound: Mutex<HashMap<u64, (NodeId, TcpStream)>>,
+    /// Per-command counters, error counts and the SLOWLOG (metrics.rs).
+    pub metrics: Mutex<Metrics>,
+    /// Messages and bytes per peer (INFO, /metrics).
+    pub peer_counters: BTreeMap<NodeId, PeerCounters>,
+    /// SLOWLOG thresholds, changed live by CONFIG SET.
+    pub slowlog_slower_than_us: AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    /// Shutting down: client readers answer what they already read and stop.
+    pub draining: AtomicBool,
+    /// Client sockets (a subset of `sockets`), so a shutdown can stop their reads.
+    pub client_sockets: Mutex<HashMap<u64, TcpStream>>,
+    /// Asks for a graceful shutdown (SHUTDOWN, a signal), with the reason.
+    pub shutdown_tx: channel::Sender<String>,
+}
+
+/// Traffic with one peer.
+#[derive(Debug, Default)]
+pub(crate) struct PeerCounters {
+    pub messages_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub messages_received: AtomicU64,
+    pub bytes_received: AtomicU64,
 }
 
 impl Shared {
@@ -574,8 +598,28 @@ impl Shared {
         }
     }
 
+    /// As [`Shared::register`], for a client connection.
+    pub fn register_client(self: &Arc<Self>, stream: &TcpStream) -> ClientGuard {
+        let guard = self.register(stream);
+        self.client_sockets.lock().insert(guard.id, stream.clone());
+        ClientGuard(guard)
+    }
+
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// Forgets a client socket when its connection task ends.
+pub(crate) struct ClientGuard(SocketGuard);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.shared.client_sockets.lock().remove(&self.0.id);
     }
 }
 
@@ -610,6 +654,31 @@ pub struct NodeHandle {
     peer_addr: SocketAddr,
     tasks: Vec<task::JoinHandle<()>>,
     stop_tx: channel::Sender<event_loop::Event>,
+    /// The client port's accept loop, stopped first by a shutdown.
+    client_accept: Option<task::JoinHandle<()>>,
+    shutdown_rx: channel::Receiver<String>,
+}
+
+/// Asks a running node to shut down gracefully (from a signal handler's thread).
+#[derive(Clone)]
+pub struct ShutdownTrigger(channel::Sender<String>);
+
+impl ShutdownTrigger {
+    /// Requests the shutdown, giving the reason the log will name.
+    pub fn request(&self, why: &str) {
+        let _ = self.0.try_send(why.to_string());
+    }
+}
+
+/// How a graceful shutdown went.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Client requests in flight when it began, answered with their outcome.
+    pub finished: usize,
+    /// Those still undecided at the drain deadline, answered UNKNOWN.
+    pub unknown: usize,
+    /// Client connections still open when it began.
+    pub clients: usize,
 }
 
 impl NodeHandle {
@@ -633,6 +702,9 @@ impl NodeHandle {
         self.shared.stopping.store(true, Ordering::Relaxed);
         let _ = self.stop_tx.try_send(event_loop::Event::Stop);
         task::block_on(async {
+            if let Some(t) = self.client_accept {
+                t.cancel().await;
+            }
             for t in self.tasks {
                 t.cancel().await;
             }
@@ -640,6 +712,71 @@ impl NodeHandle {
         for (_, s) in self.shared.sockets.lock().drain() {
             let _ = s.shutdown(std::net::Shutdown::Both);
         }
+    }
+
+    /// Something that asks this node to shut down (SHUTDOWN does the same).
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        ShutdownTrigger(self.shared.shutdown_tx.clone())
+    }
+
+    /// Blocks until a shutdown is requested, then shuts down gracefully and
+    /// logs one line saying how it went.
+    pub fn run_until_shutdown(self) -> ShutdownReport {
+        let why = task::block_on(self.shutdown_rx.recv()).unwrap_or_else(|_| "unknown".into());
+        self.shutdown(&why)
+    }
+
+    /// Stops gracefully: stop accepting clients, stop reading from them
+    /// (commands already read are answered), let in-flight requests finish
+    /// (those undecided at the retry budget are answered UNKNOWN), wait for
+    /// every reply to be written, then close peers and the loop.
+    pub fn shutdown(mut self, why: &str) -> ShutdownReport {
+        let sh = self.shared.clone();
+        log::info!("shutting down ({why}): no new clients; answering the requests in flight");
+        sh.draining.store(true, Ordering::Relaxed);
+        let clients = sh.client_sockets.lock().len();
+        let deadline = Duration::from_millis(self.core_retry_budget_ms().saturating_add(1_000));
+        let report = task::block_on(async {
+            if let Some(t) = self.client_accept.take() {
+                t.cancel().await;
+            }
+            for s in sh.client_sockets.lock().values() {
+                let _ = s.shutdown(std::net::Shutdown::Read);
+            }
+            let (tx, rx) = channel::bounded(1);
+            let _ = self
+                .stop_tx
+                .send(event_loop::Event::Drain { tx, deadline })
+                .await;
+            let (finished, unknown) = rx.recv().await.unwrap_or((0, 0));
+            // Every reply handed to a writer is written before its socket closes.
+            let start = std::time::Instant::now();
+            while !sh.client_sockets.lock().is_empty() && start.elapsed() < Duration::from_secs(3) {
+                task::sleep(Duration::from_millis(10)).await;
+            }
+            ShutdownReport {
+                finished,
+                unknown,
+                clients,
+            }
+        });
+        let peers = sh.inbound.lock().len();
+        self.stop();
+        log::info!(
+            "shutdown ({why}) complete: {} in-flight requests answered ({} of them UNKNOWN: \
+             undecided at the deadline), {} client connections and {} inbound peer links \
+             closed",
+            report.finished,
+            report.unknown,
+            report.clients,
+            peers
+        );
+        report
+    }
+
+    fn core_retry_budget_ms(&self) -> u64 {
+        let sh = &self.shared;
+        sh.opts.core_config(sh.incarnation).retry_budget_ms
     }
 
     /// Blocks until the node stops (it runs until the process ends).
@@ -706,6 +843,17 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
             })?;
         Ok::<_, RuntimeError>((client, peer))
     })?;
+    let metrics_listener =
+        match opts.metrics_addr {
+            Some(addr) => Some(task::block_on(TcpListener::bind(addr)).map_err(|error| {
+                RuntimeError::Bind {
+                    what: "metrics",
+                    addr,
+                    error,
+                }
+            })?),
+            None => None,
+        };
     let client_addr = client_listener.local_addr().unwrap_or(opts.client_addr);
     let peer_addr = peer_listener.local_addr().unwrap_or(opts.peer_addr);
 
@@ -715,6 +863,7 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         .filter(|&&id| id != opts.node_id)
         .map(|&id| (id, Arc::new(peer::SendQueue::new())))
         .collect();
+    let (shutdown_tx, shutdown_rx) = channel::bounded(16);
     let shared = Arc::new(Shared {
         incarnation,
         membership_hash: placement.fingerprint(),
@@ -728,6 +877,18 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         gate: peer::Gate::default(),
         users: crate::commands::Users::new((*opts.acl).clone()),
         inbound: Mutex::new(HashMap::new()),
+        metrics: Mutex::new(Metrics::default()),
+        peer_counters: opts
+            .peers
+            .keys()
+            .filter(|&&id| id != opts.node_id)
+            .map(|&id| (id, PeerCounters::default()))
+            .collect(),
+        slowlog_slower_than_us: AtomicI64::new(opts.slowlog_slower_than_us),
+        slowlog_max_len: AtomicU64::new(opts.slowlog_max_len as u64),
+        draining: AtomicBool::new(false),
+        client_sockets: Mutex::new(HashMap::new()),
+        shutdown_tx,
         opts,
     });
     let o = &shared.opts;
@@ -764,11 +925,21 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         client_addr,
         peer_addr,
     )));
-    tasks.push(task::spawn(client_conn::accept_loop(
+    let client_accept = Some(task::spawn(client_conn::accept_loop(
         client_listener,
         shared.clone(),
         events_tx.clone(),
     )));
+    if let Some(listener) = metrics_listener {
+        if let Ok(a) = listener.local_addr() {
+            log::info!("metrics on http://{a}/metrics, health on http://{a}/health");
+        }
+        tasks.push(task::spawn(metrics_http::accept_loop(
+            listener,
+            shared.clone(),
+            events_tx.clone(),
+        )));
+    }
     tasks.push(task::spawn(peer::accept_loop(
         peer_listener,
         shared.clone(),
@@ -790,13 +961,15 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         peer_addr,
         tasks,
         stop_tx: events_tx,
+        client_accept,
+        shutdown_rx,
     })
 }
 
-/// Runs a node until the process ends.
-pub fn run_node(opts: NodeOptions) -> Result<(), RuntimeError> {
-    start_node(opts)?.wait();
-    Ok(())
+/// Runs a node until a shutdown is requested (SHUTDOWN, or `trigger`), then
+/// shuts it down gracefully.
+pub fn run_node(opts: NodeOptions) -> Result<ShutdownReport, RuntimeError> {
+    Ok(start_node(opts)?.run_until_shutdown())
 }
 
 /// A jittered delay in [d/2, d] (so reconnecting nodes do not move in lockstep).

@@ -360,7 +360,7 @@ pub(crate) async fn dial_loop(
                 if events.send(up).await.is_err() {
                     return;
                 }
-                let why = drain(&stream, &queue, gen, mac, &shared).await;
+                let why = drain(&stream, &queue, gen, mac, &shared, peer).await;
                 queue.close();
                 let _ = stream.shutdown(Shutdown::Both);
                 log::info!("connection to node {peer} at {addr} closed: {why}");
@@ -399,6 +399,7 @@ async fn drain(
     gen: u64,
     mut mac: Option<FrameMac>,
     shared: &Shared,
+    peer: NodeId,
 ) -> String {
     // The acceptor never writes after its Hello: a read returning means the
     // connection is gone (or the peer broke the protocol).
@@ -438,6 +439,10 @@ async fn drain(
         Counters::add(&c.frames_sent, frames as u64);
         Counters::add(&c.messages_sent, messages as u64);
         Counters::add(&c.bytes_sent, out.len() as u64);
+        if let Some(p) = shared.peer_counters.get(&peer) {
+            Counters::add(&p.messages_sent, messages as u64);
+            Counters::add(&p.bytes_sent, out.len() as u64);
+        }
         if out.capacity() > 4 * 1024 * 1024 {
             out = Vec::new(); // Give a burst's buffer back.
         }
@@ -860,6 +865,9 @@ async fn receive(
                 ));
             }
             Counters::inc(&c.frames_received);
+            if let Some(p) = shared.peer_counters.get(&theirs.node_id) {
+                Counters::add(&p.messages_received, envelopes.len() as u64);
+            }
             if events.send(Event::PeerBatch { envelopes }).await.is_err() {
                 return Received::Closed("node stopping".into());
             }
@@ -868,6 +876,9 @@ async fn receive(
             Ok(0) => return Received::Closed("the peer closed it".into()),
             Ok(n) => {
                 Counters::add(&c.bytes_received, n as u64);
+                if let Some(p) = shared.peer_counters.get(&theirs.node_id) {
+                    Counters::add(&p.bytes_received, n as u64);
+                }
                 decoder.feed(&buf[..n]);
             }
             Err(e) => return Received::Closed(format!("read error: {e}")),
