@@ -98,6 +98,9 @@ cmd_start() {
   [[ "$nodes" =~ ^[1-9][0-9]*$ ]] || die "--nodes must be a positive number, got '$nodes'"
   [[ "$replicas" =~ ^[1-9][0-9]*$ ]] && ((replicas <= nodes)) || die "--replicas must be between 1 and --nodes ($nodes), got '$replicas'"
   if [[ -f "$DIR/cluster.env" ]]; then
+    # A fresh cluster takes its ports from the environment, not from the
+    # last run's saved ones (restored below unless that run is still up).
+    local ports=("$CLIENT_BASE" "$PEER_BASE" "$METRICS_BASE")
     load
     local i up=0
     for ((i = 1; i <= NODES; i++)); do alive "$i" && up=$((up + 1)); done
@@ -106,6 +109,7 @@ cmd_start() {
       cmd_status
       return 0
     fi
+    CLIENT_BASE="${ports[0]}" PEER_BASE="${ports[1]}" METRICS_BASE="${ports[2]}"
   fi
   local i port
   for ((i = 1; i <= nodes; i++)); do
