@@ -30,7 +30,8 @@ pub const MAGIC: u32 = 0x5359_4E44;
 /// 3: a record's deadline is never 0 (`Option<NonZeroU64>`); a 0 from an
 /// older build would fail to decode, so the versions must not mix.
 /// 4: the handshake carries nonces and proofs, frames a tag (auth.rs).
-pub const PROTOCOL_VERSION: u16 = 4;
+/// 5: Promise and Accept carry the value's lineage (core/lineage.rs).
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -598,6 +599,10 @@ mod tests {
                         ballot,
                         accepted,
                         confirmed,
+                        lineage: crash_vector
+                            .iter()
+                            .map(|&(n, i)| Ballot::new(i, n, i))
+                            .collect(),
                         crash_vector,
                     }
                 }),
@@ -613,6 +618,7 @@ mod tests {
                         ballot,
                         value,
                         next_prepare,
+                        lineage: vec![],
                     }
                 }),
             (arb_bytes(), arb_ballot()).prop_map(|(key, ballot)| Message::Read { key, ballot }),
@@ -843,6 +849,7 @@ mod tests {
                     ballot: Ballot::new(5, 1, 2),
                     value: Some(Record::new(b"v".to_vec())),
                     next_prepare: Some(Ballot::new(6, 1, 2)),
+                    lineage: vec![],
                 },
             }]),
         ];
@@ -918,6 +925,7 @@ mod tests {
                 ballot: Ballot::ZERO,
                 value: Some(Record::new(vec![0; 2000])),
                 next_prepare: None,
+                lineage: vec![],
             },
         }]);
         let mut out = vec![9];

@@ -157,6 +157,15 @@ fn lesson(bug: DeliberateBug) -> Option<Lesson> {
             "In `Acceptor::list_live_keys` (src/core/acceptor.rs) list every slot for which \
              `may_be_live()` holds: a value, or a tombstone that is not confirmed.",
         ),
+        "lineage-not-carried" => l(
+            Some("dueling-proposers"),
+            "A retry tells whether its earlier Accept took effect from the lineage of the value \
+             it builds on: the ballots of the last changes that built it. A rival that adopted \
+             the retry's minority Accept carries its ballot in the lineage; if the lineage starts \
+             afresh at every change, the retry cannot see that and applies its change twice.",
+            "In Phase 2a (src/core/proposer.rs) build a changing Accept's lineage with \
+             `extend(ballot, &base_lineage)`: its own ballot on top of its base's lineage.",
+        ),
         _ => None,
     }
 }

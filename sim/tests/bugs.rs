@@ -62,6 +62,9 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         DeliberateBug::ListingSkipsUnconfirmedTombstones => {
             (common::scenario("listing-minority-tombstone"), 3)
         }
+        // Needs a rival to build on a retry's minority Accept before the
+        // retry: dueling-proposers.toml makes that the common case.
+        DeliberateBug::LineageNotCarried => (common::scenario("dueling-proposers"), 30),
     }
 }
 
@@ -292,4 +295,9 @@ fn an_exported_history_of_a_seed_failing_linearizability_is_rejected_on_its_own(
         );
         assert!(export_rejected(&r), "seed {seed}: the export passes");
     }
+}
+
+#[test]
+fn lineage_not_carried_is_caught() {
+    caught(DeliberateBug::LineageNotCarried);
 }

@@ -342,6 +342,7 @@ impl Acceptor {
                 accepted: slot.accepted.clone(),
                 confirmed: slot.confirmed,
                 crash_vector: Vec::new(),
+                lineage: Vec::new(),
             }
         })
     }
@@ -365,6 +366,7 @@ impl Acceptor {
             accepted: slot.accepted.clone(),
             confirmed: slot.confirmed,
             crash_vector: Vec::new(),
+            lineage: Vec::new(),
         }
     }
 
@@ -475,6 +477,7 @@ mod tests {
                 accepted: None,
                 confirmed: false,
                 crash_vector: vec![],
+                lineage: vec![],
             }
         );
         assert_eq!(a.effective_promised(K), b(1, 1));
@@ -586,6 +589,7 @@ mod tests {
                 accepted: Some((b(1, 1), val("x"))),
                 confirmed: true,
                 crash_vector: vec![],
+                lineage: vec![],
             }
         );
     }

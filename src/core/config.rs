@@ -48,11 +48,15 @@ pub enum DeliberateBug {
     /// tombstone, even one not confirmed: a tombstone accepted by a minority
     /// hides a live key from KEYS, SCAN, DBSIZE and FLUSHALL (!).
     ListingSkipsUnconfirmedTombstones,
+    /// A changing Accept starts its lineage afresh instead of carrying its
+    /// base's: a rival's value built on a retry's earlier Accept no longer
+    /// shows it, and the retry applies its change a second time (!).
+    LineageNotCarried,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 15] = [
+    pub const ALL: [DeliberateBug; 16] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -68,6 +72,7 @@ impl DeliberateBug {
         DeliberateBug::FastReadTrustsUnconfirmed,
         DeliberateBug::PiggybackPromiseNotKept,
         DeliberateBug::ListingSkipsUnconfirmedTombstones,
+        DeliberateBug::LineageNotCarried,
     ];
 
     /// The kebab-case name used on command lines.
@@ -90,6 +95,7 @@ impl DeliberateBug {
             DeliberateBug::ListingSkipsUnconfirmedTombstones => {
                 "listing-skips-unconfirmed-tombstones"
             }
+            DeliberateBug::LineageNotCarried => "lineage-not-carried",
         }
     }
 

@@ -22,6 +22,7 @@ use super::ballot::{Ballot, NodeId};
 use super::command::{Command, Key, Value};
 use super::config::DeliberateBug;
 use super::housekeeping::SYSTEM_ID_BIT;
+use super::lineage::Lineage;
 use super::message::Message;
 use super::node::{Effects, Node, Outcome};
 use super::proposer::Phase;
@@ -37,6 +38,9 @@ pub(crate) struct Cached {
     /// The Accept that carried the Prepare: what an acceptor that accepted
     /// it and then promised reports (its Promise is folded into the Accepted).
     carrier: (Ballot, Value),
+    /// Accepted ballot -> lineage of its value: the carrier's, and those
+    /// the Promises of their own reported (lineage.rs).
+    lineages: BTreeMap<Ballot, Lineage>,
     /// Replica -> its accepted (ballot, value), from Promises of their own.
     promises: BTreeMap<NodeId, Option<(Ballot, Value)>>,
     /// Replicas whose promise rode on their Accepted: each reports `carrier`
@@ -288,6 +292,7 @@ impl Node {
         };
         let ballot = std::mem::replace(&mut cache.ballot, Ballot::ZERO);
         let mut promises = std::mem::take(&mut cache.promises);
+        let lineages = std::mem::take(&mut cache.lineages);
         for voter in std::mem::take(&mut cache.folded) {
             promises.insert(voter, Some(cache.carrier.clone()));
         }
@@ -317,6 +322,7 @@ impl Node {
         round.phase_started_us = now_us;
         round.phase = Phase::Preparing {
             promises,
+            lineages,
             refused: BTreeSet::new(),
         };
         self.stats.fast_writes += 1;
@@ -331,12 +337,18 @@ impl Node {
         key: &[u8],
         ballot: Ballot,
         accepted: Option<(Ballot, Value)>,
+        lineage: Lineage,
     ) {
         if !self.placement.is_replica(key, from) {
             return;
         }
         match self.promise_cache.entries.get_mut(key) {
             Some(c) if c.ballot == ballot && ballot != Ballot::ZERO => {
+                if let Some((b, _)) = &accepted {
+                    if !lineage.is_empty() {
+                        c.lineages.entry(*b).or_insert(lineage);
+                    }
+                }
                 c.promises.insert(from, accepted);
             }
             _ => log::debug!("ignore promise {ballot} from {from}: no such round"),
@@ -374,6 +386,7 @@ impl Node {
         &mut self,
         key: &[u8],
         carrier: (Ballot, &Value),
+        carrier_lineage: &Lineage,
     ) -> Option<Ballot> {
         if !self.cfg.piggyback_prepare {
             return None;
@@ -424,6 +437,7 @@ impl Node {
             Cached {
                 ballot,
                 carrier: (carrier.0, carrier.1.clone()),
+                lineages: BTreeMap::from([(carrier.0, carrier_lineage.clone())]),
                 promises: BTreeMap::new(),
                 folded: BTreeSet::new(),
                 sent_us,

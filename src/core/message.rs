@@ -3,6 +3,7 @@
 
 use super::ballot::{Ballot, Incarnation, NodeId};
 use super::command::{Key, Value};
+use super::lineage::Lineage;
 use serde::{Deserialize, Serialize};
 
 /// Why a node refused to take part without naming a higher ballot.
@@ -30,6 +31,8 @@ pub enum Message {
         accepted: Option<(Ballot, Value)>,
         confirmed: bool,
         crash_vector: CrashVector,
+        /// The lineage of the accepted value (lineage.rs; empty: unknown).
+        lineage: Lineage,
     },
     /// Phase 2a: "accept `value` at `ballot`". `next_prepare`: the Prepare
     /// (Phase 1a) of the coordinator's next ballot for the key, handled right
@@ -41,6 +44,10 @@ pub enum Message {
         ballot: Ballot,
         value: Value,
         next_prepare: Option<Ballot>,
+        /// The changes that built `value`, newest first (lineage.rs): kept by
+        /// the acceptor, reported in its Promises, so a retry can tell
+        /// whether its own earlier change took effect.
+        lineage: Lineage,
     },
     /// Phase 2b: the acceptor accepted `ballot` (with its crash vector, as Promise).
     /// `next_promised`: it also promised the Accept's `next_prepare`; its

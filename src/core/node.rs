@@ -252,6 +252,8 @@ pub struct Node {
     /// Bytes the driver holds for connections (replies owed to clients),
     /// counted against `memory_max_bytes` (`set_connection_bytes`).
     pub(crate) connection_bytes: u64,
+    /// Lineages of accepted values, for the keys written last (lineage.rs).
+    pub(crate) lineages: super::lineage::LineageTable,
     local: VecDeque<Envelope>,
 }
 
@@ -303,6 +305,7 @@ impl Node {
             listings: Default::default(),
             promise_cache: Default::default(),
             connection_bytes: 0,
+            lineages: Default::default(),
             local: VecDeque::new(),
         })
     }
@@ -537,7 +540,8 @@ impl Node {
                 ballot,
                 value,
                 next_prepare,
-            } => self.on_accept(from, key, ballot, value, next_prepare, out),
+                lineage,
+            } => self.on_accept(from, key, ballot, value, next_prepare, lineage, out),
             Message::Read { key, ballot } => self.on_read(from, key, ballot, out),
             Message::ReadReply {
                 key,
@@ -550,8 +554,9 @@ impl Node {
                 key,
                 ballot,
                 accepted,
+                lineage,
                 ..
-            } => self.on_promise(from, key, ballot, accepted, out),
+            } => self.on_promise(from, key, ballot, accepted, lineage, out),
             Message::Accepted {
                 key,
                 ballot,
@@ -704,6 +709,15 @@ impl Node {
                 );
             }
         }
+        if let Message::Promise { lineage, .. } | Message::Accept { lineage, .. } = msg {
+            if lineage.len() > super::lineage::LINEAGE_MAX {
+                return Err(format!(
+                    "lineage of {} ballots exceeds {}",
+                    lineage.len(),
+                    super::lineage::LINEAGE_MAX
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -746,7 +760,8 @@ impl Node {
             .collect()
     }
 
-    /// Attaches our crash vector to a Promise or Accepted.
+    /// Attaches our crash vector to a Promise or Accepted, and to a Promise
+    /// the lineage of the value it reports (lineage.rs).
     fn with_crash_vector(&self, mut reply: Message) -> Message {
         if let Message::Promise {
             key, crash_vector, ..
@@ -756,6 +771,15 @@ impl Node {
         } = &mut reply
         {
             *crash_vector = self.crash_vector(key);
+        }
+        if let Message::Promise {
+            key,
+            accepted: Some((b, _)),
+            lineage,
+            ..
+        } = &mut reply
+        {
+            *lineage = self.lineages.get(key, *b);
         }
         reply
     }
@@ -811,6 +835,7 @@ impl Node {
         ballot: Ballot,
         value: Value,
         next_prepare: Option<Ballot>,
+        lineage: super::lineage::Lineage,
         out: &mut Effects,
     ) {
         let refusal = self.refuse_vote(&key).or_else(|| {
@@ -830,6 +855,9 @@ impl Node {
             }
             None => {
                 let mut reply = self.acceptor.on_accept(&key, ballot, value);
+                if matches!(reply, Message::Accepted { .. }) {
+                    self.lineages.record(&key, ballot, lineage);
+                }
                 self.touch(&key);
                 if let Some(next) = next_prepare {
                     let promise = self.acceptor.on_piggybacked_prepare(&key, next);

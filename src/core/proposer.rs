@@ -12,10 +12,9 @@
 //! phase with no quorum after `phase_timeout_ms` is retried at once.
 
 use super::ballot::{Ballot, NodeId};
-#[cfg(test)]
-use super::command::Record;
 use super::command::{Command, Key, Reply, Value};
 use super::config::DeliberateBug;
+use super::lineage::{extend, root, Lineage};
 use super::message::Message;
 use super::node::{Effects, Node, Outcome, RequestId, TimerTarget, Trace};
 use super::recovery::REPAIR_ID_BIT;
@@ -41,12 +40,12 @@ pub(crate) struct KeyCoord {
 }
 
 /// An Accept this round sent whose value differs from the state it was built
-/// on: if it landed anywhere, the batch's change may have taken effect.
+/// on: if it landed anywhere, the batch's change may have taken effect. Its
+/// ballot names the change in lineages (lineage.rs).
 #[derive(Clone, Debug)]
 #[cfg_attr(feature = "lab-proposer", allow(dead_code))] // a student's rule may not read every field
 struct SentAccept {
     ballot: Ballot,
-    value: Value,
     replies: Vec<Reply>,
 }
 
@@ -60,11 +59,15 @@ pub(super) enum Phase {
     /// Phase 1a sent; collecting Promises (replica -> its accepted pair).
     Preparing {
         promises: BTreeMap<NodeId, Option<(Ballot, Value)>>,
+        /// Accepted ballot -> the lineage of its value, as reported.
+        lineages: BTreeMap<Ballot, Lineage>,
         refused: BTreeSet<NodeId>,
     },
     /// Phase 2a sent; collecting Accepted.
     Accepting {
         value: Value,
+        /// The lineage the Accept carried.
+        lineage: Lineage,
         replies: Vec<Reply>,
         accepted: BTreeSet<NodeId>,
         refused: BTreeSet<NodeId>,
@@ -89,15 +92,18 @@ pub(super) struct Round {
     timer: Option<(u64, u64)>,
 }
 
-/// What a retry must do, given the highest accepted ballot its Promises report.
+/// What a retry must do, given the highest accepted ballot its Promises
+/// report and that value's lineage (lineage.rs).
 #[derive(Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "lab-proposer", allow(dead_code))] // an unfinished rule constructs none
 enum Decision {
-    /// No earlier Accept of ours can have landed: apply the change.
+    /// No earlier Accept of ours is in the chain: apply the change.
     Fresh,
-    /// Our own earlier Accept is the latest state: re-propose it unchanged.
+    /// Our change at `sent[i]` is in the chain (our own Accept is the latest
+    /// state, or a rival or a repair built on it): re-propose that state
+    /// unchanged and answer what `sent[i]` answered.
     Repropose(usize),
-    /// Another value was accepted above one of our Accepts: we cannot tell.
+    /// The chain is cut short where an earlier Accept of ours could be.
     Unknown,
 }
 
@@ -144,15 +150,27 @@ fn highest_accepted(
     promises.values().flatten().max_by_key(|(b, _)| *b).cloned()
 }
 
-/// The rule "a retry never applies a change twice" (docs/design.md) (!).
+/// The rule "a retry never applies a change twice" (docs/design.md) (!),
+/// told by lineages (lineage.rs): `sent` are this request's changing
+/// Accepts, `highest` the highest accepted ballot among the retry's Promises
+/// and `lineage` that value's lineage, newest first (empty: unknown, and the
+/// accepted ballot alone stands for it).
 #[cfg(not(feature = "lab-proposer"))]
-fn decide(sent: &[SentAccept], highest: Option<Ballot>) -> Decision {
-    if let Some(i) = sent.iter().position(|s| Some(s.ballot) == highest) {
+fn decide(sent: &[SentAccept], highest: Option<Ballot>, lineage: &[Ballot]) -> Decision {
+    let Some(h) = highest else {
+        return Decision::Fresh;
+    };
+    let head = [h];
+    let chain: &[Ballot] = if lineage.is_empty() { &head } else { lineage };
+    if let Some(i) = sent.iter().position(|s| chain.contains(&s.ballot)) {
         return Decision::Repropose(i);
     }
-    match highest {
-        Some(h) if sent.iter().any(|s| s.ballot < h) => Decision::Unknown,
-        _ => Decision::Fresh,
+    // Below its oldest entry the chain holds only smaller ballots.
+    let oldest = chain.iter().min().copied().unwrap_or(h);
+    if sent.iter().all(|s| s.ballot > oldest) {
+        Decision::Fresh
+    } else {
+        Decision::Unknown
     }
 }
 
@@ -288,6 +306,7 @@ impl Node {
         round.phase_started_us = now;
         round.phase = Phase::Preparing {
             promises: BTreeMap::new(),
+            lineages: BTreeMap::new(),
             refused: BTreeSet::new(),
         };
         let replicas = round.replicas.clone();
@@ -320,18 +339,27 @@ impl Node {
         key: Key,
         ballot: Ballot,
         accepted: Option<(Ballot, Value)>,
+        lineage: Lineage,
         out: &mut Effects,
     ) {
         let quorum = self.quorum();
         let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
         let Some(round) = self.round_for(&key, ballot, from) else {
             // Not a running round's: maybe the answer to a piggybacked Prepare.
-            self.on_cached_promise(from, &key, ballot, accepted);
+            self.on_cached_promise(from, &key, ballot, accepted, lineage);
             return;
         };
-        let Phase::Preparing { promises, .. } = &mut round.phase else {
+        let Phase::Preparing {
+            promises, lineages, ..
+        } = &mut round.phase
+        else {
             return;
         };
+        if let Some((b, _)) = &accepted {
+            if !lineage.is_empty() {
+                lineages.insert(*b, lineage);
+            }
+        }
         promises.insert(from, accepted);
         let read_only = round.batch.iter().all(|p| p.command.is_read_only());
         let need = if one_replica_reads && read_only {
@@ -348,6 +376,7 @@ impl Node {
     pub(super) fn phase_two(&mut self, key: Key, out: &mut Effects) {
         let ignore_accepted = self.has_bug(DeliberateBug::IgnoreAcceptedValue);
         let reapply = self.has_bug(DeliberateBug::RetryReappliesChange);
+        let lineage_cut = self.has_bug(DeliberateBug::LineageNotCarried);
         let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
         let expired_without_round = self.has_bug(DeliberateBug::ExpiredReadWithoutRound);
         let trace = self.cfg.trace;
@@ -357,7 +386,10 @@ impl Node {
         let Some(round) = self.round_mut(&key) else {
             return;
         };
-        let Phase::Preparing { promises, .. } = &mut round.phase else {
+        let Phase::Preparing {
+            promises, lineages, ..
+        } = &mut round.phase
+        else {
             return;
         };
         let sample_us = now.saturating_sub(round.phase_started_us);
@@ -370,26 +402,30 @@ impl Node {
             Some((b, v)) => (Some(b), v),
             None => (None, None),
         };
+        let base_lineage = match derived_from {
+            Some(b) => lineages.remove(&b).unwrap_or_default(),
+            None => root(),
+        };
         let read_only = round.batch.iter().all(|p| p.command.is_read_only());
         let decision = if read_only || reapply {
             Decision::Fresh
         } else {
-            decide(&round.sent, derived_from)
+            decide(&round.sent, derived_from, &base_lineage)
         };
         let ballot = round.ballot;
         // Expiries this round carries out (each a delete by the system).
         let mut expiries = 0;
         let (value, replies, copied) = match decision {
             Decision::Unknown => {
-                log::debug!("retry found another value above our accept: outcome unknown");
+                log::debug!("retry found other changes above our accept, lineage cut short: outcome unknown");
                 self.finish_round(key, |_| Outcome::Unknown(
-                    "contended: another write was accepted above this one's first attempt; it may or may not have been applied".into(),
+                    "contended: other writes were accepted above this one's earlier attempt and their lineage does not reach back to it; it may or may not have been applied".into(),
                 ), out);
                 return;
             }
             Decision::Repropose(i) => {
-                let s = &round.sent[i];
-                (s.value.clone(), s.replies.clone(), true)
+                // Our change is in the chain: make that state chosen, unchanged.
+                (base.clone(), round.sent[i].replies.clone(), true)
             }
             Decision::Fresh => {
                 let mut value = base.clone();
@@ -431,10 +467,21 @@ impl Node {
             self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
             return;
         }
-        if copied || value != base {
+        // A change is named by its ballot in the lineage; an identity round
+        // (a read, a repair, a re-proposal) keeps its base's lineage.
+        let changed = !copied && value != base;
+        let lineage = if changed && !lineage_cut {
+            extend(ballot, &base_lineage)
+        } else if changed {
+            // Deliberate bug: the lineage starts afresh at every change, so a
+            // rival's value no longer shows that it was built on ours.
+            extend(ballot, &root())
+        } else {
+            base_lineage
+        };
+        if changed {
             round.sent.push(SentAccept {
                 ballot,
-                value: value.clone(),
                 replies: replies.clone(),
             });
         }
@@ -446,6 +493,7 @@ impl Node {
         }
         round.phase = Phase::Accepting {
             value: value.clone(),
+            lineage: lineage.clone(),
             replies,
             accepted: BTreeSet::new(),
             refused: BTreeSet::new(),
@@ -471,7 +519,7 @@ impl Node {
         }
         self.arm_timer(&key, now + self.cfg.phase_timeout_ms * 1_000);
         // CASPaxos §2.2.1: the Prepare of our next ballot rides on the Accept.
-        let next_prepare = self.piggyback_ballot(&key, (ballot, &value));
+        let next_prepare = self.piggyback_ballot(&key, (ballot, &value), &lineage);
         for r in replicas {
             self.send(
                 r,
@@ -480,6 +528,7 @@ impl Node {
                     ballot,
                     value: value.clone(),
                     next_prepare,
+                    lineage: lineage.clone(),
                 },
                 out,
             );
@@ -504,6 +553,7 @@ impl Node {
             accepted,
             replies,
             value,
+            lineage,
             expiries,
             ..
         } = &mut round.phase
@@ -518,6 +568,7 @@ impl Node {
         let all = accepted.len() == round.replicas.len();
         let replies = std::mem::take(replies);
         let value = std::mem::take(value);
+        let lineage = std::mem::take(lineage);
         let replicas = round.replicas.clone();
         // A tombstone chosen before all replicas answered: keep counting late
         // Accepteds, so that a Confirm can say `all` and the tombstone can go.
@@ -546,6 +597,7 @@ impl Node {
         let me = self.cfg.node_id;
         if replicas.contains(&me) && !self.votes_for(&key) {
             self.acceptor.learn(&key, ballot, value);
+            self.lineages.record(&key, ballot, lineage);
         }
         // Confirm goes out before the next round's Prepare.
         for r in replicas {
@@ -587,7 +639,9 @@ impl Node {
             return;
         }
         let refused = match &mut round.phase {
-            Phase::Preparing { refused, promises } => {
+            Phase::Preparing {
+                refused, promises, ..
+            } => {
                 if promises.contains_key(&from) {
                     return;
                 }
@@ -742,7 +796,9 @@ impl Node {
                     replies.remove(&node);
                     refused.remove(&node);
                 }
-                Phase::Preparing { promises, refused } => {
+                Phase::Preparing {
+                    promises, refused, ..
+                } => {
                     promises.remove(&node);
                     refused.remove(&node);
                 }
@@ -761,11 +817,11 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Record;
 
     fn sent(round: u64) -> SentAccept {
         SentAccept {
             ballot: Ballot::new(round, 1, 1),
-            value: Some(Record::new(vec![round as u8])),
             replies: vec![Reply::Done],
         }
     }
@@ -821,14 +877,17 @@ mod tests {
 
     #[test]
     fn first_attempt_is_fresh() {
-        assert_eq!(decide(&[], None), Decision::Fresh);
-        assert_eq!(decide(&[], Some(Ballot::new(9, 2, 1))), Decision::Fresh);
+        assert_eq!(decide(&[], None, &[]), Decision::Fresh);
+        assert_eq!(
+            decide(&[], Some(Ballot::new(9, 2, 1)), &[]),
+            Decision::Fresh
+        );
     }
 
     #[test]
     fn own_accept_found_is_reproposed() {
         assert_eq!(
-            decide(&[sent(3), sent(5)], Some(Ballot::new(5, 1, 1))),
+            decide(&[sent(3), sent(5)], Some(Ballot::new(5, 1, 1)), &[]),
             Decision::Repropose(1)
         );
     }
@@ -836,20 +895,59 @@ mod tests {
     #[test]
     fn state_below_every_own_accept_is_fresh() {
         assert_eq!(
-            decide(&[sent(3), sent(5)], Some(Ballot::new(2, 2, 1))),
+            decide(&[sent(3), sent(5)], Some(Ballot::new(2, 2, 1)), &[]),
             Decision::Fresh
         );
-        assert_eq!(decide(&[sent(3)], None), Decision::Fresh);
+        assert_eq!(decide(&[sent(3)], None, &[]), Decision::Fresh);
     }
 
     #[test]
     fn foreign_state_above_an_own_accept_is_unknown() {
         assert_eq!(
-            decide(&[sent(3)], Some(Ballot::new(4, 2, 1))),
+            decide(&[sent(3)], Some(Ballot::new(4, 2, 1)), &[]),
             Decision::Unknown
         );
         assert_eq!(
-            decide(&[sent(3), sent(5)], Some(Ballot::new(4, 2, 1))),
+            decide(&[sent(3), sent(5)], Some(Ballot::new(4, 2, 1)), &[]),
+            Decision::Unknown
+        );
+    }
+
+    #[test]
+    fn a_rival_built_on_an_own_accept_shows_it_in_its_lineage() {
+        // A rival (5.2) built on our Accept at 3.1: it is in the lineage.
+        assert_eq!(
+            decide(
+                &[sent(3)],
+                Some(b(6, 2)),
+                &[b(6, 2), b(4, 3), b(3, 1), b(1, 2)]
+            ),
+            Decision::Repropose(0)
+        );
+        // An identity round (a repair) copied our value: the same lineage.
+        assert_eq!(
+            decide(&[sent(3)], Some(b(8, 2)), &[b(3, 1), b(1, 2)]),
+            Decision::Repropose(0)
+        );
+    }
+
+    #[test]
+    fn a_rival_chain_that_skips_an_own_accept_is_fresh() {
+        // Reaching below our ballot without it, or to the root.
+        assert_eq!(
+            decide(&[sent(3)], Some(b(6, 2)), &[b(6, 2), b(2, 3)]),
+            Decision::Fresh
+        );
+        assert_eq!(
+            decide(&[sent(3)], Some(b(4, 2)), &[b(4, 2), Ballot::ZERO]),
+            Decision::Fresh
+        );
+    }
+
+    #[test]
+    fn a_chain_cut_short_above_an_own_accept_is_unknown() {
+        assert_eq!(
+            decide(&[sent(3)], Some(b(9, 2)), &[b(9, 2), b(7, 3), b(5, 2)]),
             Decision::Unknown
         );
     }

@@ -71,9 +71,19 @@ fn deliver(n: &mut Node, from: NodeId, msg: Message) -> Effects {
     let to = n.id();
     step(n, 1_000, Input::Peer(env(from, to, msg)))
 }
-/// (to, message) of every send, in order.
+/// (to, message) of every send, in order, lineages left out (the tests of
+/// lineage look at `out.sends` themselves).
 fn sent(out: &Effects) -> Vec<(NodeId, Message)> {
-    out.sends.iter().map(|e| (e.to, e.msg.clone())).collect()
+    out.sends
+        .iter()
+        .map(|e| {
+            let mut msg = e.msg.clone();
+            if let Message::Promise { lineage, .. } | Message::Accept { lineage, .. } = &mut msg {
+                lineage.clear();
+            }
+            (e.to, msg)
+        })
+        .collect()
 }
 fn request(n: &mut Node, id: RequestId, command: Command) -> Effects {
     step(
@@ -99,6 +109,7 @@ fn promise(ballot: Ballot, accepted: Option<(Ballot, Value)>) -> Message {
         accepted,
         confirmed: false,
         crash_vector: vec![],
+        lineage: vec![],
     }
 }
 fn accept(ballot: Ballot, value: Value) -> Message {
@@ -107,6 +118,7 @@ fn accept(ballot: Ballot, value: Value) -> Message {
         ballot,
         value,
         next_prepare: None,
+        lineage: vec![],
     }
 }
 fn accepted(ballot: Ballot) -> Message {
@@ -365,12 +377,25 @@ fn a_crash_vector_naming_a_stranger_or_incarnation_zero_is_refused() {
             accepted: None,
             confirmed: false,
             crash_vector: cv,
+            lineage: vec![],
         };
         let out = deliver(&mut n, 2, msg);
         assert_eq!(out.misbehaving.len(), 1);
         assert!(out.sends.is_empty(), "the promise was not counted");
     }
     assert_eq!(n.peers()[&3].incarnation, INC);
+}
+
+#[test]
+fn a_lineage_longer_than_the_bound_is_refused() {
+    let mut n = node(2);
+    let mut acc = accept(b(1, 1), val("v"));
+    if let Message::Accept { lineage, .. } = &mut acc {
+        *lineage = vec![b(1, 1); super::lineage::LINEAGE_MAX + 1];
+    }
+    let out = deliver(&mut n, 1, acc);
+    assert_eq!(out.misbehaving.len(), 1);
+    assert!(out.sends.is_empty(), "nothing accepted");
 }
 
 #[test]
@@ -443,6 +468,7 @@ fn confirm_says_all_only_when_every_replica_accepted() {
                 accepted: None,
                 confirmed: false,
                 crash_vector: vec![],
+                lineage: vec![],
             },
         );
     }
@@ -522,6 +548,7 @@ fn phase_2a_adopts_the_value_with_the_highest_accepted_ballot() {
         accepted: acc,
         confirmed: false,
         crash_vector: vec![],
+        lineage: vec![],
     };
     assert!(
         deliver(&mut c, 1, p(Some((Ballot::new(0, 3, 1), val("older")))))
@@ -534,6 +561,7 @@ fn phase_2a_adopts_the_value_with_the_highest_accepted_ballot() {
         ballot: bal,
         value: val("newer"),
         next_prepare: None,
+        lineage: vec![],
     };
     assert_eq!(
         sent(&out),
@@ -561,6 +589,7 @@ fn votes_are_counted_once_per_replica_and_never_from_non_replicas() {
         accepted: None,
         confirmed: false,
         crash_vector: vec![],
+        lineage: vec![],
     };
     assert!(deliver(&mut c, 1, p.clone()).sends.is_empty());
     assert!(
@@ -666,6 +695,99 @@ fn a_retry_that_finds_a_foreign_value_above_its_accept_answers_unknown() {
     assert!(matches!(&out.replies[..], [(7, Outcome::Unknown(_))]));
 }
 
+/// A Promise whose accepted value reports `lineage`.
+fn promise_with_lineage(
+    ballot: Ballot,
+    accepted: Option<(Ballot, Value)>,
+    lineage: Vec<Ballot>,
+) -> Message {
+    let mut p = promise(ballot, accepted);
+    if let Message::Promise { lineage: l, .. } = &mut p {
+        *l = lineage;
+    }
+    p
+}
+
+#[test]
+fn a_retry_that_finds_a_rival_built_on_its_accept_keeps_its_result() {
+    // Issue 14: a rival (node 2, ballot 5.2) adopted our minority Accept at
+    // 1.1 and applied its own change on top. Its lineage names 1.1, so our
+    // CAS took effect: the retry re-proposes the rival's value unchanged and
+    // answers "swapped" (before lineages: UNKNOWN).
+    let cas = Command::Cas {
+        expected: None,
+        new: b"x".to_vec(),
+    };
+    let (mut n, wake) = accept_lands_on_a_minority(cas, b(5, 2));
+    step(&mut n, wake, Input::Tick);
+    let retry = b(6, 1);
+    let rival = promise_with_lineage(
+        retry,
+        Some((b(5, 2), val("y"))),
+        vec![b(5, 2), b(1, 1), Ballot::ZERO],
+    );
+    let out = deliver(&mut n, 2, rival);
+    assert_eq!(sent(&out), to_peers(accept(retry, val("y"))));
+    // The identity re-proposal keeps the rival's lineage.
+    for e in &out.sends {
+        let Message::Accept { lineage, .. } = &e.msg else {
+            panic!("expected an Accept, got {:?}", e.msg);
+        };
+        assert_eq!(lineage, &vec![b(5, 2), b(1, 1), Ballot::ZERO]);
+    }
+    let out = deliver(&mut n, 2, accepted(retry));
+    assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Swapped(true)))]);
+}
+
+#[test]
+fn a_retry_whose_rival_chain_skips_its_accept_applies_afresh() {
+    // The rival's chain reaches the root without 1.1: our CAS never took
+    // effect, so it runs again on y (and fails cleanly) instead of UNKNOWN.
+    let cas = Command::Cas {
+        expected: None,
+        new: b"x".to_vec(),
+    };
+    let (mut n, wake) = accept_lands_on_a_minority(cas, b(5, 2));
+    step(&mut n, wake, Input::Tick);
+    let retry = b(6, 1);
+    let rival = promise_with_lineage(
+        retry,
+        Some((b(5, 2), val("y"))),
+        vec![b(5, 2), Ballot::ZERO],
+    );
+    let out = deliver(&mut n, 2, rival);
+    assert_eq!(sent(&out), to_peers(accept(retry, val("y"))));
+    let out = deliver(&mut n, 2, accepted(retry));
+    assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Swapped(false)))]);
+}
+
+#[test]
+fn an_accept_carries_its_change_on_top_of_its_base_lineage_and_promises_report_it() {
+    let mut n = node(1);
+    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    let out = deliver(
+        &mut n,
+        2,
+        promise_with_lineage(
+            b(1, 1),
+            Some((b(0, 3), val("u"))),
+            vec![b(0, 3), Ballot::ZERO],
+        ),
+    );
+    let Message::Accept { lineage, .. } = &out.sends[0].msg else {
+        panic!("expected an Accept");
+    };
+    assert_eq!(lineage, &vec![b(1, 1), b(0, 3), Ballot::ZERO]);
+    // An acceptor keeps it and reports it in its next Promise.
+    let mut a = node(2);
+    deliver(&mut a, 1, out.sends[0].msg.clone());
+    let out = deliver(&mut a, 3, prepare(b(2, 3)));
+    let Message::Promise { lineage, .. } = &out.sends[0].msg else {
+        panic!("expected a Promise");
+    };
+    assert_eq!(lineage, &vec![b(1, 1), b(0, 3), Ballot::ZERO]);
+}
+
 #[test]
 fn a_retry_below_every_own_accept_applies_the_change_afresh() {
     // Node 2 coordinates "greeting" (replicas 1, 5, 3) without a local vote.
@@ -691,6 +813,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
         accepted: acc,
         confirmed: false,
         crash_vector: vec![],
+        lineage: vec![],
     };
     deliver(&mut c, 1, p(first, None));
     deliver(&mut c, 5, p(first, None)); // Accept(1.2, x) goes out; only 1 takes it.
@@ -727,6 +850,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
         ballot: retry,
         value: val("base"),
         next_prepare: None,
+        lineage: vec![],
     };
     assert_eq!(
         sent(&out),
@@ -1113,6 +1237,7 @@ fn crash_vector_voids_an_old_vote(bug: Option<DeliberateBug>) -> Effects {
         accepted: None,
         confirmed: false,
         crash_vector: cv,
+        lineage: vec![],
     };
     deliver(&mut c, 1, p(vec![(3, INC), (5, INC)]));
     deliver(&mut c, 5, p(vec![(1, 7), (3, INC)]))
@@ -1171,6 +1296,7 @@ fn msg_for(key: &[u8], msg: Message) -> Message {
             ballot,
             value,
             next_prepare,
+            lineage: vec![],
         },
         Message::Prepare { ballot, .. } => Message::Prepare {
             key: key.to_vec(),
@@ -1273,6 +1399,7 @@ fn the_first_live_replica_sweeps_an_expired_value_nobody_reads() {
         accepted: Some((b(1, others[0]), expiring)),
         confirmed: false,
         crash_vector: vec![],
+        lineage: vec![],
     };
     let out = step_at(&mut n, 251_000, 600, Input::Peer(env(others[0], first, p)));
     let accepts: Vec<&Message> = out.sends.iter().map(|e| &e.msg).collect();
@@ -1404,6 +1531,7 @@ fn an_eviction_whose_key_was_written_since_it_sampled_deletes_nothing() {
         accepted: Some((b(9, 3), val("fresh"))),
         confirmed: true,
         crash_vector: vec![],
+        lineage: vec![],
     };
     let out = step(&mut n, 5_000, Input::Peer(env(2, 1, p)));
     let values: Vec<&Value> = out
@@ -1498,6 +1626,7 @@ fn holds(n: &mut Node, from: NodeId, key: &str, value: Value) {
         ballot: b(1, from),
         value,
         next_prepare: None,
+        lineage: vec![],
     };
     deliver(n, from, msg);
 }
@@ -1810,6 +1939,7 @@ fn accept_then_prepare(ballot: Ballot, value: Value, next: Ballot) -> Message {
         ballot,
         value,
         next_prepare: Some(next),
+        lineage: vec![],
     }
 }
 fn read_reply(ballot: Ballot, accepted: Option<(Ballot, Value)>, confirmed: bool) -> Message {
@@ -2053,6 +2183,7 @@ fn the_cached_phase_1s_are_bounded_in_keys_and_bytes_oldest_first() {
                 accepted: None,
                 confirmed: false,
                 crash_vector: vec![],
+                lineage: vec![],
             },
         );
     };

@@ -20,8 +20,8 @@ impl Acceptor {
         // floor), raise `self.max_ballot`, set the key's `promised` to
         // `ballot` (use `self.with_slot`, which keeps the byte counts right)
         // and answer `Message::Promise` with the slot's accepted (ballot,
-        // value) and confirmed mark (and an empty crash_vector: the node
-        // fills it in). Otherwise answer `Message::Reject` naming the
+        // value) and confirmed mark (and an empty crash_vector and lineage:
+        // the node fills them in). Otherwise answer `Message::Reject` naming the
         // effective promise. Compare whole ballots: (round, node, incarnation).
         let _ = (key, ballot);
         todo!("Phase 1b: promise or reject")
