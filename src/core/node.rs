@@ -541,7 +541,7 @@ impl Node {
                 value,
                 next_prepare,
                 lineage,
-            } => self.on_accept(from, key, ballot, value, next_prepare, lineage, out),
+            } => self.on_accept(from, key, ballot, (value, lineage), next_prepare, out),
             Message::Read { key, ballot } => self.on_read(from, key, ballot, out),
             Message::ReadReply {
                 key,
@@ -833,9 +833,8 @@ impl Node {
         from: NodeId,
         key: Key,
         ballot: Ballot,
-        value: Value,
+        (value, lineage): (Value, super::lineage::Lineage),
         next_prepare: Option<Ballot>,
-        lineage: super::lineage::Lineage,
         out: &mut Effects,
     ) {
         let refusal = self.refuse_vote(&key).or_else(|| {
