@@ -312,3 +312,65 @@ fn answered<T>(mut op: impl FnMut() -> Result<T, synod::client::ClientError>) ->
     }
     op().unwrap()
 }
+
+/// Issue 14: redis-py's `pipeline()` sends MULTI, SET, INCR, EXEC in one
+/// batch. synod refused MULTI and EXEC as unknown commands but ran SET and
+/// INCR: the client was told the transaction failed while its writes were
+/// applied. Now a transaction over two keys is refused at EXEC (CROSSSLOT)
+/// with nothing applied, and one over one key is one atomic change.
+#[test]
+fn a_refused_transaction_applies_nothing_and_a_one_key_transaction_applies_all() {
+    let c = Cluster::start(3, 3);
+    let mut a = c.client(1);
+    let send = |a: &mut Client, batch: &[&[&str]]| -> Vec<Reply> {
+        for args in batch {
+            let b: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+            a.send(&b).unwrap();
+        }
+        batch.iter().map(|_| a.receive().unwrap()).collect()
+    };
+    let queued = Reply::Simple("QUEUED".into());
+    let r = send(
+        &mut a,
+        &[
+            &["MULTI"],
+            &["SET", "tx:a", "1"],
+            &["INCR", "tx:b"],
+            &["EXEC"],
+        ],
+    );
+    assert_eq!(r[..3], [Reply::ok(), queued.clone(), queued.clone()]);
+    assert_eq!(
+        r[3],
+        Reply::Error("CROSSSLOT Keys in request don't hash to the same slot".into())
+    );
+    let mut b = c.client(2);
+    assert_eq!(b.get(b"tx:a").unwrap(), None, "nothing applied");
+    assert_eq!(b.get(b"tx:b").unwrap(), None, "nothing applied");
+    let r = send(
+        &mut a,
+        &[
+            &["MULTI"],
+            &["SET", "tx:a", "1"],
+            &["INCR", "tx:a"],
+            &["GET", "tx:a"],
+            &["EXEC"],
+        ],
+    );
+    assert_eq!(
+        r[4],
+        Reply::Array(vec![Reply::ok(), int(2), bulk("2")]),
+        "{r:?}"
+    );
+    assert_eq!(b.get(b"tx:a").unwrap(), Some(b"2".to_vec()));
+    // An unknown command while queuing: EXECABORT, nothing applied.
+    let r = send(
+        &mut a,
+        &[&["MULTI"], &["SET", "tx:a", "9"], &["NOSUCH"], &["EXEC"]],
+    );
+    assert!(
+        matches!(&r[3], Reply::Error(e) if e.starts_with("EXECABORT")),
+        "{r:?}"
+    );
+    assert_eq!(b.get(b"tx:a").unwrap(), Some(b"2".to_vec()));
+}

@@ -23,6 +23,53 @@ pub(super) enum CallKind {
     },
     /// KEYS, SCAN, DBSIZE, FLUSHALL: list pages, then read (or delete) keys.
     Listing(ListCall),
+    /// WATCH: read the key's version into the connection's cell (multi.rs).
+    Watch {
+        key: Key,
+        cell: super::multi::WatchCell,
+    },
+    /// EXEC of a one-key transaction: one composed change (multi.rs).
+    Exec {
+        key: Key,
+        parts: Vec<Part>,
+        watched: Vec<super::multi::WatchCell>,
+    },
+}
+
+/// One queued command of a transaction, planned at EXEC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Part {
+    /// A command answered without the core (PING, ECHO, ...).
+    Now(Reply),
+    /// Per-key commands, folded as outside a transaction.
+    Keys {
+        requests: Vec<(Key, Command)>,
+        combine: Combine,
+    },
+}
+
+/// EXEC's array: each part's reply, the keyed parts from `replies` in order.
+pub(super) fn finish_parts(parts: &[Part], replies: &[CoreReply], now_ms: u64) -> Reply {
+    let mut replies = replies.iter();
+    let mut out = Vec::with_capacity(parts.len());
+    for p in parts {
+        match p {
+            Part::Now(r) => out.push(r.clone()),
+            Part::Keys { requests, combine } => {
+                let outcomes: Vec<Outcome> = replies
+                    .by_ref()
+                    .take(requests.len())
+                    .cloned()
+                    .map(Outcome::Ok)
+                    .collect();
+                if outcomes.len() != requests.len() {
+                    return unexpected(None);
+                }
+                out.push(finish(requests, *combine, &outcomes, now_ms));
+            }
+        }
+    }
+    Reply::Array(out)
 }
 
 /// The shape of a per-key command's reply.
@@ -85,6 +132,12 @@ impl CoreCall {
                 }
                 l.list_step()
             }
+            CallKind::Watch { key, .. } => Step::Run(vec![Op::Key(key.clone(), Command::Watch)]),
+            CallKind::Exec {
+                key,
+                parts,
+                watched,
+            } => super::multi::exec_start(key, parts, watched),
         }
     }
 
@@ -95,6 +148,14 @@ impl CoreCall {
                 Step::Done(finish(requests, *combine, &outcomes, ctx.now_ms))
             }
             CallKind::Listing(l) => l.resume(outcomes, ctx),
+            CallKind::Watch { cell, .. } => match outcomes.first() {
+                Some(o) => Step::Done(super::multi::watch_finish(cell, o)),
+                None => Step::Done(unexpected(None)),
+            },
+            CallKind::Exec { parts, .. } => match outcomes.first() {
+                Some(o) => Step::Done(super::multi::exec_finish(parts, o, ctx)),
+                None => Step::Done(unexpected(None)),
+            },
         }
     }
 
@@ -102,7 +163,7 @@ impl CoreCall {
     pub fn requests(&self) -> Vec<(Key, Command)> {
         match &self.kind {
             CallKind::Keys { requests, .. } => requests.clone(),
-            CallKind::Listing(_) => vec![],
+            CallKind::Listing(_) | CallKind::Watch { .. } | CallKind::Exec { .. } => vec![],
         }
     }
 }

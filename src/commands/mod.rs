@@ -48,6 +48,7 @@ mod expire;
 mod glob;
 mod info;
 mod keys;
+mod multi;
 #[cfg(test)]
 mod redis_model;
 mod slowlog;
@@ -98,6 +99,8 @@ pub struct Session {
     pub auth: Auth,
     /// The node's users (shared by its connections).
     pub acl: Users,
+    /// MULTI's queue and the WATCHed key (multi.rs).
+    pub tx: multi::TxState,
 }
 
 /// What to do with one client command.
@@ -171,17 +174,20 @@ pub fn plan(args: Vec<Vec<u8>>, now_ms: u64, session: &mut Session) -> Plan {
         return Plan::Reply(Reply::error("ERR empty command"));
     };
     let name = String::from_utf8_lossy(first).to_ascii_lowercase();
-    let Some((spec, planner)) = spec::find(&name) else {
-        return Plan::Reply(unknown_command(&args));
-    };
-    let argc = args.len() as i64;
-    let arity = spec.arity;
-    if let Some(refused) = acl::refusal(&session.auth, &name, spec.flags) {
+    // ACL first (acl.rs): a refused command is refused inside MULTI too,
+    // and makes EXEC answer EXECABORT like any command refused there.
+    let refused =
+        spec::find(&name).and_then(|(spec, _)| acl::refusal(&session.auth, &name, spec.flags));
+    if let Some(r) = multi::while_queuing(&name, &args, &mut session.tx, refused.clone()) {
+        return Plan::Reply(r);
+    }
+    if let Some(refused) = refused {
         return Plan::Reply(refused);
     }
-    if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
-        return Plan::Reply(wrong_arity(&name));
-    }
+    let planner = match check_arity(&name, &args) {
+        Ok(planner) => planner,
+        Err(r) => return Plan::Reply(r),
+    };
     let mut call = Args {
         name: &name,
         a: &args[1..],
@@ -192,6 +198,19 @@ pub fn plan(args: Vec<Vec<u8>>, now_ms: u64, session: &mut Session) -> Plan {
         Ok(p) => p,
         Err(r) => Plan::Reply(r),
     }
+}
+
+/// The planner of command `name` if `args` (the name first) fit its arity.
+fn check_arity(name: &str, args: &[Vec<u8>]) -> Result<spec::Planner, Reply> {
+    let Some((spec, planner)) = spec::find(name) else {
+        return Err(unknown_command(args));
+    };
+    let argc = args.len() as i64;
+    let arity = spec.arity;
+    if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {
+        return Err(wrong_arity(name));
+    }
+    Ok(planner)
 }
 
 type Planned = Result<Plan, Reply>;

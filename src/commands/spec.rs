@@ -1,7 +1,9 @@
 //! The command table: every command's name, arity, flags, key positions and
 //! COMMAND DOCS text, gathered from the families' files.
 
-use super::{acl, admin, config, connection, expire, info, keys, slowlog, string, Args, Planned};
+use super::{
+    acl, admin, config, connection, expire, info, keys, multi, slowlog, string, Args, Planned,
+};
 
 /// A command's static description: name, arity as Redis states it (N > 0:
 /// exactly N arguments, the name included; -N: at least N), flags, key
@@ -60,6 +62,7 @@ pub(super) const FAMILIES: &[Family] = &[
     admin::FAMILY,
     acl::FAMILY,
     slowlog::FAMILY,
+    multi::FAMILY,
 ];
 
 /// Every command this server knows.

@@ -153,6 +153,19 @@ pub enum Command {
     Evict { seen: super::ballot::Ballot },
     /// Read the deadline (TTL, PTTL, EXPIRETIME, PEXPIRETIME): `Reply::Deadline`.
     Ttl,
+    /// WATCH: the key's version, the ballot of the last change that built
+    /// its value (lineage.rs): `Reply::Version`. The proposer answers it
+    /// (the change function sees only values).
+    Watch,
+    /// A one-key transaction (MULTI ... EXEC): `commands` applied in order as
+    /// one change, each with its own reply: `Reply::Multi(Some(..))`. With
+    /// `watch`, it runs only if the key's version is still that ballot, else
+    /// nothing changes and the reply is `Reply::Multi(None)` (the proposer
+    /// checks the version).
+    Multi {
+        commands: Vec<Command>,
+        watch: Option<super::ballot::Ballot>,
+    },
 }
 
 /// What a command returns when its round succeeds.
@@ -179,6 +192,11 @@ pub enum Reply {
     /// A page of a cluster listing (`Input::ListKeys`): candidate keys in key
     /// order, and where the next page starts (None: the listing is complete).
     Keys { keys: Vec<Key>, next: Option<Key> },
+    /// WATCH: the key's version.
+    Version(super::ballot::Ballot),
+    /// A transaction's replies, one per command (None: a watched key changed,
+    /// nothing was applied).
+    Multi(Option<Vec<Reply>>),
 }
 
 /// The error texts Redis uses, so clients that match on them keep working.
@@ -358,12 +376,28 @@ impl Command {
             }
             // The ballot condition was checked by the proposer: delete.
             Command::Evict { .. } => (None, Reply::Deleted(live.is_some())),
+            // The proposer puts the version in.
+            Command::Watch => (same(), Reply::Version(super::ballot::Ballot::ZERO)),
+            // The version condition was checked by the proposer: run.
+            Command::Multi { commands, .. } => {
+                let mut value = current.clone();
+                let mut replies = Vec::with_capacity(commands.len());
+                for c in commands {
+                    let (next, reply) = c.apply(&value, now_ms, value_len_max);
+                    value = next;
+                    replies.push(reply);
+                }
+                (value, Reply::Multi(Some(replies)))
+            }
         }
     }
 
     /// True if the command can add bytes (refused at the memory cap, as
     /// Redis's `denyoom` commands).
     pub fn may_grow(&self) -> bool {
+        if let Command::Multi { commands, .. } = self {
+            return commands.iter().any(Command::may_grow);
+        }
         matches!(
             self,
             Command::Set(_)
@@ -379,7 +413,13 @@ impl Command {
     /// True if the command never changes a live value (so retrying it is
     /// always safe: at most it writes the tombstone of an expired one).
     pub fn is_read_only(&self) -> bool {
-        matches!(self, Command::Get | Command::Ttl | Command::DeleteIfExpired)
+        match self {
+            Command::Multi { commands, .. } => commands.iter().all(Command::is_read_only),
+            c => matches!(
+                c,
+                Command::Get | Command::Ttl | Command::DeleteIfExpired | Command::Watch
+            ),
+        }
     }
 
     /// The bytes of value this command adds at most (for size bounds).
@@ -390,6 +430,7 @@ impl Command {
             | Command::Cas { new: v, .. }
             | Command::Append(v)
             | Command::SetRange { data: v, .. } => v.len(),
+            Command::Multi { commands, .. } => commands.iter().map(Command::payload_len).sum(),
             _ => 0,
         }
     }
@@ -412,6 +453,8 @@ impl Command {
             Command::Persist => "persist",
             Command::DeleteIfExpired => "expire-sweep",
             Command::Evict { .. } => "evict",
+            Command::Watch => "watch",
+            Command::Multi { .. } => "multi",
         }
     }
 }

@@ -435,11 +435,29 @@ impl Node {
                         // The change sees "absent": the key expires first.
                         expiries += 1;
                     }
-                    let (next, reply) = match p.command {
+                    // The key's version here: the last change's ballot
+                    // (this round's, once the batch changed the value).
+                    let version = if value != base {
+                        ballot
+                    } else {
+                        match base_lineage.first() {
+                            Some(b) => *b,
+                            None => derived_from.unwrap_or(Ballot::ZERO),
+                        }
+                    };
+                    let (next, reply) = match &p.command {
                         // Eviction deletes only the value it sampled: the
                         // accepted ballot must still be the one it saw.
-                        Command::Evict { seen } if derived_from != Some(seen) || value != base => {
+                        Command::Evict { seen } if derived_from != Some(*seen) || value != base => {
                             (value.clone(), Reply::Deleted(false))
+                        }
+                        Command::Watch => (
+                            p.command.apply(&value, wall_ms, value_len_max).0,
+                            Reply::Version(version),
+                        ),
+                        // A watched key changed since WATCH: nothing runs.
+                        Command::Multi { watch: Some(w), .. } if *w != version => {
+                            (value.clone(), Reply::Multi(None))
                         }
                         _ => p.command.apply(&value, wall_ms, value_len_max),
                     };

@@ -2195,3 +2195,56 @@ fn the_cached_phase_1s_are_bounded_in_keys_and_bytes_oldest_first() {
     assert_eq!(keys, 2, "the oldest entry (a) made room for c");
     assert!(bytes > 0 && bytes < 2 * 1024);
 }
+
+#[test]
+fn a_transaction_is_one_composed_change_and_a_stale_watch_applies_nothing() {
+    let mut n = node(1);
+    let tx = |watch| Command::Multi {
+        commands: vec![Command::Set(b"1".to_vec()), Command::IncrBy(1)],
+        watch,
+    };
+    request(&mut n, 7, tx(None));
+    let out = deliver(&mut n, 2, promise(b(1, 1), None));
+    assert_eq!(sent(&out), to_peers(accept(b(1, 1), val("2"))));
+    let out = deliver(&mut n, 2, accepted(b(1, 1)));
+    assert_eq!(
+        out.replies,
+        vec![(
+            7,
+            Outcome::Ok(Reply::Multi(Some(vec![Reply::Done, Reply::Integer(2)])))
+        )]
+    );
+    // WATCH reads the version: the ballot of the last change, 1.1.
+    request(&mut n, 8, Command::Watch);
+    let last = Some((b(1, 1), val("2")));
+    let lineage = vec![b(1, 1), Ballot::ZERO];
+    deliver(
+        &mut n,
+        2,
+        promise_with_lineage(b(2, 1), last.clone(), lineage.clone()),
+    );
+    let out = deliver(&mut n, 2, accepted(b(2, 1)));
+    assert_eq!(out.replies, vec![(8, Outcome::Ok(Reply::Version(b(1, 1))))]);
+    // A transaction watching another version changes nothing: nil.
+    request(&mut n, 9, tx(Some(b(0, 2))));
+    let out = deliver(
+        &mut n,
+        2,
+        promise_with_lineage(b(3, 1), last.clone(), lineage.clone()),
+    );
+    assert_eq!(sent(&out), to_peers(accept(b(3, 1), val("2"))));
+    let out = deliver(&mut n, 2, accepted(b(3, 1)));
+    assert_eq!(out.replies, vec![(9, Outcome::Ok(Reply::Multi(None)))]);
+    // Watching the current version: it runs.
+    request(&mut n, 10, tx(Some(b(1, 1))));
+    let out = deliver(&mut n, 2, promise_with_lineage(b(4, 1), last, lineage));
+    assert_eq!(sent(&out), to_peers(accept(b(4, 1), val("2"))));
+    let out = deliver(&mut n, 2, accepted(b(4, 1)));
+    assert_eq!(
+        out.replies,
+        vec![(
+            10,
+            Outcome::Ok(Reply::Multi(Some(vec![Reply::Done, Reply::Integer(2)])))
+        )]
+    );
+}
