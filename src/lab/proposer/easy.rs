@@ -40,18 +40,22 @@ pub(super) fn highest_accepted(
     todo!("the highest accepted (ballot, value)")
 }
 
-/// A retry never applies a change twice (docs/design.md, "A retry never applies
-/// a change twice"). `sent`: the Accepts earlier attempts of this round sent
-/// (each with its ballot, its value and the replies it would give).
-/// `highest`: the highest accepted ballot the new attempt's Promises report.
-pub(super) fn decide(sent: &[SentAccept], highest: Option<Ballot>) -> Decision {
-    // If `highest` is the ballot of one of our own Accepts, `sent[i]`, that
-    // value is the latest state and contains our change:
-    // `Decision::Repropose(i)`. Else, if some Accept of ours is BELOW
-    // `highest`, another coordinator's value was accepted after ours, which
-    // may or may not have landed: `Decision::Unknown`. Else (nothing sent,
-    // or `highest` below every Accept we sent): `Decision::Fresh`.
-    // `s.ballot` is a SentAccept's ballot.
-    let _ = (sent, highest);
+/// A retry never applies a change twice (docs/protocol.md, "A retry never
+/// applies a change twice, and knows whether it applied"). `sent`: the
+/// changing Accepts earlier attempts of this round sent (each with its
+/// ballot and the replies it would give). `highest`: the highest accepted
+/// ballot the new attempt's Promises report. `lineage`: that value's
+/// lineage, the ballots of the last changes that built it, newest first,
+/// ending in `Ballot::ZERO` if the chain reaches "nothing ever accepted";
+/// empty if unknown.
+pub(super) fn decide(sent: &[SentAccept], highest: Option<Ballot>, lineage: &[Ballot]) -> Decision {
+    // No `highest` (nothing accepted anywhere): `Decision::Fresh`.
+    // Let the chain be `lineage`, or just `[highest]` if `lineage` is empty.
+    // If some `sent[i].ballot` is in the chain, our change is in the state
+    // we build on: `Decision::Repropose(i)` (re-propose it unchanged, keep
+    // `sent[i]`'s replies). Else, if every sent ballot is above the chain's
+    // oldest entry, none of them can be in it: `Decision::Fresh`. Else the
+    // chain is cut short where ours could be: `Decision::Unknown`.
+    let _ = (sent, highest, lineage);
     todo!("fresh, repropose or unknown")
 }

@@ -32,7 +32,7 @@ pub(super) fn highest_accepted(
 }
 
 /// A retry never applies a change twice (!).
-pub(super) fn decide(sent: &[SentAccept], highest: Option<Ballot>) -> Decision {
-    let _ = (sent, highest);
+pub(super) fn decide(sent: &[SentAccept], highest: Option<Ballot>, lineage: &[Ballot]) -> Decision {
+    let _ = (sent, highest, lineage);
     todo!()
 }
