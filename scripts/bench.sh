@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark synod (3 nodes, N=3) beside Redis (one node, no persistence) and
 # etcd (3 members, data on tmpfs) on loopback, in one run, with one load
-# generator (`synod bench`) for every target, plus a loopback echo floor.
+# generator (`synod-bench bench`, the benches/ crate) for every target, plus a loopback echo floor.
 #
 #   scripts/bench.sh [--quick] [--seconds S] [--keys K]
 #
@@ -19,6 +19,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/release/synod"
+BENCH="$ROOT/target/release/synod-bench" # the load generator (benches/)
 OUT_DIR="$ROOT/docs/bench"
 QUICK=0 SECONDS_EACH="" KEYS=10000
 while (($#)); do
@@ -81,7 +82,7 @@ for port in 7601 7602 7603 7701 7702 7703 7650 7660 7661 7662 7663 7664 7665; do
 done
 
 log "building synod (release)"
-(cd "$ROOT" && cargo build --release --quiet --bin synod)
+(cd "$ROOT" && cargo build --release --quiet -p synod --bin synod && cargo build --release --quiet -p synod-bench)
 
 # --- start the servers -------------------------------------------------------
 log "starting synod: 3 nodes, N=3"
@@ -137,7 +138,7 @@ run() { # run LABEL ARGS...
   n=$((n + 1))
   local label="$1" line
   shift
-  line="$("$BIN" bench --seconds "$SECONDS_EACH" --warmup-ms "$WARMUP_MS" --keys "$KEYS" --value-bytes 100 "$@")" ||
+  line="$("$BENCH" bench --seconds "$SECONDS_EACH" --warmup-ms "$WARMUP_MS" --keys "$KEYS" --value-bytes 100 "$@")" ||
     die "$label failed: $line"
   echo "$line" >>"$RESULTS"
   log "[$n/$total] $label: $(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(ops_per_s|p50_us|p99_us|errors)=/) printf "%s ", $i}' <<<"$line")"
@@ -191,7 +192,7 @@ mkdir -p "$OUT_DIR"
   echo "Server CPU is utime+stime from /proc summed over a target's processes; bench CPU is the load generator's own."
   echo
 } >"$OUT_DIR/latest.md.tmp"
-"$BIN" bench --report "$RESULTS" --extra "$RB" --svg "$OUT_DIR/latest.svg" >>"$OUT_DIR/latest.md.tmp"
+"$BENCH" bench --report "$RESULTS" --extra "$RB" --svg "$OUT_DIR/latest.svg" >>"$OUT_DIR/latest.md.tmp"
 mv "$OUT_DIR/latest.md.tmp" "$OUT_DIR/latest.md"
 echo
 cat "$OUT_DIR/latest.md"

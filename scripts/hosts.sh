@@ -20,8 +20,9 @@
 # them fails, clients on the host still reach every node. Clients come from
 # the bridge, not loopback, so nodes run with --protected-mode no (the
 # namespaces' network is private to this machine).
-# Run folder: target/hosts/ (SYNOD_HOSTS_DIR). SYNOD_BIN, SYNOD_SIM_BIN: use
-# these binaries instead of building release ones.
+# Run folder: target/hosts/ (SYNOD_HOSTS_DIR). SYNOD_BIN, SYNOD_SIM_BIN,
+# SYNOD_BENCH_BIN (the load driver): use these binaries instead of building
+# release ones.
 
 set -euo pipefail
 
@@ -29,6 +30,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${SYNOD_HOSTS_DIR:-$ROOT/target/hosts}"
 BIN="${SYNOD_BIN:-$ROOT/target/release/synod}"
 SIM_BIN="${SYNOD_SIM_BIN:-$ROOT/target/release/synod-sim}"
+LOAD_BIN="${SYNOD_BENCH_BIN:-$ROOT/target/release/synod-bench}"
 NET=10.77.0 BRIDGE=synod-br0
 CLIENT_PORT=7000 PEER_PORT=7100 METRICS_PORT=7400
 
@@ -224,12 +226,16 @@ cmd_nemesis() {
     log "building synod-sim (release, for its checker)..."
     (cd "$ROOT" && cargo build --release --quiet -p synod-sim)
   fi
-  [[ -x "$SIM_BIN" ]] || die "$SIM_BIN is not an executable"
+  if [[ -z "${SYNOD_BENCH_BIN:-}" ]]; then
+    log "building synod-bench (release, the load driver)..."
+    (cd "$ROOT" && cargo build --release --quiet -p synod-bench)
+  fi
+  [[ -x "$SIM_BIN" && -x "$LOAD_BIN" ]] || die "missing $SIM_BIN or $LOAD_BIN"
   cmd_start --nodes "$nodes"
   trap 'cmd_heal >/dev/null 2>&1 || true; [[ -n "${LOAD_PID:-}" ]] && kill "$LOAD_PID" 2>/dev/null; cmd_stop >/dev/null 2>&1 || true' EXIT
   local addrs="" i history="$DIR/history.jsonl" heal="$DIR/healed"
   for ((i = 1; i <= NODES; i++)); do addrs+="${addrs:+,}$NET.$i:$CLIENT_PORT"; done
-  "$BIN" load --nodes "$addrs" --clients "$clients" --keys "$keys" --history "$history" \
+  "$LOAD_BIN" load --nodes "$addrs" --clients "$clients" --keys "$keys" --history "$history" \
     --seed "$seed" --heal-file "$heal" --post-heal-secs 3 --max-secs $((seconds + 120)) \
     >"$DIR/load.out" 2>"$DIR/load.err" &
   LOAD_PID=$!

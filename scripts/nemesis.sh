@@ -22,7 +22,8 @@
 # Exit status: 0 linearizable; 1 a linearizability violation, a stuck operation
 # after heal, a node that never finished recovery or died on its own; 2 usage.
 # Environment: SYNOD_CLUSTER_DIR (target/nemesis), SYNOD_CLIENT_PORT_BASE (7200),
-# SYNOD_PEER_PORT_BASE (7300), SYNOD_BIN / SYNOD_SIM_BIN (skip the builds).
+# SYNOD_PEER_PORT_BASE (7300), SYNOD_BIN / SYNOD_SIM_BIN / SYNOD_BENCH_BIN (the
+# load driver; skip the builds).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -146,12 +147,17 @@ if [[ -n "${SYNOD_BIN:-}" ]]; then REAL_BIN="$SYNOD_BIN"; else
   (cd "$ROOT" && cargo build --release --quiet --bin synod)
   REAL_BIN="$ROOT/target/release/synod"
 fi
+if [[ -n "${SYNOD_BENCH_BIN:-}" ]]; then LOAD_BIN="$SYNOD_BENCH_BIN"; else
+  echo "building synod-bench (release, the load driver)..."
+  (cd "$ROOT" && cargo build --release --quiet -p synod-bench)
+  LOAD_BIN="$ROOT/target/release/synod-bench"
+fi
 if [[ -n "${SYNOD_SIM_BIN:-}" ]]; then SIM_BIN="$SYNOD_SIM_BIN"; else
   echo "building synod-sim (release, for its checker)..."
   (cd "$ROOT" && cargo build --release --quiet -p synod-sim)
   SIM_BIN="$ROOT/target/release/synod-sim"
 fi
-[[ -x "$REAL_BIN" && -x "$SIM_BIN" ]] || die "missing binary: $REAL_BIN or $SIM_BIN"
+[[ -x "$REAL_BIN" && -x "$SIM_BIN" && -x "$LOAD_BIN" ]] || die "missing binary: $REAL_BIN, $SIM_BIN or $LOAD_BIN"
 
 # cluster.sh launches nodes through this wrapper: it puts a node in its own
 # cgroup (for the partition rules) and then becomes the node (exec: same pid).
@@ -183,7 +189,7 @@ CLUSTER_UP=1
 
 addrs=""
 for ((i = 1; i <= NODES; i++)); do addrs+="${addrs:+,}127.0.0.1:$((CLIENT_BASE + i))"; done
-"$REAL_BIN" load --nodes "$addrs" --clients "$CLIENTS" --keys "$KEYS" --history "$HISTORY" \
+"$LOAD_BIN" load --nodes "$addrs" --clients "$CLIENTS" --keys "$KEYS" --history "$HISTORY" \
   --seed "$SEED" --timeout-ms 3000 --heal-file "$WORK/healed" --post-heal-secs "$POST_HEAL" \
   --max-secs $((DURATION + RECOVERY_TIMEOUT + POST_HEAL + 120)) >"$WORK/load.out" 2>"$WORK/load.err" &
 LOAD_PID=$!

@@ -33,8 +33,8 @@ fi
 step "hosts (3 nodes in 3 network namespaces, namespace-level partitions, checked)"
 if [[ $EUID -eq 0 ]] && command -v ip >/dev/null && ip netns add synod-probe 2>/dev/null; then
   ip netns del synod-probe
-  cargo build -q -p synod --bin synod && cargo build -q -p synod-sim
-  SYNOD_BIN=target/debug/synod SYNOD_SIM_BIN=target/debug/synod-sim \
+  cargo build -q -p synod --bin synod && cargo build -q -p synod-sim -p synod-bench
+  SYNOD_BIN=target/debug/synod SYNOD_SIM_BIN=target/debug/synod-sim SYNOD_BENCH_BIN=target/debug/synod-bench \
     SYNOD_HOSTS_DIR=target/hosts-test scripts/hosts.sh nemesis --seconds 10 --seed 1 | tail -n 3
 else
   echo "skipped: needs root and network namespaces (ip netns); run scripts/hosts.sh nemesis as root"

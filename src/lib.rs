@@ -9,14 +9,12 @@
 //! of `synod node`'s settings (flags, config file, CONFIG GET/SET).
 
 pub mod auth;
-pub mod bench;
 pub mod client;
 pub mod codec;
 pub mod commands;
 pub mod core;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod load;
 pub mod metrics;
 pub mod resp;
 pub mod runtime;

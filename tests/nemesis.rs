@@ -18,21 +18,25 @@ fn nemesis_kill_and_pause_stays_linearizable() {
     let synod = PathBuf::from(env!("CARGO_BIN_EXE_synod"));
     // The checker lives in the simulator's binary: build it next to ours
     // (or take SYNOD_SIM_BIN).
-    let sim = match std::env::var_os("SYNOD_SIM_BIN") {
+    // So does the load driver (the synod-bench crate): the same way.
+    let sibling = |env: &str, package: &str| match std::env::var_os(env) {
         Some(p) => PathBuf::from(p),
         None => {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let mut build = Command::new(cargo);
-            build.args(["build", "--quiet", "-p", "synod-sim", "--bin", "synod-sim"]);
+            build.args(["build", "--quiet", "-p", package, "--bin", package]);
             if !cfg!(debug_assertions) {
                 build.arg("--release");
             }
             let built = build.current_dir(&root).status().expect("run cargo");
-            assert!(built.success(), "cannot build synod-sim");
-            synod.with_file_name(format!("synod-sim{}", std::env::consts::EXE_SUFFIX))
+            assert!(built.success(), "cannot build {package}");
+            synod.with_file_name(format!("{package}{}", std::env::consts::EXE_SUFFIX))
         }
     };
+    let sim = sibling("SYNOD_SIM_BIN", "synod-sim");
+    let bench = sibling("SYNOD_BENCH_BIN", "synod-bench");
     assert!(sim.exists(), "no {}", sim.display());
+    assert!(bench.exists(), "no {}", bench.display());
 
     let (client_base, peer_base) = free_port_bases(3);
     let target = root.join("target");
@@ -45,6 +49,7 @@ fn nemesis_kill_and_pause_stays_linearizable() {
         .arg(&history)
         .env("SYNOD_BIN", &synod)
         .env("SYNOD_SIM_BIN", &sim)
+        .env("SYNOD_BENCH_BIN", &bench)
         .env("SYNOD_CLUSTER_DIR", target.join("nemesis-test"))
         .env("SYNOD_CLIENT_PORT_BASE", client_base.to_string())
         .env("SYNOD_PEER_PORT_BASE", peer_base.to_string())

@@ -1,6 +1,6 @@
 //! A load driver for live tests: concurrent clients on a small key space that
 //! record a history in the JSON Lines shape of docs/design.md ("Histories"), for
-//! `synod-sim check` to audit. `scripts/nemesis.sh` runs it (as `synod load`)
+//! `synod-sim check` to audit. `scripts/nemesis.sh` runs it (as `synod-bench load`)
 //! while it injects faults.
 //!
 //! Each client has one operation outstanding at a time (get / set / cas / del
@@ -21,9 +21,10 @@
 //! operation they invoke must succeed. One that does not is a *stuck operation
 //! after heal* and makes the run fail. `--max-secs` bounds the whole run.
 
-use crate::client::{Client, ClientError};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::Value;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -31,6 +32,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+use synod::client::{Client, ClientError};
 
 /// Process ids of system operations start here (docs/design.md); clients stay below.
 const SYSTEM_PROCESS_BASE: u64 = 1_000_000;
@@ -147,30 +149,23 @@ impl Func {
     }
 }
 
-/// The `value` field of a line, already as JSON text.
-fn json_str(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\n' => o.push_str("\\n"),
-            '\r' => o.push_str("\\r"),
-            '\t' => o.push_str("\\t"),
-            c if (c as u32) < 0x20 => o.push_str(&format!("\\u{:04x}", c as u32)),
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-    o
+/// A value or nil as the history's JSON.
+fn json_opt(v: Option<&[u8]>) -> Value {
+    v.map_or(Value::Null, |b| Value::from(String::from_utf8_lossy(b)))
 }
 
-fn json_opt(v: Option<&[u8]>) -> String {
-    match v {
-        Some(b) => json_str(&String::from_utf8_lossy(b)),
-        None => "null".into(),
-    }
+/// One line of the history, fields in the order DESIGN's "Histories" gives.
+#[derive(Serialize)]
+struct Line<'a> {
+    process: u64,
+    #[serde(rename = "type")]
+    ty: &'a str,
+    f: &'a str,
+    key: &'a str,
+    value: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+    time: u64,
 }
 
 /// One writer under one lock: stamps the monotonic time and appends the line.
@@ -181,7 +176,7 @@ struct History {
 
 impl History {
     /// `mismatch`: a CAS that failed its comparison (it read another value).
-    fn record(&self, process: u64, ty: Ty, f: Func, key: &str, value: &str, mismatch: bool) {
+    fn record(&self, process: u64, ty: Ty, f: Func, key: &str, value: &Value, mismatch: bool) {
         let ty = match ty {
             Ty::Invoke => "invoke",
             Ty::Ok => "ok",
@@ -190,14 +185,18 @@ impl History {
         };
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         let time = self.start.elapsed().as_nanos() as u64;
+        let line = Line {
+            process,
+            ty,
+            f: f.name(),
+            key,
+            value,
+            error: mismatch.then_some("mismatch"),
+            time,
+        };
         // A full disk shows at flush; the line order is what matters here.
-        let _ = writeln!(
-            out,
-            "{{\"process\":{process},\"type\":\"{ty}\",\"f\":\"{}\",\"key\":{},\"value\":{value},{}\"time\":{time}}}",
-            f.name(),
-            json_str(key),
-            if mismatch { "\"error\":\"mismatch\"," } else { "" }
-        );
+        let _ = serde_json::to_writer(&mut *out, &line);
+        let _ = writeln!(out);
     }
 }
 
@@ -298,7 +297,7 @@ pub fn run(opts: LoadOptions) -> std::io::Result<LoadReport> {
 }
 
 enum Outcome {
-    Ok(String),
+    Ok(Value),
     Fail,
     /// A CAS whose comparison failed: `fail`, with `"error":"mismatch"`.
     Mismatch,
@@ -344,9 +343,12 @@ fn client_loop(s: &Shared, index: usize) {
             seen[k].clone()
         };
         let invoke_value = match f {
-            Func::Read | Func::Delete => "null".to_string(),
-            Func::Write => json_str(&fresh),
-            Func::Cas => format!("[{},{}]", json_opt(expected.as_deref()), json_str(&fresh)),
+            Func::Read | Func::Delete => Value::Null,
+            Func::Write => Value::from(fresh.as_str()),
+            Func::Cas => Value::from(vec![
+                json_opt(expected.as_deref()),
+                Value::from(fresh.as_str()),
+            ]),
         };
         let healed_at = s.healed_at.load(Ordering::SeqCst);
         let invoked_at = s.history.start.elapsed().as_nanos() as u64;
@@ -375,7 +377,7 @@ fn client_loop(s: &Shared, index: usize) {
                 }),
             Func::Delete => c.del(&[key.as_bytes()]).map(|n| {
                 seen[k] = None;
-                Outcome::Ok(if n > 0 { "1" } else { "0" }.into())
+                Outcome::Ok(Value::from(i64::from(n > 0)))
             }),
         };
         let mut drop_conn = false;
@@ -457,10 +459,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_str("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
-        assert_eq!(json_opt(None), "null");
-        assert_eq!(json_opt(Some(b"v1")), "\"v1\"");
+    fn history_lines_are_json_in_the_documented_field_order() {
+        let value = Value::from(vec![json_opt(None), Value::from("a\"b\n")]);
+        let line = Line {
+            process: 3,
+            ty: "fail",
+            f: "cas",
+            key: "k1",
+            value: &value,
+            error: Some("mismatch"),
+            time: 7,
+        };
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            r#"{"process":3,"type":"fail","f":"cas","key":"k1","value":[null,"a\"b\n"],"error":"mismatch","time":7}"#
+        );
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! A load generator for comparing synod with Redis and etcd on one machine
-//! (`synod bench`, driven by `scripts/bench.sh`).
+//! (`synod-bench bench`, driven by `scripts/bench.sh`).
 //!
 //! One code path for every target: each client is a std thread with one
 //! blocking TCP connection that writes `pipeline` requests, reads as many
 //! replies, and records the batch's latency for each of them in its own
 //! [`Histogram`]. A routed synod client (`--route key`) holds one connection
 //! per node instead and sends each request to its key's home node
-//! ([`crate::client::Routes`]), as a Redis Cluster client routes by slot. Requests are encoded once up front (one per key), so a client
+//! ([`synod::client::Routes`]), as a Redis Cluster client routes by slot. Requests are encoded once up front (one per key), so a client
 //! spends its time in `write`/`read`, not in formatting: the generator must not
 //! steal the CPU from the servers it measures on a small box, and it reports
 //! its own CPU so a reader can check.
@@ -14,8 +14,10 @@
 //! Targets:
 //! - `synod`, `redis`: RESP (`SET key value` / `GET key`) over raw TCP;
 //! - `etcd`: its HTTP/JSON gRPC gateway (`POST /v3/kv/put`, `/v3/kv/range`,
-//!   base64 keys and values) over keep-alive HTTP/1.1, hand-written: two
-//!   fixed request shapes and a response scanner need no HTTP crate;
+//!   base64 keys and values) over keep-alive HTTP/1.1, pipelined on one raw
+//!   connection like the RESP targets: bodies built with serde_json and
+//!   base64, responses parsed with httparse (an HTTP client crate would not
+//!   pipeline, and would measure itself);
 //! - `echo`: a TCP echo server inside this process, sent the bytes of a SET
 //!   request: the loopback round trip, the physical floor of any request.
 //!
@@ -206,7 +208,7 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
     let home: Arc<Vec<usize>> = Arc::new(match opts.route {
         Route::None => Vec::new(),
         Route::Key => {
-            let routes = crate::client::Routes::discover(&addrs, opts.timeout)
+            let routes = synod::client::Routes::discover(&addrs, opts.timeout)
                 .map_err(|e| io::Error::other(format!("--route key: {e}")))?;
             (0..opts.keys)
                 .map(|i| routes.home(key_of(i).as_bytes()))
@@ -361,26 +363,23 @@ fn encode(proto: Proto, op: Op, key: &[u8], value: &[u8], host: &str) -> Vec<u8>
     match (proto, op) {
         (Proto::Resp | Proto::Echo, Op::Set) => {
             let mut out = Vec::new();
-            crate::resp::encode_command(&[b"SET", key, value], &mut out);
+            synod::resp::encode_command(&[b"SET", key, value], &mut out);
             out
         }
         (Proto::Resp | Proto::Echo, Op::Get) => {
             let mut out = Vec::new();
-            crate::resp::encode_command(&[b"GET", key], &mut out);
+            synod::resp::encode_command(&[b"GET", key], &mut out);
             out
         }
         (Proto::Http, _) => {
             let (path, body) = match op {
                 Op::Set => (
                     "/v3/kv/put",
-                    format!(
-                        "{{\"key\":\"{}\",\"value\":\"{}\"}}",
-                        base64(key),
-                        base64(value)
-                    ),
+                    serde_json::json!({ "key": base64(key), "value": base64(value) }),
                 ),
-                Op::Get => ("/v3/kv/range", format!("{{\"key\":\"{}\"}}", base64(key))),
+                Op::Get => ("/v3/kv/range", serde_json::json!({ "key": base64(key) })),
             };
+            let body = body.to_string();
             format!(
                 "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
@@ -390,26 +389,10 @@ fn encode(proto: Proto, op: Op, key: &[u8], value: &[u8], host: &str) -> Vec<u8>
     }
 }
 
-/// Standard base64 with padding.
+/// Standard base64 with padding (etcd's JSON gateway encodes bytes so).
 pub fn base64(data: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (j, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if j <= chunk.len() {
-                s.push(ABC[((n >> shift) & 63) as usize] as char);
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(data)
 }
 
 /// How one reply ended.
@@ -418,10 +401,6 @@ enum Outcome {
     Ok,
     Miss,
     Error,
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 fn parse_int(b: &[u8]) -> Result<i64, String> {
@@ -469,52 +448,34 @@ fn parse_resp(buf: &[u8]) -> Result<Option<(usize, Outcome)>, String> {
 }
 
 fn parse_http(op: Op, buf: &[u8]) -> Result<Option<(usize, Outcome)>, String> {
-    let Some(head_end) = find(buf, b"\r\n\r\n") else {
-        return Ok(None);
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    let body_start = match resp
+        .parse(buf)
+        .map_err(|e| format!("bad HTTP response: {e}"))?
+    {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => return Ok(None),
     };
-    let head = &buf[..head_end];
-    if !head.starts_with(b"HTTP/1.") || head.len() < 12 {
-        return Err(format!(
-            "not an HTTP response: '{}'",
-            head[..head.len().min(40)].escape_ascii()
-        ));
-    }
-    let status = parse_int(&head[9..12])?;
-    let mut content_length = None;
-    let mut chunked = false;
-    for line in head.split(|&b| b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        let name = line[..colon].to_ascii_lowercase();
-        let value = &line[colon + 1..];
-        if name == b"content-length" {
-            content_length = Some(parse_int(value)? as usize);
-        } else if name == b"transfer-encoding"
-            && find(&value.to_ascii_lowercase(), b"chunked").is_some()
-        {
-            chunked = true;
-        }
-    }
-    let body_start = head_end + 4;
+    let status = resp.code.unwrap_or(0);
+    let header = |name: &str| {
+        resp.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    let chunked =
+        header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let (end, body): (usize, Vec<u8>) = if chunked {
         let mut at = body_start;
         let mut body = Vec::new();
         loop {
-            let Some(nl) = find(&buf[at..], b"\r\n") else {
-                return Ok(None);
+            let (data, size) = match httparse::parse_chunk_size(&buf[at..])
+                .map_err(|_| "bad chunk size".to_string())?
+            {
+                httparse::Status::Complete((n, size)) => (at + n, size as usize),
+                httparse::Status::Partial => return Ok(None),
             };
-            let size_text = &buf[at..at + nl];
-            let size_text = size_text.split(|&b| b == b';').next().unwrap_or(size_text);
-            let size = usize::from_str_radix(
-                std::str::from_utf8(size_text)
-                    .map_err(|e| e.to_string())?
-                    .trim(),
-                16,
-            )
-            .map_err(|e| format!("bad chunk size: {e}"))?;
-            let data = at + nl + 2;
             if buf.len() < data + size + 2 {
                 return Ok(None);
             }
@@ -525,15 +486,22 @@ fn parse_http(op: Op, buf: &[u8]) -> Result<Option<(usize, Outcome)>, String> {
             at = data + size + 2;
         }
     } else {
-        let len = content_length.unwrap_or(0);
+        let len = match header("content-length") {
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .map_err(|e| format!("bad Content-Length: {e}"))?,
+            None => 0,
+        };
         if buf.len() < body_start + len {
             return Ok(None);
         }
         (body_start + len, buf[body_start..body_start + len].to_vec())
     };
-    let outcome = if status != 200 || find(&body, b"\"error\"").is_some() {
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let outcome = if status != 200 || json.get("error").is_some() {
         Outcome::Error
-    } else if op == Op::Get && find(&body, b"\"kvs\"").is_none() {
+    } else if op == Op::Get && json.get("kvs").is_none() {
         Outcome::Miss
     } else {
         Outcome::Ok
@@ -1109,15 +1077,6 @@ fn short(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_rfc_examples() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn resp_replies_parse_incrementally() {
