@@ -37,10 +37,14 @@ fn lru_eviction_keeps_each_node_near_its_cap_and_keeps_recent_keys() {
         client.set(format!("key{i:05}").as_bytes(), &big).unwrap();
     }
     for id in 1..=3 {
+        // The cap bounds live values; tombstones (256 bytes of overhead and
+        // an 8-byte key each) go by themselves after the grace.
         let used = info_field(&c, id, "used_memory");
+        let tombstones = info_field(&c, id, "tombstones") * (256 + 8);
+        let live = used.saturating_sub(tombstones);
         assert!(
-            used <= cap + cap / 4,
-            "node {id}: used_memory {used} > ceiling"
+            live <= cap + cap / 4,
+            "node {id}: live values {live} > ceiling (used_memory {used})"
         );
     }
     let evicted: u64 = (1..=3).map(|id| info_field(&c, id, "evicted_keys")).sum();
@@ -52,7 +56,8 @@ fn lru_eviction_keeps_each_node_near_its_cap_and_keeps_recent_keys() {
     // LRU examines a few consecutive keys from a cursor, and when the cursor
     // passes the newest keys while eviction still runs (which a loaded
     // machine makes likely: eviction lags the writes) it evicts the oldest of
-    // those. So compare the newest hundred with the oldest hundred.
+    // those (eviction now also runs as writes arrive, so the cursor passes
+    // them more often). So compare the newest hundred with the oldest hundred.
     let survivors = |range: std::ops::Range<u32>, client: &mut synod::client::Client| {
         range
             .filter(|i| {
@@ -65,7 +70,7 @@ fn lru_eviction_keeps_each_node_near_its_cap_and_keeps_recent_keys() {
     let newest = survivors(2_900..3_000, &mut client);
     let oldest = survivors(0..100, &mut client);
     assert!(
-        newest >= 60 && newest > oldest + 40,
+        newest >= 50 && newest > oldest + 40,
         "{newest} of the newest 100 keys survived, {oldest} of the oldest 100"
     );
     // Evictions are deletes by consensus: every replica agrees on what is gone.
@@ -141,4 +146,52 @@ fn deleted_keys_leave_no_state_behind_once_every_replica_has_the_tombstone() {
     assert_eq!(client.get(b"gone7").unwrap(), None);
     client.set(b"gone7", b"back").unwrap();
     assert_eq!(c.client(1).get(b"gone7").unwrap(), Some(b"back".to_vec()));
+}
+
+/// Issue 14: 5 nodes, `--max-memory-bytes 200000 --eviction lru`, 3,000
+/// pipelined 40-byte SETs. Before: 1,778 of them got `-OOM` although the
+/// policy is lru, and within seconds every key was gone (DBSIZE 0):
+/// tombstones cost about as much as values, so the bytes used never fell and
+/// eviction kept going. Now lru evicts instead of refusing, and eviction
+/// stops once the live values are under the cap: the cache keeps keys.
+#[test]
+fn lru_at_the_cap_evicts_instead_of_refusing_and_keeps_a_working_cache() {
+    let c = Cluster::start_with(5, 3, &["--max-memory-bytes", "200000", "--eviction", "lru"]);
+    let mut client = c.client(1);
+    let value = vec![b'v'; 40];
+    let n = 3_000;
+    // Pipelined in batches of 50: a debug build on a loaded machine does not
+    // evict as fast as 3,000 writes at once arrive (a release build answers
+    // all 3,000 OK in one burst; scripts/bench-eviction.sh).
+    let (mut oom, mut other) = (0, 0);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+        for i in chunk {
+            let key = format!("k{i:05}");
+            client.send(&[b"SET", key.as_bytes(), &value]).unwrap();
+        }
+        for _ in chunk {
+            match client.receive().unwrap() {
+                synod::resp::Reply::Error(e) if e.starts_with("OOM") => oom += 1,
+                synod::resp::Reply::Error(_) => other += 1,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(
+        oom, 0,
+        "{oom} SETs refused with -OOM under lru ({other} other errors)"
+    );
+    assert!(other < n / 10, "{other} of {n} SETs failed");
+    // Each node holds 3/5 of the keys' replicas; a key costs about 300 bytes
+    // with its overhead, so a node's 200,000 bytes hold some 600 of them,
+    // the cluster about 1,000 keys. Eviction by several nodes at once
+    // overshoots a little (a release build keeps about 830); before, it
+    // kept going until nothing was left.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let keys: u64 = (1..=5).map(|id| info_field(&c, id, "keys")).sum();
+    let replicas = keys / 3;
+    assert!(
+        replicas >= 500,
+        "only about {replicas} keys left of {n} (sum of live keys over the nodes / 3)"
+    );
 }

@@ -93,6 +93,9 @@ pub struct Acceptor {
     bytes: u64,
     /// Slots holding a live value.
     live: u64,
+    /// Sum of the costs of the slots holding a live value: what eviction
+    /// can free. The rest (tombstones, bare promises) goes by itself.
+    live_bytes: u64,
     bug: Option<DeliberateBug>,
 }
 
@@ -105,6 +108,7 @@ impl Acceptor {
             max_ballot: Ballot::ZERO,
             bytes: 0,
             live: 0,
+            live_bytes: 0,
             bug,
         }
     }
@@ -118,6 +122,12 @@ impl Acceptor {
     /// swept included).
     pub fn live_keys(&self) -> u64 {
         self.live
+    }
+
+    /// Bytes of the slots holding a live value (tombstones and bare
+    /// promises excluded): what eviction can free.
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes
     }
 
     /// Runs `change` on the slot of `key` (created if absent), keeping the
@@ -138,6 +148,8 @@ impl Acceptor {
         let is_live = slot.holds_value();
         self.bytes = self.bytes - before + after;
         self.live = self.live + is_live as u64 - was_live as u64;
+        self.live_bytes =
+            self.live_bytes + if is_live { after } else { 0 } - if was_live { before } else { 0 };
         r
     }
 
@@ -170,6 +182,9 @@ impl Acceptor {
         }
         self.bytes -= slot.cost(key);
         self.live -= slot.holds_value() as u64;
+        if slot.holds_value() {
+            self.live_bytes -= slot.cost(key);
+        }
         true
     }
 

@@ -111,6 +111,7 @@ impl Node {
         self.drop_tombstones();
         self.expire_lingering();
         self.sweep_step(out);
+        self.release_room_waiters(out);
         self.maybe_evict(out);
     }
 
@@ -228,7 +229,12 @@ impl Node {
     }
 
     /// Under a memory cap with an eviction policy: proposes evictions while
-    /// the bytes used are at or above `evict_at_percent` of the cap.
+    /// the bytes of live values are at or above `evict_at_percent` of the
+    /// cap. Tombstones do not count: an eviction turns a value into a
+    /// tombstone of about the same size for small values, so counting them
+    /// kept eviction running until the cache was empty (issue 14); they go
+    /// by themselves after `tombstone_grace_ms`, and the hard ceiling (the
+    /// cap plus a quarter, `over_cap`) bounds what they hold meanwhile.
     pub(crate) fn maybe_evict(&mut self, out: &mut Effects) {
         let max = self.cfg.memory_max_bytes;
         if max == 0 || self.cfg.eviction == Eviction::NoEviction || !self.voting {
@@ -242,11 +248,9 @@ impl Node {
             .filter(|(_, op)| *op == SystemOp::Evict)
             .count() as u64;
         // Keys in flight will free about their share each: do not overshoot.
-        let per_key = (self.acceptor.bytes_used() / self.acceptor.len().max(1) as u64).max(1);
-        let mut projected = self
-            .acceptor
-            .bytes_used()
-            .saturating_sub(evicting * per_key);
+        let live = self.acceptor.live_bytes();
+        let per_key = (live / self.acceptor.live_keys().max(1)).max(1);
+        let mut projected = live.saturating_sub(evicting * per_key);
         while projected >= evict_at
             && self.housekeeping.inflight.len() < self.cfg.system_inflight_max
         {
@@ -334,6 +338,12 @@ impl Node {
         // Expiries (by sweeps or any other round) are counted when chosen.
         if op == SystemOp::Evict && outcome == Outcome::Ok(Reply::Deleted(true)) {
             self.stats.evicted_keys += 1;
+        }
+        if op == SystemOp::Evict {
+            // Keep evicting at the pace rounds end, not once per housekeeping
+            // tick, and let the writes that waited for room go.
+            self.release_room_waiters(out);
+            self.maybe_evict(out);
         }
         if self.cfg.trace {
             out.trace.push(Trace::SystemDone { id, key, outcome });

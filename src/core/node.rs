@@ -252,6 +252,9 @@ pub struct Node {
     /// Bytes the driver holds for connections (replies owed to clients),
     /// counted against `memory_max_bytes` (`set_connection_bytes`).
     pub(crate) connection_bytes: u64,
+    /// Writes waiting for eviction to make room (lru/lfu at the cap):
+    /// (request, key, command, give up at µs).
+    pub(crate) room_waiters: VecDeque<(RequestId, Key, super::command::Command, u64)>,
     /// Lineages of accepted values, for the keys written last (lineage.rs).
     pub(crate) lineages: super::lineage::LineageTable,
     local: VecDeque<Envelope>,
@@ -306,6 +309,7 @@ impl Node {
             promise_cache: Default::default(),
             connection_bytes: 0,
             lineages: Default::default(),
+            room_waiters: VecDeque::new(),
             local: VecDeque::new(),
         })
     }
@@ -811,9 +815,11 @@ impl Node {
         }
     }
 
-    /// True if an Accept of `value` would take this node past its memory
-    /// ceiling: the cap plus a quarter. Coordinators refuse writes at the cap
-    /// itself (`-OOM`) and eviction starts below it, so the ceiling is only
+    /// True if an Accept of `value` would take this node's live values past
+    /// its memory ceiling: the cap plus a quarter (tombstones are not
+    /// counted: they go by themselves after the grace). Under noeviction
+    /// coordinators refuse writes at the cap itself (`-OOM`); under lru/lfu
+    /// eviction starts below it, so the ceiling is only
     /// reached when eviction cannot keep up or has no quorum; it is not the
     /// cap itself because a replica that refuses Accepts also blocks other
     /// coordinators' rounds (repairs and reads of values it lags behind on).
@@ -821,7 +827,7 @@ impl Node {
         let max = self.cfg.memory_max_bytes;
         max > 0 && {
             let growth = self.acceptor.growth(key, value);
-            growth > 0 && self.acceptor.bytes_used() + growth > max + max / 4
+            growth > 0 && self.acceptor.live_bytes() + growth > max + max / 4
         }
     }
 

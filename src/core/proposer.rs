@@ -204,7 +204,53 @@ impl Node {
             out.replies.push((id, Outcome::Failed(why)));
             return;
         }
+        if command.may_grow() && self.at_cap_evicting() {
+            // lru/lfu at the cap: the write waits for eviction to make room
+            // (Redis evicts before it writes), or for the retry budget; it
+            // is then refused with -OOM, certainly not applied.
+            let until_us = self.now.mono_us + self.cfg.retry_budget_ms * 1_000;
+            self.inflight += 1;
+            self.room_waiters.push_back((id, key, command, until_us));
+            self.maybe_evict(out);
+            return;
+        }
+        let grows = command.may_grow();
         self.enqueue(id, key, command, out);
+        if grows {
+            // Under lru/lfu, evict as writes arrive, not once per tick.
+            self.maybe_evict(out);
+        }
+    }
+
+    /// Under lru/lfu: the live values are at the cap.
+    fn at_cap_evicting(&self) -> bool {
+        let max = self.cfg.memory_max_bytes;
+        max > 0
+            && self.cfg.eviction != super::config::Eviction::NoEviction
+            && self.acceptor.live_bytes() + self.connection_bytes >= max
+    }
+
+    /// Lets writes that waited for room go, while there is room; refuses
+    /// those that waited their whole retry budget (-OOM, not applied).
+    pub(crate) fn release_room_waiters(&mut self, out: &mut Effects) {
+        let now = self.now.mono_us;
+        while let Some((_, _, _, until_us)) = self.room_waiters.front() {
+            let expired = *until_us <= now;
+            if !expired && self.at_cap_evicting() {
+                break;
+            }
+            let Some((id, key, command, _)) = self.room_waiters.pop_front() else {
+                break;
+            };
+            self.inflight -= 1;
+            if expired {
+                self.stats.requests_failed += 1;
+                self.stats.oom_refusals += 1;
+                out.replies.push((id, Outcome::Failed(ERR_OOM.into())));
+            } else {
+                self.enqueue(id, key, command, out);
+            }
+        }
     }
 
     /// Queues a request behind the key's round, or starts one.
@@ -232,9 +278,17 @@ impl Node {
                 self.cfg.value_len_max_bytes
             ));
         }
+        // At the cap, noeviction refuses growth, as Redis does; lru and lfu
+        // evict instead (by consensus, housekeeping.rs) and refuse only at
+        // the hard ceiling, the cap plus a quarter, where replicas refuse
+        // Accepts too (node.rs `over_cap`): eviction could not keep up.
         let max = self.cfg.memory_max_bytes;
-        let used = self.acceptor.bytes_used() + self.connection_bytes;
-        if max > 0 && command.may_grow() && used >= max {
+        // Live values only: tombstones go by themselves after the grace, and
+        // counting them made writes at the cap wait for that (issue 14).
+        let used = self.acceptor.live_bytes() + self.connection_bytes;
+        let evicting = self.cfg.eviction != super::config::Eviction::NoEviction;
+        let limit = if evicting { max + max / 4 } else { max };
+        if max > 0 && command.may_grow() && used >= limit {
             return Err(ERR_OOM.into());
         }
         if self.inflight >= self.cfg.inflight_max_requests {
