@@ -166,6 +166,59 @@ fn lesson(bug: DeliberateBug) -> Option<Lesson> {
             "In Phase 2a (src/core/proposer.rs) build a changing Accept's lineage with \
              `extend(ballot, &base_lineage)`: its own ballot on top of its base's lineage.",
         ),
+        "recovering-node-answers-read" => l(
+            Some("recovering-read"),
+            "A restarted node has forgotten everything; until its catch-up ends its \"nothing \
+             accepted\" proves nothing. A fast read counts \"nothing\" from a quorum as absent, so \
+             a recovering node that answers Read, together with a replica that missed a write, \
+             reads a chosen value as absent.",
+            "In `Node::on_read` (src/core/node.rs) answer Nack(Recovering) while the node does \
+             not vote, as for Prepare and Accept.",
+        ),
+        "fast-read-on-confirmed-field" => l(
+            Some("minority-accept"),
+            "A fast read compares the accepted ballot itself and whether a Confirm marked it. A \
+             separate \"last confirmed\" field lags: a replica that accepted a newer value, chosen \
+             but not yet confirmed, still reports the older confirmed one, and a quorum of such \
+             answers returns a stale value.",
+            "In `Acceptor::read` (src/core/acceptor.rs) answer the accepted (ballot, value) and \
+             its own `confirmed` flag, nothing else.",
+        ),
+        "messages-to-old-incarnation-accepted" => l(
+            None,
+            "A message addressed to another incarnation of its receiver was meant for a life \
+             that is gone and is dropped. No world the simulator builds shows the harm: the \
+             restarted node's floor refuses the late Prepares and Accepts, and late replies \
+             match no round (ballots carry the incarnation).",
+            "In `Node::admit` (src/core/node.rs) drop an envelope whose `to_incarnation` is not \
+             ours.",
+        ),
+        "repair-without-prepare" => l(
+            None,
+            "Each key a restarted node catches up gets a full identity round whose Prepare \
+             fences the late Accepts its forgotten promises would have refused. Skipping it (a \
+             fast read or cached Promises) is not caught by any sweep: the floor raised at the \
+             end of catch-up refuses those Accepts on the restarted node itself.",
+            "In `fast_read_applies` and the cached-phase-1 check (src/core/fastpath.rs) exclude \
+             catch-up rounds (`REPAIR_ID_BIT`).",
+        ),
+        "floor-not-raised-after-catch-up" => l(
+            None,
+            "A node that caught up raises its floor above every ballot its peers reported before \
+             it votes, so it never promises a ballot its previous life refused. No sweep catches \
+             its absence: every key a peer lists gets a repair round whose Prepare is above those \
+             ballots, and a key no peer lists was forgotten by them with their own floors raised.",
+            "In `raise_floor_after_catch_up` (src/core/recovery.rs) raise the floor to \
+             `floor_after_catch_up(reported, clock)`.",
+        ),
+        "floor-from-accepted" => l(
+            None,
+            "Forgetting a key must keep its promise: the floor is raised to the key's promised \
+             ballot, which a piggybacked Prepare or a read of an absent key leaves above its \
+             accepted one (or with nothing accepted). Raising it to the accepted ballot forgets \
+             that promise, and a lower ballot wins.",
+            "In `Acceptor::forget` (src/core/acceptor.rs) raise the floor to `slot.promised`.",
+        ),
         _ => None,
     }
 }

@@ -97,6 +97,9 @@ pub struct Acceptor {
     /// can free. The rest (tombstones, bare promises) goes by itself.
     live_bytes: u64,
     bug: Option<DeliberateBug>,
+    /// With the fast-read-on-confirmed-field bug only: the last (ballot,
+    /// value) a Confirm marked, per key.
+    last_confirmed: BTreeMap<Key, (Ballot, Value)>,
 }
 
 impl Acceptor {
@@ -110,6 +113,7 @@ impl Acceptor {
             live: 0,
             live_bytes: 0,
             bug,
+            last_confirmed: BTreeMap::new(),
         }
     }
 
@@ -176,10 +180,16 @@ impl Acceptor {
         let Some(slot) = self.slots.remove(key) else {
             return false;
         };
-        // Deliberate bug: forget without the floor, so the promise goes backwards.
-        if self.bug != Some(DeliberateBug::DropTombstoneWithoutFloor) {
-            self.raise_floor(slot.promised);
+        // Deliberate bugs: forget without the floor, or with the floor at the
+        // accepted ballot, so the promise goes backwards.
+        match self.bug {
+            Some(DeliberateBug::DropTombstoneWithoutFloor) => {}
+            Some(DeliberateBug::FloorFromAccepted) => {
+                self.raise_floor(slot.accepted.as_ref().map_or(Ballot::ZERO, |a| a.0))
+            }
+            _ => self.raise_floor(slot.promised),
         }
+        self.last_confirmed.remove(key);
         self.bytes -= slot.cost(key);
         self.live -= slot.holds_value() as u64;
         if slot.holds_value() {
@@ -389,8 +399,28 @@ impl Acceptor {
     /// Touches nothing: a read that raised `promised` would duel with writes (!).
     pub fn read(&self, key: &[u8]) -> (Option<(Ballot, Value)>, bool) {
         match self.slots.get(key) {
+            // Deliberate bug: answer the last confirmed value, not the accepted one.
+            Some(s) if !s.confirmed && self.last_confirmed.contains_key(key) => {
+                (self.last_confirmed.get(key).cloned(), true)
+            }
             Some(s) => (s.accepted.clone(), s.confirmed),
             None => (None, false),
+        }
+    }
+
+    /// With the fast-read-on-confirmed-field bug: remembers the accepted
+    /// value of `key` as its "last confirmed" one once a Confirm marked it.
+    pub fn note_confirmed(&mut self, key: &[u8]) {
+        if self.bug != Some(DeliberateBug::FastReadOnConfirmedField) {
+            return;
+        }
+        if let Some(Slot {
+            accepted: Some(a),
+            confirmed: true,
+            ..
+        }) = self.slots.get(key)
+        {
+            self.last_confirmed.insert(key.to_vec(), a.clone());
         }
     }
 

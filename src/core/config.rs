@@ -52,11 +52,34 @@ pub enum DeliberateBug {
     /// base's: a rival's value built on a retry's earlier Accept no longer
     /// shows it, and the retry applies its change a second time (!).
     LineageNotCarried,
+    /// A recovering node answers fast reads from its fresh, empty memory:
+    /// with another replica that missed a write, its "nothing accepted"
+    /// makes a quorum that reads a chosen value as absent (!).
+    RecoveringNodeAnswersRead,
+    /// A replica answers a fast read with the last value a Confirm marked
+    /// (a separate "last confirmed" field) instead of its accepted ballot: a
+    /// newer value chosen but not yet confirmed is missed (!).
+    FastReadOnConfirmedField,
+    /// Messages addressed to another incarnation of the receiver are handled
+    /// instead of dropped: a late Accept sent to the node's previous life can
+    /// land on the new one (!).
+    MessagesToOldIncarnationAccepted,
+    /// The identity rounds of catch-up skip their Prepare when they can (a
+    /// fast read, or cached Promises): nothing fences the late Accepts the
+    /// forgotten promises let through (!).
+    RepairWithoutPrepare,
+    /// A node ends catch-up without raising its floor above the ballots its
+    /// peers reported: it promises ballots its previous life refused (!).
+    FloorNotRaisedAfterCatchUp,
+    /// Forgetting a key raises the floor to its accepted ballot, not its
+    /// promise: a promise above the accepted value (a piggybacked Prepare)
+    /// is forgotten (!).
+    FloorFromAccepted,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 16] = [
+    pub const ALL: [DeliberateBug; 22] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -73,6 +96,12 @@ impl DeliberateBug {
         DeliberateBug::PiggybackPromiseNotKept,
         DeliberateBug::ListingSkipsUnconfirmedTombstones,
         DeliberateBug::LineageNotCarried,
+        DeliberateBug::RecoveringNodeAnswersRead,
+        DeliberateBug::FastReadOnConfirmedField,
+        DeliberateBug::MessagesToOldIncarnationAccepted,
+        DeliberateBug::RepairWithoutPrepare,
+        DeliberateBug::FloorNotRaisedAfterCatchUp,
+        DeliberateBug::FloorFromAccepted,
     ];
 
     /// The kebab-case name used on command lines.
@@ -96,6 +125,14 @@ impl DeliberateBug {
                 "listing-skips-unconfirmed-tombstones"
             }
             DeliberateBug::LineageNotCarried => "lineage-not-carried",
+            DeliberateBug::RecoveringNodeAnswersRead => "recovering-node-answers-read",
+            DeliberateBug::FastReadOnConfirmedField => "fast-read-on-confirmed-field",
+            DeliberateBug::MessagesToOldIncarnationAccepted => {
+                "messages-to-old-incarnation-accepted"
+            }
+            DeliberateBug::RepairWithoutPrepare => "repair-without-prepare",
+            DeliberateBug::FloorNotRaisedAfterCatchUp => "floor-not-raised-after-catch-up",
+            DeliberateBug::FloorFromAccepted => "floor-from-accepted",
         }
     }
 

@@ -158,13 +158,20 @@ impl Node {
         if !self.cfg.fast_reads {
             return false;
         }
+        // Deliberate bug: catch-up rounds read fast too, skipping their Prepare.
+        let skip = if self.cfg.bug == Some(super::config::DeliberateBug::RepairWithoutPrepare) {
+            SYSTEM_ID_BIT
+        } else {
+            REPAIR_ID_BIT | SYSTEM_ID_BIT
+        };
         let Some(round) = self.round_mut(key) else {
             return false;
         };
         round.attempts == 0
-            && round.batch.iter().all(|p| {
-                matches!(p.command, Command::Get) && p.id & (REPAIR_ID_BIT | SYSTEM_ID_BIT) == 0
-            })
+            && round
+                .batch
+                .iter()
+                .all(|p| matches!(p.command, Command::Get) && p.id & skip == 0)
     }
 
     /// Fast read: `Read` to every replica; answers matched by a fresh ballot.
@@ -314,7 +321,8 @@ impl Node {
         };
         // Catch-up rounds run their own Prepare after the restart (!).
         let repair = |id: u64| id & (REPAIR_ID_BIT | SYSTEM_ID_BIT) == REPAIR_ID_BIT;
-        if round.batch.iter().any(|p| repair(p.id)) {
+        let bug = self.cfg.bug == Some(super::config::DeliberateBug::RepairWithoutPrepare);
+        if !bug && round.batch.iter().any(|p| repair(p.id)) {
             return false;
         }
         round.ballot = ballot;

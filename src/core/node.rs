@@ -610,7 +610,9 @@ impl Node {
         if env.to != me {
             return Err(Refusal::Bad(format!("addressed to node {}", env.to)));
         }
-        if env.to_incarnation != self.incarnation {
+        let bug =
+            self.cfg.bug == Some(super::config::DeliberateBug::MessagesToOldIncarnationAccepted);
+        if env.to_incarnation != self.incarnation && !bug {
             return Err(Refusal::Stale(format!(
                 "addressed to incarnation {}, ours is {}",
                 env.to_incarnation, self.incarnation
@@ -891,7 +893,11 @@ impl Node {
     // Fast read: report the accepted ballot and value without touching
     // `promised` (!); a recovering node never answers (docs/design.md "Reads").
     fn on_read(&mut self, from: NodeId, key: Key, ballot: Ballot, out: &mut Effects) {
-        let reply = match self.refuse_vote(&key) {
+        let bug = self.cfg.bug == Some(super::config::DeliberateBug::RecoveringNodeAnswersRead);
+        let refuse = self
+            .refuse_vote(&key)
+            .filter(|r| !(bug && *r == NackReason::Recovering));
+        let reply = match refuse {
             Some(reason) => Message::Nack {
                 key,
                 ballot,
@@ -915,6 +921,7 @@ impl Node {
     fn on_confirm(&mut self, key: Key, ballot: Ballot, all: bool) {
         if self.refuse_vote(&key).is_none() {
             self.acceptor.on_confirm(&key, ballot);
+            self.acceptor.note_confirmed(&key);
             self.note_confirm(&key, ballot, all);
         }
     }

@@ -415,6 +415,9 @@ impl Node {
             .as_ref()
             .map_or(Ballot::ZERO, |r| r.max_reported);
         self.clock.observe(reported.round);
+        if self.cfg.bug == Some(super::config::DeliberateBug::FloorNotRaisedAfterCatchUp) {
+            return;
+        }
         let floor = floor_after_catch_up(reported, self.clock.current());
         self.acceptor.raise_floor(floor);
     }
