@@ -457,7 +457,10 @@ impl Node {
             None => (None, None),
         };
         let base_lineage = match derived_from {
-            Some(b) => lineages.remove(&b).unwrap_or_default(),
+            // Unknown: the accepted ballot alone stands for it (as `decide`
+            // reads an empty lineage), and identity rounds keep it, so the
+            // key's version stays put across reads and WATCH's own round.
+            Some(b) => lineages.remove(&b).unwrap_or_else(|| vec![b]),
             None => root(),
         };
         let read_only = round.batch.iter().all(|p| p.command.is_read_only());

@@ -2255,7 +2255,6 @@ fn a_transaction_is_one_composed_change_and_a_stale_watch_applies_nothing() {
 /// ballot, so the EXEC that follows sees another "version" and answers nil
 /// although nothing changed the key.
 #[test]
-#[ignore = "review finding (fails on main): run with --ignored"]
 fn review_watch_then_exec_on_a_key_whose_lineage_was_dropped_runs() {
     let mut n = node(1);
     let prepared = |out: &Effects| {
