@@ -163,6 +163,10 @@ mod tests {
         t.record_bounded(b"cold", b(2, 1), vec![b(2, 1)], 2);
         t.record_bounded(b"hot", b(3, 1), vec![b(3, 1)], 2);
         t.record_bounded(b"new", b(4, 1), vec![b(4, 1)], 2);
-        assert_eq!(t.get(b"hot", b(3, 1)), vec![b(3, 1)], "hot was written after cold");
+        assert_eq!(
+            t.get(b"hot", b(3, 1)),
+            vec![b(3, 1)],
+            "hot was written after cold"
+        );
     }
 }

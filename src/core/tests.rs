@@ -2276,7 +2276,11 @@ fn review_watch_then_exec_on_a_key_whose_lineage_was_dropped_runs() {
     // is dropped here (and, alike, at node 2).
     for i in 0..super::lineage::LINEAGE_TABLE_MAX_KEYS {
         let key = format!("other{i}");
-        deliver(&mut n, 2, msg_for(key.as_bytes(), accept(b(1, 2), val("x"))));
+        deliver(
+            &mut n,
+            2,
+            msg_for(key.as_bytes(), accept(b(1, 2), val("x"))),
+        );
     }
     // WATCH k.
     let out = request(&mut n, 8, Command::Watch);
