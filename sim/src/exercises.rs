@@ -223,6 +223,23 @@ fn lesson(bug: DeliberateBug) -> Option<Lesson> {
     }
 }
 
+/// The rule `bug` breaks, in one sentence: its lesson's first, else the
+/// first of its doc comment (read from src/core/config.rs when run in the
+/// repository), else a pointer there.
+pub fn rule(bug: DeliberateBug) -> String {
+    let first = |s: &str| match s.find(". ") {
+        Some(i) => s[..=i].to_string(),
+        None => s.to_string(),
+    };
+    match lesson(bug) {
+        Some(l) => first(l.rule),
+        None => match doc_comment(bug) {
+            d if d.is_empty() => "see its doc comment in src/core/config.rs".into(),
+            d => first(&d),
+        },
+    }
+}
+
 /// The `///` comment above `Variant,` in src/core/config.rs, if it can be read.
 fn doc_comment(bug: DeliberateBug) -> String {
     let Ok(src) = std::fs::read_to_string("src/core/config.rs") else {

@@ -50,6 +50,10 @@ enum Cmd {
         /// If the run fails, reduce it while it still fails and print the minimal case.
         #[arg(long)]
         shrink: bool,
+        /// With --shrink: also write the minimal scenario to this file (TOML,
+        /// with the replay command in its header).
+        #[arg(long, requires = "shrink")]
+        out: Option<PathBuf>,
         /// Draw a spacetime (Lamport) diagram of the run as SVG (of the
         /// minimal run with --shrink).
         #[arg(long)]
@@ -195,6 +199,7 @@ fn main() -> ExitCode {
             timeline,
             check_determinism,
             shrink,
+            out,
             svg,
             html,
             view,
@@ -222,7 +227,7 @@ fn main() -> ExitCode {
                 history,
                 trace,
                 check_determinism,
-                shrink,
+                shrink.then_some(out),
                 &pictures,
             )
         }
@@ -327,11 +332,23 @@ fn main() -> ExitCode {
                 progress: !quiet,
             };
             let report = explore::explore(&opts);
-            for f in report.failures.iter().take(if quiet { 3 } else { 20 }) {
+            let listed = if quiet { 3 } else { 20 };
+            for f in report.failures.iter().take(listed) {
                 println!("seed {}: {}", f.seed, f.verdict);
                 println!(
                     "  replay: {}",
                     explore::replay_command(f.seed, bug.clone(), scenario.as_deref())
+                );
+            }
+            if report.failures.len() > listed {
+                let rest: Vec<String> = report.failures[listed..]
+                    .iter()
+                    .map(|f| f.seed.to_string())
+                    .collect();
+                println!(
+                    "... and {} more failure(s) not listed: seed(s) {}",
+                    rest.len(),
+                    rest.join(", ")
                 );
             }
             println!("{}", report.summary());
@@ -393,6 +410,12 @@ fn main() -> ExitCode {
                 Ok(m) => m,
                 Err(e) => return usage(&e),
             };
+            if by_key.is_empty() {
+                return usage(&format!(
+                    "{}: no operations in this history: nothing to check",
+                    file.display()
+                ));
+            }
             let mut bad = false;
             for (k, ops) in &by_key {
                 let start = Instant::now();
@@ -431,11 +454,17 @@ fn main() -> ExitCode {
         Cmd::Bugs => {
             for b in DeliberateBug::ALL {
                 println!("{}", b.name());
+                println!("  breaks: {}", synod_sim::exercises::rule(b));
+                println!("  page:   docs/exercises/{}.md", b.name());
             }
             ExitCode::SUCCESS
         }
     }
 }
+
+/// The first line of every `--timeline`: what order its lines are in.
+const TIMELINE_ORDER: &str = "# timeline, in the order the simulator handled events: a message at the time it was \
+delivered (or dropped), not sent, so a reply can follow a later request; operations at invocation and reply";
 
 /// Pictures a run asks for.
 struct Pictures {
@@ -496,7 +525,7 @@ fn cmd_run(
     history_path: Option<PathBuf>,
     trace_path: Option<PathBuf>,
     check_determinism: bool,
-    do_shrink: bool,
+    shrink_out: Option<Option<PathBuf>>,
     pictures: &Pictures,
 ) -> ExitCode {
     let start = Instant::now();
@@ -510,6 +539,7 @@ fn cmd_run(
     };
     let secs = start.elapsed().as_secs_f64();
     if opts.timeline {
+        println!("{TIMELINE_ORDER}");
         print!("{}", r.timeline);
     }
     if let Some(p) = &history_path {
@@ -569,7 +599,7 @@ fn cmd_run(
             r.trace.len()
         );
     }
-    if !r.verdict.passed() && do_shrink {
+    if let (false, Some(out)) = (r.verdict.passed(), &shrink_out) {
         let bug = opts.bug;
         let min = shrink::shrink(opts.seed, &r.scenario, bug, &r.verdict, 300);
         println!(
@@ -590,7 +620,26 @@ fn cmd_run(
                 .unwrap_or_default()
         );
         println!("{}", min.scenario.to_toml());
-        println!("# timeline of the minimal run\n{}", min.timeline);
+        if let Some(path) = out {
+            let header = format!(
+                "# Minimal case of seed {} of {}, found by `synod-sim run --shrink`.\n\
+                 # Replay: synod-sim run --seed {} --scenario {}{} --timeline\n",
+                opts.seed,
+                r.scenario.name,
+                opts.seed,
+                path.display(),
+                bug.map(|b| format!(" --bug {}", b.name()))
+                    .unwrap_or_default()
+            );
+            if let Err(e) = std::fs::write(path, header + &min.scenario.to_toml()) {
+                return usage(&format!("cannot write {}: {e}", path.display()));
+            }
+            println!("# minimal scenario written to {}", path.display());
+        }
+        println!(
+            "# timeline of the minimal run\n{TIMELINE_ORDER}\n{}",
+            min.timeline
+        );
         if pictures.wanted() {
             let min_opts = Options {
                 seed: opts.seed,

@@ -95,6 +95,10 @@ fn explore_prints_the_replay_command_of_each_failure() {
 fn timeline_shows_one_line_per_message() {
     let (code, out) = sim(&["run", "--seed", "1", "--timeline"]);
     assert_eq!(code, 0);
+    assert!(
+        out.starts_with("# timeline, in the order the simulator handled events"),
+        "the timeline does not say its order: {out}"
+    );
     assert!(out.contains(" → n"), "no message lines");
     assert!(out.contains("Accept"), "no Accept lines");
 }
@@ -105,4 +109,86 @@ fn shrink_prints_a_minimal_scenario_and_its_timeline() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("# minimal scenario"), "{out}");
     assert!(out.contains("# timeline of the minimal run"), "{out}");
+}
+
+#[test]
+fn explore_quiet_says_how_many_failures_it_did_not_list() {
+    let (code, out) = sim(&[
+        "explore",
+        "--seeds",
+        "0..40",
+        "--bug",
+        "ignore-accepted-value",
+        "--max-failures",
+        "5",
+        "--quiet",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let listed = out.lines().filter(|l| l.starts_with("seed ")).count();
+    assert_eq!(listed, 3, "{out}");
+    assert!(
+        out.contains("... and 2 more failure(s) not listed: seed(s) "),
+        "{out}"
+    );
+}
+
+#[test]
+fn bugs_lists_each_bug_with_its_rule_and_its_page() {
+    let (code, out) = sim(&["bugs"]);
+    assert_eq!(code, 0, "{out}");
+    for b in synod::core::DeliberateBug::ALL {
+        let name = b.name();
+        let at = out
+            .find(&format!("{name}\n"))
+            .unwrap_or_else(|| panic!("{name}: {out}"));
+        let entry: Vec<&str> = out[at..].lines().take(3).collect();
+        assert!(
+            entry[1].starts_with("  breaks: ") && entry[1].len() > 20,
+            "{entry:?}"
+        );
+        assert_eq!(entry[2], format!("  page:   docs/exercises/{name}.md"));
+    }
+}
+
+#[test]
+fn check_refuses_an_empty_history() {
+    let (code, out) = sim(&["check", "/dev/null"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no operations in this history"), "{out}");
+}
+
+#[test]
+fn shrink_out_writes_a_minimal_scenario_that_replays_the_failure() {
+    let dir = std::env::temp_dir().join(format!("synod-sim-shrink-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let min = dir.join("min.toml");
+    let (code, out) = sim(&[
+        "run",
+        "--seed",
+        "0",
+        "--bug",
+        "minority-quorum",
+        "--shrink",
+        "--out",
+        min.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let text = std::fs::read_to_string(&min).unwrap();
+    assert!(text.starts_with("# Minimal case of seed 0"), "{text}");
+    let m = min.to_str().unwrap();
+    let (code, out) = sim(&[
+        "run",
+        "--seed",
+        "0",
+        "--scenario",
+        m,
+        "--bug",
+        "minority-quorum",
+    ]);
+    assert_eq!(code, 1, "the minimal case no longer fails: {out}");
+    let (code, out) = sim(&["run", "--seed", "0", "--scenario", m]);
+    assert_eq!(code, 0, "the minimal case fails without the bug: {out}");
+    let (code, _) = sim(&["run", "--seed", "0", "--out", m]);
+    assert_eq!(code, 2, "--out without --shrink is bad usage");
+    std::fs::remove_dir_all(&dir).ok();
 }
