@@ -189,6 +189,14 @@ CLUSTER_UP=1
 
 addrs=""
 for ((i = 1; i <= NODES; i++)); do addrs+="${addrs:+,}127.0.0.1:$((CLIENT_BASE + i))"; done
+# The fault log, on the history's clock (ns since the load driver started,
+# within a few ms): `synod-sim timeline` shades these spans on the history.
+FAULT_LOG="${HISTORY%.jsonl}.faults.jsonl"
+: >"$FAULT_LOG"
+tick; LOAD_T0=$NOW
+fault_log() { # fault_log KIND NODE TEXT
+  printf '{"time":%d,"node":%d,"fault":"%s","what":"%s"}\n' "$(( (NOW - LOAD_T0) * 1000000 ))" "$2" "$1" "$3" >>"$FAULT_LOG"
+}
 "$LOAD_BIN" load --nodes "$addrs" --clients "$CLIENTS" --keys "$KEYS" --history "$HISTORY" \
   --seed "$SEED" --timeout-ms 3000 --heal-file "$WORK/healed" --post-heal-secs "$POST_HEAL" \
   --max-secs $((DURATION + RECOVERY_TIMEOUT + POST_HEAL + 120)) >"$WORK/load.out" 2>"$WORK/load.err" &
@@ -233,12 +241,12 @@ step() {
   for ((i = 1; i <= NODES; i++)); do
     case "${STATE[i]}" in
       paused)
-        if ((healing || NOW >= UNTIL[i])); then kill -CONT "$(pid_of "$i")" 2>/dev/null || true; STATE[i]=up; log "node $i resumed (SIGCONT)"; fi ;;
+        if ((healing || NOW >= UNTIL[i])); then kill -CONT "$(pid_of "$i")" 2>/dev/null || true; STATE[i]=up; log "node $i resumed (SIGCONT)"; fault_log resume "$i" "resumed"; fi ;;
       partitioned)
         if ((healing || NOW >= UNTIL[i])); then
           # shellcheck disable=SC2086
           cut_rules -D "$i" ${CUT[i]} || { echo "nemesis.sh: cannot remove a partition rule" >&2; exit 1; }
-          CUT[i]=""; STATE[i]=up; log "node $i partition healed"
+          CUT[i]=""; STATE[i]=up; log "node $i partition healed"; fault_log heal "$i" "partition healed"
         fi ;;
       down)
         if ((healing || NOW >= UNTIL[i])); then restart "$i"; fi ;;
@@ -246,7 +254,7 @@ step() {
         role="$(role_of "$i")"
         if [[ "$role" == voter ]]; then
           tick; RECOVERIES+=("node $i: $((NOW - RSTART[i])) ms"); STATE[i]=up
-          log "node $i recovered: role:voter after $((NOW - RSTART[i])) ms"
+          log "node $i recovered: role:voter after $((NOW - RSTART[i])) ms"; fault_log recovered "$i" "role:voter"
         elif ! alive "$i"; then
           CRASHED+=("node $i exited while recovering"); log "node $i EXITED while recovering"; STATE[i]=down; UNTIL[i]=$NOW
         fi ;;
@@ -266,10 +274,10 @@ inject() {
   case "$kind" in
     kill)
       kill -9 "$(pid_of "$i")" 2>/dev/null || true
-      STATE[i]=down; UNTIL[i]=$((NOW + $(rnd 300 1500))); log "kill -9 node $i" ;;
+      STATE[i]=down; UNTIL[i]=$((NOW + $(rnd 300 1500))); log "kill -9 node $i"; fault_log kill "$i" "kill -9" ;;
     pause)
       kill -STOP "$(pid_of "$i")" 2>/dev/null || true
-      STATE[i]=paused; UNTIL[i]=$((NOW + $(rnd 300 2000))); log "SIGSTOP node $i" ;;
+      STATE[i]=paused; UNTIL[i]=$((NOW + $(rnd 300 2000))); log "SIGSTOP node $i"; fault_log pause "$i" "SIGSTOP" ;;
     partition)
       # A minority group of 1..F-faulted nodes, cut off (both ways, peer links
       # only) from every node outside it.
@@ -284,7 +292,8 @@ inject() {
         cut_rules -A "$j" "${others[@]}" || { echo "nemesis.sh: cannot add a partition rule" >&2; exit 1; }
         CUT[j]="${others[*]}"; STATE[j]=partitioned; UNTIL[j]=$until
       done
-      log "partition: {${group[*]}} | {${others[*]}}" ;;
+      log "partition: {${group[*]}} | {${others[*]}}"
+      for j in "${group[@]}"; do fault_log partition "$j" "cut off from {${others[*]}}"; done ;;
   esac
   NFAULT[$kind]=$((NFAULT[$kind] + 1))
 }
@@ -367,6 +376,15 @@ for r in "${CRASHED[@]}"; do echo "  CRASHED: $r"; done
 echo "checker: $keys_ok keys linearizable, $keys_bad not, $keys_unk gave up (exit $CHECK_RC)"
 grep 'NOT linearizable\|gave up' "$WORK/check.out" | head -5 | sed 's/^/  /' || true
 if ((CHECK_RC > 1)); then echo "checker output:"; head -5 "$WORK/check.out"; fi
+# The picture: a 3 s window from 0.5 s before the first fault (the whole
+# history would be one bar per operation, hundreds of thousands).
+PAGE="${HISTORY%.jsonl}.html"
+first_ms=$(grep -m1 -o '"time":[0-9]*' "$FAULT_LOG" | cut -d: -f2 | awk '{ printf "%d", $1 / 1e6 }')
+from=$(( ${first_ms:-500} > 500 ? ${first_ms:-500} - 500 : 0 ))
+if "$SIM_BIN" timeline "$HISTORY" --faults "$FAULT_LOG" --window "$from..$((from + 3000))" --out "$PAGE" >/dev/null 2>&1; then
+  echo "timeline page: $PAGE (ms $from..$((from + 3000)); other windows:"
+  echo "  synod-sim timeline $HISTORY --faults $FAULT_LOG --window A..B --out page.html)"
+fi
 
 FAIL=()
 ((CHECK_RC == 0)) || FAIL+=("linearizability violation or unreadable history")

@@ -293,6 +293,151 @@ fn code_sites(bug: DeliberateBug) -> Vec<String> {
     out
 }
 
+/// The seed in a minimal scenario file's `# seed: N` header line.
+pub fn seed_of(toml: &str) -> Option<u64> {
+    toml.lines()
+        .find_map(|l| l.strip_prefix("# seed: "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// True if the rule `bug` breaks is about eviction (so its example may use a
+/// memory cap).
+pub fn about_eviction(bug: DeliberateBug) -> bool {
+    bug == DeliberateBug::EvictLocally
+}
+
+/// True if the rule `bug` breaks is about expiry (so its example may write
+/// with a TTL).
+pub fn about_ttl(bug: DeliberateBug) -> bool {
+    bug == DeliberateBug::ExpiredReadWithoutRound
+}
+
+/// How complex an example is, compared in this order: features the rule is
+/// not about (eviction, TTL), operations and scheduled events, keys, nodes,
+/// clients, other features in use (deletes, CAS, faults, loss, duplicates,
+/// spikes, skew), the fault phase's length. Smaller is simpler.
+pub fn complexity(s: &Scenario, bug: DeliberateBug) -> [u64; 7] {
+    let unneeded = u64::from(s.node.memory_max_bytes > 0 && !about_eviction(bug))
+        + u64::from(s.mix.ttl_write > 0 && !about_ttl(bug));
+    let f = &s.faults;
+    let features = [
+        s.mix.delete > 0,
+        s.mix.cas > 0,
+        s.net.drop_p > 0.0 || !s.net.drop_kind.is_empty(),
+        s.net.dup_p > 0.0,
+        s.net.spike_p > 0.0,
+        f.partition_every_ms > 0,
+        f.crash_every_ms > 0,
+        f.pause_every_ms > 0,
+        f.skew_max_ms > 0 || f.drift_max_ppm > 0,
+    ]
+    .iter()
+    .filter(|&&x| x)
+    .count() as u64;
+    [
+        unneeded,
+        s.ops as u64 + s.schedule.len() as u64,
+        s.keys as u64,
+        u64::from(s.nodes),
+        s.clients as u64,
+        features,
+        s.fault_phase_ms,
+    ]
+}
+
+/// Every scenario an example may start from: the swarm and each file in
+/// sim/scenarios, by name.
+fn sources() -> Vec<(String, Scenario)> {
+    let mut out = vec![("swarm".to_string(), Scenario::swarm_default())];
+    let mut names: Vec<String> = std::fs::read_dir("sim/scenarios")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    n.strip_suffix(".toml").map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    for n in names {
+        if let Ok(sc) = load(&n) {
+            out.push((n, sc));
+        }
+    }
+    out
+}
+
+/// The simplest example of `bug` failing: from every source, the first
+/// failing seed below `seeds`, shrunk; the least complex wins (ties: the
+/// earlier source). None if no source fails.
+fn simplest(bug: DeliberateBug, seeds: u64) -> Option<(u64, String, shrink::Shrunk)> {
+    let sources = sources();
+    let found: Vec<Option<(u64, String, shrink::Shrunk)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = sources
+            .iter()
+            .map(|(name, sc)| {
+                s.spawn(move || {
+                    for seed in 0..seeds {
+                        let r = world::run(&Options {
+                            seed,
+                            scenario: sc.clone(),
+                            bug: Some(bug),
+                            trace: false,
+                            timeline: false,
+                        })
+                        .ok()?;
+                        if !r.verdict.passed() {
+                            let min = shrink::shrink(seed, &r.scenario, Some(bug), &r.verdict, 400);
+                            return Some((seed, name.clone(), min));
+                        }
+                    }
+                    None
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().flatten())
+            .collect()
+    });
+    found
+        .into_iter()
+        .flatten()
+        .min_by_key(|(_, _, m)| complexity(&m.scenario, bug))
+}
+
+/// The committed example of `bug` at `path`, if it still fails under the bug
+/// at its seed and passes without it.
+fn committed(path: &Path, bug: DeliberateBug) -> Option<(u64, String, shrink::Shrunk)> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let seed = seed_of(&text)?;
+    let sc = Scenario::from_toml(&text).ok()?;
+    let run = |bug| {
+        world::run(&Options {
+            seed,
+            scenario: sc.clone(),
+            bug,
+            trace: false,
+            timeline: true,
+        })
+        .ok()
+    };
+    let bad = run(Some(bug))?;
+    let good = run(None)?;
+    if bad.verdict.passed() || !good.verdict.passed() {
+        return None;
+    }
+    let source = sc.name.trim_start_matches("shrunk from ").to_string();
+    let min = shrink::Shrunk {
+        scenario: sc,
+        verdict: bad.verdict,
+        timeline: bad.timeline,
+        runs: 0,
+    };
+    Some((seed, source, min))
+}
+
 fn load(name: &str) -> Result<Scenario, String> {
     let path = format!("sim/scenarios/{name}.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -301,7 +446,16 @@ fn load(name: &str) -> Result<Scenario, String> {
 
 /// Writes `out/<bug>.md`, `<bug>.min.toml`, `<bug>.svg` per bug and
 /// `out/README.md`. Returns the bugs no failure was found for.
-pub fn write_all(out: &Path, bugs: &[DeliberateBug], seeds: u64) -> Result<Vec<String>, String> {
+///
+/// A bug's example is its committed `<bug>.min.toml` while that still fails
+/// under the bug and passes without it; else (or with `search`) the
+/// simplest shrunk failure over every scenario (see [`simplest`]).
+pub fn write_all(
+    out: &Path,
+    bugs: &[DeliberateBug],
+    seeds: u64,
+    search: bool,
+) -> Result<Vec<String>, String> {
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut index = String::from(
         "# Exercises: break a rule, watch the simulator catch it\n\n\
@@ -317,24 +471,12 @@ pub fn write_all(out: &Path, bugs: &[DeliberateBug], seeds: u64) -> Result<Vec<S
         eprintln!("exercise {name}: sweeping seeds 0..{seeds}");
         let lesson = lesson(bug);
         let scenario_name = lesson.as_ref().and_then(|l| l.scenario);
-        let scenario = match scenario_name {
-            Some(s) => load(s)?,
-            None => Scenario::swarm_default(),
-        };
-        let mut found = None;
-        for seed in 0..seeds {
-            let r = world::run(&Options {
-                seed,
-                scenario: scenario.clone(),
-                bug: Some(bug),
-                trace: false,
-                timeline: false,
-            })?;
-            if !r.verdict.passed() {
-                found = Some((seed, r));
-                break;
-            }
+        let toml_path = out.join(format!("{name}.min.toml"));
+        let found = match search {
+            false => committed(&toml_path, bug),
+            true => None,
         }
+        .or_else(|| simplest(bug, seeds));
         let mut page = String::new();
         let _ = writeln!(page, "# Exercise: `{name}`\n");
         let _ = writeln!(
@@ -383,18 +525,13 @@ pub fn write_all(out: &Path, bugs: &[DeliberateBug], seeds: u64) -> Result<Vec<S
                 );
                 "not caught in this sweep".to_string()
             }
-            Some((seed, r)) => {
-                let _ = writeln!(
-                    page,
-                    "The first failing seed is {seed}:\n\n```\n{}\n```\n",
-                    r.verdict
-                );
-                let min = shrink::shrink(seed, &r.scenario, Some(bug), &r.verdict, 300);
-                let toml_path = out.join(format!("{name}.min.toml"));
+            Some((seed, source, min)) => {
                 let header = format!(
-                    "# Minimal counterexample for --bug {name}, found by the shrinker from seed {seed}\n\
-                     # of {}. Replay: synod-sim run --seed {seed} --scenario {} --bug {name} --timeline\n",
-                    r.scenario.name,
+                    "# Minimal counterexample for --bug {name}: the simplest of the shrunk first\n\
+                     # failures of every scenario (`synod-sim exercises --search`), from {source}.\n\
+                     # It fails under the bug and passes without it (sim/tests/exercises.rs checks).\n\
+                     # seed: {seed}\n\
+                     # Replay: synod-sim run --seed {seed} --scenario {} --bug {name} --timeline\n",
                     toml_path.display()
                 );
                 std::fs::write(&toml_path, header + &min.scenario.to_toml())
@@ -422,10 +559,12 @@ pub fn write_all(out: &Path, bugs: &[DeliberateBug], seeds: u64) -> Result<Vec<S
                 let _ = writeln!(
                     page,
                     "## The minimal counterexample\n\n\
-                     The shrinker reduced it in {} runs to {} operation(s) from {} client(s) on {} \
+                     The simplest failing run found: shrunk from {source} (seed {seed}) to {} \
+                     node(s), {} operation(s) from {} client(s) on {} \
                      key(s), a fault phase of {} ms and {} scheduled faults \
-                     ([{name}.min.toml]({name}.min.toml)):\n\n```\n{}\n```\n",
-                    min.runs,
+                     ([{name}.min.toml]({name}.min.toml)). It fails under the bug and passes \
+                     without it:\n\n```\n{}\n```\n",
+                    min.scenario.nodes,
                     min.scenario.ops,
                     min.scenario.clients,
                     min.scenario.keys,
@@ -463,10 +602,10 @@ pub fn write_all(out: &Path, bugs: &[DeliberateBug], seeds: u64) -> Result<Vec<S
                     lines.len() - tail,
                     lines[tail..].join("\n")
                 );
-                let class = if r.verdict.to_string().contains("linearizability") {
+                let class = if min.verdict.to_string().contains("linearizability") {
                     "linearizability".to_string()
                 } else {
-                    r.verdict
+                    min.verdict
                         .to_string()
                         .split_whitespace()
                         .nth(2)

@@ -87,9 +87,13 @@ enum Cmd {
         /// Only these bugs (default: every one in DeliberateBug::ALL).
         #[arg(long)]
         bug: Vec<String>,
-        /// Seeds to try per bug when looking for a failure.
-        #[arg(long, default_value_t = 300)]
+        /// Seeds to try per bug and scenario when looking for a failure.
+        #[arg(long, default_value_t = 100)]
         seeds: u64,
+        /// Search every scenario for the simplest example even where the
+        /// committed one still holds.
+        #[arg(long)]
+        search: bool,
     },
     /// Sweep a range of seeds.
     Explore {
@@ -125,6 +129,24 @@ enum Cmd {
     },
     /// List the deliberate bugs.
     Bugs,
+    /// Draw a JSON Lines history (ours or a live cluster's) as a timeline
+    /// page: one chart per key, faults shaded (Jepsen's timeline.html).
+    Timeline {
+        /// The history file.
+        file: PathBuf,
+        /// A fault log (scripts/nemesis.sh writes HISTORY.faults.jsonl).
+        #[arg(long)]
+        faults: Option<PathBuf>,
+        /// The page to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this window, in ms after the first event: A..B.
+        #[arg(long)]
+        window: Option<String>,
+        /// Only these keys (e.g. --key k0 --key k3).
+        #[arg(long)]
+        key: Vec<String>,
+    },
 }
 
 /// What part of a run to draw or step through.
@@ -274,7 +296,12 @@ fn main() -> ExitCode {
             }
             ExitCode::from(u8::from(!r.verdict.passed()))
         }
-        Cmd::Exercises { out, bug, seeds } => {
+        Cmd::Exercises {
+            out,
+            bug,
+            seeds,
+            search,
+        } => {
             let bugs: Vec<DeliberateBug> = if bug.is_empty() {
                 DeliberateBug::ALL.to_vec()
             } else {
@@ -288,7 +315,7 @@ fn main() -> ExitCode {
                 }
                 v
             };
-            match synod_sim::exercises::write_all(&out, &bugs, seeds) {
+            match synod_sim::exercises::write_all(&out, &bugs, seeds, search) {
                 Ok(uncaught) if uncaught.is_empty() => ExitCode::SUCCESS,
                 Ok(uncaught) => {
                     eprintln!(
@@ -450,6 +477,56 @@ fn main() -> ExitCode {
                 }
             }
             ExitCode::from(u8::from(bad))
+        }
+        Cmd::Timeline {
+            file,
+            faults,
+            out,
+            window,
+            key,
+        } => {
+            let read = |p: &PathBuf| {
+                std::fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+            };
+            let text = match read(&file) {
+                Ok(t) => t,
+                Err(e) => return usage(&e),
+            };
+            let (events, keys, values) = match history::from_jsonl(&text) {
+                Ok(x) => x,
+                Err(e) => return usage(&e),
+            };
+            if events.is_empty() {
+                return usage(&format!("{}: no operations to draw", file.display()));
+            }
+            let faults = match faults.as_ref().map(read).transpose() {
+                Ok(Some(t)) => match diagram::timeline::faults_from_jsonl(&t) {
+                    Ok(f) => f,
+                    Err(e) => return usage(&e),
+                },
+                Ok(None) => Vec::new(),
+                Err(e) => return usage(&e),
+            };
+            let window_ns = match window.as_deref().map(Filter::parse_window_ms).transpose() {
+                Ok(w) => w.map(|(a, b)| (a.saturating_mul(1_000), b.saturating_mul(1_000))),
+                Err(e) => return usage(&e),
+            };
+            let view = diagram::timeline::View {
+                window_ns,
+                keys: key,
+            };
+            let title = format!("history {}", file.display());
+            let page = diagram::timeline::render(&title, &events, &keys, &values, &faults, &view);
+            if let Err(e) = std::fs::write(&out, page.html) {
+                return usage(&format!("cannot write {}: {e}", out.display()));
+            }
+            println!(
+                "timeline: {} ({} keys, {} faults)",
+                out.display(),
+                page.label_boxes.len(),
+                faults.len()
+            );
+            ExitCode::SUCCESS
         }
         Cmd::Bugs => {
             for b in DeliberateBug::ALL {

@@ -32,6 +32,7 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     with(&|c| c.ops /= 2);
     with(&|c| c.ops = c.ops * 3 / 4);
     with(&|c| c.ops = c.ops.saturating_sub(1).max(1));
+    with(&|c| c.clients = c.clients.min(c.ops).max(1));
     with(&|c| c.clients = c.clients.saturating_sub(1).max(1));
     with(&|c| c.fault_phase_ms = (c.fault_phase_ms / 2).max(1));
     with(&|c| c.fault_phase_ms = (c.fault_phase_ms * 3 / 4).max(1));
@@ -52,6 +53,23 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
         with(&|c| {
             c.net.drop_kind.remove(k);
         });
+    }
+    // Features a failure may not need: eviction (a memory cap), and each
+    // kind of operation (at least one kind stays).
+    with(&|c| c.node.memory_max_bytes = 0);
+    let kinds = [
+        s.mix.read,
+        s.mix.write,
+        s.mix.cas,
+        s.mix.delete,
+        s.mix.ttl_write,
+    ];
+    if kinds.iter().filter(|&&w| w > 0).count() > 1 {
+        with(&|c| c.mix.ttl_write = 0);
+        with(&|c| c.mix.delete = 0);
+        with(&|c| c.mix.cas = 0);
+        with(&|c| c.mix.write = 0);
+        with(&|c| c.mix.read = 0);
     }
     with(&|c| c.keys = c.keys.saturating_sub(1).max(1));
     with(&|c| {

@@ -13,6 +13,7 @@ pub mod html;
 pub mod record;
 pub mod step;
 pub mod svg;
+pub mod timeline;
 
 pub use record::{Culprit, Msg, OpBar, Recording, Span, State, Step};
 
