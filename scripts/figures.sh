@@ -5,6 +5,7 @@
 #   docs/course/figures/*.txt      `synod-sim step --all` transcripts (committed)
 #   docs/exercises/*               one page, minimal scenario and diagram per
 #                                  deliberate bug (`synod-sim exercises`)
+#   docs/course/lecture.html       the lecture deck (scripts/lecture.sh)
 #   docs/course/html/*.html        step-through pages (not committed: open them
 #                                  in a browser after running this script)
 #   target/figures/*.png           a headless-Chromium screenshot of each page
@@ -74,10 +75,13 @@ fig 06-fast-paths --seed 1 --scenario sim/scenarios/fast-paths.toml --window 0..
 
 if [ $exercises -eq 1 ]; then
   echo "exercises: synod-sim exercises --out docs/exercises"
-  "$sim" exercises --out docs/exercises --seeds 500 || echo "warning: some bug was not caught (see docs/exercises/README.md)"
+  "$sim" exercises --out docs/exercises || echo "warning: some bug was not caught (see docs/exercises/README.md)"
   for f in docs/exercises/*.svg; do
     xmlcheck "$f"
     shot "$f" "$png/exercise-$(basename "$f").png"
   done
 fi
+# The lecture deck, from the figures just drawn.
+scripts/lecture.sh
+shot docs/course/lecture.html "$png/lecture.png"
 echo "done: $(ls "$figs"/*.svg | wc -l) course figures, $(ls docs/exercises/*.svg 2>/dev/null | wc -l) exercise figures; pages in $html/"

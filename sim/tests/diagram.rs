@@ -363,3 +363,224 @@ fn an_operation_running_across_the_whole_window_is_drawn() {
         "an operation that ended before the window is drawn"
     );
 }
+
+/// Every visible text label of an SVG the simulator drew, with its box:
+/// (box, text). Follows `translate(0,Y)` of enclosing groups; skips labels
+/// drawn `visibility="hidden"` (left out because there was no room).
+fn label_boxes(svg: &str) -> Vec<(diagram::LabelBox, String)> {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[at..at + tag[at..].find('"')?].to_string())
+    };
+    let root_size: f64 = svg
+        .find("<svg")
+        .and_then(|i| attr(&svg[i..i + svg[i..].find('>').unwrap_or(0)], "font-size"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(11.0);
+    let mut out = Vec::new();
+    let mut offsets: Vec<f64> = Vec::new();
+    let mut rest = svg;
+    while let Some(i) = rest.find('<') {
+        rest = &rest[i..];
+        let end = rest.find('>').unwrap_or(rest.len() - 1);
+        let tag = &rest[..=end];
+        if tag.starts_with("<g") && !tag.ends_with("/>") {
+            let dy = attr(tag, "transform")
+                .and_then(|t| {
+                    let inner = t.strip_prefix("translate(0,")?.strip_suffix(')')?;
+                    inner.parse::<f64>().ok()
+                })
+                .unwrap_or(0.0);
+            offsets.push(dy);
+        } else if tag.starts_with("</g") {
+            offsets.pop();
+        } else if tag.starts_with("<text") && !tag.contains("visibility=\"hidden\"") {
+            let body = &rest[end + 1..];
+            let text = &body[..body.find('<').unwrap_or(body.len())];
+            let text = text
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&");
+            if !text.trim().is_empty() {
+                let num = |n: &str, d: f64| attr(tag, n).and_then(|v| v.parse().ok()).unwrap_or(d);
+                let y = num("y", 0.0) + offsets.iter().sum::<f64>();
+                let anchor = attr(tag, "text-anchor").unwrap_or_else(|| "start".into());
+                let b = diagram::LabelBox::of_text(
+                    num("x", 0.0),
+                    y,
+                    num("font-size", root_size),
+                    &anchor,
+                    &text,
+                );
+                out.push((b, text));
+            }
+        }
+        rest = &rest[end + 1..];
+    }
+    out
+}
+
+/// Pairs of labels that overlap, for a readable assertion message.
+fn overlaps(svg: &str) -> Vec<String> {
+    let boxes = label_boxes(svg);
+    let mut bad = Vec::new();
+    for (i, (a, ta)) in boxes.iter().enumerate() {
+        for (b, tb) in &boxes[i + 1..] {
+            if a.overlaps(b) {
+                bad.push(format!("{ta:?} at {a:?} overlaps {tb:?} at {b:?}"));
+            }
+        }
+    }
+    bad
+}
+
+#[test]
+fn the_overlap_check_finds_overlapping_labels() {
+    let svg = r#"<svg font-size="11"><text x="10" y="10">hello world</text><g transform="translate(0,5)"><text x="20" y="5">overlap</text></g><text x="10" y="40">apart</text></svg>"#;
+    assert_eq!(overlaps(svg).len(), 1, "{:?}", label_boxes(svg));
+}
+
+#[test]
+fn no_label_overlaps_another_in_any_committed_figure_or_a_fresh_drawing() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut checked = 0;
+    for dir in ["docs/course/figures", "docs/exercises"] {
+        let mut files: Vec<_> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+            .collect();
+        files.sort();
+        for f in files {
+            let svg = std::fs::read_to_string(&f).unwrap();
+            let bad = overlaps(&svg);
+            assert!(
+                bad.is_empty(),
+                "{}: {} overlapping label pair(s), e.g. {}; regenerate with scripts/figures.sh",
+                f.display(),
+                bad.len(),
+                bad[0]
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} committed figures found");
+    // Drawn now, from runs with crashes, duplicates and a failure.
+    for (scenario, seed, bug) in [
+        ("crash-mid-accept", 11, None),
+        (
+            "dueling-proposers",
+            1,
+            Some(DeliberateBug::NoBallotTieBreak),
+        ),
+        (
+            "lost-confirm",
+            0,
+            Some(DeliberateBug::ConfirmWithoutMatchingBallot),
+        ),
+    ] {
+        let rec = recorded(scenario, seed, bug);
+        let filter = synod_sim::exercises::focus(&rec);
+        let svg = diagram::svg::render(&rec, &filter, &diagram::svg::SvgOptions::standalone());
+        let bad = overlaps(&svg);
+        assert!(bad.is_empty(), "{scenario} seed {seed}: {}", bad.join("\n"));
+    }
+}
+
+#[test]
+fn the_lecture_deck_is_one_offline_file() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let deck = std::fs::read_to_string(root.join("docs/course/lecture.html"))
+        .expect("docs/course/lecture.html (scripts/lecture.sh builds it)");
+    assert!(
+        deck.matches("class=\"slide\"").count() >= 15,
+        "a 90-minute deck"
+    );
+    assert!(
+        !deck.contains("@@FIG") && !deck.contains("@@TXT"),
+        "unfilled placeholder"
+    );
+    for (i, _) in deck.match_indices("<img") {
+        assert!(
+            deck[i..].starts_with("<img alt=")
+                && deck[i..i + 400].contains("src=\"data:image/svg+xml;base64,"),
+            "an image that is not inlined: {}",
+            &deck[i..i + 120]
+        );
+    }
+    for bad in ["src=\"http", "href=\"http", "@import", "url(http"] {
+        assert!(
+            !deck.contains(bad),
+            "the deck loads something from the network: {bad}"
+        );
+    }
+}
+
+#[test]
+fn a_history_timeline_page_draws_every_key_with_faults_and_no_overlapping_labels() {
+    let r = world::run(&Options {
+        seed: 3,
+        scenario: Scenario::swarm_default(),
+        bug: None,
+        trace: false,
+        timeline: false,
+    })
+    .unwrap();
+    let (events, keys, values) = synod_sim::history::from_jsonl(&r.history_jsonl()).unwrap();
+    let t0 = events[0].time_ns;
+    let faults = format!(
+        "{{\"time\":{},\"node\":2,\"fault\":\"kill\",\"what\":\"kill -9\"}}\n\
+         {{\"time\":{},\"node\":3,\"fault\":\"pause\",\"what\":\"SIGSTOP\"}}\n\
+         {{\"time\":{},\"node\":2,\"fault\":\"recovered\",\"what\":\"role:voter\"}}\n",
+        t0 + 1_000_000,
+        t0 + 1_100_000,
+        t0 + 5_000_000
+    );
+    let faults = diagram::timeline::faults_from_jsonl(&faults).unwrap();
+    assert_eq!(faults.len(), 2);
+    assert_eq!(
+        faults[0].to_ns,
+        Some(t0 + 5_000_000),
+        "kill paired with recovered"
+    );
+    assert_eq!(
+        faults[1].to_ns, None,
+        "a pause without its end runs to the end"
+    );
+    let page = diagram::timeline::render(
+        "test",
+        &events,
+        &keys,
+        &values,
+        &faults,
+        &Default::default(),
+    );
+    let drawn: std::collections::BTreeSet<u32> = events.iter().map(|e| e.key).collect();
+    assert_eq!(page.label_boxes.len(), drawn.len(), "one chart per key");
+    assert!(page.html.contains("n2 killed") && page.html.contains("n3 paused"));
+    assert_eq!(check_xml_fragments(&page.html), 0);
+    for boxes in &page.label_boxes {
+        for (i, a) in boxes.iter().enumerate() {
+            for b in &boxes[i + 1..] {
+                assert!(!a.overlaps(b), "{a:?} overlaps {b:?}");
+            }
+        }
+    }
+    assert!(
+        !page.html.contains("http") || page.html.matches("http").count() == page.label_boxes.len()
+    );
+}
+
+/// Each inline SVG of a page parses as XML; returns how many do not.
+fn check_xml_fragments(html: &str) -> usize {
+    html.match_indices("<svg")
+        .filter(|(i, _)| {
+            let end = html[*i..]
+                .find("</svg>")
+                .map(|e| i + e + 6)
+                .unwrap_or(html.len());
+            check_xml(&html[*i..end]).is_err()
+        })
+        .count()
+}

@@ -185,7 +185,7 @@ function layout() {
   pos = []; let p = 0;
   for (let i = 0; i < N; i++) { pos.push(p); if (vis.steps[i]) p++; }
   pos.push(p);
-  const height = TOP + p * ROW + ROW;
+  const height = TOP + p * ROW + 2 * ROW;
   const width = +svg.getAttribute('width');
   svg.setAttribute('height', height);
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);

@@ -152,3 +152,70 @@ pub fn esc(s: &str) -> String {
     }
     out
 }
+
+/// The box a text label covers, estimated from its font size (the diagrams
+/// use a monospace font: a character is about 0.6 em wide).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LabelBox {
+    pub x0: f64,
+    pub y0: f64,
+    pub x1: f64,
+    pub y1: f64,
+}
+
+impl LabelBox {
+    /// The box of `text` drawn at (x, y) (its baseline) in `size` px with
+    /// SVG's `text-anchor` (start, middle or end).
+    pub fn of_text(x: f64, y: f64, size: f64, anchor: &str, text: &str) -> LabelBox {
+        let w = text.chars().count() as f64 * size * 0.6;
+        let x0 = match anchor {
+            "end" => x - w,
+            "middle" => x - w / 2.0,
+            _ => x,
+        };
+        LabelBox {
+            x0,
+            y0: y - size * 0.75,
+            x1: x0 + w,
+            y1: y + size * 0.2,
+        }
+    }
+
+    /// True if the two boxes share any area.
+    pub fn overlaps(&self, o: &LabelBox) -> bool {
+        self.x0 < o.x1 && o.x0 < self.x1 && self.y0 < o.y1 && o.y0 < self.y1
+    }
+}
+
+/// Places labels so that none overlaps another: each takes the first of its
+/// candidate positions that is free, or is left out (its tooltip stays).
+#[derive(Clone, Debug, Default)]
+pub struct Placer {
+    pub placed: Vec<LabelBox>,
+}
+
+impl Placer {
+    /// Marks a box as taken, whatever it overlaps (fixed text).
+    pub fn reserve(&mut self, b: LabelBox) {
+        self.placed.push(b);
+    }
+
+    /// The first free candidate (x, y) for `text`, now taken; None if every
+    /// candidate overlaps a placed label.
+    pub fn place(
+        &mut self,
+        candidates: &[(f64, f64)],
+        size: f64,
+        anchor: &str,
+        text: &str,
+    ) -> Option<(f64, f64)> {
+        for &(x, y) in candidates {
+            let b = LabelBox::of_text(x, y, size, anchor, text);
+            if !self.placed.iter().any(|p| p.overlaps(&b)) {
+                self.placed.push(b);
+                return Some((x, y));
+            }
+        }
+        None
+    }
+}

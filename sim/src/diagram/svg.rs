@@ -8,7 +8,7 @@
 //! HTML page can filter and re-lay it out without drawing it again.
 
 use super::record::OPEN;
-use super::{esc, Filter, Recording};
+use super::{esc, Filter, LabelBox, Placer, Recording};
 use std::fmt::Write as _;
 
 /// Height of one step row, px.
@@ -182,7 +182,9 @@ pub fn layout(rec: &Recording, visible_steps: &[bool], lanes_used: &[bool], head
         client_x,
         text_x,
         top,
-        height: top + p * ROW + ROW,
+        // One row more than the steps: arrows still in flight end there,
+        // above the legend.
+        height: top + p * ROW + 2 * ROW,
         width: text_x + TEXT_W,
         pos,
     }
@@ -212,6 +214,56 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
         expl.len() as u32 * 15 + 16
     };
     let lay = layout(rec, &vis.steps, &lanes_used, header);
+    // Labels that would overlap another are moved to a free spot or left
+    // out (their tooltip stays). The HTML page draws every element and
+    // filters itself, so it keeps every label where it is.
+    let placing = !opts.all_elements;
+    let mut placer = Placer::default();
+    let legend = "synod-sim diagram · arrows: messages (dashed: duplicate; faint dots: still in flight when the run ended; dotted + ✗: lost) · bars: client operations (green ok, red failed, amber unknown) · hatched: down · yellow: recovering · blue: paused · red strip: partitioned";
+    if placing {
+        for (i, l) in expl.iter().enumerate() {
+            placer.reserve(LabelBox::of_text(
+                10.0,
+                16.0 + i as f64 * 15.0,
+                11.0,
+                "start",
+                l,
+            ));
+        }
+        let hy = f64::from(header + 24);
+        placer.reserve(LabelBox::of_text(8.0, hy, 11.0, "start", "step  t (ms)"));
+        placer.reserve(LabelBox::of_text(
+            f64::from(lay.text_x),
+            hy,
+            11.0,
+            "start",
+            "what happened",
+        ));
+        for (name, x) in &lay.lane_x {
+            placer.reserve(LabelBox::of_text(f64::from(*x), hy, 13.0, "middle", name));
+        }
+        for (i, st) in rec.steps.iter().enumerate() {
+            if vis.steps[i] {
+                let y = f64::from(lay.y(i)) + 4.0;
+                let num = format!("{i:>4} {:>9.3}", st.t_us as f64 / 1_000.0);
+                placer.reserve(LabelBox::of_text(8.0, y, 11.0, "start", &num));
+                placer.reserve(LabelBox::of_text(
+                    f64::from(lay.text_x),
+                    y,
+                    11.0,
+                    "start",
+                    &st.text,
+                ));
+            }
+        }
+        placer.reserve(LabelBox::of_text(
+            8.0,
+            f64::from(lay.height - 6),
+            9.0,
+            "start",
+            legend,
+        ));
+    }
     let mut s = String::with_capacity(64 * 1024);
     let _ = write!(
         s,
@@ -338,30 +390,46 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
             esc(&st.text)
         );
     }
-    // Acceptor states beside node lanes, when they change.
-    if opts.states {
-        for st in &rec.states {
-            if !vis.steps[st.s] && !opts.all_elements {
-                continue;
-            }
-            if let Some(k) = filter.key.as_deref() {
-                if !opts.all_elements && rec.keys[st.key as usize] != k {
+    // Acceptor states beside node lanes, when they change: drawn under the
+    // operations and messages, but placed after them (their labels matter more).
+    let states_at = s.len();
+    let mut states_svg = String::new();
+    let draw_states = |placer: &mut Placer, s: &mut String| {
+        if opts.states {
+            for st in &rec.states {
+                if !vis.steps[st.s] && !opts.all_elements {
                     continue;
                 }
+                if let Some(k) = filter.key.as_deref() {
+                    if !opts.all_elements && rec.keys[st.key as usize] != k {
+                        continue;
+                    }
+                }
+                let x = lay.node_x[st.node as usize] + 5;
+                let text = state_label(rec, st);
+                let base = f64::from(lay.y(st.s));
+                let (dy, hidden) = if placing {
+                    let at = [9.0, 17.0, 1.0].map(|d| (f64::from(x), base + d));
+                    match placer.place(&at, 8.5, "start", &text) {
+                        Some((_, y)) => (y - base, ""),
+                        None => (9.0, r#" visibility="hidden""#),
+                    }
+                } else {
+                    (9.0, "")
+                };
+                let _ = writeln!(
+                    s,
+                    r##"<g class="state" data-s1="{}" data-key="{}" data-node="{}" transform="translate(0,{})"><text class="lbl" x="{x}" y="{dy}" font-size="8.5" fill="#666"{hidden}>{}<title>{}</title></text></g>"##,
+                    st.s,
+                    st.key,
+                    st.node,
+                    lay.y(st.s),
+                    esc(&text),
+                    esc(&text)
+                );
             }
-            let x = lay.node_x[st.node as usize] + 5;
-            let text = state_label(rec, st);
-            let _ = writeln!(
-                s,
-                r##"<g class="state" data-s1="{}" data-key="{}" data-node="{}" transform="translate(0,{})"><text class="lbl" x="{x}" y="9" font-size="8.5" fill="#666">{}</text></g>"##,
-                st.s,
-                st.key,
-                st.node,
-                lay.y(st.s),
-                esc(&text)
-            );
         }
-    }
+    };
     // Client operations: a bar from invoke to end, coloured by outcome.
     for (i, o) in rec.ops.iter().enumerate() {
         if !vis.ops[i] && !opts.all_elements {
@@ -377,16 +445,7 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
         let (y1, y2) = (lay.y(o.s1), lay.y(o.s2));
         let hl = rec.culprit.ops.contains(&i);
         let colour = outcome_colour(o.outcome);
-        let label = format!(
-            "{} → {}",
-            o.text,
-            match o.outcome {
-                "ok" => "ok",
-                "fail" => "failed",
-                "info" => "unknown",
-                _ => "open",
-            }
-        );
+        let label = op_label(o);
         let node_x = lay.node_x.get(o.node as usize).copied().unwrap_or(0);
         let links = if o.node > 0 {
             format!(
@@ -402,9 +461,30 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
         } else {
             String::new()
         };
+        // Neighbouring lanes' labels are wider than a lane: alternate their
+        // height so bars starting on one row stay readable.
+        let op_y = y1 - 6 - 11 * (o.lane as u32 % 2);
+        let (op_x, op_y, hidden) = if placing {
+            let (left, right) = (f64::from(x) - 54.0, f64::from(x) + 8.0);
+            let alt = y1 - 6 - 11 * ((o.lane as u32 + 1) % 2);
+            let at = [
+                (left, op_y),
+                (left, alt),
+                (right, y1 + 4),
+                (right, y1 + 14),
+                (left, y1.saturating_sub(28)),
+            ]
+            .map(|(x, y)| (x, f64::from(y)));
+            match placer.place(&at, 10.0, "start", &label) {
+                Some((lx, y)) => (lx, y as u32, ""),
+                None => (left, op_y, r#" visibility="hidden""#),
+            }
+        } else {
+            (f64::from(x) - 54.0, op_y, "")
+        };
         let _ = writeln!(
             s,
-            r##"<g class="op{}" data-op="{i}" data-s1="{}" data-s2="{}" data-key="{}" data-node="{}" data-lane="{}">{links}<rect class="bar" x="{}" y="{}" width="10" height="{}" rx="3" fill="{colour}"><title>process {}: {} ({}) {}</title></rect><text class="lbl" x="{}" y="{}" font-size="10" fill="#222">{}</text></g>"##,
+            r##"<g class="op{}" data-op="{i}" data-s1="{}" data-s2="{}" data-key="{}" data-node="{}" data-lane="{}">{links}<rect class="bar" x="{}" y="{}" width="10" height="{}" rx="3" fill="{colour}"><title>process {}: {} ({}) {}</title></rect><text class="lbl" x="{}" y="{}" font-size="10" fill="#222"{hidden}>{}</text></g>"##,
             if hl { " hl" } else { "" },
             o.s1,
             o.s2,
@@ -418,10 +498,8 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
             esc(&o.text),
             o.outcome,
             esc(&o.result),
-            x - 54,
-            // Neighbouring lanes' labels are wider than a lane: alternate
-            // their height so bars starting on one row stay readable.
-            y1 - 6 - 11 * (o.lane as u32 % 2),
+            op_x,
+            op_y,
             esc(&label)
         );
     }
@@ -448,11 +526,13 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
         };
         let class = kind_class(m.kind);
         let colour = kind_colour(m.kind);
+        let in_flight = m.s2 == OPEN && m.fate != "lost";
         let dash = match m.fate {
+            "dup" if in_flight => r#" stroke-dasharray="6,3" stroke-opacity="0.45""#,
             "dup" => r#" stroke-dasharray="6,3""#,
             "lost" => r#" stroke-dasharray="3,3""#,
             "held" => r#" stroke-dasharray="1,3""#,
-            _ if m.s2 == OPEN => r#" stroke-dasharray="8,4""#,
+            _ if in_flight => r#" stroke-dasharray="1.5,3" stroke-opacity="0.45""#,
             _ => "",
         };
         let end = if m.fate == "lost" {
@@ -484,6 +564,9 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
             "held" => label.push_str(" (held)"),
             _ => {}
         }
+        if in_flight {
+            label.push_str(" (in flight)");
+        }
         // The label sits at the receiving end (one receipt per row, so labels
         // never collide), or beside the sender for a message lost on the way.
         let rightward = x2 >= x1;
@@ -499,9 +582,18 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
             (x2 + 10, y2 + 1, "start")
         };
         let ly = ly.saturating_sub(4);
+        let (ly, hidden) = if placing {
+            let at = [0.0, -9.0, 9.0, -17.0].map(|d| (f64::from(lx), f64::from(ly) + d));
+            match placer.place(&at, 9.5, anchor, &label) {
+                Some((_, y)) => (y.max(0.0) as u32, ""),
+                None => (ly, r#" visibility="hidden""#),
+            }
+        } else {
+            (ly, "")
+        };
         let _ = writeln!(
             s,
-            r##"<g class="msg" data-m="{i}" data-s1="{}" data-s2="{}" data-key="{}" data-from="{}" data-to="{}" data-fate="{}"><line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.4"{dash}{marker}/>{end}<text class="lbl" x="{lx}" y="{ly}" text-anchor="{anchor}" font-size="9.5" fill="{colour}">{}<title>{} n{} → n{} {} {}</title></text></g>"##,
+            r##"<g class="msg" data-m="{i}" data-s1="{}" data-s2="{}" data-key="{}" data-from="{}" data-to="{}" data-fate="{}"><line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.4"{dash}{marker}/>{end}<text class="lbl" x="{lx}" y="{ly}" text-anchor="{anchor}" font-size="9.5" fill="{colour}"{hidden}>{}<title>{} n{} → n{} {} {}</title></text></g>"##,
             m.s1,
             m.s2,
             m.key,
@@ -516,14 +608,39 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
             esc(&m.why)
         );
     }
+    draw_states(&mut placer, &mut states_svg);
+    s.insert_str(states_at, &states_svg);
     // Legend.
     let ly = lay.height - 6;
     let _ = write!(
         s,
-        r##"<text x="8" y="{ly}" font-size="9" fill="#777">synod-sim diagram · arrows: messages (dashed: duplicate, dotted + ✗: lost) · bars: client operations (green ok, red failed, amber unknown) · hatched: down · yellow: recovering · blue: paused · red strip: partitioned</text>"##
+        r##"<text x="8" y="{ly}" font-size="9" fill="#777">{legend}</text>"##
     );
     s.push_str("\n</svg>\n");
     s
+}
+
+/// What an operation bar says: the operation, and what it wrote or read.
+/// `read k0 → "v1"`, `write k0 "v1" → ok`, `read k0 → unknown`.
+pub fn op_label(o: &super::OpBar) -> String {
+    let outcome = match o.outcome {
+        "ok" => "ok",
+        "fail" => "failed",
+        "info" => "unknown",
+        _ => "open",
+    };
+    match o
+        .text
+        .strip_suffix(" nil")
+        .filter(|t| t.starts_with("read "))
+    {
+        Some(read) if o.outcome == "ok" => {
+            let value = o.result.split(" — ").next().unwrap_or("");
+            format!("{read} → {value}")
+        }
+        Some(read) => format!("{read} → {outcome}"),
+        None => format!("{} → {outcome}", o.text),
+    }
 }
 
 /// "k0 p=3.1 a=3.1:"v2" ✓" for a state beside a lane.

@@ -7,6 +7,7 @@
 //! network), so a failure in a real cluster can be looked at like a simulated
 //! one.
 
+use super::LabelBox;
 use crate::history::{Event, HVal, Type, Values, F};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -76,7 +77,8 @@ struct Bar {
     process: u64,
     f: F,
     from_ns: u64,
-    /// None: no reply (info, or still running at the end of the history).
+    /// When the client was answered (for info: told "unknown"; the write
+    /// may still take effect later). None: still running when the history ends.
     to_ns: Option<u64>,
     ty: Type,
     invoke: HVal,
@@ -108,9 +110,7 @@ fn bars(events: &[Event]) -> BTreeMap<u32, Vec<Bar>> {
                 if let Some(mut b) = open.remove(&e.process) {
                     b.ty = ty;
                     b.reply = e.value;
-                    if ty != Type::Info {
-                        b.to_ns = Some(e.time_ns);
-                    }
+                    b.to_ns = Some(e.time_ns);
                     by_key.entry(keys[&e.process]).or_default().push(b);
                 }
             }
@@ -155,30 +155,15 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// A drawn label's box, for the overlap check.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Box2 {
-    pub x0: f64,
-    pub y0: f64,
-    pub x1: f64,
-    pub y1: f64,
-}
-
-impl Box2 {
-    pub fn overlaps(&self, o: &Box2) -> bool {
-        self.x0 < o.x1 && o.x0 < self.x1 && self.y0 < o.y1 && o.y0 < self.y1
-    }
-}
-
-/// Approximate width of `s` at `px` font size (monospace-ish estimate).
-pub fn text_width(s: &str, px: f64) -> f64 {
-    s.chars().count() as f64 * px * 0.62
+/// Width of `s` at `px` (the estimate the overlap check uses).
+fn text_width(s: &str, px: f64) -> f64 {
+    LabelBox::of_text(0.0, 0.0, px, "start", s).x1
 }
 
 /// The page, and every label box drawn (per chart), for tests.
 pub struct Page {
     pub html: String,
-    pub label_boxes: Vec<Vec<Box2>>,
+    pub label_boxes: Vec<Vec<LabelBox>>,
 }
 
 /// What part of the history to draw.
@@ -232,7 +217,7 @@ pub fn render(
          above each chart (from the fault log, aligned to the history's clock).</p>\n\
          <p class=\"legend\"><span style=\"background:#b7e1b0\">ok</span>\
          <span style=\"background:#f2a7a7\">failed (not applied)</span>\
-         <span style=\"background:#f7d58b\">unknown (may or may not have applied; runs to the end)</span>\
+         <span style=\"background:#f7d58b\">unknown (may or may not have applied, even after the bar ends)</span>\
          <span style=\"background:#e4e4ee\">fault</span></p>\n",
         t = esc(title),
         a = ms(w0),
@@ -284,22 +269,22 @@ pub fn render(
             shown.len()
         );
         let mut boxes = Vec::new();
+        let mut bands = Vec::new();
         for (f, lane) in visible.iter().zip(&fault_lane) {
             let (a, b) = (x(f.from_ns), x(f.to_ns.unwrap_or(w1)));
             let ly = 14.0 + *lane as f64 * 12.0;
+            bands.push((a, b));
             let _ = writeln!(
                 html,
-                "<rect x=\"{a:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#e4e4ee\"/>\
+                "\
                  <line x1=\"{a:.1}\" y1=\"{:.1}\" x2=\"{a:.1}\" y2=\"{:.1}\" stroke=\"#9a9ab8\"/>\
                  <text x=\"{:.1}\" y=\"{ly:.1}\" fill=\"#55557a\">{}</text>",
-                (b - a).max(1.0),
-                procs.len() as f64 * ROW,
                 ly - 9.0,
                 top + procs.len() as f64 * ROW,
                 a + 2.0,
                 esc(&f.label)
             );
-            boxes.push(Box2 {
+            boxes.push(LabelBox {
                 x0: a + 2.0,
                 y0: ly - FONT,
                 x1: a + 2.0 + text_width(&f.label, FONT),
@@ -313,7 +298,7 @@ pub fn render(
                 "<text x=\"4\" y=\"{:.1}\" fill=\"#666\">p{p}</text>",
                 y + ROW - 4.0
             );
-            boxes.push(Box2 {
+            boxes.push(LabelBox {
                 x0: 4.0,
                 y0: y + ROW - 4.0 - FONT,
                 x1: 4.0 + text_width(&format!("p{p}"), FONT),
@@ -352,7 +337,7 @@ pub fn render(
                     y + ROW - 7.0,
                     esc(&text)
                 );
-                boxes.push(Box2 {
+                boxes.push(LabelBox {
                     x0: a + 2.0,
                     y0: y + ROW - 7.0 - FONT,
                     x1: a + 2.0 + tw,
@@ -361,6 +346,14 @@ pub fn render(
             }
             html.push('\n');
         }
+        for (a, b) in bands {
+            let _ = write!(
+                html,
+                "<rect x=\"{a:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"#55557a\" fill-opacity=\"0.18\"/>",
+                (b - a).max(1.0),
+                procs.len() as f64 * ROW
+            );
+        }
         // The time axis.
         let ay = top + procs.len() as f64 * ROW + 14.0;
         let mut last_end = f64::MIN;
@@ -368,13 +361,15 @@ pub fn render(
             let t = w0 + (w1 - w0) * i / 10;
             let tx = x(t);
             let s = format!("{:.1} ms", ms(t));
-            let start = (tx - text_width(&s, FONT) / 2.0).max(0.0);
+            let start = (tx - text_width(&s, FONT) / 2.0)
+                .min(WIDTH - text_width(&s, FONT) - 2.0)
+                .max(0.0);
             if start > last_end + 4.0 {
                 let _ = write!(
                     html,
                     "<text x=\"{start:.1}\" y=\"{ay:.1}\" fill=\"#666\">{s}</text>"
                 );
-                boxes.push(Box2 {
+                boxes.push(LabelBox {
                     x0: start,
                     y0: ay - FONT,
                     x1: start + text_width(&s, FONT),
