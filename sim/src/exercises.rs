@@ -333,7 +333,13 @@ pub fn complexity(s: &Scenario, bug: DeliberateBug) -> [u64; 7] {
     ]
     .iter()
     .filter(|&&x| x)
-    .count() as u64;
+    .count() as u64
+        // Each kind of operation beyond one.
+        + {
+            let mut mix = s.mix.clone();
+            let kinds = shrink::MIX_KINDS.iter().filter(|k| *k(&mut mix) > 0).count();
+            kinds.saturating_sub(1) as u64
+        };
     [
         unneeded,
         s.ops as u64 + s.schedule.len() as u64,
@@ -472,11 +478,16 @@ pub fn write_all(
         let lesson = lesson(bug);
         let scenario_name = lesson.as_ref().and_then(|l| l.scenario);
         let toml_path = out.join(format!("{name}.min.toml"));
-        let found = match search {
-            false => committed(&toml_path, bug),
-            true => None,
-        }
-        .or_else(|| simplest(bug, seeds));
+        // The committed example while it holds; with `search`, the simpler
+        // of it and the best a new search finds.
+        let kept = committed(&toml_path, bug);
+        let found = match (kept, search) {
+            (Some(k), false) => Some(k),
+            (kept, _) => kept
+                .into_iter()
+                .chain(simplest(bug, seeds))
+                .min_by_key(|(_, _, m)| complexity(&m.scenario, bug)),
+        };
         let mut page = String::new();
         let _ = writeln!(page, "# Exercise: `{name}`\n");
         let _ = writeln!(

@@ -6,7 +6,7 @@
 //! Each RNG stream is independent, so removing one fault does not reshuffle
 //! the workload; a smaller case usually still fails.
 
-use crate::scenario::Scenario;
+use crate::scenario::{Mix, Scenario};
 use crate::world::{self, Options, Verdict};
 use synod::core::DeliberateBug;
 
@@ -18,6 +18,25 @@ pub struct Shrunk {
     /// Runs spent.
     pub runs: usize,
 }
+
+/// Every kind of operation in the workload's mix.
+pub const MIX_KINDS: [fn(&mut Mix) -> &mut u32; 15] = [
+    |m| &mut m.read,
+    |m| &mut m.write,
+    |m| &mut m.cas,
+    |m| &mut m.delete,
+    |m| &mut m.ttl_write,
+    |m| &mut m.incr,
+    |m| &mut m.append,
+    |m| &mut m.getdel,
+    |m| &mut m.setnx,
+    |m| &mut m.expire,
+    |m| &mut m.persist,
+    |m| &mut m.ttl,
+    |m| &mut m.mget,
+    |m| &mut m.mset,
+    |m| &mut m.keys,
+];
 
 fn candidates(s: &Scenario) -> Vec<Scenario> {
     let mut out = Vec::new();
@@ -57,19 +76,11 @@ fn candidates(s: &Scenario) -> Vec<Scenario> {
     // Features a failure may not need: eviction (a memory cap), and each
     // kind of operation (at least one kind stays).
     with(&|c| c.node.memory_max_bytes = 0);
-    let kinds = [
-        s.mix.read,
-        s.mix.write,
-        s.mix.cas,
-        s.mix.delete,
-        s.mix.ttl_write,
-    ];
-    if kinds.iter().filter(|&&w| w > 0).count() > 1 {
-        with(&|c| c.mix.ttl_write = 0);
-        with(&|c| c.mix.delete = 0);
-        with(&|c| c.mix.cas = 0);
-        with(&|c| c.mix.write = 0);
-        with(&|c| c.mix.read = 0);
+    let mut mix = s.mix.clone();
+    if MIX_KINDS.iter().filter(|k| *k(&mut mix) > 0).count() > 1 {
+        for k in MIX_KINDS {
+            with(&|c| *k(&mut c.mix) = 0);
+        }
     }
     with(&|c| c.keys = c.keys.saturating_sub(1).max(1));
     with(&|c| {

@@ -8,7 +8,7 @@
 //! one.
 
 use super::LabelBox;
-use crate::history::{Event, HVal, Type, Values, F};
+use crate::history::{show_value, Event, HVal, Type, Values, F};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -126,9 +126,8 @@ fn bars(events: &[Event]) -> BTreeMap<u32, Vec<Bar>> {
 fn label(b: &Bar, values: &Values) -> String {
     let v = |h: HVal| match h {
         HVal::V(id) => short(&values.show(id)),
-        HVal::Null => "nil".into(),
         HVal::Pair(a, c) => format!("{}→{}", short(&values.show(a)), short(&values.show(c))),
-        HVal::Flag(x) => u8::from(x).to_string(),
+        h => short(&show_value(values, h)),
     };
     match (b.f, b.ty) {
         (F::Read, Type::Ok) => format!("r {}", v(b.reply)),
@@ -136,6 +135,8 @@ fn label(b: &Bar, values: &Values) -> String {
         (F::Write, _) => format!("w {}", v(b.invoke)),
         (F::Cas, _) => format!("cas {}", v(b.invoke)),
         (F::Delete, _) => "del".into(),
+        (f, Type::Ok) => format!("{} {}", f.name(), v(b.reply)),
+        (f, _) => f.name().to_string(),
     }
 }
 
@@ -225,8 +226,10 @@ pub fn render(
     );
     let mut all_boxes = Vec::new();
     for (&k, ops) in &by_key {
-        let name = &keys[k as usize];
-        if !view.keys.is_empty() && !view.keys.contains(name) {
+        let name = keys
+            .get(k as usize)
+            .map_or("(listings: KEYS, SCAN, DBSIZE, FLUSHALL)", String::as_str);
+        if !view.keys.is_empty() && !view.keys.iter().any(|k| k == name) {
             continue;
         }
         let shown: Vec<&Bar> = ops
