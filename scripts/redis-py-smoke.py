@@ -14,10 +14,8 @@ p.add_argument("--host", default="127.0.0.1")
 p.add_argument("--port", type=int, default=7001)
 a = p.parse_args()
 
-# redis-py 8 speaks RESP3 by default (HELLO 3); synod speaks RESP2 only.
-r = redis.Redis(
-    host=a.host, port=a.port, protocol=2, decode_responses=True, client_name="smoke"
-)
+# redis-py 8's defaults: it speaks RESP3 (HELLO 3).
+r = redis.Redis(host=a.host, port=a.port, decode_responses=True, client_name="smoke")
 assert r.ping()
 assert r.client_getname() == "smoke"
 assert r.set("smoke:a", "1")

@@ -699,19 +699,54 @@ pub fn format_reply(reply: &Reply) -> String {
             Reply::Integer(n) => out.push_str(&format!("(integer) {n}")),
             Reply::Bulk(v) => out.push_str(&quote(v)),
             Reply::Nil | Reply::NilArray => out.push_str("(nil)"),
-            Reply::Array(items) if items.is_empty() => out.push_str("(empty array)"),
-            Reply::Array(items) => {
-                let width = items.len().to_string().len();
-                for (i, item) in items.iter().enumerate() {
+            Reply::Double(d) => out.push_str(&format!("(double) {d}")),
+            Reply::Array(items) | Reply::Set(items) if items.is_empty() => {
+                out.push_str("(empty array)")
+            }
+            Reply::Map(pairs) | Reply::Pairs(pairs) if pairs.is_empty() => {
+                out.push_str("(empty array)")
+            }
+            Reply::Array(items) => list(items.iter(), ")", indent, out),
+            Reply::Set(items) => list(items.iter(), "~", indent, out),
+            Reply::Pairs(pairs) => {
+                let items: Vec<Reply> = pairs
+                    .iter()
+                    .map(|(a, b)| Reply::Array(vec![a.clone(), b.clone()]))
+                    .collect();
+                list(items.iter(), ")", indent, out)
+            }
+            // As redis-cli -3: `1# "field" => "value"`.
+            Reply::Map(pairs) => {
+                let width = pairs.len().to_string().len();
+                for (i, (k, v)) in pairs.iter().enumerate() {
                     if i > 0 {
                         out.push('\n');
                         out.push_str(&" ".repeat(indent));
                     }
-                    let label = format!("{:>width$}) ", i + 1);
+                    let label = format!("{:>width$}# ", i + 1);
                     out.push_str(&label);
-                    go(item, indent + label.len(), out);
+                    go(k, indent + label.len(), out);
+                    out.push_str(" => ");
+                    go(v, indent + label.len() + 4, out);
                 }
             }
+        }
+    }
+    fn list<'a>(
+        items: impl ExactSizeIterator<Item = &'a Reply>,
+        mark: &str,
+        indent: usize,
+        out: &mut String,
+    ) {
+        let width = items.len().to_string().len();
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                out.push('\n');
+                out.push_str(&" ".repeat(indent));
+            }
+            let label = format!("{:>width$}{mark} ", i + 1);
+            out.push_str(&label);
+            go(item, indent + label.len(), out);
         }
     }
     let mut out = String::new();

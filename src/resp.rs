@@ -1,5 +1,8 @@
-//! RESP2, the Redis wire protocol, as a pure codec: bytes in, commands out; replies in,
-//! bytes out.
+//! RESP, the Redis wire protocol, as a pure codec: bytes in, commands out; replies in,
+//! bytes out. Requests are the same in RESP2 and RESP3; replies are encoded in the
+//! connection's [`Protocol`] (RESP2 until the client sends `HELLO 3`): a map, a set, a
+//! double or a null has its own RESP3 type and falls back to RESP2's arrays, bulk strings
+//! and `$-1`/`*-1`. No push messages are sent.
 //!
 //! The runtime's connection task feeds each read into a [`RequestParser`] and hands the
 //! commands it yields to the core; the core's answers come back as [`Reply`] values encoded
@@ -582,7 +585,17 @@ fn split_inline(line: &[u8]) -> Result<Vec<Vec<u8>>, RespError> {
     }
 }
 
-/// A RESP2 reply.
+/// Which reply encoding a connection speaks (`HELLO 2` / `HELLO 3`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// RESP2: every connection starts here.
+    #[default]
+    Resp2,
+    /// RESP3: maps, sets, doubles and one null.
+    Resp3,
+}
+
+/// A reply, encoded in RESP2 or RESP3 by [`Reply::encode`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// `+OK`: a status line.
@@ -593,12 +606,23 @@ pub enum Reply {
     Integer(i64),
     /// `$3\r\nfoo`: a binary-safe string.
     Bulk(Vec<u8>),
-    /// `$-1`: the null bulk string (a missing key).
+    /// `$-1` (RESP3 `_`): the null bulk string (a missing key).
     Nil,
     /// `*2\r\n...`: a list of replies.
     Array(Vec<Reply>),
-    /// `*-1`: the null array.
+    /// `*-1` (RESP3 `_`): the null array.
     NilArray,
+    /// RESP3 `%2\r\n` key, value, ...; RESP2 a flat array of keys and values
+    /// (HGETALL, CONFIG GET, HELLO).
+    Map(Vec<(Reply, Reply)>),
+    /// RESP3 `~2\r\n`; RESP2 an array (SMEMBERS, SINTER ...).
+    Set(Vec<Reply>),
+    /// RESP3 `,1.5\r\n`; RESP2 the same text as a bulk string. The text is
+    /// the number as Redis prints it ("1.5", "inf"), so replies compare exactly.
+    Double(String),
+    /// Pairs that RESP3 nests (`*2` of `*2` arrays) and RESP2 flattens
+    /// (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES).
+    Pairs(Vec<(Reply, Reply)>),
 }
 
 impl Reply {
@@ -614,8 +638,15 @@ impl Reply {
         Reply::Error(msg.replace(['\r', '\n'], " "))
     }
 
-    /// Appends the wire encoding.
-    pub fn encode(&self, out: &mut Vec<u8>) {
+    /// A double as Redis prints it: the shortest text that reads back the
+    /// same number, "inf" and "-inf" for the infinities.
+    pub fn double(v: f64) -> Reply {
+        Reply::Double(format_double(v))
+    }
+
+    /// Appends the wire encoding in `protocol`.
+    pub fn encode(&self, out: &mut Vec<u8>, protocol: Protocol) {
+        let resp3 = protocol == Protocol::Resp3;
         match self {
             Reply::Simple(line) => push_line(out, b'+', line),
             Reply::Error(line) => push_line(out, b'-', line),
@@ -628,16 +659,75 @@ impl Reply {
                 out.extend_from_slice(CRLF);
             }
             Reply::Bulk(bytes) => push_bulk(out, bytes),
+            Reply::Nil | Reply::NilArray if resp3 => out.extend_from_slice(b"_\r\n"),
             Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
             Reply::Array(items) => {
                 push_header(out, b'*', items.len());
                 for item in items {
-                    item.encode(out);
+                    item.encode(out, protocol);
                 }
             }
             Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
+            Reply::Map(pairs) => {
+                if resp3 {
+                    push_header(out, b'%', pairs.len());
+                } else {
+                    push_header(out, b'*', pairs.len() * 2);
+                }
+                for (k, v) in pairs {
+                    k.encode(out, protocol);
+                    v.encode(out, protocol);
+                }
+            }
+            Reply::Set(items) => {
+                push_header(out, if resp3 { b'~' } else { b'*' }, items.len());
+                for item in items {
+                    item.encode(out, protocol);
+                }
+            }
+            Reply::Double(text) if resp3 => push_line(out, b',', text),
+            Reply::Double(text) => push_bulk(out, text.as_bytes()),
+            Reply::Pairs(pairs) => {
+                if resp3 {
+                    push_header(out, b'*', pairs.len());
+                } else {
+                    push_header(out, b'*', pairs.len() * 2);
+                }
+                for (a, b) in pairs {
+                    if resp3 {
+                        push_header(out, b'*', 2);
+                    }
+                    a.encode(out, protocol);
+                    b.encode(out, protocol);
+                }
+            }
         }
     }
+}
+
+/// Formats a double the way Redis 7.2+ replies with one (ZSCORE, ZINCRBY).
+pub fn format_double(v: f64) -> String {
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    if v.is_nan() {
+        return "nan".to_owned();
+    }
+    // Redis switches to exponent form outside 1e-4 .. 1e17, like %.17g.
+    let abs = v.abs();
+    if abs != 0.0 && !(1e-4..1e17).contains(&abs) {
+        let s = format!("{v:e}");
+        // Rust writes "1e20" and "1.5e-7"; Redis writes "1e+20" and "1.5e-07".
+        if let Some((m, e)) = s.split_once('e') {
+            let (sign, digits) = match e.strip_prefix('-') {
+                Some(d) => ('-', d),
+                None => ('+', e),
+            };
+            return format!("{m}e{sign}{digits:0>2}");
+        }
+        return s;
+    }
+    format!("{v}")
 }
 
 /// Parses one reply from the front of `buf` (for the Rust client and tests).
@@ -659,12 +749,12 @@ fn parse_reply_at(
         return Ok(None);
     };
     let line_max_bytes = match kind {
-        b'+' | b'-' => usize::MAX,
-        b':' | b'$' | b'*' => HEADER_LINE_MAX_BYTES,
+        b'+' | b'-' | b',' => usize::MAX,
+        b':' | b'$' | b'*' | b'%' | b'~' | b'_' => HEADER_LINE_MAX_BYTES,
         _ => {
             let got = kind.escape_ascii();
             return Err(RespError::Protocol(format!(
-                "expected a reply type ('+', '-', ':', '$' or '*'), got '{got}'"
+                "expected a reply type ('+', '-', ':', '$', '*', '%', '~', ',' or '_'), got '{got}'"
             )));
         }
     };
@@ -674,16 +764,21 @@ fn parse_reply_at(
         LineEnd::TooLong => return Err(bad_number(kind, &buf[start + 1..])),
     };
     let next = nl + 1;
-    if let b'+' | b'-' = kind {
+    if let b'+' | b'-' | b',' | b'_' = kind {
         let line = &buf[start..nl];
         let text = line[1..]
             .strip_suffix(b"\r")
             .ok_or_else(|| missing_cr(line))?;
         let text = String::from_utf8_lossy(text).into_owned();
-        let reply = if kind == b'+' {
-            Reply::Simple(text)
-        } else {
-            Reply::Error(text)
+        let reply = match kind {
+            b'+' => Reply::Simple(text),
+            b'-' => Reply::Error(text),
+            b',' => Reply::Double(text),
+            _ if text.is_empty() => Reply::Nil,
+            _ => {
+                let shown = excerpt(text.as_bytes());
+                return Err(RespError::Protocol(format!("invalid null '{shown}'")));
+            }
         };
         return Ok(Some((reply, next)));
     }
@@ -710,16 +805,34 @@ fn parse_reply_at(
                 let max = limits.reply_depth_max;
                 return Err(RespError::ReplyTooDeep { max });
             }
-            let mut items = Vec::with_capacity(count.min(PREALLOC_MAX_ITEMS));
+            // A map of n pairs is 2n replies.
+            let slots = if kind == b'%' {
+                limits.check_array_len(value.saturating_mul(2))?
+            } else {
+                count
+            };
+            let mut items = Vec::with_capacity(slots.min(PREALLOC_MAX_ITEMS));
             let mut at = next;
-            for _ in 0..count {
+            for _ in 0..slots {
                 let Some((item, after)) = parse_reply_at(buf, at, limits, depth + 1)? else {
                     return Ok(None);
                 };
                 items.push(item);
                 at = after;
             }
-            Ok(Some((Reply::Array(items), at)))
+            let reply = match kind {
+                b'~' => Reply::Set(items),
+                b'%' => {
+                    let mut pairs = Vec::with_capacity(count.min(PREALLOC_MAX_ITEMS));
+                    let mut items = items.into_iter();
+                    while let (Some(k), Some(v)) = (items.next(), items.next()) {
+                        pairs.push((k, v));
+                    }
+                    Reply::Map(pairs)
+                }
+                _ => Reply::Array(items),
+            };
+            Ok(Some((reply, at)))
         }
     }
 }
@@ -1063,13 +1176,73 @@ mod tests {
         ];
         for (reply, expected) in cases {
             let mut out = Vec::new();
-            reply.encode(&mut out);
+            reply.encode(&mut out, Protocol::Resp2);
             assert_eq!(
                 out.escape_ascii().to_string(),
                 expected.escape_ascii().to_string()
             );
         }
         assert_eq!(Reply::error("ERR a\nb"), Reply::Error("ERR a b".to_owned()));
+    }
+
+    #[test]
+    fn resp3_types_fall_back_to_resp2_shapes() {
+        let b = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+        let map = Reply::Map(vec![(b("f"), b("v")), (b("g"), Reply::Nil)]);
+        let set = Reply::Set(vec![b("a"), Reply::Integer(1)]);
+        let pairs = Reply::Pairs(vec![(b("m"), Reply::double(1.5))]);
+        let cases: [(Reply, &[u8], &[u8]); 7] = [
+            (
+                map,
+                b"*4\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$-1\r\n",
+                b"%2\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n_\r\n",
+            ),
+            (set, b"*2\r\n$1\r\na\r\n:1\r\n", b"~2\r\n$1\r\na\r\n:1\r\n"),
+            (Reply::double(2.0), b"$1\r\n2\r\n", b",2\r\n"),
+            (
+                Reply::double(f64::NEG_INFINITY),
+                b"$4\r\n-inf\r\n",
+                b",-inf\r\n",
+            ),
+            (
+                pairs,
+                b"*2\r\n$1\r\nm\r\n$3\r\n1.5\r\n",
+                b"*1\r\n*2\r\n$1\r\nm\r\n,1.5\r\n",
+            ),
+            (Reply::Nil, b"$-1\r\n", b"_\r\n"),
+            (Reply::NilArray, b"*-1\r\n", b"_\r\n"),
+        ];
+        for (reply, resp2, resp3) in cases {
+            for (protocol, expected) in [(Protocol::Resp2, resp2), (Protocol::Resp3, resp3)] {
+                let mut out = Vec::new();
+                reply.encode(&mut out, protocol);
+                assert_eq!(
+                    out.escape_ascii().to_string(),
+                    expected.escape_ascii().to_string(),
+                    "{reply:?} in {protocol:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn doubles_print_like_redis() {
+        let cases = [
+            (1.0, "1"),
+            (-2.5, "-2.5"),
+            (0.1, "0.1"),
+            (1e20, "1e+20"),
+            (1.5e-7, "1.5e-07"),
+            (123456.0, "123456"),
+            (f64::INFINITY, "inf"),
+        ];
+        for (v, text) in cases {
+            assert_eq!(format_double(v), text);
+        }
+    }
+
+    #[test]
+    fn commands_encode_exactly() {
         let mut out = Vec::new();
         encode_command(&[b"GET", b""], &mut out);
         assert_eq!(out, b"*2\r\n$3\r\nGET\r\n$0\r\n\r\n");
@@ -1084,9 +1257,11 @@ mod tests {
             parse_reply(b"+OK\r\n+", &limits),
             Ok(Some((Reply::ok(), 5)))
         );
-        let not_a_type = "expected a reply type ('+', '-', ':', '$' or '*'), got";
+        let not_a_type =
+            "expected a reply type ('+', '-', ':', '$', '*', '%', '~', ',' or '_'), got";
         let cases: &[(&[u8], &str)] = &[
             (b"!", &format!("{not_a_type} '!'")),
+            (b"_x\r\n", "invalid null 'x'"),
             (b"*2\r\n:1\r\n?", &format!("{not_a_type} '?'")),
             (
                 b"$17\r\n",
@@ -1149,6 +1324,24 @@ mod tests {
         leaf.prop_recursive(3, 24, 6, |inner| vec(inner, 0..6).prop_map(Reply::Array))
     }
 
+    /// What RESP3 can tell apart: one null, maps, sets and doubles.
+    fn resp3_reply_strategy() -> impl Strategy<Value = Reply> {
+        let leaf = prop_oneof![
+            "[^\r\n]{0,12}".prop_map(Reply::Simple),
+            any::<i64>().prop_map(Reply::Integer),
+            vec(any::<u8>(), 0..16).prop_map(Reply::Bulk),
+            Just(Reply::Nil),
+            any::<f64>().prop_map(Reply::double),
+        ];
+        leaf.prop_recursive(3, 24, 6, |inner| {
+            prop_oneof![
+                vec(inner.clone(), 0..6).prop_map(Reply::Array),
+                vec(inner.clone(), 0..6).prop_map(Reply::Set),
+                vec((inner.clone(), inner), 0..4).prop_map(Reply::Map),
+            ]
+        })
+    }
+
     proptest! {
         /// Never panics, and the commands and error do not depend on the chunking.
         #[test]
@@ -1190,7 +1383,18 @@ mod tests {
         #[test]
         fn replies_round_trip(reply in reply_strategy()) {
             let mut encoded = Vec::new();
-            reply.encode(&mut encoded);
+            reply.encode(&mut encoded, Protocol::Resp2);
+            let limits = RespLimits::default();
+            for end in 0..encoded.len() {
+                prop_assert_eq!(parse_reply(&encoded[..end], &limits), Ok(None));
+            }
+            prop_assert_eq!(parse_reply(&encoded, &limits), Ok(Some((reply, encoded.len()))));
+        }
+
+        #[test]
+        fn resp3_replies_round_trip(reply in resp3_reply_strategy()) {
+            let mut encoded = Vec::new();
+            reply.encode(&mut encoded, Protocol::Resp3);
             let limits = RespLimits::default();
             for end in 0..encoded.len() {
                 prop_assert_eq!(parse_reply(&encoded[..end], &limits), Ok(None));

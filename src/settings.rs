@@ -582,11 +582,14 @@ pub fn config_get(o: &NodeOptions, patterns: &[String]) -> Reply {
             .iter()
             .any(|p| glob_match(p.to_ascii_lowercase().as_bytes(), s.name.as_bytes()));
         if hit {
-            out.push(Reply::Bulk(s.name.as_bytes().to_vec()));
-            out.push(Reply::Bulk((s.get)(o).into_bytes()));
+            out.push((
+                Reply::Bulk(s.name.as_bytes().to_vec()),
+                Reply::Bulk((s.get)(o).into_bytes()),
+            ));
         }
     }
-    Reply::Array(out)
+    // A map in RESP3 (redis-py 8 reads it as a dict), flat in RESP2.
+    Reply::Map(out)
 }
 
 /// `CONFIG SET name value...`: all or nothing, with Redis's error texts.

@@ -272,18 +272,24 @@ fn the_redis_py_handshake_works() {
     assert_eq!(a.receive().unwrap(), Reply::ok());
     assert_eq!(a.receive().unwrap(), Reply::ok());
     let Reply::Array(hello) = cmd(&mut a, &["HELLO", "2", "SETNAME", "app"]) else {
-        panic!()
+        panic!("RESP2 sends HELLO's map as a flat array")
     };
     assert_eq!(hello[4], bulk("proto"));
     assert_eq!(hello[5], int(2));
     assert_eq!(cmd(&mut a, &["CLIENT", "GETNAME"]), bulk("app"));
     assert!(matches!(cmd(&mut a, &["CLIENT", "ID"]), Reply::Integer(id) if id > 0));
-    assert_eq!(
-        cmd(&mut a, &["HELLO", "3"]),
-        Reply::Error("NOPROTO unsupported protocol version".into())
-    );
+    // redis-py 8's default: RESP3 from here on (a map, `_` for nil).
+    let Reply::Map(hello) = cmd(&mut a, &["HELLO", "3"]) else {
+        panic!("RESP3 sends HELLO's map as a map")
+    };
+    assert_eq!(hello[2], (bulk("proto"), int(3)));
     a.set(b"k", b"v").unwrap();
     assert_eq!(a.get(b"k").unwrap(), Some(b"v".to_vec()));
+    assert_eq!(a.get(b"nosuch").unwrap(), None);
+    assert_eq!(
+        cmd(&mut a, &["HELLO", "4"]),
+        Reply::Error("NOPROTO unsupported protocol version".into())
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::{
     Planned, Session, VERSION,
 };
 use crate::core::command::parse_i64;
-use crate::resp::Reply;
+use crate::resp::{Protocol, Reply};
 
 pub(super) const FAMILY: Family = Family {
     plan,
@@ -42,7 +42,7 @@ pub(super) const FAMILY: Family = Family {
             &["fast", "noauth"],
             NONE,
             "connection",
-            "Handshake: protocol 2 only.",
+            "Handshake: RESP2 or RESP3.",
         ),
         spec(
             "client",
@@ -126,24 +126,21 @@ fn command_command(a: &[Vec<u8>]) -> Reply {
         "LIST" if names.is_empty() => Reply::Array(spec::all().map(|s| bulk(s.name)).collect()),
         "DOCS" => {
             let docs = |s: &Spec| {
-                vec![
+                (
                     bulk(s.name),
-                    Reply::Array(vec![
-                        bulk("summary"),
-                        bulk(s.summary),
-                        bulk("since"),
-                        bulk("1.0.0"),
-                        bulk("group"),
-                        bulk(s.group),
+                    Reply::Map(vec![
+                        (bulk("summary"), bulk(s.summary)),
+                        (bulk("since"), bulk("1.0.0")),
+                        (bulk("group"), bulk(s.group)),
                     ]),
-                ]
+                )
             };
             let chosen: Vec<&Spec> = if names.is_empty() {
                 spec::all().collect()
             } else {
                 names.iter().filter_map(|n| find(n)).collect()
             };
-            Reply::Array(chosen.into_iter().flat_map(docs).collect())
+            Reply::Map(chosen.into_iter().map(docs).collect())
         }
         "INFO" => {
             if names.is_empty() {
@@ -162,12 +159,14 @@ fn command_command(a: &[Vec<u8>]) -> Reply {
 
 /// `HELLO [protover [AUTH user pass] [SETNAME name]]`: only RESP2.
 fn hello(a: &[Vec<u8>], session: &mut Session) -> Reply {
+    let mut protocol = session.protocol;
     if let Some(v) = a.first() {
-        match parse_i64(v) {
-            Some(2) => {}
+        protocol = match parse_i64(v) {
+            Some(2) => Protocol::Resp2,
+            Some(3) => Protocol::Resp3,
             Some(_) => return Reply::error("NOPROTO unsupported protocol version"),
             _ => return Reply::error("ERR Protocol version is not an integer or out of range"),
-        }
+        };
     }
     let mut name = None;
     let mut i = 1;
@@ -203,21 +202,21 @@ fn hello(a: &[Vec<u8>], session: &mut Session) -> Reply {
             return e;
         }
     }
-    let pair = |k: &str, v: Reply| [bulk(k), v];
-    Reply::Array(
-        [
-            pair("server", bulk("synod")),
-            pair("version", bulk(VERSION)),
-            pair("proto", Reply::Integer(2)),
-            pair("id", Reply::Integer(session.id as i64)),
-            pair("mode", bulk("standalone")),
-            pair("role", bulk("master")),
-            pair("modules", Reply::Array(vec![])),
-        ]
-        .into_iter()
-        .flatten()
-        .collect(),
-    )
+    session.protocol = protocol;
+    let proto = match protocol {
+        Protocol::Resp2 => 2,
+        Protocol::Resp3 => 3,
+    };
+    let pair = |k: &str, v: Reply| (bulk(k), v);
+    Reply::Map(vec![
+        pair("server", bulk("synod")),
+        pair("version", bulk(VERSION)),
+        pair("proto", Reply::Integer(proto)),
+        pair("id", Reply::Integer(session.id as i64)),
+        pair("mode", bulk("standalone")),
+        pair("role", bulk("master")),
+        pair("modules", Reply::Array(vec![])),
+    ])
 }
 
 fn set_name(session: &mut Session, name: &[u8]) -> Result<(), Reply> {
@@ -307,13 +306,17 @@ mod tests {
             Plan::Reply(r) => r,
             other => panic!("{other:?}"),
         };
-        let Reply::Array(items) = run(&["hello", "2", "setname", "me"]) else {
+        let Reply::Map(items) = run(&["hello", "2", "setname", "me"]) else {
             panic!()
         };
-        assert_eq!(items.len(), 14);
-        assert_eq!(items[0], Reply::Bulk(k("server")));
-        assert_eq!(items[5], Reply::Integer(2));
-        assert_eq!(items[7], Reply::Integer(42));
+        assert_eq!(items.len(), 7);
+        assert_eq!(items[0].0, Reply::Bulk(k("server")));
+        assert_eq!(items[2].1, Reply::Integer(2));
+        assert_eq!(items[3].1, Reply::Integer(42));
+        let Reply::Map(items) = run(&["hello", "3"]) else {
+            panic!()
+        };
+        assert_eq!(items[2].1, Reply::Integer(3));
         assert_eq!(run(&["client", "getname"]), Reply::Bulk(k("me")));
         assert_eq!(run(&["CLIENT", "SETNAME", "other"]), Reply::ok());
         assert_eq!(run(&["client", "getname"]), Reply::Bulk(k("other")));
@@ -330,7 +333,12 @@ mod tests {
             panic!()
         };
         assert!(String::from_utf8(line).unwrap().contains("id=42 "));
-        assert!(matches!(run(&["hello"]), Reply::Array(_)));
+        assert!(matches!(run(&["hello"]), Reply::Map(_)));
+        assert_eq!(
+            s.protocol,
+            Protocol::Resp3,
+            "HELLO without a version keeps it"
+        );
     }
 
     #[test]
@@ -348,20 +356,23 @@ mod tests {
         };
         assert_eq!(info[1], Reply::Nil);
         assert!(matches!(&info[0], Reply::Array(e) if e[1] == Reply::Integer(2)));
-        let Reply::Array(docs) = reply(&["command", "docs", "mget"]) else {
+        let Reply::Map(docs) = reply(&["command", "docs", "mget"]) else {
             panic!()
         };
-        assert_eq!(docs[0], Reply::Bulk(k("mget")));
-        let Reply::Array(fields) = &docs[1] else {
+        assert_eq!(docs[0].0, Reply::Bulk(k("mget")));
+        let Reply::Map(fields) = &docs[0].1 else {
             panic!()
         };
-        assert!(fields.contains(&Reply::Bulk(k(
-            "Returns the values of several keys. Each key is read linearizably; not atomic across keys."
-        ))));
-        let Reply::Array(docs) = reply(&["command", "docs"]) else {
+        assert!(fields.contains(&(
+            Reply::Bulk(k("summary")),
+            Reply::Bulk(k(
+                "Returns the values of several keys. Each key is read linearizably; not atomic across keys."
+            ))
+        )));
+        let Reply::Map(docs) = reply(&["command", "docs"]) else {
             panic!()
         };
-        assert_eq!(docs.len(), 2 * spec::all().count());
-        assert_eq!(reply(&["command", "docs", "nosuch"]), Reply::Array(vec![]));
+        assert_eq!(docs.len(), spec::all().count());
+        assert_eq!(reply(&["command", "docs", "nosuch"]), Reply::Map(vec![]));
     }
 }

@@ -69,7 +69,7 @@ pub use string::get_range;
 
 use crate::core::command::{parse_i64, ERR_NOT_INTEGER};
 use crate::core::{Command, Key};
-use crate::resp::Reply;
+use crate::resp::{Protocol, Reply};
 use std::fmt::Write as _;
 
 /// The server's version, shown by INFO and HELLO.
@@ -101,6 +101,8 @@ pub struct Session {
     pub acl: Users,
     /// MULTI's queue and the WATCHed key (multi.rs).
     pub tx: multi::TxState,
+    /// The reply protocol HELLO chose (RESP2 until `HELLO 3`).
+    pub protocol: Protocol,
 }
 
 /// What to do with one client command.
@@ -431,7 +433,6 @@ mod tests {
             (&["select", "x"], not_int),
             (&["select", "1"], "ERR DB index is out of range"),
             (&["select", "100"], "ERR DB index is out of range"),
-            (&["hello", "3"], "NOPROTO unsupported protocol version"),
             (&["hello", "4"], "NOPROTO unsupported protocol version"),
             (
                 &["hello", "x"],

@@ -1,4 +1,5 @@
-//! Client connections: RESP2 in, replies out in command order.
+//! Client connections: RESP in, replies out in command order (RESP2, or RESP3
+//! from the command after `HELLO 3` on).
 //!
 //! Each connection has a reader task and a writer task. The reader parses
 //! commands, numbers them, and sends each to where it is answered: at once
@@ -15,7 +16,7 @@ use super::event_loop::{Event, NOT_RUN};
 use super::{wall_ms, Counters, Shared};
 use crate::commands::{command_name, plan, Plan, Rights, Session, SlowlogRequest};
 use crate::metrics::{slowlog_args, Metrics, SlowEntry};
-use crate::resp::{Reply, RequestParser};
+use crate::resp::{Protocol, Reply, RequestParser};
 use async_std::channel::{self, Receiver, Sender};
 use async_std::io::{ReadExt, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
@@ -37,7 +38,15 @@ fn reply_bytes(r: &Reply) -> usize {
     match r {
         Reply::Bulk(b) => b.len() + 16,
         Reply::Simple(s) | Reply::Error(s) => s.len() + 3,
-        Reply::Array(items) => 16 + items.iter().map(reply_bytes).sum::<usize>(),
+        Reply::Array(items) | Reply::Set(items) => {
+            16 + items.iter().map(reply_bytes).sum::<usize>()
+        }
+        Reply::Map(pairs) | Reply::Pairs(pairs) => {
+            16 + pairs
+                .iter()
+                .map(|(k, v)| reply_bytes(k) + reply_bytes(v))
+                .sum::<usize>()
+        }
         _ => 24,
     }
 }
@@ -95,6 +104,11 @@ impl ReplyTx {
     fn close_after(&self, total: u64) {
         let _ = self.tx.try_send(ClientOut::Close { total });
     }
+
+    /// Replies from command `seq` on go out in `protocol` (HELLO changed it).
+    fn switch_protocol(&self, seq: u64, protocol: Protocol) {
+        let _ = self.tx.try_send(ClientOut::Protocol { seq, protocol });
+    }
 }
 
 /// Adds `n` (or takes `-n`) bytes to a connection's debt and the node's gauge.
@@ -116,6 +130,9 @@ pub(crate) enum ClientOut {
     Reply(u64, Reply),
     /// Close the connection once `total` replies have been written.
     Close { total: u64 },
+    /// Encode the reply to command `seq` and all after it in `protocol`
+    /// (HELLO switched it; sent before that command's reply).
+    Protocol { seq: u64, protocol: Protocol },
 }
 
 /// Redis's protected-mode refusal, with synod's flags for its remedies.
@@ -308,7 +325,12 @@ async fn read_commands(
                 }
                 continue;
             }
-            let sent = match plan(args, now_ms, &mut session) {
+            let protocol = session.protocol;
+            let planned = plan(args, now_ms, &mut session);
+            if session.protocol != protocol {
+                out.switch_protocol(this, session.protocol);
+            }
+            let sent = match planned {
                 Plan::Reply(r) => out.send(this, r),
                 Plan::Slowlog(req) => {
                     let r = {
@@ -392,6 +414,8 @@ async fn write_replies(
     let mut next = 0u64;
     let mut early: BTreeMap<u64, Reply> = BTreeMap::new();
     let mut close_at = None;
+    let mut protocol = Protocol::Resp2;
+    let mut switches: BTreeMap<u64, Protocol> = BTreeMap::new();
     let mut buf = Vec::new();
     let mut unwritten = 0;
     'conn: while let Ok(first) = replies.recv().await {
@@ -402,13 +426,19 @@ async fn write_replies(
                     early.insert(seq, r);
                 }
                 ClientOut::Close { total } => close_at = Some(total),
+                ClientOut::Protocol { seq, protocol } => {
+                    switches.insert(seq, protocol);
+                }
             }
             msg = replies.try_recv().ok();
         }
         let mut written = 0;
         while let Some(r) = early.remove(&next) {
             written += reply_bytes(&r);
-            r.encode(&mut buf);
+            if let Some(p) = switches.remove(&next) {
+                protocol = p;
+            }
+            r.encode(&mut buf, protocol);
             next += 1;
             let _ = credits.try_recv();
             if let Some(t) = track.lock().pop_front() {
