@@ -31,7 +31,9 @@ pub const MAGIC: u32 = 0x5359_4E44;
 /// older build would fail to decode, so the versions must not mix.
 /// 4: the handshake carries nonces and proofs, frames a tag (auth.rs).
 /// 5: Promise and Accept carry the value's lineage (core/lineage.rs).
-pub const PROTOCOL_VERSION: u16 = 5;
+/// 6: a record's contents are typed (`Data`: a string or a packed
+/// collection), one tag byte before the bytes.
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;

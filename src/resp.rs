@@ -12,6 +12,7 @@
 //! module panic: a malformed stream yields a [`RespError`] worded like Redis's, after which
 //! the connection is closed. [`parse_reply`] and [`encode_command`] are the client side.
 
+pub use crate::core::types::format_double;
 use std::fmt;
 
 const CRLF: &[u8] = b"\r\n";
@@ -703,31 +704,6 @@ impl Reply {
             }
         }
     }
-}
-
-/// Formats a double the way Redis 7.2+ replies with one (ZSCORE, ZINCRBY).
-pub fn format_double(v: f64) -> String {
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.to_owned();
-    }
-    if v.is_nan() {
-        return "nan".to_owned();
-    }
-    // Redis switches to exponent form outside 1e-4 .. 1e17, like %.17g.
-    let abs = v.abs();
-    if abs != 0.0 && !(1e-4..1e17).contains(&abs) {
-        let s = format!("{v:e}");
-        // Rust writes "1e20" and "1.5e-7"; Redis writes "1e+20" and "1.5e-07".
-        if let Some((m, e)) = s.split_once('e') {
-            let (sign, digits) = match e.strip_prefix('-') {
-                Some(d) => ('-', d),
-                None => ('+', e),
-            };
-            return format!("{m}e{sign}{digits:0>2}");
-        }
-        return s;
-    }
-    format!("{v}")
 }
 
 /// Parses one reply from the front of `buf` (for the Rust client and tests).

@@ -2513,8 +2513,8 @@ fn input_name(input: &Input) -> &'static str {
 pub fn show_value(v: &synod::core::Value) -> String {
     match v {
         Some(r) => match r.deadline() {
-            Some(at) => format!("{:?}@exp{at}", String::from_utf8_lossy(&r.data)),
-            None => format!("{:?}", String::from_utf8_lossy(&r.data)),
+            Some(at) => format!("{}@exp{at}", r.data),
+            None => format!("{}", r.data),
         },
         None => "nil".into(),
     }

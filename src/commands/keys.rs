@@ -340,7 +340,7 @@ mod tests {
         r.0.insert(
             k("k99"),
             Some(Record {
-                data: k("v"),
+                data: crate::core::Data::Str(k("v")),
                 expires_at_ms: Some(crate::core::command::deadline_at(1)),
             }),
         );

@@ -7,17 +7,22 @@
 //! "absent because expired" before that tombstone is chosen (!): clock skew
 //! moves *when* a key expires, never whether histories are linearizable.
 
+use super::types::hash::HashOp;
+use super::types::list::ListOp;
+use super::types::set::SetOp;
+use super::types::zset::ZSetOp;
+use super::types::{Answer, Change, Data, Packed, ERR_COLLECTION_TOO_BIG, ERR_WRONGTYPE};
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU64;
 
 /// A key: any bytes.
 pub type Key = Vec<u8>;
 
-/// A stored value: the bytes and an optional absolute deadline.
+/// A stored value: a string or a collection, and an optional absolute deadline.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
-    /// The value's bytes.
-    pub data: Vec<u8>,
+    /// The value's contents.
+    pub data: Data,
     /// Wall-clock deadline in ms since the Unix epoch (None: never expires).
     /// `NonZeroU64`, not `u64`: the option then costs no tag, so a record is
     /// 32 bytes instead of 40, and every acceptor slot 8 bytes less (the
@@ -33,18 +38,18 @@ pub fn deadline_at(ms: u64) -> NonZeroU64 {
 }
 
 impl Record {
-    /// A record without a deadline.
+    /// A string record without a deadline.
     pub fn new(data: impl Into<Vec<u8>>) -> Record {
         Record {
-            data: data.into(),
+            data: Data::Str(data.into()),
             expires_at_ms: None,
         }
     }
 
-    /// A record with the deadline `at_ms`, if any.
+    /// A string record with the deadline `at_ms`, if any.
     pub fn with_deadline(data: impl Into<Vec<u8>>, at_ms: Option<u64>) -> Record {
         Record {
-            data: data.into(),
+            data: Data::Str(data.into()),
             expires_at_ms: at_ms.map(deadline_at),
         }
     }
@@ -166,6 +171,20 @@ pub enum Command {
         commands: Vec<Command>,
         watch: Option<super::ballot::Ballot>,
     },
+    /// Read the type's name, "none" if absent (TYPE, EXISTS, the key
+    /// listings): `Reply::Text`.
+    Type,
+    /// Read the encoding's name (OBJECT ENCODING): `Reply::Text`, or
+    /// `Reply::Value(None)` if absent.
+    Encoding,
+    /// A hash command.
+    Hash(HashOp),
+    /// A set command (`Command::Set` is the string SET).
+    Members(SetOp),
+    /// A sorted set command.
+    ZSet(ZSetOp),
+    /// A list command.
+    List(ListOp),
 }
 
 /// What a command returns when its round succeeds.
@@ -197,6 +216,8 @@ pub enum Reply {
     /// A transaction's replies, one per command (None: a watched key changed,
     /// nothing was applied).
     Multi(Option<Vec<Reply>>),
+    /// A typed command's reply, in Redis's shape.
+    Nested(Answer),
 }
 
 /// The error texts Redis uses, so clients that match on them keep working.
@@ -220,8 +241,62 @@ impl Command {
         let live: Option<&Record> = current.as_ref().filter(|r| !r.is_expired(now_ms));
         // `same` keeps the stored state, except that an expired record becomes a tombstone.
         let same = || live.cloned();
-        let data = |r: Option<&Record>| r.map(|r| r.data.clone());
+        if self.needs_string() && live.is_some_and(|r| r.data.as_str().is_none()) {
+            return (same(), Reply::Error(ERR_WRONGTYPE.into()));
+        }
+        // From here on a live record of a string command is a string.
+        let text = |r: &Record| r.data.as_str().unwrap_or_default().to_vec();
+        let data = |r: Option<&Record>| r.map(text);
+        let deadline = live.and_then(|r| r.expires_at_ms);
         match self {
+            Command::Type => (
+                same(),
+                Reply::Text(live.map_or("none", |r| r.data.type_name()).into()),
+            ),
+            Command::Encoding => match live {
+                Some(r) => (same(), Reply::Text(r.data.encoding().into())),
+                None => (same(), Reply::Value(None)),
+            },
+            Command::Hash(op) => typed(
+                live,
+                value_len_max,
+                Data::Hash,
+                |d| match d {
+                    Data::Hash(p) => Some(p),
+                    _ => None,
+                },
+                |p| op.apply(p, now_ms),
+            ),
+            Command::Members(op) => typed(
+                live,
+                value_len_max,
+                Data::Set,
+                |d| match d {
+                    Data::Set(p) => Some(p),
+                    _ => None,
+                },
+                |p| op.apply(p, now_ms),
+            ),
+            Command::ZSet(op) => typed(
+                live,
+                value_len_max,
+                Data::ZSet,
+                |d| match d {
+                    Data::ZSet(p) => Some(p),
+                    _ => None,
+                },
+                |p| op.apply(p),
+            ),
+            Command::List(op) => typed(
+                live,
+                value_len_max,
+                Data::List,
+                |d| match d {
+                    Data::List(p) => Some(p),
+                    _ => None,
+                },
+                |p| op.apply(p),
+            ),
             Command::Get => (same(), Reply::Value(data(live))),
             Command::Ttl => (same(), Reply::Deadline(live.map(Record::deadline))),
             Command::Set(v) => (Some(Record::new(v.clone())), Reply::Done),
@@ -252,7 +327,7 @@ impl Command {
                     Expiry::At(at) => Some(deadline_at(*at)),
                 };
                 let new = Record {
-                    data: v.clone(),
+                    data: Data::Str(v.clone()),
                     expires_at_ms,
                 };
                 // A deadline already past: the SET happens, and the value is
@@ -269,7 +344,7 @@ impl Command {
                 }
             }
             Command::IncrBy(delta) => {
-                let n = match live.map(|r| parse_i64(&r.data)) {
+                let n = match live.map(|r| parse_i64(&text(r))) {
                     None => 0,
                     Some(Some(n)) => n,
                     Some(None) => return (same(), Reply::Error(ERR_NOT_INTEGER.into())),
@@ -278,8 +353,8 @@ impl Command {
                     return (same(), Reply::Error(ERR_OVERFLOW.into()));
                 };
                 let new = Record {
-                    data: sum.to_string().into_bytes(),
-                    expires_at_ms: live.and_then(|r| r.expires_at_ms),
+                    data: Data::Str(sum.to_string().into_bytes()),
+                    expires_at_ms: deadline,
                 };
                 (Some(new), Reply::Integer(sum))
             }
@@ -287,7 +362,7 @@ impl Command {
                 let Some(d) = parse_f64(delta.as_bytes()) else {
                     return (same(), Reply::Error(ERR_NOT_FLOAT.into()));
                 };
-                let n = match live.map(|r| parse_f64(&r.data)) {
+                let n = match live.map(|r| parse_f64(&text(r))) {
                     None => 0.0,
                     Some(Some(n)) => n,
                     Some(None) => return (same(), Reply::Error(ERR_NOT_FLOAT.into())),
@@ -296,20 +371,24 @@ impl Command {
                 if !sum.is_finite() {
                     return (same(), Reply::Error(ERR_NAN.into()));
                 }
-                let text = format_float(sum);
+                let sum_text = format_float(sum);
                 let new = Record {
-                    data: text.clone().into_bytes(),
-                    expires_at_ms: live.and_then(|r| r.expires_at_ms),
+                    data: Data::Str(sum_text.clone().into_bytes()),
+                    expires_at_ms: deadline,
                 };
-                (Some(new), Reply::Text(text))
+                (Some(new), Reply::Text(sum_text))
             }
             Command::Append(v) => {
-                let mut new = live.cloned().unwrap_or_default();
-                if new.data.len() + v.len() > value_len_max {
+                let mut new = data(live).unwrap_or_default();
+                if new.len() + v.len() > value_len_max {
                     return (same(), Reply::Error(ERR_TOO_BIG.into()));
                 }
-                new.data.extend_from_slice(v);
-                let len = new.data.len() as i64;
+                new.extend_from_slice(v);
+                let len = new.len() as i64;
+                let new = Record {
+                    data: Data::Str(new),
+                    expires_at_ms: deadline,
+                };
                 (Some(new), Reply::Integer(len))
             }
             Command::SetRange { offset, data: v } => {
@@ -324,12 +403,16 @@ impl Command {
                 let Some(end) = end else {
                     return (same(), Reply::Error(ERR_TOO_BIG.into()));
                 };
-                let mut new = live.cloned().unwrap_or_default();
-                if new.data.len() < end {
-                    new.data.resize(end, 0);
+                let mut new = data(live).unwrap_or_default();
+                if new.len() < end {
+                    new.resize(end, 0);
                 }
-                new.data[end - v.len()..end].copy_from_slice(v);
-                let len = new.data.len() as i64;
+                new[end - v.len()..end].copy_from_slice(v);
+                let len = new.len() as i64;
+                let new = Record {
+                    data: Data::Str(new),
+                    expires_at_ms: deadline,
+                };
                 (Some(new), Reply::Integer(len))
             }
             Command::GetEx(change) => {
@@ -340,7 +423,7 @@ impl Command {
                 if let Some(at) = change {
                     new.expires_at_ms = at.map(deadline_at);
                 }
-                let reply = Reply::Value(Some(r.data.clone()));
+                let reply = Reply::Value(Some(text(r)));
                 (Some(new), reply)
             }
             Command::Expire { at_ms, cond } => {
@@ -366,7 +449,11 @@ impl Command {
             }
             Command::Persist => match live {
                 Some(r) if r.expires_at_ms.is_some() => {
-                    (Some(Record::new(r.data.clone())), Reply::Integer(1))
+                    let new = Record {
+                        data: r.data.clone(),
+                        expires_at_ms: None,
+                    };
+                    (Some(new), Reply::Integer(1))
                 }
                 _ => (same(), Reply::Integer(0)),
             },
@@ -398,16 +485,19 @@ impl Command {
         if let Command::Multi { commands, .. } = self {
             return commands.iter().any(Command::may_grow);
         }
-        matches!(
-            self,
+        match self {
             Command::Set(_)
-                | Command::SetWith { .. }
-                | Command::Cas { .. }
-                | Command::IncrBy(_)
-                | Command::IncrByFloat(_)
-                | Command::Append(_)
-                | Command::SetRange { .. }
-        )
+            | Command::SetWith { .. }
+            | Command::Cas { .. }
+            | Command::IncrBy(_)
+            | Command::IncrByFloat(_)
+            | Command::Append(_)
+            | Command::SetRange { .. } => true,
+            Command::Hash(_) | Command::Members(_) | Command::ZSet(_) | Command::List(_) => {
+                self.payload_len() > 0
+            }
+            _ => false,
+        }
     }
 
     /// True if the command never changes a live value (so retrying it is
@@ -415,11 +505,35 @@ impl Command {
     pub fn is_read_only(&self) -> bool {
         match self {
             Command::Multi { commands, .. } => commands.iter().all(Command::is_read_only),
-            c => matches!(
-                c,
-                Command::Get | Command::Ttl | Command::DeleteIfExpired | Command::Watch
-            ),
+            Command::Get
+            | Command::Ttl
+            | Command::DeleteIfExpired
+            | Command::Watch
+            | Command::Type
+            | Command::Encoding => true,
+            Command::Hash(op) => op.is_read_only(),
+            Command::Members(op) => op.is_read_only(),
+            Command::ZSet(op) => op.is_read_only(),
+            Command::List(op) => op.is_read_only(),
+            _ => false,
         }
+    }
+
+    /// True if the command reads or changes a string, so a collection
+    /// answers WRONGTYPE (SET without GET, DEL and the TTL commands take any type).
+    fn needs_string(&self) -> bool {
+        matches!(
+            self,
+            Command::Get
+                | Command::GetDel
+                | Command::SetWith { get: true, .. }
+                | Command::Cas { .. }
+                | Command::IncrBy(_)
+                | Command::IncrByFloat(_)
+                | Command::Append(_)
+                | Command::SetRange { .. }
+                | Command::GetEx(_)
+        )
     }
 
     /// The bytes of value this command adds at most (for size bounds).
@@ -431,6 +545,10 @@ impl Command {
             | Command::Append(v)
             | Command::SetRange { data: v, .. } => v.len(),
             Command::Multi { commands, .. } => commands.iter().map(Command::payload_len).sum(),
+            Command::Hash(op) => op.payload_len(),
+            Command::Members(op) => op.payload_len(),
+            Command::ZSet(op) => op.payload_len(),
+            Command::List(op) => op.payload_len(),
             _ => 0,
         }
     }
@@ -455,6 +573,49 @@ impl Command {
             Command::Evict { .. } => "evict",
             Command::Watch => "watch",
             Command::Multi { .. } => "multi",
+            Command::Type => "type",
+            Command::Encoding => "object-encoding",
+            Command::Hash(_) => "hash",
+            Command::Members(_) => "set-members",
+            Command::ZSet(_) => "zset",
+            Command::List(_) => "list",
+        }
+    }
+}
+
+/// Runs a typed change on a live record: WRONGTYPE if it holds another type;
+/// the deadline kept; an emptied collection deleted; a collection over
+/// `value_len_max` refused.
+fn typed(
+    live: Option<&Record>,
+    value_len_max: usize,
+    wrap: fn(Packed) -> Data,
+    unwrap: fn(&Data) -> Option<&Packed>,
+    change: impl FnOnce(Option<&Packed>) -> super::types::Applied,
+) -> (Value, Reply) {
+    let same = || live.cloned();
+    let cur = match live {
+        None => None,
+        Some(r) => match unwrap(&r.data) {
+            Some(p) => Some(p),
+            None => return (same(), Reply::Error(ERR_WRONGTYPE.into())),
+        },
+    };
+    match change(cur) {
+        Err(e) => (same(), Reply::Error(e)),
+        Ok((Change::Keep, node)) => (same(), Reply::Nested(node)),
+        Ok((Change::Write(p), node)) => {
+            if p.is_empty() {
+                return (None, Reply::Nested(node));
+            }
+            if p.len() > value_len_max {
+                return (same(), Reply::Error(ERR_COLLECTION_TOO_BIG.into()));
+            }
+            let new = Record {
+                data: wrap(p),
+                expires_at_ms: live.and_then(|r| r.expires_at_ms),
+            };
+            (Some(new), Reply::Nested(node))
         }
     }
 }

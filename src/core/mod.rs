@@ -19,6 +19,7 @@ pub mod node;
 pub mod placement;
 pub mod proposer;
 pub mod recovery;
+pub mod types;
 
 pub use acceptor::{Acceptor, Slot};
 pub use ballot::{Ballot, Incarnation, NodeId};
@@ -29,6 +30,7 @@ pub use message::{CrashVector, Envelope, Message, NackReason};
 pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};
 pub use placement::Placement;
 pub use recovery::{MissingListing, RecoveryProgress, RecoveryWait, REPAIR_ID_BIT};
+pub use types::{Answer, Data};
 
 #[cfg(test)]
 mod tests;

@@ -1363,7 +1363,7 @@ fn the_first_live_replica_sweeps_an_expired_value_nobody_reads() {
     let mut n = node(first);
     let others: Vec<NodeId> = [1, 2, 3].into_iter().filter(|&m| m != first).collect();
     let expiring = Some(Record {
-        data: b"v".to_vec(),
+        data: b"v".to_vec().into(),
         expires_at_ms: Some(crate::core::command::deadline_at(500)),
     });
     step_at(
@@ -1437,7 +1437,7 @@ fn a_replica_that_is_not_first_leaves_the_sweep_to_the_first() {
     let second = order[1];
     let mut n = node(second);
     let expired = Some(Record {
-        data: b"v".to_vec(),
+        data: b"v".to_vec().into(),
         expires_at_ms: Some(crate::core::command::deadline_at(10)),
     });
     step_at(
@@ -2106,7 +2106,7 @@ fn a_fast_read_without_a_confirmed_quorum_falls_back_to_a_full_round() {
 fn a_fast_read_of_an_expired_value_falls_back_to_the_round_that_writes_its_tombstone() {
     let mut n = fast_node(1);
     let expired = Some(Record {
-        data: b"old".to_vec(),
+        data: b"old".to_vec().into(),
         expires_at_ms: Some(crate::core::command::deadline_at(1)),
     });
     // Our own replica and node 2 agree on a confirmed, expired value.
