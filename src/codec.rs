@@ -757,13 +757,14 @@ mod tests {
     #[test]
     fn a_zero_deadline_is_refused_as_bad_input() {
         // A record is (data, deadline) on the wire; a deadline is never 0.
-        let zero = bincode::serde::encode_to_vec((b"v".to_vec(), Some(0u64)), bincode_config())
-            .expect("encode");
+        let v = || crate::core::Data::Str(b"v".to_vec());
+        let zero =
+            bincode::serde::encode_to_vec((v(), Some(0u64)), bincode_config()).expect("encode");
         let decoded =
             bincode::serde::decode_from_slice::<crate::core::Record, _>(&zero, bincode_config());
         assert!(decoded.is_err(), "{decoded:?}");
-        let one = bincode::serde::encode_to_vec((b"v".to_vec(), Some(1u64)), bincode_config())
-            .expect("encode");
+        let one =
+            bincode::serde::encode_to_vec((v(), Some(1u64)), bincode_config()).expect("encode");
         let (r, _) =
             bincode::serde::decode_from_slice::<crate::core::Record, _>(&one, bincode_config())
                 .expect("a deadline of 1 decodes");

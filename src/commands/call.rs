@@ -2,10 +2,13 @@
 //! the runtime, and the folding of their outcomes into one RESP reply.
 
 use super::expire::ttl_reply;
+use super::glob::glob_match;
 use super::keys::{scan_reply, ListCall, ListWhat};
+use super::set::Algebra;
 use super::string::get_range;
 use super::{bulk, CallCtx, Op, Step};
-use crate::core::{Command, Key, Outcome, Reply as CoreReply};
+use crate::core::types::ERR_WRONGTYPE;
+use crate::core::{Answer, Command, Key, Outcome, Reply as CoreReply};
 use crate::resp::Reply;
 
 /// The core operations of one client command and how to fold their outcomes.
@@ -65,7 +68,7 @@ pub(super) fn finish_parts(parts: &[Part], replies: &[CoreReply], now_ms: u64) -
                 if outcomes.len() != requests.len() {
                     return unexpected(None);
                 }
-                out.push(finish(requests, *combine, &outcomes, now_ms));
+                out.push(finish(requests, combine, &outcomes, now_ms));
             }
         }
     }
@@ -73,7 +76,7 @@ pub(super) fn finish_parts(parts: &[Part], replies: &[CoreReply], now_ms: u64) -
 }
 
 /// The shape of a per-key command's reply.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Combine {
     /// GET, GETDEL, GETEX: the value as a bulk string, or nil.
     Get,
@@ -99,8 +102,21 @@ pub enum Combine {
     Strlen,
     /// GETRANGE start end: the substring.
     GetRange(i64, i64),
-    /// TYPE: `string` or `none`.
+    /// TYPE: the type's name, or `none`.
     Type,
+    /// OBJECT ENCODING: the encoding's name, or nil.
+    Encoding,
+    /// A typed command (hash, set, sorted set, list): the core's answer as is.
+    Nested,
+    /// HSCAN, SSCAN, ZSCAN: the whole collection in one page (cursor 0),
+    /// filtered by MATCH; `values` false drops a hash's values (NOVALUES).
+    Scan {
+        cursor: u64,
+        pattern: Option<Vec<u8>>,
+        values: bool,
+    },
+    /// SINTER, SUNION, SDIFF: the members of each key, combined.
+    SetAlgebra(Algebra),
     /// TTL family: relative or absolute, in seconds or ms.
     Ttl { ms: bool, absolute: bool },
     /// MGET: an array of values or nils.
@@ -125,7 +141,7 @@ impl CoreCall {
                             None => return Step::Done(Reply::error("ERR invalid cursor")),
                         }
                     }
-                    if l.what == (ListWhat::Scan { type_ok: false }) {
+                    if matches!(l.what, ListWhat::Scan { type_ok: false, .. }) {
                         // A type we never hold: nothing to list; the scan is over.
                         return Step::Done(scan_reply(0, vec![]));
                     }
@@ -145,7 +161,7 @@ impl CoreCall {
     pub fn resume(&mut self, outcomes: Vec<Outcome>, ctx: &mut CallCtx<'_>) -> Step {
         match &mut self.kind {
             CallKind::Keys { requests, combine } => {
-                Step::Done(finish(requests, *combine, &outcomes, ctx.now_ms))
+                Step::Done(finish(requests, combine, &outcomes, ctx.now_ms))
             }
             CallKind::Listing(l) => l.resume(outcomes, ctx),
             CallKind::Watch { cell, .. } => match outcomes.first() {
@@ -171,7 +187,7 @@ impl CoreCall {
 /// Folds the outcomes (one per request, in request order) into one reply.
 fn finish(
     requests: &[(Key, Command)],
-    combine: Combine,
+    combine: &Combine,
     outcomes: &[Outcome],
     now_ms: u64,
 ) -> Reply {
@@ -187,7 +203,9 @@ fn finish(
         })
         .collect();
     if let [CoreReply::Error(e)] = replies[..] {
-        return Reply::error(e.clone());
+        if *combine != Combine::MGet {
+            return Reply::error(e.clone());
+        }
     }
     let first = replies.first().copied();
     let value = |r: Option<&CoreReply>| match r {
@@ -223,7 +241,7 @@ fn finish(
             false => Err(unexpected(first)),
         },
         Combine::Del => Ok(count(|r| matches!(r, CoreReply::Deleted(true)))),
-        Combine::Exists => Ok(count(|r| matches!(r, CoreReply::Value(Some(_))))),
+        Combine::Exists => Ok(count(|r| matches!(r, CoreReply::Text(t) if t != "none"))),
         Combine::Cas => match first {
             Some(CoreReply::Swapped(s)) => Ok(Reply::Integer(i64::from(*s))),
             other => Err(unexpected(other)),
@@ -238,28 +256,158 @@ fn finish(
         },
         Combine::Strlen => value(first).map(|v| Reply::Integer(v.map_or(0, |v| v.len() as i64))),
         Combine::GetRange(start, end) => {
-            value(first).map(|v| Reply::Bulk(get_range(&v.unwrap_or_default(), start, end)))
+            value(first).map(|v| Reply::Bulk(get_range(&v.unwrap_or_default(), *start, *end)))
         }
-        Combine::Type => {
-            value(first).map(|v| Reply::Simple(if v.is_some() { "string" } else { "none" }.into()))
-        }
-        Combine::Ttl { ms, absolute } => match first {
-            Some(CoreReply::Deadline(d)) => Ok(Reply::Integer(ttl_reply(*d, ms, absolute, now_ms))),
+        Combine::Type => match first {
+            Some(CoreReply::Text(t)) => Ok(Reply::Simple(t.clone())),
             other => Err(unexpected(other)),
         },
+        Combine::Encoding => match first {
+            Some(CoreReply::Text(t)) => Ok(bulk(t)),
+            Some(CoreReply::Value(None)) => Ok(Reply::Nil),
+            other => Err(unexpected(other)),
+        },
+        Combine::Ttl { ms, absolute } => match first {
+            Some(CoreReply::Deadline(d)) => {
+                Ok(Reply::Integer(ttl_reply(*d, *ms, *absolute, now_ms)))
+            }
+            other => Err(unexpected(other)),
+        },
+        // MGET answers nil for a key of another type, as Redis does.
         Combine::MGet => replies
             .iter()
-            .map(|r| value(Some(r)).map(|v| v.map_or(Reply::Nil, Reply::Bulk)))
+            .map(|r| match r {
+                CoreReply::Error(e) if e == ERR_WRONGTYPE => Ok(Reply::Nil),
+                r => value(Some(r)).map(|v| v.map_or(Reply::Nil, Reply::Bulk)),
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Reply::Array),
+        Combine::Nested => match first {
+            Some(CoreReply::Nested(a)) => Ok(answer_reply(a)),
+            other => Err(unexpected(other)),
+        },
+        Combine::Scan {
+            cursor,
+            pattern,
+            values,
+        } => match first {
+            Some(CoreReply::Nested(a)) => Ok(scan_page(a, *cursor, pattern.as_deref(), *values)),
+            other => Err(unexpected(other)),
+        },
+        Combine::SetAlgebra(algebra) => set_algebra(*algebra, &replies),
     };
     shaped.unwrap_or_else(|e| e)
+}
+
+/// A typed command's answer as a RESP reply: the same shapes, one to one.
+pub(super) fn answer_reply(a: &Answer) -> Reply {
+    let pairs = |ps: &[(Answer, Answer)]| {
+        ps.iter()
+            .map(|(k, v)| (answer_reply(k), answer_reply(v)))
+            .collect()
+    };
+    match a {
+        Answer::Nil => Reply::Nil,
+        Answer::NilArray => Reply::NilArray,
+        Answer::Status(s) => Reply::Simple(s.clone()),
+        Answer::Int(n) => Reply::Integer(*n),
+        Answer::Bulk(b) => Reply::Bulk(b.clone()),
+        Answer::Double(d) => Reply::Double(d.clone()),
+        Answer::Array(items) => Reply::Array(items.iter().map(answer_reply).collect()),
+        Answer::Set(items) => Reply::Set(items.iter().map(answer_reply).collect()),
+        Answer::Map(ps) => Reply::Map(pairs(ps)),
+        Answer::Pairs(ps) => Reply::Pairs(pairs(ps)),
+    }
+}
+
+/// The bytes of a bulk or double answer (a scan page carries scores as strings).
+fn answer_bytes(a: &Answer) -> Vec<u8> {
+    match a {
+        Answer::Bulk(b) => b.clone(),
+        Answer::Double(d) => d.clone().into_bytes(),
+        Answer::Int(n) => n.to_string().into_bytes(),
+        _ => Vec::new(),
+    }
+}
+
+/// One page of HSCAN, SSCAN or ZSCAN: every element, as Redis answers for a
+/// small collection (cursor 0 after it). A cursor other than 0 is past the end.
+fn scan_page(a: &Answer, cursor: u64, pattern: Option<&[u8]>, values: bool) -> Reply {
+    let keep = |k: &[u8]| pattern.is_none_or(|p| glob_match(p, k));
+    let mut items = Vec::new();
+    if cursor == 0 {
+        match a {
+            Answer::Map(ps) | Answer::Pairs(ps) => {
+                for (k, v) in ps {
+                    let k = answer_bytes(k);
+                    if keep(&k) {
+                        items.push(Reply::Bulk(k));
+                        if values {
+                            items.push(Reply::Bulk(answer_bytes(v)));
+                        }
+                    }
+                }
+            }
+            Answer::Set(ms) | Answer::Array(ms) => {
+                for m in ms {
+                    let m = answer_bytes(m);
+                    if keep(&m) {
+                        items.push(Reply::Bulk(m));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Reply::Array(vec![bulk("0"), Reply::Array(items)])
+}
+
+/// SINTER, SUNION, SDIFF over each key's members (in the first key's order,
+/// then each new member as met).
+fn set_algebra(algebra: Algebra, replies: &[&CoreReply]) -> Result<Reply, Reply> {
+    let mut sets: Vec<Vec<Vec<u8>>> = Vec::with_capacity(replies.len());
+    for r in replies {
+        match r {
+            CoreReply::Nested(Answer::Set(ms)) => sets.push(ms.iter().map(answer_bytes).collect()),
+            CoreReply::Error(e) => return Err(Reply::error(e.clone())),
+            other => return Err(unexpected(Some(other))),
+        }
+    }
+    let Some((first, rest)) = sets.split_first() else {
+        return Ok(Reply::Set(vec![]));
+    };
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    match algebra {
+        Algebra::Inter => {
+            for m in first {
+                if rest.iter().all(|s| s.contains(m)) {
+                    out.push(m.clone());
+                }
+            }
+        }
+        Algebra::Diff => {
+            for m in first {
+                if !rest.iter().any(|s| s.contains(m)) {
+                    out.push(m.clone());
+                }
+            }
+        }
+        Algebra::Union => {
+            let mut seen = std::collections::HashSet::new();
+            for m in sets.iter().flatten() {
+                if seen.insert(m.clone()) {
+                    out.push(m.clone());
+                }
+            }
+        }
+    }
+    Ok(Reply::Set(out.into_iter().map(Reply::Bulk).collect()))
 }
 
 /// The error reply, if any outcome is not Ok.
 fn outcomes_error(
     requests: &[(Key, Command)],
-    combine: Combine,
+    combine: &Combine,
     outcomes: &[Outcome],
 ) -> Option<Reply> {
     let n = outcomes.len();
@@ -405,12 +553,12 @@ mod tests {
             ),
             (
                 &["type", "k"],
-                vec![value("x")],
-                Reply::Simple("string".into()),
+                vec![ok(CoreReply::Text("hash".into()))],
+                Reply::Simple("hash".into()),
             ),
             (
                 &["type", "k"],
-                vec![ok(CoreReply::Value(None))],
+                vec![ok(CoreReply::Text("none".into()))],
                 Reply::Simple("none".into()),
             ),
             (
@@ -474,7 +622,10 @@ mod tests {
             ),
             (
                 &["exists", "a", "b"],
-                vec![value(""), ok(CoreReply::Value(None))],
+                vec![
+                    ok(CoreReply::Text("string".into())),
+                    ok(CoreReply::Text("none".into())),
+                ],
                 Reply::Integer(1),
             ),
             (

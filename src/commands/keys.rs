@@ -1,4 +1,4 @@
-//! Keyspace commands (Redis's db.c): DEL, UNLINK, EXISTS, TYPE, and the
+//! Keyspace commands (Redis's db.c): DEL, UNLINK, EXISTS, TYPE, OBJECT, and the
 //! cluster listings KEYS, SCAN, DBSIZE, FLUSHALL/FLUSHDB, which list
 //! candidate keys from the members (core/listing.rs), then read (or delete)
 //! each candidate through consensus.
@@ -32,7 +32,8 @@ pub(super) const FAMILY: Family = Family {
         spec("del", -2, &["write"], ALL, "generic", "Deletes keys. Each key is deleted linearizably; not atomic across keys."),
         spec("unlink", -2, &["write", "fast"], ALL, "generic", "Deletes keys (same as DEL). Each key linearizably; not atomic across keys."),
         spec("exists", -2, R, ALL, "generic", "Counts the keys that exist. Each key read linearizably; not atomic across keys."),
-        spec("type", 2, R, ONE, "generic", "Returns the type of a key: string or none. Linearizable."),
+        spec("type", 2, R, ONE, "generic", "Returns the type of a key: string, hash, set, zset, list or none. Linearizable."),
+        spec("object", -2, &["readonly"], (2, 2, 1), "generic", "OBJECT ENCODING key: int, embstr or raw for a string, listpack for any collection (all are packed). Linearizable."),
         spec("keys", 2, &["readonly"], NONE, "generic", "Returns the keys matching a pattern: a cluster listing, then a linearizable read per key; not atomic across keys."),
         spec("scan", -2, &["readonly"], NONE, "generic", "Iterates over keys: one listing page per call, then a linearizable read per key; not atomic across keys. Cursors are per node."),
         spec("dbsize", 1, &["readonly"], NONE, "server", "Counts the keys: a cluster listing, then a linearizable read per key; not atomic across keys."),
@@ -50,10 +51,21 @@ fn plan(c: &mut Args<'_>) -> Planned {
             Combine::Del,
         ),
         "exists" => core(
-            a.iter().map(|k| (k.clone(), Command::Get)).collect(),
+            a.iter().map(|k| (k.clone(), Command::Type)).collect(),
             Combine::Exists,
         ),
-        "type" => one(&a[0], Command::Get, Combine::Type),
+        "type" => one(&a[0], Command::Type, Combine::Type),
+        "object" => match (upper(&a[0]).as_str(), &a[1..]) {
+            ("ENCODING", [key]) => one(key, Command::Encoding, Combine::Encoding),
+            ("HELP", []) => Ok(Plan::Reply(Reply::Array(vec![
+                bulk("OBJECT ENCODING <key>"),
+                bulk("    Return the kind of internal representation used to store the value of <key>."),
+            ]))),
+            ("FREQ" | "IDLETIME" | "REFCOUNT", [_]) => Err(Reply::error(
+                "ERR synod answers OBJECT ENCODING only (recency and counts are per replica)",
+            )),
+            _ => Err(super::subcommand_error("object", &a[0], &["encoding", "help", "freq", "idletime", "refcount"])),
+        },
         "keys" => listing(ListWhat::Keys, Some(key()), LIST_PAGE_KEYS_MAX, None),
         "scan" => plan_scan(a),
         "dbsize" => listing(ListWhat::DbSize, None, LIST_PAGE_KEYS_MAX, None),
@@ -94,6 +106,7 @@ fn plan_scan(a: &[Vec<u8>]) -> Planned {
     let mut pattern = None;
     let mut count = 10usize;
     let mut type_ok = true;
+    let mut of_type = None;
     let mut i = 1;
     while i < a.len() {
         let opt = upper(&a[i]);
@@ -110,13 +123,25 @@ fn plan_scan(a: &[Vec<u8>]) -> Planned {
                 }
                 count = (n as u64).min(LIST_PAGE_KEYS_MAX as u64) as usize;
             }
-            "TYPE" => type_ok = v.eq_ignore_ascii_case(b"string"),
+            "TYPE" => {
+                let t = String::from_utf8_lossy(v).to_ascii_lowercase();
+                of_type = TYPES.iter().copied().find(|k| *k == t);
+                type_ok = of_type.is_some();
+            }
             _ => return Err(syntax_error()),
         }
         i += 2;
     }
-    listing(ListWhat::Scan { type_ok }, pattern, count, Some(cursor))
+    listing(
+        ListWhat::Scan { type_ok, of_type },
+        pattern,
+        count,
+        Some(cursor),
+    )
 }
+
+/// The types TYPE names and SCAN ... TYPE filters on.
+const TYPES: &[&str] = &["string", "hash", "set", "zset", "list"];
 
 /// SCAN cursors: Redis clients parse cursors as integers, and ours are key
 /// positions, so each node keeps a bounded table from integer to key.
@@ -173,8 +198,12 @@ pub(super) struct ListCall {
 pub(super) enum ListWhat {
     /// KEYS pattern: every live key, all pages.
     Keys,
-    /// SCAN: one page; `type_ok` false when TYPE names a type we do not hold.
-    Scan { type_ok: bool },
+    /// SCAN: one page; `type_ok` false when TYPE names a type we do not
+    /// hold; `of_type` the type asked for, if any.
+    Scan {
+        type_ok: bool,
+        of_type: Option<&'static str>,
+    },
     /// DBSIZE: count live keys, all pages.
     DbSize,
     /// FLUSHALL / FLUSHDB: delete every key, all pages.
@@ -228,8 +257,14 @@ impl ListCall {
                     self.next = Some(next.clone());
                     candidates = keys.clone();
                 }
-                (Op::Key(_, Command::Get), Outcome::Ok(CoreReply::Value(v))) => {
-                    if v.is_some() {
+                (Op::Key(_, Command::Type), Outcome::Ok(CoreReply::Text(t))) => {
+                    let wanted = match self.what {
+                        ListWhat::Scan {
+                            of_type: Some(of), ..
+                        } => t == of,
+                        _ => t != "none",
+                    };
+                    if wanted {
                         self.counted += 1;
                         if let Op::Key(k, _) = op {
                             if matches!(self.what, ListWhat::Keys | ListWhat::Scan { .. }) {
@@ -261,7 +296,7 @@ impl ListCall {
             let command = if self.what == ListWhat::Flush {
                 Command::Del
             } else {
-                Command::Get
+                Command::Type
             };
             self.running = candidates
                 .into_iter()
@@ -355,7 +390,7 @@ mod tests {
         let lists = ops.iter().filter(|o| matches!(o, Op::List { .. })).count();
         assert_eq!(lists, 7, "26 keys in pages of 4");
         assert!(ops.iter().all(|o| match o {
-            Op::Key(key, Command::Get) => glob_match(b"k1*", key),
+            Op::Key(key, Command::Type) => glob_match(b"k1*", key),
             Op::List { .. } => true,
             _ => false,
         }));
@@ -401,10 +436,27 @@ mod tests {
             r.run(&["scan", "987654"], NOW, &mut cursors),
             err("ERR invalid cursor")
         );
-        // TYPE of anything but string: nothing, and the scan is over.
+        // A type synod never holds: nothing, and the scan is over.
         assert_eq!(
-            r.run(&["scan", "0", "type", "hash"], NOW, &mut cursors),
+            r.run(&["scan", "0", "type", "stream"], NOW, &mut cursors),
             Reply::Array(vec![Reply::Bulk(k("0")), Reply::Array(vec![])])
+        );
+        // A type it holds: only keys of that type.
+        assert_eq!(
+            r.run(&["hset", "h", "f", "v"], NOW, &mut cursors),
+            Reply::Integer(1)
+        );
+        let got = r.run(
+            &["scan", "0", "type", "hash", "count", "1000"],
+            NOW,
+            &mut cursors,
+        );
+        assert_eq!(
+            got,
+            Reply::Array(vec![
+                Reply::Bulk(k("0")),
+                Reply::Array(vec![Reply::Bulk(k("h"))])
+            ])
         );
     }
 

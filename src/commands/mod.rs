@@ -28,6 +28,9 @@
 //! [`spec::FAMILIES`]) and its planner (arguments to a [`Plan`]).
 //!
 //! - `string.rs`: GET, SET and the other string commands.
+//! - `hash.rs`, `set.rs`, `zset.rs`, `list.rs`: the data types, each
+//!   command one change function on one key (core/types/); `set.rs` also
+//!   holds the cross-key rule (CROSSSLOT) and the collection scans.
 //! - `expire.rs`: EXPIRE family, TTL family, PERSIST.
 //! - `keys.rs`: DEL, EXISTS, TYPE; the listings KEYS, SCAN, DBSIZE, FLUSHALL.
 //! - `connection.rs`: PING, ECHO, SELECT, HELLO, CLIENT, QUIT, COMMAND.
@@ -46,16 +49,20 @@ mod config;
 mod connection;
 mod expire;
 mod glob;
+mod hash;
 mod info;
 mod keys;
+mod list;
 mod multi;
 #[cfg(test)]
 mod redis_model;
+mod set;
 mod slowlog;
 mod spec;
 mod string;
 #[cfg(test)]
 mod testing;
+mod zset;
 
 pub use acl::{Acl, Auth, Rights, Users};
 use call::CallKind;

@@ -2,7 +2,8 @@
 //! COMMAND DOCS text, gathered from the families' files.
 
 use super::{
-    acl, admin, config, connection, expire, info, keys, multi, slowlog, string, Args, Planned,
+    acl, admin, config, connection, expire, hash, info, keys, list, multi, set, slowlog, string,
+    zset, Args, Planned,
 };
 
 /// A command's static description: name, arity as Redis states it (N > 0:
@@ -54,6 +55,10 @@ pub(super) struct Family {
 /// Every family; COMMAND lists their commands in this order.
 pub(super) const FAMILIES: &[Family] = &[
     string::FAMILY,
+    hash::FAMILY,
+    set::FAMILY,
+    zset::FAMILY,
+    list::FAMILY,
     keys::FAMILY,
     expire::FAMILY,
     connection::FAMILY,

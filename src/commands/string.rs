@@ -353,7 +353,7 @@ mod tests {
             (&["persist", "k"], Command::Persist),
             (&["ttl", "k"], Command::Ttl),
             (&["pexpiretime", "k"], Command::Ttl),
-            (&["type", "k"], Command::Get),
+            (&["type", "k"], Command::Type),
             (&["strlen", "k"], Command::Get),
         ];
         for (a, c) in cases {
