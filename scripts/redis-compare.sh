@@ -5,6 +5,10 @@
 # redis-tools). Stops what it started, by pid.
 #   scripts/redis-compare.sh            # every line of the built-in list
 #   scripts/redis-compare.sh FILE       # one command per line from FILE
+# A line may start with markers: `~` compares the reply's lines sorted (an
+# unordered set or hash), `#` compares only how many lines (random members,
+# or what names the server), `@3` runs both in RESP3 and shows the reply
+# types (redis-cli -3 --no-raw).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REDIS_PORT=${REDIS_PORT:-7699}
@@ -86,7 +90,7 @@ SELECT x
 ECHO hi
 PING
 PING a b
-HELLO 3
+# HELLO 3
 HELLO 2 foo
 CLIENT foo
 CLIENT SETNAME
@@ -97,14 +101,212 @@ COMMAND DOCS nosuch
 FOO a b
 GET
 FLUSHALL foo
+FLUSHALL
+HSET h f1 v1 f2 v2
+HSET h f1 x f3 v3
+HSET h f1
+HMSET h f4 v4
+HSETNX h f1 y
+HSETNX h f9 y
+HGET h f1
+HGET h nosuch
+HGET nosuch f
+HMGET h f1 nosuch f2
+HGETALL h
+@3 HGETALL h
+HGETALL nosuch
+HKEYS h
+HVALS h
+HLEN h
+HEXISTS h f1
+HEXISTS h nosuch
+HSTRLEN h f1
+HINCRBY h n 5
+HINCRBY h n -10
+HINCRBY h f1 1
+HINCRBY h n x
+HINCRBYFLOAT h fl 1.5
+HINCRBYFLOAT h fl 0.25
+HINCRBYFLOAT h f1 1
+HINCRBYFLOAT h fl abc
+HDEL h f1 nosuch f2
+HDEL h nosuch
+# HRANDFIELD h
+# HRANDFIELD h 2
+# HRANDFIELD h -5 WITHVALUES
+HRANDFIELD nosuch
+HRANDFIELD nosuch 3
+~ HSCAN h 0
+HSCAN h 0 MATCH f*
+HSCAN h x
+TYPE h
+GET h
+SET s1 v
+HGET s1 f
+HSET s1 f v
+SADD s a b c
+SADD s a d
+SADD s
+SREM s a nosuch
+~ SMEMBERS s
+SMEMBERS nosuch
+SISMEMBER s b
+SISMEMBER s nosuch
+SMISMEMBER s b nosuch c
+SCARD s
+SCARD nosuch
+# SPOP s
+# SPOP s 2
+SPOP nosuch
+SPOP s -1
+# SRANDMEMBER s
+# SRANDMEMBER s -5
+SRANDMEMBER nosuch
+SRANDMEMBER nosuch 2
+SADD s2 x y z
+~ SSCAN s2 0
+~ SINTER s2 s2
+~ SUNION s2 nosuch
+~ SDIFF s2 nosuch
+SINTER s2 nosuch
+SINTER s2 s1
+SUNIONSTORE s2 s2
+SDIFFSTORE s2 s2
+EXISTS s2
+SMOVE s2 s2 x
+TYPE s
+ZADD z 1 a 2 b 3 c
+ZADD z NX 5 a 4 d
+ZADD z XX CH 10 a 9 nosuch
+ZADD z GT CH 1 a 11 b
+ZADD z LT 0 c
+ZADD z INCR 2 a
+ZADD z NX INCR 2 a
+ZADD z NX XX 1 a
+ZADD z GT LT 1 a
+ZADD z INCR 1 a 2 b
+ZADD z 1
+ZADD z x a
+ZADD z nan a
+ZSCORE z a
+@3 ZSCORE z a
+ZSCORE z nosuch
+ZMSCORE z a nosuch b
+ZINCRBY z 2.5 c
+ZINCRBY z x c
+ZCARD z
+ZCARD nosuch
+ZCOUNT z -inf +inf
+ZCOUNT z "(2" 10
+ZCOUNT z x 1
+ZRANGE z 0 -1
+ZRANGE z 0 -1 WITHSCORES
+@3 ZRANGE z 0 -1 WITHSCORES
+ZRANGE z 0 -1 REV
+ZRANGE z "(1" +inf BYSCORE
+ZRANGE z +inf -inf BYSCORE REV LIMIT 1 2
+ZRANGE z 0 1 LIMIT 0 1
+ZRANGE z - + BYLEX
+ZRANGE z "[a" "(c" BYLEX WITHSCORES
+ZRANGE z x y
+ZRANGEBYSCORE z -inf +inf WITHSCORES LIMIT 0 2
+ZREVRANGEBYSCORE z +inf 2
+ZREVRANGE z 0 1 WITHSCORES
+ZADD lex 0 a 0 b 0 c 0 d
+ZRANGEBYLEX lex "[b" +
+ZREVRANGEBYLEX lex "(c" -
+ZRANGEBYLEX lex b +
+ZRANK z a
+ZRANK z nosuch
+ZREVRANK z a
+ZREM z a nosuch
+ZPOPMIN z
+ZPOPMAX z 2
+@3 ZPOPMIN z 1
+ZPOPMIN nosuch
+ZPOPMIN z -1
+ZADD z2 1 a 2 b 3 c 4 d 5 e
+ZREMRANGEBYSCORE z2 "(1" 2
+ZREMRANGEBYRANK z2 -1 -1
+ZREMRANGEBYLEX lex "[a" "[b"
+ZRANGE z2 0 -1
+ZSCAN z2 0
+TYPE z2
+RPUSH l a b c
+LPUSH l x y
+LPUSHX nosuch a
+RPUSHX l z
+LRANGE l 0 -1
+LRANGE l -2 100
+LRANGE l 5 1
+LLEN l
+LLEN nosuch
+LINDEX l 0
+LINDEX l -1
+LINDEX l 99
+LSET l 0 Y
+LSET l 99 x
+LSET nosuch 0 x
+LINSERT l BEFORE a A
+LINSERT l AFTER nosuch B
+LINSERT nosuch AFTER a B
+LINSERT l MIDDLE a B
+RPUSH l a a
+LPOS l a
+LPOS l a RANK -1
+LPOS l a COUNT 0
+LPOS l a RANK 2 COUNT 1 MAXLEN 10
+LPOS l a RANK 0
+LPOS l nosuch
+LREM l -1 a
+LREM l 0 a
+LPOP l
+RPOP l 2
+LPOP l 0
+LPOP nosuch
+LPOP nosuch 2
+LPOP l -1
+LMOVE l l LEFT RIGHT
+RPOPLPUSH l l
+LMOVE l l UP DOWN
+LTRIM l 1 -1
+LRANGE l 0 -1
+LTRIM l 5 1
+EXISTS l
+TYPE l
+LPUSH s1 x
+BLPOP l 0.1
+SADD one m
+@3 SMEMBERS one
+@3 ZMSCORE z2 a nosuch
+@3 HRANDFIELD nosuch
+@3 LPOP nosuch 2
+@3 HELLO 2 foo
+@3 CONFIG GET appendonly
+@3 GET nosuch
+@3 ZINCRBY z2 0.5 a
 LIST
 }
 status=0
 while IFS= read -r line; do
   [[ -z "$line" ]] && continue
-  eval "set -- $line"
-  r=$(redis-cli -p "$REDIS_PORT" "$@" 2>&1 | tr '\n' ' ')
-  s=$(redis-cli -p "$((BASE + 1))" "$@" 2>&1 | tr '\n' ' ')
+  cmd=$line how=same proto=()
+  while true; do
+    case "$cmd" in
+      "~ "*) how=sorted cmd=${cmd#"~ "} ;;
+      "# "*) how=count cmd=${cmd#"# "} ;;
+      "@3 "*) proto=(-3 --no-raw) cmd=${cmd#"@3 "} ;;
+      *) break ;;
+    esac
+  done
+  eval "set -- $cmd"
+  r=$(redis-cli "${proto[@]}" -p "$REDIS_PORT" "$@" 2>&1)
+  s=$(redis-cli "${proto[@]}" -p "$((BASE + 1))" "$@" 2>&1)
+  case $how in
+    sorted) r=$(sort <<<"$r") s=$(sort <<<"$s") ;;
+    count) r="$(wc -l <<<"$r") lines" s="$(wc -l <<<"$s") lines" ;;
+  esac
+  r=$(tr '\n' ' ' <<<"$r") s=$(tr '\n' ' ' <<<"$s")
   if [[ "$r" == "$s" ]]; then mark="  "; else mark="!="; status=1; fi
   printf '%s %-40s redis: %-45s synod: %s\n' "$mark" "$line" "$r" "$s"
 done < <(commands "$@")
