@@ -50,4 +50,35 @@ except redis.ResponseError as e:
     assert str(e).startswith("unknown command 'NOSUCH'"), e
 assert r.ping()
 assert r.delete(*r.keys("smoke:*")) == 104
+
+# Each data type, as redis-py 8 returns it over RESP3.
+assert r.hset("smoke:h", mapping={"a": "1", "b": "2"}) == 2
+assert r.hgetall("smoke:h") == {"a": "1", "b": "2"}
+assert r.hincrby("smoke:h", "a", 4) == 5 and r.hincrbyfloat("smoke:h", "b", 0.5) == 2.5
+assert r.hmget("smoke:h", "a", "nope") == ["5", None] and r.hlen("smoke:h") == 2
+assert r.hdel("smoke:h", "a") == 1 and r.hkeys("smoke:h") == ["b"]
+assert r.sadd("smoke:s", "x", "y", "z") == 3 and r.smembers("smoke:s") == {"x", "y", "z"}
+assert r.sismember("smoke:s", "x") and r.smismember("smoke:s", ["x", "q"]) == [1, 0]
+assert r.spop("smoke:s") in {"x", "y", "z"} and r.scard("smoke:s") == 2
+assert r.zadd("smoke:z", {"a": 1, "b": 2.5}) == 2 and r.zscore("smoke:z", "b") == 2.5
+assert r.zrange("smoke:z", 0, -1, withscores=True) == [["a", 1.0], ["b", 2.5]] or r.zrange(
+    "smoke:z", 0, -1, withscores=True
+) == [("a", 1.0), ("b", 2.5)]
+assert r.zincrby("smoke:z", 2, "a") == 3.0 and r.zrank("smoke:z", "a") == 1
+assert r.zrangebyscore("smoke:z", 2, "+inf") == ["b", "a"]
+assert r.rpush("smoke:l", "a", "b", "c") == 3 and r.lpop("smoke:l") == "a"
+assert r.lrange("smoke:l", 0, -1) == ["b", "c"] and r.llen("smoke:l") == 2
+assert [r.type(k) for k in ("smoke:h", "smoke:s", "smoke:z", "smoke:l")] == [
+    "hash",
+    "set",
+    "zset",
+    "list",
+]
+try:
+    r.get("smoke:h")
+    raise AssertionError("GET of a hash must fail")
+except redis.ResponseError as e:
+    assert str(e).startswith("WRONGTYPE"), e
+assert r.expire("smoke:l", 100) and 99 <= r.ttl("smoke:l") <= 100
+assert r.delete("smoke:h", "smoke:s", "smoke:z", "smoke:l") == 4
 print("redis-py", redis.__version__, "against synod: ok")

@@ -704,10 +704,10 @@ mod tests {
         let mut o = build(None, &flags(BASE)).unwrap();
         let get = |o: &NodeOptions, p: &str| config_get(o, &[p.to_string()]);
         let pair = |k: &str, v: &str| {
-            Reply::Array(vec![
+            Reply::Map(vec![(
                 Reply::Bulk(k.as_bytes().to_vec()),
                 Reply::Bulk(v.as_bytes().to_vec()),
-            ])
+            )])
         };
         assert_eq!(get(&o, "maxmemory"), pair("maxmemory", "0"));
         assert_eq!(
@@ -715,11 +715,11 @@ mod tests {
             pair("maxmemory-policy", "noeviction")
         );
         assert_eq!(get(&o, "appendonly"), pair("appendonly", "no"));
-        assert_eq!(get(&o, "nosuch"), Reply::Array(vec![]));
-        let Reply::Array(all) = get(&o, "*") else {
+        assert_eq!(get(&o, "nosuch"), Reply::Map(vec![]));
+        let Reply::Map(all) = get(&o, "*") else {
             panic!()
         };
-        assert_eq!(all.len(), 2 * SETTINGS.len());
+        assert_eq!(all.len(), SETTINGS.len());
         let set = |o: &mut NodeOptions, k: &str, v: &str| {
             config_set(o, &[(k.to_string(), v.to_string())]).map(|c| c.len())
         };
