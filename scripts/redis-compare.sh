@@ -276,6 +276,17 @@ EXISTS l
 TYPE l
 LPUSH s1 x
 BLPOP l 0.1
+EVAL "return redis.call('set', KEYS[1], ARGV[1])" 1 sk v
+EVAL "return redis.call('get', KEYS[1])" 1 sk
+EVAL "return {1, 'a', false, redis.status_reply('fine')}" 1 sk
+EVAL "return redis.call('incr', KEYS[1])" 1 sk
+EVAL "return redis.pcall('incr', KEYS[1])['err']" 1 sk
+SCRIPT LOAD "return ARGV[1]"
+EVALSHA 098e0f0d1448c0a81dafe820f66d460eb09263da 1 sk hello
+EVALSHA 0000000000000000000000000000000000000000 1 sk
+SCRIPT EXISTS 098e0f0d1448c0a81dafe820f66d460eb09263da ffff
+EVAL "return 1" -1
+EVAL "return 1" 3 a
 SADD one m
 @3 SMEMBERS one
 @3 ZMSCORE z2 a nosuch

@@ -81,4 +81,16 @@ except redis.ResponseError as e:
     assert str(e).startswith("WRONGTYPE"), e
 assert r.expire("smoke:l", 100) and 99 <= r.ttl("smoke:l") <= 100
 assert r.delete("smoke:h", "smoke:s", "smoke:z", "smoke:l") == 4
+
+# redis-py's Lock: SET NX PX to take it, its EVALSHA scripts to extend,
+# reacquire and release it (each script one change function on the key).
+lock = r.lock("smoke:lock", timeout=5)
+assert lock.acquire(blocking=False)
+assert not r.lock("smoke:lock", timeout=5).acquire(blocking=False)
+assert lock.owned() and lock.extend(5) and lock.reacquire()
+lock.release()
+assert r.get("smoke:lock") is None
+with r.lock("smoke:lock", timeout=2, blocking_timeout=1):
+    assert r.exists("smoke:lock") == 1
+assert r.exists("smoke:lock") == 0
 print("redis-py", redis.__version__, "against synod: ok")

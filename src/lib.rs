@@ -18,4 +18,5 @@ pub mod fuzzing;
 pub mod metrics;
 pub mod resp;
 pub mod runtime;
+pub mod scripting;
 pub mod settings;

@@ -175,12 +175,33 @@ impl CoreCall {
         }
     }
 
+    /// The one request of a single-key call (None for several keys or a
+    /// listing): what a script's `redis.call` applies to its key.
+    pub fn single(&self) -> Option<(&Key, &Command)> {
+        match &self.kind {
+            CallKind::Keys { requests, .. } if requests.len() == 1 => {
+                requests.first().map(|(k, c)| (k, c))
+            }
+            _ => None,
+        }
+    }
+
     /// The per-key requests of a one-step call (empty for listings): for tests.
     pub fn requests(&self) -> Vec<(Key, Command)> {
         match &self.kind {
             CallKind::Keys { requests, .. } => requests.clone(),
             CallKind::Listing(_) | CallKind::Watch { .. } | CallKind::Exec { .. } => vec![],
         }
+    }
+}
+
+/// The reply of a single-key call whose one command answered `reply`.
+pub fn single_request_reply(call: &CoreCall, reply: CoreReply, now_ms: u64) -> Reply {
+    match &call.kind {
+        CallKind::Keys { requests, combine } => {
+            finish(requests, combine, &[Outcome::Ok(reply)], now_ms)
+        }
+        CallKind::Listing(_) => unexpected(Some(&reply)),
     }
 }
 

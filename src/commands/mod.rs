@@ -56,6 +56,7 @@ mod list;
 mod multi;
 #[cfg(test)]
 mod redis_model;
+mod script;
 mod set;
 mod slowlog;
 mod spec;
@@ -66,11 +67,12 @@ mod zset;
 
 pub use acl::{Acl, Auth, Rights, Users};
 use call::CallKind;
-pub use call::{Combine, CoreCall};
+pub use call::{single_request_reply, Combine, CoreCall};
 pub use config::ConfigRequest;
 pub use glob::glob_match;
 pub use info::{info_text, redact_info, stats_fields, InfoSnapshot, PeerInfo, INFO_SECTIONS};
 pub use keys::{ScanCursors, KEYS_REPLY_MAX, LIST_PAGE_KEYS_MAX, SCAN_CURSORS_MAX};
+pub use script::{sha1_hex, ScriptCache};
 pub use slowlog::SlowlogRequest;
 pub use string::get_range;
 
@@ -110,6 +112,8 @@ pub struct Session {
     pub tx: multi::TxState,
     /// The reply protocol HELLO chose (RESP2 until `HELLO 3`).
     pub protocol: Protocol,
+    /// The node's scripts (SCRIPT LOAD, EVALSHA), shared by its connections.
+    pub scripts: ScriptCache,
 }
 
 /// What to do with one client command.

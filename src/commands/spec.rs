@@ -2,8 +2,8 @@
 //! COMMAND DOCS text, gathered from the families' files.
 
 use super::{
-    acl, admin, config, connection, expire, hash, info, keys, list, multi, set, slowlog, string,
-    zset, Args, Planned,
+    acl, admin, config, connection, expire, hash, info, keys, list, multi, script, set, slowlog,
+    string, zset, Args, Planned,
 };
 
 /// A command's static description: name, arity as Redis states it (N > 0:
@@ -59,6 +59,7 @@ pub(super) const FAMILIES: &[Family] = &[
     set::FAMILY,
     zset::FAMILY,
     list::FAMILY,
+    script::FAMILY,
     keys::FAMILY,
     expire::FAMILY,
     connection::FAMILY,

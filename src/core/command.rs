@@ -185,6 +185,44 @@ pub enum Command {
     ZSet(ZSetOp),
     /// A list command.
     List(ListOp),
+    /// A Lua script on this key (EVAL, EVALSHA), run as one change function.
+    Eval(Script),
+}
+
+/// A script and its arguments, for the key `key` (KEYS[1]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    /// The Lua source.
+    pub source: String,
+    /// KEYS[1].
+    pub key: Key,
+    /// ARGV.
+    pub args: Vec<Vec<u8>>,
+    /// What runs it (the interpreter lives outside the core); not on the wire.
+    #[serde(skip)]
+    pub runner: Runner,
+}
+
+/// Runs a script deterministically on a value: the new value and the reply.
+pub type RunScript = fn(&Script, &Value, u64, usize) -> (Value, Reply);
+
+/// The script interpreter a command carries (None: refused). All runners
+/// compare equal: a command's identity is its script and arguments.
+#[derive(Clone, Copy, Default)]
+pub struct Runner(pub Option<RunScript>);
+
+impl PartialEq for Runner {
+    fn eq(&self, _: &Runner) -> bool {
+        true
+    }
+}
+
+impl Eq for Runner {}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Runner")
+    }
 }
 
 /// What a command returns when its round succeeds.
@@ -287,6 +325,13 @@ impl Command {
                 },
                 |p| op.apply(p),
             ),
+            Command::Eval(s) => match s.runner.0 {
+                Some(run) => run(s, current, now_ms, value_len_max),
+                None => (
+                    same(),
+                    Reply::Error("ERR no script interpreter here".into()),
+                ),
+            },
             Command::List(op) => typed(
                 live,
                 value_len_max,
@@ -496,6 +541,7 @@ impl Command {
             Command::Hash(_) | Command::Members(_) | Command::ZSet(_) | Command::List(_) => {
                 self.payload_len() > 0
             }
+            Command::Eval(_) => true,
             _ => false,
         }
     }
@@ -549,6 +595,7 @@ impl Command {
             Command::Members(op) => op.payload_len(),
             Command::ZSet(op) => op.payload_len(),
             Command::List(op) => op.payload_len(),
+            Command::Eval(s) => s.args.iter().map(Vec::len).sum(),
             _ => 0,
         }
     }
@@ -579,6 +626,7 @@ impl Command {
             Command::Members(_) => "set-members",
             Command::ZSet(_) => "zset",
             Command::List(_) => "list",
+            Command::Eval(_) => "eval",
         }
     }
 }

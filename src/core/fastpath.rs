@@ -152,9 +152,8 @@ fn read_verdict(
 
 impl Node {
     /// The round just started for `key` may try a fast read: fast reads are
-    /// on, and every request is a client read (GET, TYPE, TTL, HGET ...: a
-    /// pure function of the value that never changes a live one, answered
-    /// from the value read); catch-up and system rounds need their full round.
+    /// on, and every request is a client GET (catch-up and system rounds
+    /// need their full round).
     pub(super) fn fast_read_applies(&mut self, key: &[u8]) -> bool {
         if !self.cfg.fast_reads {
             return false;

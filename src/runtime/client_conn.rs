@@ -256,6 +256,7 @@ async fn read_commands(
         addr: addr.to_string(),
         auth: shared.users.get().initial_auth(),
         acl: shared.users.clone(),
+        scripts: shared.scripts.clone(),
         ..Session::default()
     };
     loop {

@@ -533,6 +533,8 @@ pub(crate) struct Shared {
     pub client_sockets: Mutex<HashMap<u64, TcpStream>>,
     /// Asks for a graceful shutdown (SHUTDOWN, a signal), with the reason.
     pub shutdown_tx: channel::Sender<String>,
+    /// Scripts loaded on this node (SCRIPT LOAD, EVAL), for EVALSHA.
+    pub scripts: crate::commands::ScriptCache,
 }
 
 /// Traffic with one peer.
@@ -889,6 +891,7 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         draining: AtomicBool::new(false),
         client_sockets: Mutex::new(HashMap::new()),
         shutdown_tx,
+        scripts: Default::default(),
         opts,
     });
     let o = &shared.opts;
