@@ -10,6 +10,7 @@ use super::{
     bulk, core, int_arg, one, syntax_error, unknown_command, upper, Args, CallCtx, Combine,
     CoreCall, Op, Plan, Planned, Step,
 };
+use crate::core::types::ERR_WRONGTYPE;
 use crate::core::{Command, Key, Outcome, Reply as CoreReply};
 use crate::resp::Reply;
 use std::collections::{BTreeMap, VecDeque};
@@ -257,12 +258,20 @@ impl ListCall {
                     self.next = Some(next.clone());
                     candidates = keys.clone();
                 }
-                (Op::Key(_, Command::Type), Outcome::Ok(CoreReply::Text(t))) => {
-                    let wanted = match self.what {
-                        ListWhat::Scan {
-                            of_type: Some(of), ..
-                        } => t == of,
-                        _ => t != "none",
+                (Op::Key(_, Command::Get | Command::Type), Outcome::Ok(reply)) => {
+                    // A GET answers the value, or WRONGTYPE for a collection
+                    // (live too); a TYPE (SCAN ... TYPE t) the type's name.
+                    let wanted = match (reply, self.what) {
+                        (CoreReply::Value(v), _) => v.is_some(),
+                        (CoreReply::Error(e), _) if e == ERR_WRONGTYPE => true,
+                        (
+                            CoreReply::Text(t),
+                            ListWhat::Scan {
+                                of_type: Some(of), ..
+                            },
+                        ) => t == of,
+                        (CoreReply::Text(t), _) => t != "none",
+                        (_, _) => return Step::Done(step_error(outcome, None, changed)),
                     };
                     if wanted {
                         self.counted += 1;
@@ -295,8 +304,17 @@ impl ListCall {
             // Read (or delete) this page's candidates; the listing moves on after.
             let command = if self.what == ListWhat::Flush {
                 Command::Del
-            } else {
+            } else if matches!(
+                self.what,
+                ListWhat::Scan {
+                    of_type: Some(_),
+                    ..
+                }
+            ) {
                 Command::Type
+            } else {
+                // A GET, as the simulator's checker models a listing's reads.
+                Command::Get
             };
             self.running = candidates
                 .into_iter()
@@ -390,7 +408,7 @@ mod tests {
         let lists = ops.iter().filter(|o| matches!(o, Op::List { .. })).count();
         assert_eq!(lists, 7, "26 keys in pages of 4");
         assert!(ops.iter().all(|o| match o {
-            Op::Key(key, Command::Type) => glob_match(b"k1*", key),
+            Op::Key(key, Command::Get) => glob_match(b"k1*", key),
             Op::List { .. } => true,
             _ => false,
         }));
