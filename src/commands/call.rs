@@ -201,7 +201,7 @@ pub fn single_request_reply(call: &CoreCall, reply: CoreReply, now_ms: u64) -> R
         CallKind::Keys { requests, combine } => {
             finish(requests, combine, &[Outcome::Ok(reply)], now_ms)
         }
-        CallKind::Listing(_) => unexpected(Some(&reply)),
+        _ => unexpected(Some(&reply)),
     }
 }
 
