@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh [RUNS] [TARGET...]
 #
 # RUNS: executions per target (default 10000000). TARGETs: resp, frames,
-# handshake, node (default: all). Each run starts from and adds to
+# handshake, node (default: all). FUZZ_MAX_SECONDS=N stops each target after
+# N seconds if RUNS are not reached by then. Each run starts from and adds to
 # tests/fuzz/corpus/TARGET, then minimises it (cargo fuzz cmin), so the
 # corpus that tests/fuzz_corpus.rs replays in every test run grows with what
 # the fuzzer found. A crash leaves its input in tests/fuzz/artifacts/TARGET
@@ -28,11 +29,11 @@ for t in "${TARGETS[@]}"; do
   echo "== $t: $RUNS runs (log: $log)"
   start=$(date +%s)
   nice -n 19 cargo fuzz run --fuzz-dir tests/fuzz "$t" "$corpus" -- \
-    -runs="$RUNS" -max_len=4096 -print_final_stats=1 -artifact_prefix="tests/fuzz/artifacts/$t/" \
+    -runs="$RUNS" -max_total_time="${FUZZ_MAX_SECONDS:-0}" -max_len=4096 -print_final_stats=1 -artifact_prefix="tests/fuzz/artifacts/$t/" \
     >"$log" 2>&1 || { mkdir -p "tests/fuzz/artifacts/$t"; tail -n 40 "$log"; echo "fuzz.sh: $t FAILED (input in tests/fuzz/artifacts/$t/)"; exit 1; }
   secs=$(($(date +%s) - start))
-  execs=$(awk -F: '/stat::number_of_executed_units/ {gsub(/ /, "", $2); print $2}' "$log")
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
   before=$(ls "$corpus" | wc -l)
   nice -n 19 cargo fuzz cmin --fuzz-dir tests/fuzz "$t" "$corpus" >>"$log" 2>&1
-  echo "$t: ${execs:-?} executions in ${secs} s, no crash; corpus $before -> $(ls "$corpus" | wc -l) inputs after cmin"
+  echo "$t: ${execs:-?} executions in ${secs} s ($((${execs:-0} / (secs > 0 ? secs : 1))) per s), no crash; corpus $before -> $(ls "$corpus" | wc -l) inputs after cmin"
 done

@@ -318,6 +318,15 @@ impl Node {
     pub fn handle(&mut self, now: Now, input: Input, out: &mut Effects) {
         self.now = now;
         match input {
+            Input::Peer(env) if env.from == self.cfg.node_id => {
+                // Our own messages never come from a driver: the local
+                // acceptor's go through `local`. A peer claiming to be us
+                // would skip every check below.
+                self.stats.messages_received += 1;
+                self.stats.messages_refused += 1;
+                let why = format!("{} claiming to be from this node", env.msg.kind());
+                out.misbehaving.push((env.from, why));
+            }
             Input::Peer(env) => self.on_envelope(env, out),
             Input::Request { id, key, command } => self.on_request(id, key, command, out),
             Input::Tick => self.on_tick(out),

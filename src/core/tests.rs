@@ -386,6 +386,18 @@ fn a_crash_vector_naming_a_stranger_or_incarnation_zero_is_refused() {
     assert_eq!(n.peers()[&3].incarnation, INC);
 }
 
+/// Found by the `node` fuzz target: an envelope claiming to come from the
+/// node itself skipped every check (the runtime's handshake never lets a
+/// peer claim our id, but the core must not rely on it).
+#[test]
+fn a_peer_message_claiming_to_be_from_this_node_is_refused() {
+    let mut n = node(2);
+    let out = deliver(&mut n, 2, prepare(b(u64::MAX - 1, 2)));
+    assert_eq!(out.misbehaving.len(), 1);
+    assert!(out.sends.is_empty());
+    assert_eq!(n.round_clock(), 0);
+}
+
 #[test]
 fn a_lineage_longer_than_the_bound_is_refused() {
     let mut n = node(2);
