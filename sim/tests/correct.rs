@@ -26,15 +26,7 @@ fn correct_build_passes_every_scenario_file() {
     for name in common::scenario_names() {
         let sc = common::scenario(&name);
         for seed in 0..25 {
-            let r = run(&Options {
-                seed,
-                scenario: sc.clone(),
-                bug: None,
-                trace: false,
-                timeline: false,
-            })
-            .unwrap();
-            assert!(r.verdict.passed(), "{name} seed {seed}: {}", r.verdict);
+            let r = common::run_passing(&name, &sc, seed);
             assert!(r.stats.ops_ok > 0, "{name} seed {seed}: nothing succeeded");
         }
     }
@@ -89,15 +81,7 @@ fn a_lying_member_is_refused_and_the_others_stay_safe_and_live() {
     let sc = common::scenario("liar");
     let (mut lies, mut refused) = (0, 0);
     for seed in 0..40 {
-        let r = run(&Options {
-            seed,
-            scenario: sc.clone(),
-            bug: None,
-            trace: false,
-            timeline: false,
-        })
-        .unwrap();
-        assert!(r.verdict.passed(), "liar seed {seed}: {}", r.verdict);
+        let r = common::run_passing("liar", &sc, seed);
         assert!(r.stats.ops_ok > 0, "liar seed {seed}: nothing succeeded");
         lies += r.stats.lies;
         refused += r.stats.lies_refused;

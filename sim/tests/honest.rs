@@ -6,22 +6,12 @@
 
 mod common;
 
-use synod_sim::{run, Options};
-
 /// (operations, info) over `seeds` of scenario file `name`.
 fn unknowns(name: &str, seeds: std::ops::Range<u64>) -> (u64, u64) {
     let sc = common::scenario(name);
     let (mut ops, mut info) = (0, 0);
     for seed in seeds {
-        let r = run(&Options {
-            seed,
-            scenario: sc.clone(),
-            bug: None,
-            trace: false,
-            timeline: false,
-        })
-        .unwrap();
-        assert!(r.verdict.passed(), "{name} seed {seed}: {}", r.verdict);
+        let r = common::run_passing(name, &sc, seed);
         ops += r.stats.ops_ok + r.stats.ops_fail + r.stats.ops_info;
         info += r.stats.ops_info;
     }

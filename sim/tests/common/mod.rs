@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use synod_sim::Scenario;
+use synod_sim::{run, Options, RunResult, Scenario};
 
 /// A scenario file of `sim/scenarios/`.
 pub fn scenario(name: &str) -> Scenario {
@@ -26,4 +26,19 @@ pub fn scenario_names() -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Runs `seed` of scenario `sc` (named `name` in messages) on the correct
+/// build and requires the run to pass its checks.
+pub fn run_passing(name: &str, sc: &Scenario, seed: u64) -> RunResult {
+    let r = run(&Options {
+        seed,
+        scenario: sc.clone(),
+        bug: None,
+        trace: false,
+        timeline: false,
+    })
+    .unwrap();
+    assert!(r.verdict.passed(), "{name} seed {seed}: {}", r.verdict);
+    r
 }
