@@ -609,7 +609,7 @@ pub fn write_all(
                 let tail = lines.len().saturating_sub(60);
                 let _ = writeln!(
                     page,
-                    "<details><summary>The last {} lines of the minimal run's timeline</summary>\n\n```\n{}\n```\n</details>\n",
+                    "<details><summary>The last {} lines of the minimal run's timeline (in delivery order; #N is a message's number in send order, `sent` the time it was sent)</summary>\n\n```\n#       time  #N            sent  message\n{}\n```\n</details>\n",
                     lines.len() - tail,
                     lines[tail..].join("\n")
                 );

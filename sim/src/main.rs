@@ -540,8 +540,12 @@ fn main() -> ExitCode {
 }
 
 /// The first line of every `--timeline`: what order its lines are in.
-const TIMELINE_ORDER: &str = "# timeline, in the order the simulator handled events: a message at the time it was \
-delivered (or dropped), not sent, so a reply can follow a later request; operations at invocation and reply";
+const TIMELINE_ORDER: &str = "\
+# timeline in DELIVERY order: a message's line is at the time it was delivered (or dropped, or held back),
+# so a reply can come before a request sent earlier. #N numbers the messages in SEND order and `sent` is
+# the time it was sent: sort on #N to read the run in send order. Faults and operations (**) at the time
+# they happened.
+#       time  #N            sent  message";
 
 /// Pictures a run asks for.
 struct Pictures {

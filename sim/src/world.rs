@@ -200,6 +200,14 @@ struct NodeSlot {
     crash_after_promise: Option<(u32, u64)>,
 }
 
+/// When a message was sent: its number in send order (from 1) and the time.
+/// Timelines and traces show it beside the delivery, so both orders are visible.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    n: u64,
+    at_us: u64,
+}
+
 #[derive(Clone, Debug)]
 enum Ev {
     /// `mid`: the message's index in the recording (unused when not recording).
@@ -207,6 +215,7 @@ enum Ev {
         env: Envelope,
         dup: bool,
         mid: usize,
+        sent: Sent,
     },
     Tick {
         node: u32,
@@ -306,7 +315,9 @@ struct World {
     /// time (µs), as the runtime closes a lying peer's link and backs off.
     refused_until: Vec<Vec<u64>>,
     /// Messages held back, in the order sent.
-    held: Vec<Envelope>,
+    held: Vec<(Envelope, Sent)>,
+    /// Messages sent so far (numbers them in send order).
+    sent_count: u64,
     healed: bool,
     net_rng: ChaCha8Rng,
     fault_rng: ChaCha8Rng,
@@ -462,6 +473,7 @@ impl World {
             liar: None,
             refused_until: vec![vec![0; m + 1]; m + 1],
             held: Vec::new(),
+            sent_count: 0,
             healed: false,
             net_rng: stream(seed, Stream::Network),
             fault_rng: stream(seed, Stream::Faults),
@@ -739,7 +751,12 @@ impl World {
 
     fn step(&mut self, ev: Ev) {
         match ev {
-            Ev::Deliver { env, dup, mid } => self.deliver(env, dup, mid),
+            Ev::Deliver {
+                env,
+                dup,
+                mid,
+                sent,
+            } => self.deliver(env, dup, mid, sent),
             Ev::Tick { node } => {
                 let slot = &mut self.nodes[node as usize];
                 if slot.wake != Some(self.now) || slot.node.is_none() {
@@ -800,15 +817,15 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, env: Envelope, dup: bool, mid: usize) {
+    fn deliver(&mut self, env: Envelope, dup: bool, mid: usize, sent: Sent) {
         let to = env.to;
         if self.now < self.refused_until[env.from as usize][to as usize] {
-            self.drop_msg(&env, "refused");
+            self.drop_msg(&env, sent, "refused");
             return;
         }
         let slot = &self.nodes[to as usize];
         if slot.node.is_none() {
-            self.drop_msg(&env, "node down");
+            self.drop_msg(&env, sent, "node down");
             if let Some(r) = self.rec.as_mut() {
                 r.lost(self.now, mid, &env, "node down", false);
             }
@@ -816,11 +833,19 @@ impl World {
         }
         if slot.paused_until > self.now {
             let until = slot.paused_until;
-            self.push(until, Ev::Deliver { env, dup, mid });
+            self.push(
+                until,
+                Ev::Deliver {
+                    env,
+                    dup,
+                    mid,
+                    sent,
+                },
+            );
             return;
         }
         if self.blocked[env.from as usize][to as usize] > 0 {
-            self.drop_msg(&env, "partition");
+            self.drop_msg(&env, sent, "partition");
             if let Some(r) = self.rec.as_mut() {
                 r.lost(self.now, mid, &env, "partition", false);
             }
@@ -831,7 +856,8 @@ impl World {
         }
         self.stats.delivered += 1;
         if self.trace_on || self.timeline_on {
-            self.record_msg(&env, if dup { "deliver-dup" } else { "deliver" }, None);
+            let ev = if dup { "deliver-dup" } else { "deliver" };
+            self.record_msg(&env, sent, ev, None);
         }
         if !env.msg.key().is_empty() {
             self.touched.push(key_index(env.msg.key()));
@@ -1085,8 +1111,19 @@ impl World {
         }
     }
 
-    /// The network takes a message: lose it, delay it, maybe duplicate it.
-    fn send(&mut self, mut env: Envelope) {
+    /// A node sends a message: it is numbered, and the network takes it.
+    fn send(&mut self, env: Envelope) {
+        self.sent_count += 1;
+        let sent = Sent {
+            n: self.sent_count,
+            at_us: self.now,
+        };
+        self.transmit(env, sent);
+    }
+
+    /// The network takes a message (sent now, or earlier if it was held
+    /// back): lose it, delay it, maybe duplicate it.
+    fn transmit(&mut self, mut env: Envelope, sent: Sent) {
         if self.liar == Some(env.from) && !self.healed && self.net_rng.random_bool(0.1) {
             self.lie(&mut env);
         }
@@ -1096,7 +1133,7 @@ impl World {
             None => usize::MAX,
         };
         if self.blocked[from][to] > 0 {
-            self.drop_msg(&env, "partition");
+            self.drop_msg(&env, sent, "partition");
             if let Some(r) = self.rec.as_mut() {
                 r.lost(self.now, mid, &env, "partition", true);
             }
@@ -1104,12 +1141,12 @@ impl World {
         }
         if self.holding[from][to] {
             if self.trace_on || self.timeline_on {
-                self.record_msg(&env, "hold", None);
+                self.record_msg(&env, sent, "hold", None);
             }
             if let Some(r) = self.rec.as_mut() {
                 r.held(mid);
             }
-            self.held.push(env);
+            self.held.push((env, sent));
             return;
         }
         let net = &self.sc.net;
@@ -1118,7 +1155,7 @@ impl World {
             if (net.drop_p > 0.0 && self.net_rng.random_bool(net.drop_p))
                 || (p_kind > 0.0 && self.net_rng.random_bool(p_kind))
             {
-                self.drop_msg(&env, "loss");
+                self.drop_msg(&env, sent, "loss");
                 if let Some(r) = self.rec.as_mut() {
                     r.lost(self.now, mid, &env, "loss", true);
                 }
@@ -1139,6 +1176,7 @@ impl World {
                     env: env.clone(),
                     dup: true,
                     mid: dup_mid,
+                    sent,
                 },
             );
         }
@@ -1149,6 +1187,7 @@ impl World {
                 env,
                 dup: false,
                 mid,
+                sent,
             },
         );
     }
@@ -1167,10 +1206,10 @@ impl World {
         d.max(1)
     }
 
-    fn drop_msg(&mut self, env: &Envelope, why: &'static str) {
+    fn drop_msg(&mut self, env: &Envelope, sent: Sent, why: &'static str) {
         self.stats.dropped += 1;
         if self.trace_on || self.timeline_on {
-            self.record_msg(env, "drop", Some(why));
+            self.record_msg(env, sent, "drop", Some(why));
         }
     }
 
@@ -2309,8 +2348,8 @@ impl World {
             r.released();
             r.span_end("hold", 0);
         }
-        for env in std::mem::take(&mut self.held) {
-            self.send(env);
+        for (env, sent) in std::mem::take(&mut self.held) {
+            self.transmit(env, sent);
         }
     }
 
@@ -2456,7 +2495,7 @@ impl World {
         }
     }
 
-    fn record_msg(&mut self, env: &Envelope, ev: &str, why: Option<&str>) {
+    fn record_msg(&mut self, env: &Envelope, sent: Sent, ev: &str, why: Option<&str>) {
         let key = String::from_utf8_lossy(env.msg.key()).into_owned();
         let detail = msg_detail(&env.msg);
         if self.trace_on {
@@ -2469,6 +2508,8 @@ impl World {
                 "key": key,
                 "ballot": env.msg.ballot().to_string(),
                 "detail": detail,
+                "n": sent.n,
+                "sent_us": sent.at_us,
             });
             if let Some(w) = why {
                 line["reason"] = serde_json::Value::from(w);
@@ -2480,12 +2521,15 @@ impl World {
             let mark = match (ev, why) {
                 ("drop", Some(w)) => format!("  ✗ dropped ({w})"),
                 ("deliver-dup", _) => "  (duplicate)".into(),
+                ("hold", _) => "  (held back: delivered after the release)".into(),
                 _ => String::new(),
             };
+            let at = format!("{}.{:03}ms", sent.at_us / 1_000, sent.at_us % 1_000);
             let _ = writeln!(
                 self.timeline,
-                "{:>12}  n{} → n{}  {:<8} {:<4} b={:<10} {detail}{mark}",
+                "{:>12}  #{:<5} {at:>11}  n{} → n{}  {:<8} {:<4} b={:<10} {detail}{mark}",
                 self.t(),
+                sent.n,
                 env.from,
                 env.to,
                 env.msg.kind(),

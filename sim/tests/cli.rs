@@ -92,15 +92,37 @@ fn explore_prints_the_replay_command_of_each_failure() {
 }
 
 #[test]
-fn timeline_shows_one_line_per_message() {
+fn timeline_shows_one_line_per_message_with_send_and_delivery_order() {
     let (code, out) = sim(&["run", "--seed", "1", "--timeline"]);
     assert_eq!(code, 0);
     assert!(
-        out.starts_with("# timeline, in the order the simulator handled events"),
+        out.starts_with("# timeline in DELIVERY order") && out.contains("in SEND order"),
         "the timeline does not say its order: {out}"
     );
-    assert!(out.contains(" → n"), "no message lines");
     assert!(out.contains("Accept"), "no Accept lines");
+    // Each message line: delivery time, #N (send order), send time.
+    let ms = |s: &str| s.trim_end_matches("ms").parse::<f64>().unwrap();
+    let mut lines = 0;
+    let (mut last_t, mut inversions) = (0.0, 0);
+    let mut numbers = std::collections::BTreeSet::new();
+    for l in out.lines().filter(|l| l.contains(" → n")) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let (t, n, sent) = (ms(f[0]), f[1], ms(f[2]));
+        let n: u64 = n.strip_prefix('#').expect(l).parse().expect(l);
+        assert!(sent <= t, "sent after it was delivered: {l}");
+        assert!(t >= last_t, "lines not in delivery order: {l}");
+        if numbers.range(n + 1..).next().is_some() {
+            inversions += 1; // delivered after a message sent later
+        }
+        numbers.insert(n);
+        last_t = t;
+        lines += 1;
+    }
+    assert!(lines > 100, "{lines} message lines");
+    assert!(
+        inversions > 0,
+        "send order never differs from delivery order: the #N column shows nothing"
+    );
 }
 
 #[test]

@@ -172,6 +172,53 @@ fn svg_of_a_run_with_crashes_and_drops_is_well_formed_and_self_contained() {
 }
 
 #[test]
+fn diagrams_say_their_order_and_each_receipt_names_the_step_that_sent_it() {
+    let rec = recorded("crash-mid-accept", 1, None);
+    let svg = diagram::svg::render(&rec, &Filter::default(), &Default::default());
+    assert!(
+        svg.contains(&diagram::esc(diagram::svg::WHAT_HAPPENED)),
+        "the diagram does not say which order its rows are in"
+    );
+    let mut out_of_order = 0;
+    for (i, st) in rec
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.kind == "recv")
+    {
+        let sent: usize = st
+            .text
+            .split("sent at step ")
+            .nth(1)
+            .and_then(|t| t.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("step {i} does not name its send step: {}", st.text));
+        assert!(
+            sent < i,
+            "step {i} received a message sent later: {}",
+            st.text
+        );
+        let m = rec
+            .msgs
+            .iter()
+            .find(|m| m.s2 == i)
+            .expect("the message received");
+        assert_eq!(m.s1, sent, "step {i}: {}", st.text);
+        // A message sent before another but received after it.
+        out_of_order += rec
+            .msgs
+            .iter()
+            .filter(|o| o.s1 < m.s1 && o.s2 != diagram::record::OPEN && o.s2 > i)
+            .count()
+            .min(1);
+    }
+    assert!(
+        out_of_order > 0,
+        "send and delivery order never differ in this run"
+    );
+}
+
+#[test]
 fn a_failing_run_explains_its_counterexample_and_highlights_it() {
     // An invariant: minority quorums lose a chosen write on swarm seed 0.
     let r = world::run_recorded(&Options {

@@ -208,15 +208,30 @@ impl Recording {
     /// A node receives a message (message `id`).
     pub fn recv(&mut self, t_us: u64, id: usize, env: &Envelope, dup: bool) {
         let text = format!(
-            "n{} receives {} from n{}{}",
+            "n{} receives {} from n{} ({}sent at {})",
             env.to,
             describe(env),
             env.from,
-            if dup { " (a duplicate)" } else { "" }
+            if dup { "a duplicate, " } else { "" },
+            self.sent_at(id)
         );
         self.step(t_us, env.to, key_of(env), "recv", text);
         if let Some(m) = self.msgs.get_mut(id) {
             m.s2 = self.steps.len() - 1;
+        }
+    }
+
+    /// "step 12, 1.250 ms": where message `id` was sent, for the texts of
+    /// steps that receive or lose it (rows are in time order; this gives the
+    /// send order too).
+    fn sent_at(&self, id: usize) -> String {
+        match self
+            .msgs
+            .get(id)
+            .and_then(|m| self.steps.get(m.s1).map(|s| (m.s1, s)))
+        {
+            Some((s1, st)) => format!("step {s1}, {:.3} ms", st.t_us as f64 / 1_000.0),
+            None => "an earlier step".into(),
         }
     }
 
@@ -242,10 +257,11 @@ impl Recording {
     pub fn lost(&mut self, t_us: u64, id: usize, env: &Envelope, why: &str, at_send: bool) {
         if !at_send {
             let text = format!(
-                "{} from n{} to n{} is lost ({why})",
+                "{} from n{} to n{} is lost ({why}; sent at {})",
                 describe(env),
                 env.from,
-                env.to
+                env.to,
+                self.sent_at(id)
             );
             self.step(t_us, env.to, key_of(env), "lost", text);
         }

@@ -22,6 +22,10 @@ pub const CLIENT_W: u32 = 120;
 /// Width of the step-text column, px.
 pub const TEXT_W: u32 = 700;
 
+/// The step column's title: which order the rows and arrows show.
+pub const WHAT_HAPPENED: &str =
+    "what happened, in time order (an arrow runs from the step that sent it to the step that got it)";
+
 /// How to draw.
 #[derive(Clone, Debug, Default)]
 pub struct SvgOptions {
@@ -237,7 +241,7 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
             hy,
             11.0,
             "start",
-            "what happened",
+            WHAT_HAPPENED,
         ));
         for (name, x) in &lay.lane_x {
             placer.reserve(LabelBox::of_text(f64::from(*x), hy, 13.0, "middle", name));
@@ -309,8 +313,9 @@ pub fn render(rec: &Recording, filter: &Filter, opts: &SvgOptions) -> String {
     let hy = header + 24;
     let _ = writeln!(
         s,
-        r#"<text x="8" y="{hy}" font-weight="bold">step  t (ms)</text><text x="{}" y="{hy}" font-weight="bold">what happened</text>"#,
-        lay.text_x
+        r#"<text x="8" y="{hy}" font-weight="bold">step  t (ms)</text><text x="{}" y="{hy}" font-weight="bold">{}</text>"#,
+        lay.text_x,
+        esc(WHAT_HAPPENED)
     );
     for (name, x) in &lay.lane_x {
         let node = name.starts_with('n');
