@@ -5,15 +5,20 @@
 #
 #   scripts/bench.sh [--quick] [--seconds S] [--keys K]
 #
-# SET and GET at 1, 16 and 50 clients, 100-byte values, random keys of a fixed
-# key space. synod twice: routed (each client connects to every node and sends
-# a key to its home node, the key's first replica, as a Redis Cluster client
-# routes by slot) and unrouted (client i talks to node i mod 3 only). Prints a
-# markdown table, ratio lines against the issue-7 targets and
+# synod is started by `scripts/cluster.sh start` with its defaults, exactly
+# the cluster a user gets (no tuning here). SET and GET at 1, 16 and 50
+# clients (1 and 50 with --quick), 100-byte values, random keys of a fixed
+# key space, plus single-client first writes (SET of keys never written).
+# synod twice: routed (each client connects to every node and sends a key to
+# its home node, the key's first replica, as a Redis Cluster client routes by
+# slot) and unrouted (client i talks to node i mod 3 only). Prints a markdown
+# table, one ratio line per issue-16 target (all measured in this run), the
+# cost model (peer messages and bytes per operation from INFO counters) and
 # redis-benchmark's own figures; writes docs/bench/latest.md and
-# docs/bench/latest.svg. --quick: about a minute and a half in all.
+# docs/bench/latest.svg. --quick: about three minutes in all.
 # Installs redis-server, redis-tools, etcd-server and etcd-client with apt-get
-# if missing. Stops every server it started (by pid) on exit.
+# if missing (etcd is skipped, and said so, if its packages cannot be
+# installed). Stops every server it started (by pid) on exit.
 # Ports: synod 7601-7603 (peers 7701-7703), Redis 7650, etcd 7660-7665.
 set -euo pipefail
 
@@ -27,7 +32,7 @@ while (($#)); do
     --quick) QUICK=1; shift ;;
     --seconds) SECONDS_EACH="${2:?--seconds needs a number}"; shift 2 ;;
     --keys) KEYS="${2:?--keys needs a number}"; shift 2 ;;
-    -h | --help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -40,13 +45,13 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { echo "bench.sh: $*" >&2; exit 1; }
 
 # --- install what is missing -------------------------------------------------
-need=()
+need=() want=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v redis-benchmark >/dev/null || need+=(redis-tools)
-command -v etcd >/dev/null || need+=(etcd-server)
-command -v etcdctl >/dev/null || need+=(etcd-client)
-if ((${#need[@]})); then
-  log "installing ${need[*]} (apt-get)"
+command -v etcd >/dev/null || want+=(etcd-server)
+command -v etcdctl >/dev/null || want+=(etcd-client)
+if ((${#need[@]} + ${#want[@]})); then
+  log "installing ${need[*]} ${want[*]} (apt-get)"
   # The packages would start their system services; forbid that for the
   # install (our own servers run on other ports, started below).
   policy_added=0
@@ -54,9 +59,15 @@ if ((${#need[@]})); then
     printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy_added=1
   fi
   apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  ((${#need[@]} == 0)) || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  # etcd is a comparison, not a requirement: without it its ratios say n/a.
+  ((${#want[@]} == 0)) || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null ||
+    log "etcd-server/etcd-client cannot be installed here: the etcd ratios will say n/a"
   ((policy_added)) && rm -f /usr/sbin/policy-rc.d
 fi
+HAVE_ETCD=1 ETCD_VERSION=""
+command -v etcd >/dev/null && command -v etcdctl >/dev/null || HAVE_ETCD=0
+((HAVE_ETCD)) && ETCD_VERSION="$(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}')"
 
 # --- cleanup: every server we start, by pid ---------------------------------
 REDIS_PID="" ETCD_PIDS=() SYNOD_STARTED=0
@@ -85,13 +96,10 @@ log "building synod (release)"
 (cd "$ROOT" && cargo build --release --quiet -p synod --bin synod && cargo build --release --quiet -p synod-bench)
 
 # --- start the servers -------------------------------------------------------
-log "starting synod: 3 nodes, N=3"
+log "starting synod: scripts/cluster.sh start (its defaults: 3 nodes, N=3)"
 SYNOD_STARTED=1
-# One executor thread per node (async-std's default is one per core): three
-# nodes share two cores here, and cross-thread task hand-offs cost more than
-# they buy (README, Performance). Set ASYNC_STD_THREAD_COUNT to override.
-ASYNC_STD_THREAD_COUNT="${ASYNC_STD_THREAD_COUNT:-1}" RUST_LOG=warn SYNOD_BIN="$BIN" \
-  "$ROOT/scripts/cluster.sh" start --nodes 3 --replicas 3 >/dev/null
+# Exactly what a user starts: no flag or environment tuning of our own.
+SYNOD_BIN="$BIN" "$ROOT/scripts/cluster.sh" start >/dev/null
 SYNOD_PIDS="$(cat "$SYNOD_CLUSTER_DIR"/node{1,2,3}.pid | paste -sd,)"
 SYNOD_ADDRS="127.0.0.1:7601,127.0.0.1:7602,127.0.0.1:7603"
 
@@ -100,6 +108,7 @@ redis-server --bind 127.0.0.1 --port 7650 --save '' --appendonly no --daemonize 
   --protected-mode no --logfile "" >"$ROOT/target/bench-redis.log" 2>&1 &
 REDIS_PID=$!
 
+if ((HAVE_ETCD)); then
 log "starting etcd: 3 members on 127.0.0.1:7660-7665, data in $ETCD_DIR (tmpfs)"
 mkdir -p "$ETCD_DIR"
 cluster="e1=http://127.0.0.1:7661,e2=http://127.0.0.1:7663,e3=http://127.0.0.1:7665"
@@ -115,35 +124,42 @@ for i in 1 2 3; do
   ETCD_ADDRS+="${ETCD_ADDRS:+,}127.0.0.1:$cport"
 done
 ETCD_PIDS_CSV="$(IFS=,; echo "${ETCD_PIDS[*]}")"
+fi
 
 for _ in $(seq 100); do redis-cli -p 7650 ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis-cli -p 7650 ping >/dev/null 2>&1 || die "redis did not start (log: target/bench-redis.log)"
-for _ in $(seq 200); do
-  etcdctl --endpoints="$ETCD_ADDRS" endpoint health >/dev/null 2>&1 && break
-  sleep 0.1
-done
-etcdctl --endpoints="$ETCD_ADDRS" endpoint health >/dev/null 2>&1 ||
-  { tail -n 5 "$ETCD_DIR"/e1.log >&2; die "etcd did not become healthy"; }
+if ((HAVE_ETCD)); then
+  for _ in $(seq 200); do
+    etcdctl --endpoints="$ETCD_ADDRS" endpoint health >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  etcdctl --endpoints="$ETCD_ADDRS" endpoint health >/dev/null 2>&1 ||
+    { tail -n 5 "$ETCD_DIR"/e1.log >&2; die "etcd did not become healthy"; }
+fi
 
 # --- measure -------------------------------------------------------------------
 RESULTS="$ROOT/target/bench-results.txt"
 : >"$RESULTS"
-CLIENTS=(1 16 50)
+if ((QUICK)); then CLIENTS=(1 50); else CLIENTS=(1 16 50); fi
 # synod-unrouted is synod with --route none (the plain row, for comparison).
-TARGETS=(redis synod synod-unrouted etcd)
-total=$((${#CLIENTS[@]} * (1 + 2 * ${#TARGETS[@]}))) n=0
+TARGETS=(redis synod synod-unrouted)
+((HAVE_ETCD)) && TARGETS+=(etcd)
+# First writes: enough fresh keys for a single client's whole run.
+FRESH_KEYS=$(awk -v s="$SECONDS_EACH" -v w="$WARMUP_MS" 'BEGIN { printf "%d", (s + w / 1000) * 40000 }')
+total=$((${#CLIENTS[@]} * (1 + 2 * ${#TARGETS[@]}) + 1)) n=0
+LOAD0="$(cut -d' ' -f1-3 /proc/loadavg)"
 addrs_of() { case "$1" in redis) echo 127.0.0.1:7650 ;; synod*) echo "$SYNOD_ADDRS" ;; etcd) echo "$ETCD_ADDRS" ;; esac; }
 pids_of() { case "$1" in redis) echo "$REDIS_PID" ;; synod*) echo "$SYNOD_PIDS" ;; etcd) echo "$ETCD_PIDS_CSV" ;; esac; }
 run() { # run LABEL ARGS...
   n=$((n + 1))
   local label="$1" line
   shift
-  line="$("$BENCH" bench --seconds "$SECONDS_EACH" --warmup-ms "$WARMUP_MS" --keys "$KEYS" --value-bytes 100 "$@")" ||
+  line="$("$BENCH" bench --seconds "$SECONDS_EACH" --warmup-ms "$WARMUP_MS" --value-bytes 100 "$@")" ||
     die "$label failed: $line"
   echo "$line" >>"$RESULTS"
   log "[$n/$total] $label: $(awk '{for (i = 1; i <= NF; i++) if ($i ~ /^(ops_per_s|p50_us|p99_us|errors)=/) printf "%s ", $i}' <<<"$line")"
 }
-for c in "${CLIENTS[@]}"; do run "echo $c clients" --target echo --clients "$c"; done
+for c in "${CLIENTS[@]}"; do run "echo $c clients" --target echo --clients "$c" --keys "$KEYS"; done
 for op in set get; do
   for c in "${CLIENTS[@]}"; do
     for t in "${TARGETS[@]}"; do
@@ -162,10 +178,16 @@ for op in set get; do
         *) flags=(--target "$t") ;;
       esac
       run "$t ${op^^} $c clients" "${flags[@]}" --addrs "$(addrs_of "$t")" --pids "$(pids_of "$t")" \
-        --op "$op" --clients "$c" "${extra[@]}"
+        --op "$op" --clients "$c" --keys "$KEYS" "${extra[@]}"
     done
   done
+  if [[ "$op" == set ]]; then
+    # First writes: one client, every SET a key nobody wrote (routed).
+    run "synod SET 1 client, first writes" --target synod --route key --addrs "$SYNOD_ADDRS" \
+      --pids "$SYNOD_PIDS" --op set --clients 1 --fresh --keys "$FRESH_KEYS"
+  fi
 done
+LOAD1="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- second opinion: redis-benchmark ------------------------------------------
 RB="$ROOT/target/bench-redis-benchmark.txt"
@@ -173,7 +195,9 @@ RB="$ROOT/target/bench-redis-benchmark.txt"
 for t in redis synod; do
   port=7650
   [[ "$t" == synod ]] && port=7601
-  for p in 1 16; do
+  pipes=(1 16)
+  ((QUICK)) && pipes=(1)
+  for p in "${pipes[@]}"; do
     log "redis-benchmark against $t (-c 50 -P $p)"
     redis-benchmark -h 127.0.0.1 -p "$port" -t set,get -n "$RB_N" -c 50 -d 100 -r "$KEYS" -P "$p" -q 2>&1 |
       tr '\r' '\n' | grep -E '^(SET|GET):' | grep -v 'rps=' | sed "s/^/$t -P $p  /" >>"$RB" || true
@@ -186,9 +210,11 @@ mkdir -p "$OUT_DIR"
   echo "# synod vs Redis vs etcd"
   echo
   echo "\`scripts/bench.sh$( ((QUICK)) && echo ' --quick')\` on $(date -u +%Y-%m-%d), $(nproc) cores (shared: servers and load generator on one machine), $(uname -sr)."
-  echo "synod: 3 nodes, N=3 (release build); \"synod\": each client routes a key to its home node (its first replica), \"synod unrouted\": client i talks to node i mod 3. Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): one node, no persistence. etcd $(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}'): 3 members, data on tmpfs, HTTP/JSON gateway."
+  echo "Load average (1, 5, 15 min) at the start of the measurements: $LOAD0; at their end: $LOAD1 (the machine is shared: compare ratios within one run, not absolute figures across runs)."
+  ((HAVE_ETCD)) || echo "etcd: its Debian packages could not be installed on this machine; its ratios say n/a."
+  echo "synod: \`scripts/cluster.sh start\` with its defaults (3 nodes, N=3, release build, nothing tuned); \"synod\": each client routes a key to its home node (its first replica), \"synod unrouted\": client i talks to node i mod 3. Redis $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-): one node, no persistence. etcd ${ETCD_VERSION:-}: 3 members, data on tmpfs, HTTP/JSON gateway."
   echo "Keys: $KEYS, values: 100 bytes, ${SECONDS_EACH} s per run after ${WARMUP_MS} ms warm-up; one connection per client (one per node for routed synod clients), one request in flight."
-  echo "The first SET and GET run on each cluster, and every synod SET run, write every key first (\`--preload\`, routed for routed runs), outside the measured window."
+  echo "The first SET and GET run on each cluster, and every synod SET run, write every key first (\`--preload\`, routed for routed runs), outside the measured window. First writes: one routed client writing keys no run wrote before (\`--fresh\`), each once."
   echo "Server CPU is utime+stime from /proc summed over a target's processes; bench CPU is the load generator's own."
   echo
 } >"$OUT_DIR/latest.md.tmp"

@@ -110,6 +110,11 @@ pub struct BenchOptions {
     /// run starts with every key present). Routed runs write each key
     /// through its home node, whose cached phase 1 the run then finds.
     pub preload: bool,
+    /// First writes: keys no run used before (a fresh name prefix per run),
+    /// each client walking its own share of them in order, so that every
+    /// request writes a key that does not exist yet (for SET). `keys` must
+    /// cover the run; requests past it wrap around and are counted.
+    pub fresh: bool,
     /// Server processes whose CPU is charged to the run.
     pub server_pids: Vec<u32>,
     /// Per read / write / connect.
@@ -137,6 +142,13 @@ pub struct BenchReport {
     pub bench_cpu_us: f64,
     /// CPU the server processes spent in the window (µs), if pids were given.
     pub server_cpu_us: Option<f64>,
+    /// First writes (`BenchOptions::fresh`).
+    pub fresh: bool,
+    /// Requests that reused a key in a fresh run (the key space was too small).
+    pub wrapped: u64,
+    /// Peer messages and bytes every synod node sent in the window, summed
+    /// (INFO `messages_sent`, `bytes_sent`): the cost model.
+    pub peer_traffic: Option<(u64, u64)>,
 }
 
 impl BenchReport {
@@ -171,6 +183,17 @@ impl BenchReport {
         if let Some(cpu) = self.server_cpu_us {
             let _ = write!(s, " server_cpu_us_per_op={:.2}", per_op(cpu));
         }
+        if self.fresh {
+            let _ = write!(s, " keys=fresh wrapped={}", self.wrapped);
+        }
+        if let Some((msgs, bytes)) = self.peer_traffic {
+            let _ = write!(
+                s,
+                " peer_msgs_per_op={:.2} peer_bytes_per_op={:.0}",
+                per_op(msgs as f64),
+                per_op(bytes as f64)
+            );
+        }
         s
     }
 }
@@ -203,7 +226,29 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
         Target::Echo => Proto::Echo,
     };
     let host = addrs[0].clone();
-    let set_requests = Arc::new(encode_all(proto, Op::Set, opts.keys, &value, &host));
+    if opts.fresh && (opts.op != Op::Set || opts.preload) {
+        return Err(invalid(
+            "--fresh measures first writes: --op set, without --preload",
+        ));
+    }
+    // A fresh run's keys carry a prefix no earlier run used.
+    let prefix = if opts.fresh {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        format!("fresh:{nanos:x}:")
+    } else {
+        "key:".to_owned()
+    };
+    let key_of = |i: usize| format!("{prefix}{i:08}");
+    let set_requests = Arc::new(encode_all(
+        proto,
+        Op::Set,
+        opts.keys,
+        &value,
+        &host,
+        &key_of,
+    ));
     // Per key, the index in `addrs` of its home node (empty: unrouted).
     let home: Arc<Vec<usize>> = Arc::new(match opts.route {
         Route::None => Vec::new(),
@@ -223,7 +268,14 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
         // expects them back.
         (Proto::Echo, _) => Arc::new(vec![set_requests[0].clone()]),
         (_, Op::Set) => set_requests,
-        (_, Op::Get) => Arc::new(encode_all(proto, Op::Get, opts.keys, &value, &host)),
+        (_, Op::Get) => Arc::new(encode_all(
+            proto,
+            Op::Get,
+            opts.keys,
+            &value,
+            &host,
+            &key_of,
+        )),
     };
 
     let start = Instant::now() + Duration::from_millis(50);
@@ -247,6 +299,8 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
             window_end,
             timeout: opts.timeout,
             seed: 0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9),
+            // Fresh keys: client i writes keys i, i + clients, ... in order.
+            walk: opts.fresh.then_some((i, opts.clients)),
         };
         handles.push(
             thread::Builder::new()
@@ -256,15 +310,22 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
         );
     }
     barrier.wait();
+    let traffic = |addrs: &[String]| {
+        (opts.target == Target::Synod)
+            .then(|| peer_traffic(addrs, opts.timeout))
+            .flatten()
+    };
     sleep_until(window_start);
     let cpu0 = cpu_us(std::process::id());
     let server0: Option<Vec<f64>> = sample_pids(&opts.server_pids);
+    let traffic0 = traffic(&addrs);
     sleep_until(window_end);
     let cpu1 = cpu_us(std::process::id());
     let server1 = sample_pids(&opts.server_pids);
+    let traffic1 = traffic(&addrs);
 
     let mut latency = new_histogram();
-    let (mut ops, mut errors, mut misses) = (0, 0, 0);
+    let (mut ops, mut errors, mut misses, mut wrapped) = (0, 0, 0, 0);
     let mut first_error = None;
     for h in handles {
         let r = h
@@ -274,6 +335,7 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
         ops += r.ops;
         errors += r.errors;
         misses += r.misses;
+        wrapped += r.wrapped;
         if first_error.is_none() {
             first_error = r.first_error;
         }
@@ -301,7 +363,31 @@ pub fn run(opts: &BenchOptions) -> io::Result<BenchReport> {
             _ => 0.0,
         },
         server_cpu_us,
+        fresh: opts.fresh,
+        wrapped,
+        peer_traffic: traffic0
+            .zip(traffic1)
+            .map(|((m0, b0), (m1, b1))| (m1.saturating_sub(m0), b1.saturating_sub(b0))),
     })
+}
+
+/// Peer messages and bytes sent so far, summed over the nodes at `addrs`
+/// (INFO's `messages_sent` and `bytes_sent`); None if a node did not answer.
+fn peer_traffic(addrs: &[String], timeout: Duration) -> Option<(u64, u64)> {
+    let (mut msgs, mut bytes) = (0, 0);
+    for a in addrs {
+        let info = synod::client::Client::connect_timeout(a.as_str(), timeout)
+            .and_then(|mut c| c.info(Some("stats")))
+            .ok()?;
+        let field = |name: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        msgs += field("messages_sent")?;
+        bytes += field("bytes_sent")?;
+    }
+    Some((msgs, bytes))
 }
 
 fn invalid(msg: &str) -> io::Error {
@@ -348,12 +434,15 @@ enum Proto {
     Echo,
 }
 
-fn key_of(i: usize) -> String {
-    format!("key:{i:08}")
-}
-
 /// One encoded request per key.
-fn encode_all(proto: Proto, op: Op, keys: usize, value: &[u8], host: &str) -> Vec<Vec<u8>> {
+fn encode_all(
+    proto: Proto,
+    op: Op,
+    keys: usize,
+    value: &[u8],
+    host: &str,
+    key_of: &dyn Fn(usize) -> String,
+) -> Vec<Vec<u8>> {
     (0..keys)
         .map(|i| encode(proto, op, key_of(i).as_bytes(), value, host))
         .collect()
@@ -651,6 +740,8 @@ struct ClientRun {
     window_end: Instant,
     timeout: Duration,
     seed: u64,
+    /// In order from the first key by a stride (fresh keys), instead of at random.
+    walk: Option<(usize, usize)>,
 }
 
 struct ClientResult {
@@ -658,6 +749,7 @@ struct ClientResult {
     ops: u64,
     errors: u64,
     misses: u64,
+    wrapped: u64,
     first_error: Option<String>,
 }
 
@@ -676,8 +768,10 @@ impl ClientRun {
             ops: 0,
             errors: 0,
             misses: 0,
+            wrapped: 0,
             first_error: None,
         };
+        let mut next_key = self.walk.map_or(0, |(first, _)| first);
         let streams: Vec<io::Result<TcpStream>> =
             addrs.iter().map(|a| connect(a, self.timeout)).collect();
         barrier.wait();
@@ -708,11 +802,21 @@ impl ClientRun {
                 *n = 0;
             }
             for _ in 0..self.pipeline {
-                // xorshift64*: cheap, good enough to spread keys.
-                rng ^= rng >> 12;
-                rng ^= rng << 25;
-                rng ^= rng >> 27;
-                let k = (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % requests.len();
+                let k = if let Some((first, stride)) = self.walk {
+                    let k = next_key;
+                    next_key += stride;
+                    if next_key >= requests.len() {
+                        next_key = first;
+                        r.wrapped += 1;
+                    }
+                    k
+                } else {
+                    // xorshift64*: cheap, good enough to spread keys.
+                    rng ^= rng >> 12;
+                    rng ^= rng << 25;
+                    rng ^= rng >> 27;
+                    (rng.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % requests.len()
+                };
                 let c = home.get(k).copied().unwrap_or(0);
                 outs[c].extend_from_slice(&requests[k]);
                 owed[c] += 1;
@@ -807,6 +911,11 @@ pub struct Row {
     pub misses: u64,
     pub bench_cpu: f64,
     pub server_cpu: Option<f64>,
+    /// `fresh` for first writes (`--fresh`), else empty.
+    pub keys: String,
+    /// Peer messages and bytes per operation, summed over the nodes (synod).
+    pub peer_msgs: Option<f64>,
+    pub peer_bytes: Option<f64>,
 }
 
 /// Reads the `RESULT ...` lines of a results file (other lines are ignored).
@@ -837,6 +946,9 @@ pub fn parse_rows(text: &str) -> Vec<Row> {
                 "misses" => r.misses = n(),
                 "bench_cpu_us_per_op" => r.bench_cpu = f(),
                 "server_cpu_us_per_op" => r.server_cpu = Some(f()),
+                "keys" => r.keys = v.to_owned(),
+                "peer_msgs_per_op" => r.peer_msgs = Some(f()),
+                "peer_bytes_per_op" => r.peer_bytes = Some(f()),
                 _ => {}
             }
         }
@@ -846,12 +958,14 @@ pub fn parse_rows(text: &str) -> Vec<Row> {
 }
 
 /// The name a row is shown and compared under: its target, except that
-/// unrouted synod rows are "synod unrouted" beside the routed "synod" ones.
+/// unrouted synod rows are "synod unrouted" beside the routed "synod" ones,
+/// and first writes (fresh keys) are "synod first writes".
 pub fn series(r: &Row) -> &str {
-    if r.target == "synod" && r.route == "none" {
-        "synod unrouted"
-    } else {
-        &r.target
+    match (r.target.as_str(), r.route.as_str(), r.keys.as_str()) {
+        ("synod", "none", "fresh") => "synod unrouted first writes",
+        ("synod", _, "fresh") => "synod first writes",
+        ("synod", "none", _) => "synod unrouted",
+        _ => &r.target,
     }
 }
 
@@ -860,75 +974,136 @@ fn find_row<'a>(rows: &'a [Row], series_name: &str, op: &str, clients: u64) -> O
         .find(|r| series(r) == series_name && r.op == op && r.clients == clients && r.pipeline == 1)
 }
 
-/// The ratio lines, each against its issue-7 target.
+/// The ratio lines, each against its issue-16 target, and the cost model.
 pub fn ratio_lines(rows: &[Row]) -> Vec<String> {
     let mut out = Vec::new();
-    let mut line = |name: String, v: Option<f64>, goal: &str, met: Option<bool>| {
-        let v = v.map_or("n/a".to_owned(), |v| {
+    let mut line = |name: &str, v: Option<f64>, goal: Option<(&str, f64)>| {
+        let shown = v.map_or("n/a".to_owned(), |v| {
             if v >= 10.0 {
                 format!("{v:.1}")
             } else {
                 format!("{v:.2}")
             }
         });
-        let verdict = match met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "n/a",
+        let verdict = match (v, goal) {
+            (_, None) => "for reference".to_owned(),
+            (None, Some((op, g))) => format!("target {op} {g}: n/a (not measured)"),
+            (Some(v), Some((op, g))) => {
+                let met = if op == ">=" { v >= g } else { v <= g };
+                format!("target {op} {g}: {}", if met { "met" } else { "MISSED" })
+            }
         };
-        out.push(format!("{name}: {v}   (target {goal}: {verdict})"));
+        out.push(format!("{name}: {shown}   ({verdict})"));
     };
-    let ops = |t: &str, op: &str| find_row(rows, t, op, 50).map(|r| r.ops_per_s);
-    for (op, other, goal) in [
-        ("set", "redis", 0.5),
-        ("set", "etcd", 10.0),
-        ("get", "redis", 0.7),
-        ("get", "etcd", 10.0),
-    ] {
-        let v = ops("synod", op).zip(ops(other, op)).map(|(a, b)| a / b);
-        let goal_text = if op == "get" && other == "etcd" {
-            "none; for reference".to_owned()
-        } else {
-            format!(">= {goal}")
-        };
-        let met = if goal_text.starts_with("none") {
-            None
-        } else {
-            v.map(|v| v >= goal)
-        };
+    let row = |t: &str, op: &str, c: u64| find_row(rows, t, op, c);
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a / b);
+    let p50 = |t: &str, op: &str| row(t, op, 1).map(|r| r.p50_us);
+    let echo = row("echo", "set", 1).map(|r| r.p50_us);
+    let ops = |t: &str, op: &str| row(t, op, 50).map(|r| r.ops_per_s);
+    let cpu = |t: &str, op: &str, c: u64| row(t, op, c).and_then(|r| r.server_cpu);
+    // Latency at one client, against the loopback echo of the same run.
+    line(
+        "single-client SET p50 / echo, repeated writes (routed)",
+        ratio(p50("synod", "set"), echo),
+        Some(("<=", 3.0)),
+    );
+    line(
+        "  stretch",
+        ratio(p50("synod", "set"), echo),
+        Some(("<=", 2.0)),
+    );
+    line(
+        "single-client SET p50 / echo, first writes (routed)",
+        ratio(p50("synod first writes", "set"), echo),
+        Some(("<=", 4.0)),
+    );
+    line(
+        "single-client GET p50 / echo (routed)",
+        ratio(p50("synod", "get"), echo),
+        Some(("<=", 2.0)),
+    );
+    line(
+        "single-client SET p50 / echo, unrouted",
+        ratio(p50("synod unrouted", "set"), echo),
+        None,
+    );
+    line(
+        "single-client GET p50 / echo, unrouted",
+        ratio(p50("synod unrouted", "get"), echo),
+        None,
+    );
+    line(
+        "single-client SET CPU/op, 3 nodes / redis",
+        ratio(cpu("synod", "set", 1), cpu("redis", "set", 1)),
+        Some(("<=", 5.0)),
+    );
+    // Throughput at 50 clients.
+    for (t, label) in [("synod", ""), ("synod unrouted", " unrouted")] {
         line(
-            format!("synod/{other} {} 50 clients", op.to_uppercase()),
-            v,
-            &goal_text,
-            met,
+            &format!("SET 50 clients{label} / redis"),
+            ratio(ops(t, "set"), ops("redis", "set")),
+            Some((">=", 0.5)),
+        );
+        line(
+            &format!("SET 50 clients{label} / etcd"),
+            ratio(ops(t, "set"), ops("etcd", "set")),
+            Some((">=", 10.0)),
+        );
+        line(
+            &format!("GET 50 clients{label} / redis"),
+            ratio(ops(t, "get"), ops("redis", "get")),
+            Some((">=", 0.7)),
         );
     }
-    let p50 = find_row(rows, "synod", "set", 1)
-        .zip(find_row(rows, "echo", "set", 1))
-        .map(|(s, e)| s.p50_us / e.p50_us);
     line(
-        "single-client SET p50 / loopback RTT".into(),
-        p50,
-        "<= 2",
-        p50.map(|v| v <= 2.0),
+        "SET 50 clients CPU/op, 3 nodes / redis",
+        ratio(cpu("synod", "set", 50), cpu("redis", "set", 50)),
+        Some(("<=", 3.0)),
     );
-    let cpu = find_row(rows, "synod", "set", 50)
-        .and_then(|s| s.server_cpu)
-        .zip(find_row(rows, "redis", "set", 50).and_then(|r| r.server_cpu))
-        .map(|(s, r)| s / r);
-    line(
-        "synod CPU per SET / redis CPU per SET".into(),
-        cpu,
-        "<= 4",
-        cpu.map(|v| v <= 4.0),
-    );
+    out.push(String::new());
+    out.push(cost_model(rows));
     out
+}
+
+/// The cost model: peer messages and bytes per operation (INFO counters,
+/// summed over the nodes) against the protocol's minimum with N = 3.
+fn cost_model(rows: &[Row]) -> String {
+    let mut s = String::from(
+        "cost model (peer messages and bytes per operation, all nodes, INFO counters; N = 3):\n",
+    );
+    // The minimum: a repeated write through the key's home, whose phase 1
+    // is cached, is one Accept to each of the N-1 other replicas and their
+    // answers; a first write adds a Prepare round; a fast read asks the N-1
+    // others once. A Confirm per replica is extra unless it rides on a later
+    // message.
+    for (name, t, op, min) in [
+        ("SET repeated (routed)", "synod", "set", 4),
+        ("SET first write (routed)", "synod first writes", "set", 8),
+        ("GET (routed)", "synod", "get", 4),
+        ("SET repeated (unrouted)", "synod unrouted", "set", 4),
+        ("GET (unrouted)", "synod unrouted", "get", 4),
+    ] {
+        for c in [1, 50] {
+            let Some(r) = find_row(rows, t, op, c) else {
+                continue;
+            };
+            let (Some(m), Some(b)) = (r.peer_msgs, r.peer_bytes) else {
+                continue;
+            };
+            let _ = writeln!(
+                s,
+                "  {name:<26} {c:>2} clients: {m:>5.2} msgs/op ({:.2}x the minimum {min}), {b:>5.0} bytes/op",
+                m / f64::from(min),
+            );
+        }
+    }
+    s
 }
 
 /// The markdown table of every run.
 pub fn markdown_table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| op | clients | target | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | bench CPU µs/op | errors |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| op | clients | target | ops/s | p50 µs | p99 µs | p99.9 µs | server CPU µs/op | bench CPU µs/op | peer msgs/op | peer B/op | errors |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in rows {
         let op = if r.target == "echo" {
@@ -943,7 +1118,7 @@ pub fn markdown_table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {op} | {clients} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.1} | {} |",
+            "| {op} | {clients} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.1} | {} | {} | {} |",
             series(r),
             r.ops_per_s,
             r.p50_us,
@@ -951,6 +1126,8 @@ pub fn markdown_table(rows: &[Row]) -> String {
             r.p999_us,
             r.server_cpu.map_or("-".into(), |c| format!("{c:.1}")),
             r.bench_cpu,
+            r.peer_msgs.map_or("-".into(), |c| format!("{c:.2}")),
+            r.peer_bytes.map_or("-".into(), |c| format!("{c:.0}")),
             r.errors,
         );
     }
@@ -1134,6 +1311,7 @@ mod tests {
             value_bytes: 100,
             pipeline: 2,
             preload: false,
+            fresh: false,
             server_pids: vec![std::process::id()],
             timeout: Duration::from_secs(2),
         };
@@ -1153,25 +1331,26 @@ RESULT target=echo op=set clients=1 pipeline=1 ops_per_s=40000 p50_us=20
 RESULT target=redis op=set clients=50 pipeline=1 ops_per_s=80000 p50_us=500 server_cpu_us_per_op=10
 RESULT target=synod op=set clients=50 pipeline=1 ops_per_s=20000 p50_us=2000 server_cpu_us_per_op=100
 RESULT target=etcd op=set clients=50 pipeline=1 ops_per_s=1000 p50_us=5000
-RESULT target=synod op=set clients=1 pipeline=1 ops_per_s=5000 p50_us=60
+RESULT target=synod op=set clients=1 pipeline=1 ops_per_s=5000 p50_us=60 peer_msgs_per_op=6.00 peer_bytes_per_op=700
+RESULT target=synod route=key op=set clients=1 pipeline=1 ops_per_s=2000 p50_us=90 keys=fresh wrapped=0
 ";
         let rows = parse_rows(text);
         let lines = ratio_lines(&rows).join("\n");
+        for want in [
+            "SET 50 clients / redis: 0.25   (target >= 0.5: MISSED)",
+            "SET 50 clients / etcd: 20.0   (target >= 10: met)",
+            "single-client SET p50 / echo, repeated writes (routed): 3.00   (target <= 3: met)",
+            "single-client SET p50 / echo, first writes (routed): 4.50   (target <= 4: MISSED)",
+            "SET 50 clients CPU/op, 3 nodes / redis: 10.0   (target <= 3: MISSED)",
+            "GET 50 clients / redis: n/a   (target >= 0.7: n/a (not measured))",
+            "SET repeated (routed)       1 clients:  6.00 msgs/op (1.50x the minimum 4),   700 bytes/op",
+        ] {
+            assert!(lines.contains(want), "missing '{want}' in:\n{lines}");
+        }
+        let table = markdown_table(&rows);
         assert!(
-            lines.contains("synod/redis SET 50 clients: 0.25   (target >= 0.5: MISSED)"),
-            "{lines}"
-        );
-        assert!(
-            lines.contains("synod/etcd SET 50 clients: 20.0   (target >= 10: met)"),
-            "{lines}"
-        );
-        assert!(
-            lines.contains("single-client SET p50 / loopback RTT: 3.00"),
-            "{lines}"
-        );
-        assert!(
-            lines.contains("synod CPU per SET / redis CPU per SET: 10.0"),
-            "{lines}"
+            table.contains("| SET | 1 | synod first writes | 2000 | 90 |"),
+            "{table}"
         );
         let svg = svg_plot(&rows);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
@@ -1193,8 +1372,9 @@ RESULT target=synod route=none op=set clients=50 pipeline=1 ops_per_s=10000 p50_
             "{table}"
         );
         let lines = ratio_lines(&rows).join("\n");
+        assert!(lines.contains("SET 50 clients / redis: 0.50"), "{lines}");
         assert!(
-            lines.contains("synod/redis SET 50 clients: 0.50"),
+            lines.contains("SET 50 clients unrouted / redis: 0.25"),
             "{lines}"
         );
         let svg = svg_plot(&rows);
@@ -1215,6 +1395,7 @@ RESULT target=synod route=none op=set clients=50 pipeline=1 ops_per_s=10000 p50_
             value_bytes: 1,
             pipeline: 1,
             preload: false,
+            fresh: false,
             server_pids: vec![],
             timeout: Duration::from_millis(100),
         };

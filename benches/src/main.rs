@@ -134,6 +134,10 @@ struct BenchArgs {
     /// Write every key once first (use before the first GET run).
     #[arg(long)]
     preload: bool,
+    /// First writes: every SET writes a key no run wrote before (a fresh
+    /// prefix; --keys must cover the run, wrap-arounds are reported).
+    #[arg(long)]
+    fresh: bool,
     /// Server process ids whose CPU is charged to the run, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pids: Vec<u32>,
@@ -233,6 +237,7 @@ fn bench(a: BenchArgs) -> ExitCode {
         value_bytes: a.value_bytes,
         pipeline: a.pipeline,
         preload: a.preload,
+        fresh: a.fresh,
         server_pids: a.pids,
         timeout: std::time::Duration::from_millis(a.timeout_ms.max(1)),
     };

@@ -102,13 +102,13 @@ pub struct RuntimeConfig {
     pub resp: RespLimits,
     /// Executor threads (async-std's `ASYNC_STD_THREAD_COUNT`, used if that
     /// variable is unset and this is the process's first runtime); 0:
-    /// async-std's default, one per core. With 1, the event loop and the
-    /// connection tasks wake each other on one thread, where each hand-off
-    /// between threads is a futex wake and a context switch that cost more
-    /// than the protocol itself on a loaded 2-core machine (README,
-    /// Performance: `scripts/bench.sh` runs its nodes so). Not the default:
-    /// one thread caps a node at one core, and a debug build under the whole
-    /// test suite then fell behind a FLUSHALL page of 1,000 rounds.
+    /// async-std's default, one per core. The default, 1: the event loop and
+    /// the connection tasks wake each other on one thread, with no request
+    /// hand-off between threads (each would be a futex wake and a context
+    /// switch, which cost more than the protocol itself: docs/bench/README.md).
+    /// The event loop owns the node, so a second thread would only run the
+    /// connection tasks' parsing and encoding beside it; one thread caps a
+    /// node at about one core.
     pub executor_threads: usize,
     /// A frame to a peer holding only Confirms waits up to this long for
     /// other messages to that peer to share it (0: sent at the turn's end).
@@ -141,7 +141,7 @@ impl Default for RuntimeConfig {
             reconnect_backoff_min_ms: 50,
             reconnect_backoff_max_ms: 500,
             resp: RespLimits::default(),
-            executor_threads: 0,
+            executor_threads: 1,
             confirm_hold_us: 1_000,
         }
     }
