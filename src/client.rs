@@ -16,7 +16,7 @@ use crate::resp::{encode_command, parse_reply, Reply, RespError, RespLimits};
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Connect, read and write timeout used by [`Client::connect`]: longer than the
 /// server's 2 s retry budget, so an `UNKNOWN` or `FAILED` answer arrives first.
@@ -132,6 +132,26 @@ impl Client {
             Reply::Error(e) => Err(ClientError::Server(e)),
             r => Ok(r),
         }
+    }
+
+    /// True if the server has closed this connection (it exited, or shut the
+    /// connection down), seen without blocking: a command sent on it would
+    /// be lost. False while it is open, or if the check itself fails.
+    pub fn closed_by_peer(&self) -> bool {
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        let closed = match self.stream.peek(&mut b) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ),
+        };
+        let _ = self.stream.set_nonblocking(false);
+        closed
     }
 
     /// Writes one command without waiting (for pipelining with [`Client::receive`]).
@@ -548,6 +568,17 @@ impl Routes {
         })
     }
 
+    /// The indices in [`Routes::addrs`] in `key`'s rendezvous order: its
+    /// home first, then its other replicas, then the other nodes; the order
+    /// a routed client fails over in.
+    pub fn order(&self, key: &[u8]) -> Vec<usize> {
+        self.order
+            .replicas_of(key)
+            .into_iter()
+            .filter_map(|n| self.ids.iter().position(|&id| id == n))
+            .collect()
+    }
+
     /// The index in [`Routes::addrs`] of `key`'s home node.
     pub fn home(&self, key: &[u8]) -> usize {
         self.order
@@ -576,13 +607,33 @@ impl Routes {
     }
 }
 
+/// How long a routed client leaves a node alone after failing to reach it,
+/// before trying it again (a refused connect costs nothing on loopback; a
+/// node that does not answer costs a whole connect timeout per attempt).
+pub const NODE_RETRY_AFTER_MS: u64 = 1_000;
+
 /// A client of a whole cluster: one [`Client`] per node, each single-key
-/// command sent to its key's home node (see [`Routes`]). No failover yet:
-/// `connect` needs every node up, and a command whose home is down fails,
-/// though any other node would serve it (use a plain [`Client`] to one).
+/// command sent to its key's home node (see [`Routes`]).
+///
+/// **Failover.** If the home is down, a command goes to the key's next
+/// replica in the same order every routed client uses (then the next, and so
+/// on): any node serves any key, and the next replica is one of the key's
+/// acceptors. A command moves on only where it cannot be applied twice:
+/// before it was sent (the node refused the connection, or its connection
+/// was found closed), after a refusal that says it was not run (`FAILED the
+/// node is shutting down`), or, for a read, after any connection error. A
+/// write whose connection breaks after it was sent returns that error: its
+/// outcome is unknown (as `UNKNOWN`), and running it again elsewhere could
+/// apply it twice. A node found down is skipped for [`NODE_RETRY_AFTER_MS`],
+/// then tried again. Addresses that do not answer at `connect` are left out
+/// of the routes (their node ids are unknown); at least one must answer.
 pub struct Cluster {
     routes: Routes,
-    nodes: Vec<Client>,
+    /// Per address in `routes.addrs()`: its connection, if open.
+    nodes: Vec<Option<Client>>,
+    /// Per address: not tried again before this instant.
+    down_until: Vec<Option<Instant>>,
+    timeout: Duration,
 }
 
 impl Cluster {
@@ -597,16 +648,37 @@ impl Cluster {
         addrs: &[impl AsRef<str>],
         timeout: Duration,
     ) -> Result<Cluster, ClientError> {
-        let addrs: Vec<String> = addrs.iter().map(|a| a.as_ref().to_owned()).collect();
+        let mut up = Vec::with_capacity(addrs.len());
         let mut nodes = Vec::with_capacity(addrs.len());
         let mut infos = Vec::with_capacity(addrs.len());
-        for a in &addrs {
-            let mut c = Client::connect_timeout(a.as_str(), timeout)?;
-            infos.push(c.info(None)?);
-            nodes.push(c);
+        let mut last = None;
+        for a in addrs {
+            let a = a.as_ref();
+            let answered = Client::connect_timeout(a, timeout)
+                .and_then(|mut c| c.info(None).map(|info| (c, info)));
+            match answered {
+                Ok((c, info)) => {
+                    up.push(a.to_owned());
+                    nodes.push(Some(c));
+                    infos.push(info);
+                }
+                Err(e) => last = Some((a.to_owned(), e)),
+            }
         }
-        let routes = Routes::from_info(&addrs, &infos)?;
-        Ok(Cluster { routes, nodes })
+        if up.is_empty() {
+            return Err(match last {
+                Some((a, e)) => ClientError::Cluster(format!("no node answered (last, {a}: {e})")),
+                None => ClientError::Cluster("no address given".into()),
+            });
+        }
+        let routes = Routes::from_info(&up, &infos)?;
+        let down_until = vec![None; nodes.len()];
+        Ok(Cluster {
+            routes,
+            nodes,
+            down_until,
+            timeout,
+        })
     }
 
     /// Who is home for which key.
@@ -614,30 +686,107 @@ impl Cluster {
         &self.routes
     }
 
-    /// The connection to `key`'s home node, for any command on that one key.
-    pub fn for_key(&mut self, key: &[u8]) -> &mut Client {
-        let i = self.routes.home(key);
-        &mut self.nodes[i]
+    /// A connection for `key`: to its home node if that is reachable, else
+    /// to the next node of the key's order that is (see [`Cluster`]).
+    pub fn for_key(&mut self, key: &[u8]) -> Result<&mut Client, ClientError> {
+        let mut last = None;
+        for i in self.routes.order(key) {
+            match self.usable(i) {
+                Ok(()) => return Ok(self.nodes[i].as_mut().expect("usable")),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Cluster("no node".into())))
     }
 
     /// The connection to `addrs()[i]`, for commands on no key or many.
-    pub fn node(&mut self, i: usize) -> &mut Client {
-        &mut self.nodes[i]
+    pub fn node(&mut self, i: usize) -> Result<&mut Client, ClientError> {
+        self.usable(i)?;
+        Ok(self.nodes[i].as_mut().expect("usable"))
     }
 
-    /// `GET key` at its home node.
+    /// `GET key` at its home node, or the next reachable replica.
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
-        self.for_key(key).get(key)
+        self.run(key, true, |c| c.get(key))
     }
 
-    /// `SET key value` at its home node.
+    /// `SET key value` at its home node, or the next reachable replica.
     pub fn set(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
-        self.for_key(key).set(key, value)
+        self.run(key, false, |c| c.set(key, value))
     }
 
-    /// `DEL key` at its home node: true if it existed.
+    /// `DEL key` at its home node, or the next reachable replica: true if it existed.
     pub fn del(&mut self, key: &[u8]) -> Result<bool, ClientError> {
-        Ok(self.for_key(key).del(&[key])? == 1)
+        Ok(self.run(key, false, |c| c.del(&[key]))? == 1)
+    }
+
+    /// Runs `f` on `key`'s home node, failing over along the key's order
+    /// where that cannot apply it twice: `read` says `f` changes nothing.
+    fn run<T>(
+        &mut self,
+        key: &[u8],
+        read: bool,
+        mut f: impl FnMut(&mut Client) -> Result<T, ClientError>,
+    ) -> Result<T, ClientError> {
+        let mut last = None;
+        for i in self.routes.order(key) {
+            if let Err(e) = self.usable(i) {
+                last = Some(e);
+                continue;
+            }
+            let conn = self.nodes[i].as_mut().expect("usable");
+            match f(conn) {
+                Err(e @ (ClientError::Io(_) | ClientError::Closed)) => {
+                    self.mark_down(i);
+                    if !read {
+                        return Err(e); // Sent: the outcome is unknown.
+                    }
+                    last = Some(e);
+                }
+                Err(ClientError::Server(s))
+                    if s.starts_with("FAILED the node is shutting down") =>
+                {
+                    self.mark_down(i);
+                    last = Some(ClientError::Server(s));
+                }
+                r => return r,
+            }
+        }
+        Err(last.unwrap_or_else(|| ClientError::Cluster("no node".into())))
+    }
+
+    /// Ok if `addrs()[i]` has an open connection, opening one if it is not
+    /// resting after a failure; a connection the node closed is dropped.
+    fn usable(&mut self, i: usize) -> Result<(), ClientError> {
+        if let Some(c) = &self.nodes[i] {
+            if !c.closed_by_peer() {
+                return Ok(());
+            }
+            // The node closed it (restarted, or shut down): connect again.
+            self.nodes[i] = None;
+        }
+        if self.down_until[i].is_some_and(|t| Instant::now() < t) {
+            return Err(ClientError::Cluster(format!(
+                "{} was unreachable less than {NODE_RETRY_AFTER_MS} ms ago",
+                self.routes.addrs()[i]
+            )));
+        }
+        match Client::connect_timeout(self.routes.addrs()[i].as_str(), self.timeout) {
+            Ok(c) => {
+                self.nodes[i] = Some(c);
+                self.down_until[i] = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.mark_down(i);
+                Err(e)
+            }
+        }
+    }
+
+    fn mark_down(&mut self, i: usize) {
+        self.nodes[i] = None;
+        self.down_until[i] = Some(Instant::now() + Duration::from_millis(NODE_RETRY_AFTER_MS));
     }
 }
 

@@ -189,6 +189,60 @@ fn five_nodes_three_replicas_serve_every_key_from_every_node() {
     }
 }
 
+/// The routed client fails over: with a key's home killed, its reads and
+/// writes go to the key's next replica (in the order every routed client
+/// uses), without an error, and the answers are those of the cluster.
+#[test]
+fn a_routed_client_fails_over_to_the_next_replica_when_the_home_is_down() {
+    let mut c = Cluster::start(3, 3);
+    let addrs: Vec<String> = (1..=3).map(|id| c.addr(id).to_string()).collect();
+    let mut routed = synod::client::Cluster::connect(&addrs).unwrap();
+    let placement = synod::core::Placement::new(&[1, 2, 3], 3);
+    // Keys whose home is node 1, each written through it.
+    let keys: Vec<String> = (0..500)
+        .map(|i| format!("fo{i}"))
+        .filter(|k| placement.replicas_of(k.as_bytes())[0] == 1)
+        .take(12)
+        .collect();
+    assert_eq!(keys.len(), 12);
+    for k in &keys {
+        routed.set(k.as_bytes(), b"before").unwrap();
+    }
+    c.kill(1);
+    // The next replica of each key, and its request count before.
+    let next = |k: &String| placement.replicas_of(k.as_bytes())[1];
+    let before: Vec<u64> = (1..=3)
+        .map(|id| if id == 1 { 0 } else { stat(&c, id, "requests") })
+        .collect();
+    for k in &keys {
+        assert_eq!(
+            routed.get(k.as_bytes()).unwrap(),
+            Some(b"before".to_vec()),
+            "{k}"
+        );
+        routed.set(k.as_bytes(), b"after").unwrap();
+        assert!(routed.del(k.as_bytes()).unwrap(), "{k}");
+        routed.set(k.as_bytes(), b"last").unwrap();
+    }
+    for id in 2..=3u32 {
+        // Each key's GET, SET, DEL and SET ran at its next replica (INFO
+        // counts a key's operations where they ran; a GET is a request too).
+        let want = 4 * keys.iter().filter(|k| next(k) == id).count() as u64;
+        let got = stat(&c, id, "requests") - before[id as usize - 1];
+        assert!(
+            got >= want,
+            "node {id}: {got} requests, want at least {want}"
+        );
+    }
+    for k in &keys {
+        assert_eq!(
+            c.client(2).get(k.as_bytes()).unwrap(),
+            Some(b"last".to_vec()),
+            "{k}"
+        );
+    }
+}
+
 /// One INFO counter of node `id`.
 fn stat(c: &Cluster, id: u32, name: &str) -> u64 {
     let info = c.client(id).info(Some("stats")).unwrap();
