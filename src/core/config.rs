@@ -246,6 +246,10 @@ pub struct Config {
     pub promise_cache_ttl_ms: u64,
     /// Seed of the node's RNG (backoff jitter): set by the driver.
     pub rng_seed: u64,
+    /// Seed of the hash of the per-key maps on the request path
+    /// (core/keymap.rs): the runtime draws it at random, so that clients
+    /// cannot choose colliding keys; the simulator fixes it.
+    pub hash_seed: u64,
     /// Record trace events (the simulator and debugging use them).
     pub trace: bool,
     /// A rule broken on purpose (simulator only).
@@ -290,6 +294,7 @@ impl Config {
             promise_cache_max_bytes: 16 * 1024 * 1024,
             promise_cache_ttl_ms: 10_000,
             rng_seed: 0,
+            hash_seed: 0,
             trace: false,
             bug: None,
         }

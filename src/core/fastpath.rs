@@ -22,6 +22,7 @@ use super::ballot::{Ballot, NodeId};
 use super::command::{Command, Key, Value};
 use super::config::DeliberateBug;
 use super::housekeeping::SYSTEM_ID_BIT;
+use super::keymap::{key_map, KeyMap};
 use super::lineage::Lineage;
 use super::message::Message;
 use super::node::{Effects, Node, Outcome};
@@ -56,7 +57,7 @@ pub(crate) struct Cached {
 /// flight.
 #[derive(Debug, Default)]
 pub(crate) struct PromiseCache {
-    entries: BTreeMap<Key, Cached>,
+    entries: KeyMap<Cached>,
     order: VecDeque<Key>,
     /// Keys and carried values held, for `promise_cache_max_bytes`.
     bytes: usize,
@@ -74,6 +75,14 @@ fn cached_bytes(key: &[u8], value: &Value) -> usize {
 }
 
 impl PromiseCache {
+    /// An empty cache whose map hashes with `seed`.
+    pub(crate) fn new(seed: u64) -> PromiseCache {
+        PromiseCache {
+            entries: key_map(seed),
+            ..PromiseCache::default()
+        }
+    }
+
     /// Keys with an entry, and the bytes they hold.
     pub(crate) fn size(&self) -> (usize, usize) {
         (self.entries.len(), self.bytes)

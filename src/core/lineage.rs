@@ -30,6 +30,7 @@
 
 use super::ballot::Ballot;
 use super::command::Key;
+use super::keymap::{key_map, KeyMap};
 use std::collections::BTreeMap;
 
 /// The ballots of the last changes that built a value, newest first; ends in
@@ -67,13 +68,21 @@ pub fn extend(ballot: Ballot, base: &[Ballot]) -> Lineage {
 #[derive(Debug, Default)]
 pub(crate) struct LineageTable {
     /// key -> (write sequence number, accepted ballot, lineage).
-    entries: BTreeMap<Key, (u64, Ballot, Lineage)>,
+    entries: KeyMap<(u64, Ballot, Lineage)>,
     /// Write sequence number -> key: the eviction order, oldest first.
     order: BTreeMap<u64, Key>,
     next_seq: u64,
 }
 
 impl LineageTable {
+    /// An empty table whose map hashes with `seed`.
+    pub(crate) fn new(seed: u64) -> LineageTable {
+        LineageTable {
+            entries: key_map(seed),
+            ..LineageTable::default()
+        }
+    }
+
     /// Records that `key` accepted `ballot` with `lineage`.
     pub(crate) fn record(&mut self, key: &[u8], ballot: Ballot, lineage: Lineage) {
         self.record_bounded(key, ballot, lineage, LINEAGE_TABLE_MAX_KEYS);

@@ -12,6 +12,7 @@ pub mod command;
 pub mod config;
 mod fastpath;
 pub mod housekeeping;
+mod keymap;
 pub mod lineage;
 pub mod listing;
 pub mod message;

@@ -14,6 +14,7 @@ use super::acceptor::Acceptor;
 use super::ballot::{Ballot, Incarnation, NodeId, RoundClock};
 use super::command::{Command, Key, Reply, Value};
 use super::config::{Config, ConfigError};
+use super::keymap::{key_map, KeyMap};
 use super::message::{Envelope, Message, NackReason};
 use super::placement::Placement;
 use super::proposer::KeyCoord;
@@ -231,7 +232,7 @@ pub struct Node {
     pub(crate) acceptor: Acceptor,
     pub(crate) voting: bool,
     pub(crate) peers: BTreeMap<NodeId, PeerState>,
-    pub(crate) coords: BTreeMap<Key, KeyCoord>,
+    pub(crate) coords: KeyMap<KeyCoord>,
     /// (deadline µs, timer seq) -> what the timer is for.
     pub(crate) timers: BTreeMap<(u64, u64), TimerTarget>,
     /// Catch-up state while this node is recovering from a restart.
@@ -286,6 +287,7 @@ impl Node {
             .collect();
         let recovery = (!bootstrap).then(|| Recovery::new(peers.keys().copied()));
         let clock = RoundClock::with_budget(cfg.round_jump_max);
+        let hash_seed = cfg.hash_seed;
         Ok(Node {
             acceptor: Acceptor::new(cfg.bug),
             rng: ChaCha8Rng::seed_from_u64(cfg.rng_seed),
@@ -296,7 +298,7 @@ impl Node {
             clock,
             voting: bootstrap,
             peers,
-            coords: BTreeMap::new(),
+            coords: key_map(hash_seed),
             timers: BTreeMap::new(),
             recovery,
             repairs_done: Vec::new(),
@@ -306,9 +308,9 @@ impl Node {
             stats: Stats::default(),
             housekeeping: Default::default(),
             listings: Default::default(),
-            promise_cache: Default::default(),
+            promise_cache: super::fastpath::PromiseCache::new(hash_seed),
             connection_bytes: 0,
-            lineages: Default::default(),
+            lineages: super::lineage::LineageTable::new(hash_seed),
             room_waiters: VecDeque::new(),
             local: VecDeque::new(),
         })

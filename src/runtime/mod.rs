@@ -365,6 +365,9 @@ impl NodeOptions {
         cfg.eviction = self.eviction;
         // Distinct jitter streams per node and life.
         cfg.rng_seed = incarnation ^ (u64::from(self.node_id) << 48);
+        // Secret, unlike the incarnation (INFO shows it): clients must not
+        // be able to choose keys whose hashes collide (core/keymap.rs).
+        cfg.hash_seed = rand::random();
         cfg
     }
 }
