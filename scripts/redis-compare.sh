@@ -8,7 +8,8 @@
 # A line may start with markers: `~` compares the reply's lines sorted (an
 # unordered set or hash), `#` compares only how many lines (random members,
 # or what names the server), `@3` runs both in RESP3 and shows the reply
-# types (redis-cli -3 --no-raw).
+# types (redis-cli -3 --no-raw), `h` compares only the `# Section` lines
+# (INFO: which sections, in which order).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 REDIS_PORT=${REDIS_PORT:-7699}
@@ -296,9 +297,131 @@ SADD one m
 @3 CONFIG GET appendonly
 @3 GET nosuch
 @3 ZINCRBY z2 0.5 a
+SETBIT bm 7 1
+SETBIT bm 7 0
+SETBIT bm 100 1
+GET bm
+SETBIT bm -1 1
+SETBIT bm 4294967296 1
+SETBIT bm 1 2
+SETBIT bm x 1
+SETBIT s1 0 1
+GETBIT bm 100
+GETBIT bm 1000
+GETBIT bm -1
+GETBIT nosuch 3
+GETBIT s1 0
+OBJECT ENCODING bm
+SET foobar foobar
+BITCOUNT foobar
+BITCOUNT foobar 0 0
+BITCOUNT foobar 1 1
+BITCOUNT foobar 1 1 BYTE
+BITCOUNT foobar 1 1 BIT
+BITCOUNT foobar 5 30 BIT
+BITCOUNT foobar -2 -1
+BITCOUNT foobar -1 -2
+BITCOUNT foobar -100 100
+BITCOUNT foobar 1
+BITCOUNT foobar 0 1 foo
+BITCOUNT foobar a 1
+BITCOUNT nosuch
+BITCOUNT nosuch 0 -1 BIT
+BITCOUNT s1
+SET ones $'\xff\xff'
+SET mixed $'\x00\xff\xf0'
+BITPOS foobar 1
+BITPOS foobar 0
+BITPOS foobar 1 2
+BITPOS foobar 1 2 -1 BYTE
+BITPOS ones 0
+BITPOS ones 0 0 -1
+BITPOS ones 0 1
+BITPOS ones 0 0 -1 BIT
+BITPOS ones 1 5 3
+BITPOS mixed 1 0
+BITPOS mixed 1 2 -1 BYTE
+BITPOS mixed 1 7 15 BIT
+BITPOS mixed 1 7 -3 BIT
+BITPOS mixed 0 8 -1 BIT
+BITPOS mixed 0 8 BIT
+BITPOS mixed 0 3 -3 BIT
+BITPOS mixed 0 -1 -1 BIT
+BITCOUNT mixed 3 -3 BIT
+BITPOS nosuch 0
+BITPOS nosuch 1
+BITPOS nosuch 1 x
+BITPOS foobar 2
+BITPOS foobar x
+BITPOS foobar 1 x
+BITPOS foobar 1 0 1 foo
+BITPOS foobar 1 0 1 BIT extra
+BITPOS s1 1
+SET lcs1 ohmytext
+SET lcs2 mynewtext
+LCS lcs1 lcs2
+LCS lcs1 lcs2 LEN
+LCS lcs1 lcs2 IDX
+LCS lcs1 lcs2 IDX MINMATCHLEN 4 WITHMATCHLEN
+LCS lcs1 lcs2 IDX MINMATCHLEN -3
+@3 LCS lcs1 lcs2 IDX WITHMATCHLEN
+LCS lcs1 lcs2 LEN IDX
+LCS lcs1 lcs2 foo
+LCS lcs1 lcs2 MINMATCHLEN
+LCS lcs1 lcs2 MINMATCHLEN x
+LCS lcs1 nosuch
+LCS lcs1 lcs1
+LCS lcs1 s1
+LCS nosuch nosuch2
+LCS nosuch nosuch2 IDX
+TOUCH lcs1 nosuch lcs1 s1
+TOUCH nosuch
+MSETNX m1 a m1 b
+GET m1
+MSETNX m1 c m1 d
+MSETNX m1 a b
+MSETNX m2 a m3 b
+RENAME lcs1 lcs1
+RENAMENX lcs1 lcs1
+RENAME s1 s1
+RENAME nosuch nosuch
+RENAMENX nosuch nosuch
+RENAME nosuch lcs3
+RENAMENX nosuch lcs3
+COPY lcs1 lcs1
+COPY lcs1 lcs1 REPLACE
+COPY lcs1 lcs1 DB x
+COPY lcs1 lcs1 foo
+COPY nosuch lcs3
+OBJECT HELP
+@3 OBJECT HELP
+SET five 5
+SET big 12345
+OBJECT REFCOUNT five
+OBJECT REFCOUNT big
+OBJECT REFCOUNT lcs1
+OBJECT REFCOUNT nosuch
+OBJECT REFCOUNT s1
+OBJECT FREQ nosuch
+OBJECT IDLETIME nosuch
+OBJECT FREQ lcs1
+OBJECT IDLETIME lcs1
+OBJECT REFCOUNT
+OBJECT FREQ a b
+OBJECT foo
+# RANDOMKEY
+h INFO server
+h INFO server clients
+h INFO clients server
+h INFO Clients nosuch
+h INFO commandstats errorstats
+INFO nosuch other
+INFO nosuch
+FLUSHALL
+RANDOMKEY
 LIST
 }
-status=0
+status=0 lines=0 same=0
 while IFS= read -r line; do
   [[ -z "$line" ]] && continue
   cmd=$line how=same proto=()
@@ -307,6 +430,7 @@ while IFS= read -r line; do
       "~ "*) how=sorted cmd=${cmd#"~ "} ;;
       "# "*) how=count cmd=${cmd#"# "} ;;
       "@3 "*) proto=(-3 --no-raw) cmd=${cmd#"@3 "} ;;
+      "h "*) how=headers cmd=${cmd#"h "} ;;
       *) break ;;
     esac
   done
@@ -316,9 +440,12 @@ while IFS= read -r line; do
   case $how in
     sorted) r=$(sort <<<"$r") s=$(sort <<<"$s") ;;
     count) r="$(wc -l <<<"$r") lines" s="$(wc -l <<<"$s") lines" ;;
+    headers) r=$(grep '^#' <<<"$r" || true) s=$(grep '^#' <<<"$s" || true) ;;
   esac
   r=$(tr '\n' ' ' <<<"$r") s=$(tr '\n' ' ' <<<"$s")
-  if [[ "$r" == "$s" ]]; then mark="  "; else mark="!="; status=1; fi
+  lines=$((lines + 1))
+  if [[ "$r" == "$s" ]]; then mark="  " same=$((same + 1)); else mark="!="; status=1; fi
   printf '%s %-40s redis: %-45s synod: %s\n' "$mark" "$line" "$r" "$s"
 done < <(commands "$@")
+echo "$same of $lines lines match"
 exit $status

@@ -82,6 +82,39 @@ except redis.ResponseError as e:
 assert r.expire("smoke:l", 100) and 99 <= r.ttl("smoke:l") <= 100
 assert r.delete("smoke:h", "smoke:s", "smoke:z", "smoke:l") == 4
 
+# The everyday rest: bit commands, LCS, TOUCH, MSETNX, RENAME, OBJECT,
+# RANDOMKEY, INFO with several sections.
+assert r.setbit("smoke:bits", 7, 1) == 0 and r.getbit("smoke:bits", 7) == 1
+assert r.setbit("smoke:bits", 100, 1) == 0 and r.bitcount("smoke:bits") == 2
+assert r.bitcount("smoke:bits", 0, 0) == 1 and r.bitcount("smoke:bits", 0, 7, "BIT") == 1
+assert r.bitpos("smoke:bits", 1) == 7 and r.bitpos("smoke:bits", 1, 1) == 100
+assert r.set("smoke:lcs1", "ohmytext") and r.set("smoke:lcs2", "mynewtext")
+assert r.lcs("smoke:lcs1", "smoke:lcs2") == "mytext"
+assert r.lcs("smoke:lcs1", "smoke:lcs2", len=True) == 6
+idx = r.lcs("smoke:lcs1", "smoke:lcs2", idx=True, minmatchlen=4, withmatchlen=True)
+# A map in RESP3; redis-py leaves it a flat list when it speaks RESP2.
+matches = [[[4, 7], [5, 8], 4]]
+assert idx in ({"matches": matches, "len": 6}, ["matches", matches, "len", 6]), idx
+assert r.touch("smoke:lcs1", "smoke:nope", "smoke:lcs2") == 2
+assert r.msetnx({"smoke:m": "1"}) and not r.msetnx({"smoke:m": "2"})
+try:
+    r.msetnx({"smoke:m1": "1", "smoke:m2": "2"})
+    raise AssertionError("MSETNX across keys must be refused")
+except redis.ResponseError as e:
+    assert str(e).startswith("Keys in request don't hash to the same slot"), e
+assert r.rename("smoke:m", "smoke:m") and r.renamenx("smoke:m", "smoke:m") is False
+try:
+    r.rename("smoke:m", "smoke:other")
+    raise AssertionError("RENAME across keys must be refused")
+except redis.ResponseError as e:
+    assert "CROSSSLOT" in str(e) or "same slot" in str(e), e
+assert r.object("encoding", "smoke:m") == "int" and r.object("refcount", "smoke:lcs1") == 1
+assert r.randomkey() is not None
+info = r.info("server", "clients")
+assert "synod_version" in info and "connected_clients" in info, info
+assert "used_memory" not in info
+assert r.delete("smoke:bits", "smoke:lcs1", "smoke:lcs2", "smoke:m") == 4
+
 # redis-py's Lock: SET NX PX to take it, its EVALSHA scripts to extend,
 # reacquire and release it (each script one change function on the key).
 lock = r.lock("smoke:lock", timeout=5)

@@ -121,6 +121,16 @@ pub enum Combine {
     Ttl { ms: bool, absolute: bool },
     /// MGET: an array of values or nils.
     MGet,
+    /// LCS: the two keys' values (one read if both name the same key).
+    Lcs(super::string::LcsOptions),
+    /// RENAME / RENAMENX of a key to itself: `+OK` (NX: 0) if it exists
+    /// (TYPE's reply), else Redis's `no such key`.
+    RenameSelf { nx: bool },
+    /// OBJECT FREQ / IDLETIME: nil for a missing key, else this error.
+    ObjectUntracked(&'static str),
+    /// OBJECT REFCOUNT: 1, or Redis's shared-integer count for a small
+    /// integer (TYPE's reply says whether the key exists).
+    RefCount,
 }
 
 impl CoreCall {
@@ -224,7 +234,7 @@ fn finish(
         })
         .collect();
     if let [CoreReply::Error(e)] = replies[..] {
-        if *combine != Combine::MGet {
+        if !matches!(combine, Combine::MGet | Combine::Lcs(_) | Combine::RefCount) {
             return Reply::error(e.clone());
         }
     }
@@ -316,6 +326,47 @@ fn finish(
             other => Err(unexpected(other)),
         },
         Combine::SetAlgebra(algebra) => set_algebra(*algebra, &replies),
+        Combine::Lcs(o) => {
+            let mut strings = Vec::with_capacity(2);
+            for r in &replies {
+                match r {
+                    CoreReply::Value(v) => strings.push(v.clone().unwrap_or_default()),
+                    CoreReply::Error(e) if e == ERR_WRONGTYPE => {
+                        return Reply::error("ERR The specified keys must contain string values")
+                    }
+                    other => return unexpected(Some(other)),
+                }
+            }
+            match &strings[..] {
+                [a] => Ok(super::string::lcs_reply(a, a, *o)),
+                [a, b] => Ok(super::string::lcs_reply(a, b, *o)),
+                _ => Err(unexpected(None)),
+            }
+        }
+        Combine::RenameSelf { nx } => match first {
+            Some(CoreReply::Text(t)) if t == "none" => Ok(Reply::error("ERR no such key")),
+            Some(CoreReply::Text(_)) if *nx => Ok(Reply::Integer(0)),
+            Some(CoreReply::Text(_)) => Ok(Reply::ok()),
+            other => Err(unexpected(other)),
+        },
+        Combine::ObjectUntracked(why) => match first {
+            Some(CoreReply::Text(t)) if t == "none" => Ok(Reply::Nil),
+            Some(CoreReply::Text(_)) => Ok(Reply::error(*why)),
+            other => Err(unexpected(other)),
+        },
+        Combine::RefCount => match first {
+            Some(CoreReply::Value(None)) => Ok(Reply::Nil),
+            Some(CoreReply::Value(Some(v))) => Ok(Reply::Integer(
+                if crate::core::command::parse_i64(v).is_some_and(|n| (0..10_000).contains(&n)) {
+                    i64::from(i32::MAX)
+                } else {
+                    1
+                },
+            )),
+            // A collection (GET answers WRONGTYPE): never shared.
+            Some(CoreReply::Error(e)) if e == ERR_WRONGTYPE => Ok(Reply::Integer(1)),
+            other => Err(unexpected(other)),
+        },
     };
     shaped.unwrap_or_else(|e| e)
 }

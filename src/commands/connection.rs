@@ -287,11 +287,11 @@ mod tests {
         assert_eq!(reply(&["echo", "x y"]), Reply::Bulk(k("x y")));
         assert_eq!(reply(&["select", "0"]), Reply::ok());
         assert_eq!(plan_at(&["QUIT"], NOW), Plan::Quit);
-        assert_eq!(plan_at(&["info"], NOW), Plan::Info { section: None });
+        assert_eq!(plan_at(&["info"], NOW), Plan::Info { sections: vec![] });
         assert_eq!(
-            plan_at(&["INFO", "Stats"], NOW),
+            plan_at(&["INFO", "Stats", "server"], NOW),
             Plan::Info {
-                section: Some("stats".into())
+                sections: vec!["stats".into(), "server".into()]
             }
         );
     }

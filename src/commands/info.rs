@@ -1,7 +1,7 @@
 //! INFO: the snapshot the runtime gathers, and its text in Redis's format.
 
 use super::spec::{spec, Family, NONE};
-use super::{syntax_error, unknown_command, Args, Plan, Planned, VERSION};
+use super::{unknown_command, Args, Plan, Planned, VERSION};
 use crate::core::{Incarnation, NodeId, RecoveryProgress, Stats};
 use std::fmt::Write as _;
 
@@ -20,13 +20,13 @@ pub(super) const FAMILY: Family = Family {
 fn plan(c: &mut Args<'_>) -> Planned {
     let (name, a) = (c.name, c.a);
     match name {
-        "info" => match a {
-            [] => Ok(Plan::Info { section: None }),
-            [s] => Ok(Plan::Info {
-                section: Some(String::from_utf8_lossy(s).to_ascii_lowercase()),
-            }),
-            _ => Err(syntax_error()),
-        },
+        // As Redis 7: any number of sections, printed in INFO's own order.
+        "info" => Ok(Plan::Info {
+            sections: a
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+                .collect(),
+        }),
         _ => Err(unknown_command(&[name.as_bytes().to_vec()])),
     }
 }
@@ -153,17 +153,18 @@ fn human_bytes(n: u64) -> String {
     format!("{n}B")
 }
 
-/// The sections INFO knows, in order.
+/// The sections INFO knows, in Redis 7's order (which INFO keeps whatever
+/// the order they are named in).
 pub const INFO_SECTIONS: [&str; 9] = [
     "server",
     "clients",
     "memory",
+    "stats",
+    "commandstats",
+    "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
-    "stats",
-    "errorstats",
-    "commandstats",
-    "latencystats",
 ];
 
 /// INFO's text in Redis's format (`# Section`, `field:value` lines, CRLF), for
@@ -195,13 +196,18 @@ pub fn redact_info(text: &str) -> String {
     out
 }
 
-pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
-    // As Redis: commandstats and latencystats only when named or with
-    // "all"/"everything"; every other section by default.
-    let wanted = |name: &str| match section {
-        None | Some("default") => !matches!(name, "commandstats" | "latencystats"),
-        Some("all") | Some("everything") => true,
-        Some(x) => x == name,
+pub fn info_text(s: &InfoSnapshot, sections: &[String]) -> String {
+    // As Redis 7: the default sections when none is named or with
+    // "default" (all but commandstats and latencystats); every section with
+    // "all" or "everything"; and each section named, in INFO's order. An
+    // unknown name adds nothing.
+    let named = |x: &str| sections.iter().any(|s| s == x);
+    let wanted = |name: &str| {
+        named(name)
+            || named("all")
+            || named("everything")
+            || ((sections.is_empty() || named("default"))
+                && !matches!(name, "commandstats" | "latencystats"))
     };
     let mut out = String::new();
     let mut block = |title: &str, lines: Vec<(String, String)>| {
@@ -279,6 +285,15 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
             l("promise_cache_keys", s.stats.promise_cache_keys.to_string()),
         ],
     );
+    let mut stats: Vec<_> = stats_fields(&s.stats)
+        .into_iter()
+        .map(|(k, v)| l(k, v.to_string()))
+        .collect();
+    stats.extend(s.runtime.iter().map(|(k, v)| l(k, v.to_string())));
+    block("Stats", stats);
+    block("Commandstats", s.commandstats.clone());
+    block("Errorstats", s.errorstats.clone());
+    block("Latencystats", s.latencystats.clone());
     let mut cluster = vec![
         l("cluster_id", s.cluster_id.clone()),
         l(
@@ -325,15 +340,6 @@ pub fn info_text(s: &InfoSnapshot, section: Option<&str>) -> String {
             l("db0", format!("keys={},expires=0,avg_ttl=0", s.keys)),
         ],
     );
-    let mut stats: Vec<_> = stats_fields(&s.stats)
-        .into_iter()
-        .map(|(k, v)| l(k, v.to_string()))
-        .collect();
-    stats.extend(s.runtime.iter().map(|(k, v)| l(k, v.to_string())));
-    block("Stats", stats);
-    block("Errorstats", s.errorstats.clone());
-    block("Commandstats", s.commandstats.clone());
-    block("Latencystats", s.latencystats.clone());
     out
 }
 
@@ -375,7 +381,7 @@ mod tests {
             runtime: vec![("frames_sent", 7)],
             ..InfoSnapshot::default()
         };
-        let text = info_text(&snap, None);
+        let text = info_text(&snap, &[]);
         for needle in [
             "# Server\r\n",
             "node_id:2\r\n",
@@ -394,9 +400,22 @@ mod tests {
             assert!(text.contains(needle), "missing {needle:?} in {text}");
         }
         assert_eq!(text.matches("used_memory:").count(), 1);
-        let only = info_text(&snap, Some("memory"));
+        let sections =
+            |names: &[&str]| -> Vec<String> { names.iter().map(|n| n.to_string()).collect() };
+        let only = info_text(&snap, &sections(&["memory"]));
         assert!(only.starts_with("# Memory\r\n"), "{only}");
         assert!(!only.contains("# Server"));
-        assert_eq!(info_text(&snap, Some("nosuch")), "");
+        assert_eq!(info_text(&snap, &sections(&["nosuch"])), "");
+        assert_eq!(info_text(&snap, &sections(&["nosuch", "other"])), "");
+        // Several sections, in INFO's order whatever the order named (Redis 7).
+        let two = info_text(&snap, &sections(&["keyspace", "server", "nosuch"]));
+        let titles: Vec<&str> = two.lines().filter(|l| l.starts_with('#')).collect();
+        assert_eq!(titles, ["# Server", "# Keyspace"]);
+        let every = info_text(&snap, &sections(&["everything"]));
+        assert!(every.contains("# Commandstats") && every.contains("# Latencystats"));
+        assert_eq!(every, info_text(&snap, &sections(&["all"])));
+        let plus = info_text(&snap, &sections(&["default", "commandstats"]));
+        assert!(plus.contains("# Server") && plus.contains("# Commandstats"));
+        assert!(!plus.contains("# Latencystats"));
     }
 }

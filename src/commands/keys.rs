@@ -1,7 +1,12 @@
-//! Keyspace commands (Redis's db.c): DEL, UNLINK, EXISTS, TYPE, OBJECT, and the
-//! cluster listings KEYS, SCAN, DBSIZE, FLUSHALL/FLUSHDB, which list
-//! candidate keys from the members (core/listing.rs), then read (or delete)
-//! each candidate through consensus.
+//! Keyspace commands (Redis's db.c): DEL, UNLINK, EXISTS, TOUCH, TYPE,
+//! OBJECT, RENAME, RENAMENX, COPY, and the cluster listings KEYS, SCAN,
+//! DBSIZE, FLUSHALL/FLUSHDB and RANDOMKEY, which list candidate keys from
+//! the members (core/listing.rs), then read (or delete) each candidate
+//! through consensus.
+//!
+//! RENAME, RENAMENX and COPY are atomic across keys in Redis: by the rule
+//! of docs/redis.md they work on one key (as Redis answers them when both
+//! names are the same) and answer CROSSSLOT across keys.
 
 use super::call::{unexpected, CallKind};
 use super::glob::glob_match;
@@ -10,7 +15,7 @@ use super::{
     bulk, core, int_arg, one, syntax_error, unknown_command, upper, Args, CallCtx, Combine,
     CoreCall, Op, Plan, Planned, Step,
 };
-use crate::core::types::ERR_WRONGTYPE;
+use crate::core::types::{Picker, ERR_WRONGTYPE};
 use crate::core::{Command, Key, Outcome, Reply as CoreReply};
 use crate::resp::Reply;
 use std::collections::{BTreeMap, VecDeque};
@@ -34,7 +39,12 @@ pub(super) const FAMILY: Family = Family {
         spec("unlink", -2, &["write", "fast"], ALL, "generic", "Deletes keys (same as DEL). Each key linearizably; not atomic across keys."),
         spec("exists", -2, R, ALL, "generic", "Counts the keys that exist. Each key read linearizably; not atomic across keys."),
         spec("type", 2, R, ONE, "generic", "Returns the type of a key: string, hash, set, zset, list or none. Linearizable."),
-        spec("object", -2, &["readonly"], (2, 2, 1), "generic", "OBJECT ENCODING key: int, embstr or raw for a string, listpack for any collection (all are packed). Linearizable."),
+        spec("touch", -2, R, ALL, "generic", "Counts the keys that exist (as EXISTS). Each key read linearizably; not atomic across keys."),
+        spec("object", -2, &["readonly"], (2, 2, 1), "generic", "OBJECT ENCODING key (int, embstr or raw for a string, listpack for any collection: all are packed), REFCOUNT key, HELP; FREQ and IDLETIME are not tracked across replicas. Linearizable."),
+        spec("rename", 3, &["write"], (1, 2, 1), "generic", "Renames a key: one key only (CROSSSLOT across keys)."),
+        spec("renamenx", 3, &["write", "fast"], (1, 2, 1), "generic", "Renames a key if the new name is free: one key only (CROSSSLOT across keys)."),
+        spec("copy", -3, &["write", "denyoom"], (1, 2, 1), "generic", "Copies a key's value: one key only (CROSSSLOT across keys), where Redis refuses a copy to itself."),
+        spec("randomkey", 1, &["readonly"], NONE, "generic", "Returns a live key from one listing page at a random position (not uniform over keys), or nil."),
         spec("keys", 2, &["readonly"], NONE, "generic", "Returns the keys matching a pattern: a cluster listing, then a linearizable read per key; not atomic across keys."),
         spec("scan", -2, &["readonly"], NONE, "generic", "Iterates over keys: one listing page per call, then a linearizable read per key; not atomic across keys. Cursors are per node."),
         spec("dbsize", 1, &["readonly"], NONE, "server", "Counts the keys: a cluster listing, then a linearizable read per key; not atomic across keys."),
@@ -55,18 +65,57 @@ fn plan(c: &mut Args<'_>) -> Planned {
             a.iter().map(|k| (k.clone(), Command::Type)).collect(),
             Combine::Exists,
         ),
+        "touch" => core(
+            a.iter().map(|k| (k.clone(), Command::Type)).collect(),
+            Combine::Exists,
+        ),
         "type" => one(&a[0], Command::Type, Combine::Type),
-        "object" => match (upper(&a[0]).as_str(), &a[1..]) {
-            ("ENCODING", [key]) => one(key, Command::Encoding, Combine::Encoding),
-            ("HELP", []) => Ok(Plan::Reply(Reply::Array(vec![
-                bulk("OBJECT ENCODING <key>"),
-                bulk("    Return the kind of internal representation used to store the value of <key>."),
-            ]))),
-            ("FREQ" | "IDLETIME" | "REFCOUNT", [_]) => Err(Reply::error(
-                "ERR synod answers OBJECT ENCODING only (recency and counts are per replica)",
-            )),
-            _ => Err(super::subcommand_error("object", &a[0], &["encoding", "help", "freq", "idletime", "refcount"])),
-        },
+        "object" => plan_object(a),
+        "rename" | "renamenx" => {
+            if a[0] != a[1] {
+                return Err(super::set::crossslot(name));
+            }
+            let nx = name == "renamenx";
+            one(&a[0], Command::Type, Combine::RenameSelf { nx })
+        }
+        "copy" => {
+            let mut i = 2;
+            while i < a.len() {
+                match upper(&a[i]).as_str() {
+                    "REPLACE" => {}
+                    "DB" if i + 1 < a.len() => {
+                        i += 1;
+                        if int_arg(&a[i])? != 0 {
+                            return Err(Reply::error("ERR DB index is out of range"));
+                        }
+                    }
+                    _ => return Err(syntax_error()),
+                }
+                i += 1;
+            }
+            if a[0] == a[1] {
+                return Err(Reply::error(
+                    "ERR source and destination objects are the same",
+                ));
+            }
+            Err(super::set::crossslot(name))
+        }
+        "randomkey" => {
+            // The page starts at a position drawn from the clock and the
+            // connection (the command layer takes no global randomness).
+            let mut picker = Picker::new(c.now_ms ^ c.session.id.rotate_left(32), None);
+            let seed = picker.below(usize::MAX) as u64;
+            let what = ListWhat::Random {
+                seed,
+                wrapped: false,
+            };
+            Ok(Plan::Core(CoreCall {
+                kind: CallKind::Listing(ListCall {
+                    after: Some(seed.to_be_bytes().to_vec()),
+                    ..list_call(what, None, RANDOMKEY_PAGE_KEYS, None)
+                }),
+            }))
+        }
         "keys" => listing(ListWhat::Keys, Some(key()), LIST_PAGE_KEYS_MAX, None),
         "scan" => plan_scan(a),
         "dbsize" => listing(ListWhat::DbSize, None, LIST_PAGE_KEYS_MAX, None),
@@ -82,20 +131,88 @@ fn plan(c: &mut Args<'_>) -> Planned {
     }
 }
 
+/// Keys per listing page RANDOMKEY asks for: a keyspace of up to this many
+/// keys is sampled uniformly (when the random position falls before it).
+const RANDOMKEY_PAGE_KEYS: usize = LIST_PAGE_KEYS_MAX;
+
+/// Candidates RANDOMKEY reads at once (most listed keys are live: the
+/// first batch usually answers).
+const RANDOMKEY_READS: usize = 4;
+
+/// Redis 7's OBJECT HELP, word for word.
+const OBJECT_HELP: &[&str] = &[
+    "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "ENCODING <key>",
+    "    Return the kind of internal representation used in order to store the value",
+    "    associated with a <key>.",
+    "FREQ <key>",
+    "    Return the access frequency index of the <key>. The returned integer is",
+    "    proportional to the logarithm of the recent access frequency of the key.",
+    "IDLETIME <key>",
+    "    Return the idle time of the <key>, that is the approximated number of",
+    "    seconds elapsed since the last access to the key.",
+    "REFCOUNT <key>",
+    "    Return the number of references of the value associated with the specified",
+    "    <key>.",
+    "HELP",
+    "    Prints this help.",
+];
+
+/// OBJECT ENCODING | REFCOUNT | FREQ | IDLETIME key, OBJECT HELP.
+fn plan_object(a: &[Vec<u8>]) -> Planned {
+    match (upper(&a[0]).as_str(), &a[1..]) {
+        ("ENCODING", [key]) => one(key, Command::Encoding, Combine::Encoding),
+        ("REFCOUNT", [key]) => one(key, Command::Get, Combine::RefCount),
+        // Each replica sees only the reads it served (eviction samples them
+        // there); no one node can answer for the key as Redis does.
+        ("FREQ", [key]) => one(
+            key,
+            Command::Type,
+            Combine::ObjectUntracked(
+                "ERR synod does not track OBJECT FREQ per key: each replica counts only the reads it served (see docs/redis.md)",
+            ),
+        ),
+        ("IDLETIME", [key]) => one(
+            key,
+            Command::Type,
+            Combine::ObjectUntracked(
+                "ERR synod does not track OBJECT IDLETIME per key: each replica sees only the reads it served (see docs/redis.md)",
+            ),
+        ),
+        ("HELP", []) => Ok(Plan::Reply(Reply::Array(
+            OBJECT_HELP.iter().map(|l| Reply::Simple((*l).into())).collect(),
+        ))),
+        _ => Err(super::subcommand_error(
+            "object",
+            &a[0],
+            &["encoding", "help", "freq", "idletime", "refcount"],
+        )),
+    }
+}
+
 fn listing(what: ListWhat, pattern: Option<Vec<u8>>, count: usize, cursor: Option<u64>) -> Planned {
     Ok(Plan::Core(CoreCall {
-        kind: CallKind::Listing(ListCall {
-            what,
-            pattern: pattern.filter(|p| p != b"*"),
-            after: None,
-            count,
-            running: Vec::new(),
-            next: None,
-            found: Vec::new(),
-            counted: 0,
-            scan_cursor: cursor,
-        }),
+        kind: CallKind::Listing(list_call(what, pattern, count, cursor)),
     }))
+}
+
+fn list_call(
+    what: ListWhat,
+    pattern: Option<Vec<u8>>,
+    count: usize,
+    cursor: Option<u64>,
+) -> ListCall {
+    ListCall {
+        what,
+        pattern: pattern.filter(|p| p != b"*"),
+        after: None,
+        count,
+        running: Vec::new(),
+        next: None,
+        found: Vec::new(),
+        counted: 0,
+        scan_cursor: cursor,
+    }
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
@@ -209,6 +326,10 @@ pub(super) enum ListWhat {
     DbSize,
     /// FLUSHALL / FLUSHDB: delete every key, all pages.
     Flush,
+    /// RANDOMKEY: a page from a random position (`seed`), wrapping once to
+    /// the start; its candidates read in a random order, a few at a time,
+    /// until one is live.
+    Random { seed: u64, wrapped: bool },
 }
 
 pub(super) fn scan_reply(cursor: u64, keys: Vec<Key>) -> Reply {
@@ -245,6 +366,9 @@ impl ListCall {
     }
 
     pub(super) fn resume(&mut self, outcomes: Vec<Outcome>, ctx: &mut CallCtx<'_>) -> Step {
+        if let ListWhat::Random { seed, wrapped } = self.what {
+            return self.random_resume(outcomes, seed, wrapped);
+        }
         let ops = std::mem::take(&mut self.running);
         let mut candidates = Vec::new();
         for (op, outcome) in ops.iter().zip(&outcomes) {
@@ -324,6 +448,7 @@ impl ListCall {
         }
         // This page is done.
         match (self.what, next) {
+            (ListWhat::Random { .. }, _) => Step::Done(unexpected(None)),
             (ListWhat::Scan { .. }, next) => {
                 let cursor = next.map_or(0, |k| ctx.cursors.insert(k));
                 Step::Done(scan_reply(cursor, std::mem::take(&mut self.found)))
@@ -340,6 +465,63 @@ impl ListCall {
             )),
             (ListWhat::DbSize, None) => Step::Done(Reply::Integer(self.counted as i64)),
             (ListWhat::Flush, None) => Step::Done(Reply::ok()),
+        }
+    }
+}
+
+impl ListCall {
+    /// RANDOMKEY's steps: a listing page, then its candidates (kept in
+    /// `found`, shuffled) read [`RANDOMKEY_READS`] at a time; the first live
+    /// one is the answer. Then the next page, wrapping once to the start.
+    fn random_resume(&mut self, outcomes: Vec<Outcome>, seed: u64, wrapped: bool) -> Step {
+        let ops = std::mem::take(&mut self.running);
+        for (op, outcome) in ops.iter().zip(&outcomes) {
+            match (op, outcome) {
+                (Op::List { .. }, Outcome::Ok(CoreReply::Keys { keys, next })) => {
+                    self.next = Some(next.clone());
+                    let mut picker = Picker::new(seed, None);
+                    self.found = picker
+                        .distinct(keys.len(), keys.len())
+                        .into_iter()
+                        .map(|i| keys[i].clone())
+                        .collect();
+                }
+                (Op::Key(k, Command::Get), Outcome::Ok(r)) => match r {
+                    CoreReply::Value(Some(_)) => return Step::Done(Reply::Bulk(k.clone())),
+                    CoreReply::Error(e) if e == ERR_WRONGTYPE => {
+                        return Step::Done(Reply::Bulk(k.clone()))
+                    }
+                    CoreReply::Value(None) => {}
+                    _ => return Step::Done(step_error(outcome, Some(k), 0)),
+                },
+                (Op::Key(k, _), o) => return Step::Done(step_error(o, Some(k), 0)),
+                (Op::List { .. }, o) => return Step::Done(step_error(o, None, 0)),
+            }
+        }
+        if !self.found.is_empty() {
+            let n = self.found.len().min(RANDOMKEY_READS);
+            self.running = self
+                .found
+                .drain(..n)
+                .map(|k| Op::Key(k, Command::Get))
+                .collect();
+            return Step::Run(self.running.clone());
+        }
+        match (self.next.take(), wrapped) {
+            (Some(Some(k)), _) => {
+                self.after = Some(k);
+                self.list_step()
+            }
+            (Some(None), false) => {
+                self.what = ListWhat::Random {
+                    seed,
+                    wrapped: true,
+                };
+                self.after = None;
+                self.list_step()
+            }
+            (Some(None), true) => Step::Done(Reply::Nil),
+            (None, _) => Step::Done(unexpected(None)),
         }
     }
 }
@@ -541,5 +723,137 @@ mod tests {
             },
         );
         assert_eq!(got, err("UNKNOWN deleted 1 keys, then key 'b': no quorum"));
+    }
+}
+
+#[cfg(test)]
+mod keyspace_tests {
+    use super::*;
+    use crate::commands::testing::*;
+
+    #[test]
+    fn rename_and_copy_work_on_one_key_and_are_refused_across_keys() {
+        let cross = |name: &str| {
+            err(&format!("CROSSSLOT Keys in request don't hash to the same slot ({name} is atomic across keys in Redis; synod runs it on one key only)"))
+        };
+        assert_eq!(reply(&["rename", "a", "b"]), cross("RENAME"));
+        assert_eq!(reply(&["renamenx", "a", "b"]), cross("RENAMENX"));
+        assert_eq!(reply(&["copy", "a", "b", "REPLACE"]), cross("COPY"));
+        // Redis's own answers for the same key (checked side by side).
+        assert_eq!(
+            reply(&["copy", "a", "a"]),
+            err("ERR source and destination objects are the same")
+        );
+        assert_eq!(
+            reply(&["copy", "a", "a", "db", "x"]),
+            err("ERR value is not an integer or out of range")
+        );
+        assert_eq!(
+            reply(&["copy", "a", "a", "db", "1"]),
+            err("ERR DB index is out of range")
+        );
+        assert_eq!(reply(&["copy", "a", "b", "foo"]), err("ERR syntax error"));
+        let exists = ok(CoreReply::Text("string".into()));
+        let none = || ok(CoreReply::Text("none".into()));
+        assert_eq!(
+            finish_with(&["rename", "a", "a"], vec![exists.clone()]),
+            Reply::ok()
+        );
+        assert_eq!(
+            finish_with(&["renamenx", "a", "a"], vec![exists]),
+            Reply::Integer(0)
+        );
+        assert_eq!(
+            finish_with(&["rename", "a", "a"], vec![none()]),
+            err("ERR no such key")
+        );
+        assert_eq!(
+            finish_with(&["renamenx", "a", "a"], vec![none()]),
+            err("ERR no such key")
+        );
+    }
+
+    #[test]
+    fn object_answers_as_redis() {
+        let help = reply(&["object", "help"]);
+        assert!(
+            matches!(&help, Reply::Array(l) if l.len() == 15),
+            "{help:?}"
+        );
+        assert_eq!(
+            finish_with(&["object", "refcount", "k"], vec![value("5")]),
+            Reply::Integer(2147483647),
+            "a small integer is one of Redis's shared objects"
+        );
+        assert_eq!(
+            finish_with(&["object", "refcount", "k"], vec![value("hello")]),
+            Reply::Integer(1)
+        );
+        assert_eq!(
+            finish_with(
+                &["object", "refcount", "k"],
+                vec![ok(CoreReply::Value(None))]
+            ),
+            Reply::Nil
+        );
+        assert_eq!(
+            finish_with(
+                &["object", "idletime", "k"],
+                vec![ok(CoreReply::Text("none".into()))]
+            ),
+            Reply::Nil
+        );
+        assert_eq!(
+            reply(&["object", "refcount"]),
+            err("ERR wrong number of arguments for 'object|refcount' command")
+        );
+        assert_eq!(
+            reply(&["object", "foo"]),
+            err("ERR unknown subcommand 'foo'. Try OBJECT HELP.")
+        );
+    }
+
+    #[test]
+    fn touch_counts_like_exists() {
+        let t = |s: &str| ok(CoreReply::Text(s.into()));
+        assert_eq!(
+            finish_with(
+                &["touch", "a", "b", "a"],
+                vec![t("hash"), t("none"), t("hash")]
+            ),
+            Reply::Integer(2)
+        );
+    }
+
+    #[test]
+    fn randomkey_returns_a_live_key_wrapping_once_or_nil() {
+        let mut r = Registers::default();
+        let mut cursors = ScanCursors::default();
+        let mut run = |r: &mut Registers, now: u64| {
+            drive(plan_at(&["randomkey"], now), now, &mut cursors, |op| {
+                r.exec(op, now, 100)
+            })
+        };
+        assert_eq!(run(&mut r, NOW), Reply::Nil);
+        // An expired key is listed but not live.
+        r.0.insert(
+            k("gone"),
+            Some(Record::with_deadline(b"v".to_vec(), Some(1))),
+        );
+        assert_eq!(run(&mut r, NOW), Reply::Nil);
+        for i in 0..10 {
+            r.0.insert(k(&format!("k{i}")), Some(Record::new(b"v".to_vec())));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for t in 0..200 {
+            match run(&mut r, NOW + t) {
+                Reply::Bulk(key) => {
+                    assert!(key.starts_with(b"k"));
+                    seen.insert(key);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(seen.len(), 10, "{seen:?}");
     }
 }

@@ -27,12 +27,14 @@
 //! each holds its commands' table entries ([`spec::Spec`], gathered in
 //! [`spec::FAMILIES`]) and its planner (arguments to a [`Plan`]).
 //!
-//! - `string.rs`: GET, SET and the other string commands.
+//! - `string.rs`: GET, SET and the other string commands, LCS, MSETNX.
+//! - `bitmap.rs`: SETBIT, GETBIT, BITCOUNT, BITPOS.
 //! - `hash.rs`, `set.rs`, `zset.rs`, `list.rs`: the data types, each
 //!   command one change function on one key (core/types/); `set.rs` also
 //!   holds the cross-key rule (CROSSSLOT) and the collection scans.
 //! - `expire.rs`: EXPIRE family, TTL family, PERSIST.
-//! - `keys.rs`: DEL, EXISTS, TYPE; the listings KEYS, SCAN, DBSIZE, FLUSHALL.
+//! - `keys.rs`: DEL, EXISTS, TOUCH, TYPE, OBJECT, RENAME, COPY; the
+//!   listings KEYS, SCAN, DBSIZE, FLUSHALL, RANDOMKEY.
 //! - `connection.rs`: PING, ECHO, SELECT, HELLO, CLIENT, QUIT, COMMAND.
 //! - `config.rs`: CONFIG. `info.rs`: INFO. `admin.rs`: ADMIN.
 //! - `acl.rs`: AUTH, ACL; users, rights and the check every command passes.
@@ -44,6 +46,7 @@
 
 mod acl;
 mod admin;
+mod bitmap;
 mod call;
 mod config;
 mod connection;
@@ -123,8 +126,9 @@ pub enum Plan {
     Reply(Reply),
     /// Answer `+OK`, then close the connection.
     Quit,
-    /// Answer with the node's INFO text, for `section` (None: the default sections).
-    Info { section: Option<String> },
+    /// Answer with the node's INFO text, for `sections` (lowercase; none:
+    /// the default sections).
+    Info { sections: Vec<String> },
     /// Run core operations in steps, driven through [`CoreCall::start`] and
     /// [`CoreCall::resume`].
     Core(CoreCall),

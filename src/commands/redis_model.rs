@@ -151,6 +151,83 @@ impl Model {
                 let keys: Vec<Key> = self.0.keys().cloned().collect();
                 Reply::Integer(keys.iter().filter(|k| self.live(k, now).is_some()).count() as i64)
             }
+            SetBit(key, offset, bit) => {
+                let (mut cur, d) = self.live(key, now).unwrap_or_default();
+                let (byte, mask) = ((offset / 8) as usize, 0x80u8 >> (offset % 8));
+                if cur.len() <= byte {
+                    cur.resize(byte + 1, 0);
+                }
+                let old = cur[byte] & mask != 0;
+                if *bit {
+                    cur[byte] |= mask;
+                } else {
+                    cur[byte] &= !mask;
+                }
+                self.0.insert(key.clone(), (cur, d));
+                Reply::Integer(old as i64)
+            }
+            GetBit(key, offset) => {
+                let cur = self.live(key, now).map(|x| x.0).unwrap_or_default();
+                let bit = cur
+                    .get((offset / 8) as usize)
+                    .is_some_and(|b| b & (0x80 >> (offset % 8)) != 0);
+                Reply::Integer(bit as i64)
+            }
+            BitCount(key, range) => {
+                let cur = self.live(key, now).map(|x| x.0).unwrap_or_default();
+                let bits: Vec<bool> = cur
+                    .iter()
+                    .flat_map(|b| (0..8).map(move |i| b & (0x80 >> i) != 0))
+                    .collect();
+                let Some((start, end, in_bits)) = *range else {
+                    return Reply::Integer(bits.iter().filter(|b| **b).count() as i64);
+                };
+                // Redis's documented rule: negative indexes count from the end.
+                let total = if in_bits { bits.len() } else { cur.len() } as i64;
+                let fix = |i: i64| if i < 0 { (total + i).max(0) } else { i };
+                let (a, b) = (fix(start), fix(end).min(total - 1));
+                if (start < 0 && end < 0 && start > end) || a > b {
+                    return Reply::Integer(0);
+                }
+                let (a, b) = if in_bits {
+                    (a as usize, b as usize)
+                } else {
+                    (a as usize * 8, b as usize * 8 + 7)
+                };
+                Reply::Integer(bits[a..=b].iter().filter(|x| **x).count() as i64)
+            }
+            MSetNx(key, v1, v2) => match self.live(key, now) {
+                Some(_) => Reply::Integer(0),
+                None => {
+                    self.0.insert(key.clone(), (v2.clone(), None));
+                    let _ = v1;
+                    Reply::Integer(1)
+                }
+            },
+            Lcs(a, b) => {
+                let a = self.live(a, now).map(|x| x.0).unwrap_or_default();
+                let b = self.live(b, now).map(|x| x.0).unwrap_or_default();
+                // The length by the textbook recurrence, memoized.
+                let mut t = vec![vec![0i64; b.len() + 1]; a.len() + 1];
+                for i in 1..=a.len() {
+                    for j in 1..=b.len() {
+                        t[i][j] = if a[i - 1] == b[j - 1] {
+                            t[i - 1][j - 1] + 1
+                        } else {
+                            t[i - 1][j].max(t[i][j - 1])
+                        };
+                    }
+                }
+                Reply::Integer(t[a.len()][b.len()])
+            }
+            RenameSelf(key, nx) => match (self.live(key, now), nx) {
+                (None, _) => err("ERR no such key"),
+                (Some(_), true) => Reply::Integer(0),
+                (Some(_), false) => Reply::ok(),
+            },
+            Touch(a, b) => Reply::Integer(
+                self.live(a, now).is_some() as i64 + self.live(b, now).is_some() as i64,
+            ),
             Wait(_) => Reply::ok(),
         }
     }
@@ -184,6 +261,17 @@ enum ModelCmd {
     GetExPx(Key, u64),
     Type(Key),
     DbSize,
+    SetBit(Key, u64, bool),
+    GetBit(Key, u64),
+    /// BITCOUNT key [start end [BIT]] (true: BIT, false: BYTE).
+    BitCount(Key, Option<(i64, i64, bool)>),
+    /// MSETNX key v1 key v2: the same key twice.
+    MSetNx(Key, Vec<u8>, Vec<u8>),
+    /// LCS a b LEN.
+    Lcs(Key, Key),
+    /// RENAME key key (true: RENAMENX).
+    RenameSelf(Key, bool),
+    Touch(Key, Key),
     Wait(u64),
 }
 
@@ -237,6 +325,24 @@ impl ModelCmd {
             GetExPx(k, ms) => vec![s("GETEX"), k.clone(), s("PX"), n(*ms as i64)],
             Type(k) => vec![s("TYPE"), k.clone()],
             DbSize => vec![s("DBSIZE")],
+            SetBit(k, o, b) => vec![s("SETBIT"), k.clone(), n(*o as i64), n(*b as i64)],
+            GetBit(k, o) => vec![s("GETBIT"), k.clone(), n(*o as i64)],
+            BitCount(k, None) => vec![s("BITCOUNT"), k.clone()],
+            BitCount(k, Some((a, b, bit))) => vec![
+                s("BITCOUNT"),
+                k.clone(),
+                n(*a),
+                n(*b),
+                s(if *bit { "BIT" } else { "BYTE" }),
+            ],
+            MSetNx(k, v1, v2) => vec![s("MSETNX"), k.clone(), v1.clone(), k.clone(), v2.clone()],
+            Lcs(a, b) => vec![s("LCS"), a.clone(), b.clone(), s("LEN")],
+            RenameSelf(k, nx) => vec![
+                s(if *nx { "RENAMENX" } else { "RENAME" }),
+                k.clone(),
+                k.clone(),
+            ],
+            Touch(a, b) => vec![s("TOUCH"), a.clone(), b.clone()],
             Wait(_) => vec![s("PING")],
         }
     }
@@ -246,6 +352,7 @@ fn model_cmd() -> impl Strategy<Value = ModelCmd> {
     use ModelCmd::*;
     let key = prop::sample::select(vec![k("a"), k("b"), k("c")]);
     let val = prop::sample::select(vec![k("1"), k("-20"), k("x"), k(""), k("99")]);
+    let val2 = prop::sample::select(vec![k("abcab"), k("bca"), k("x1")]);
     prop_oneof![
         (
             key.clone(),
@@ -280,8 +387,19 @@ fn model_cmd() -> impl Strategy<Value = ModelCmd> {
         key.clone().prop_map(Persist),
         key.clone().prop_map(GetDel),
         (key.clone(), 1u64..3_000).prop_map(|(k, ms)| GetExPx(k, ms)),
-        key.prop_map(Type),
+        key.clone().prop_map(Type),
         Just(DbSize),
+        (key.clone(), 0u64..40, any::<bool>()).prop_map(|(k, o, b)| SetBit(k, o, b)),
+        (key.clone(), 0u64..48).prop_map(|(k, o)| GetBit(k, o)),
+        (
+            key.clone(),
+            prop::option::of((-12i64..12, -12i64..12, any::<bool>()))
+        )
+            .prop_map(|(k, r)| BitCount(k, r)),
+        (key.clone(), val2.clone(), val2).prop_map(|(k, a, b)| MSetNx(k, a, b)),
+        (key.clone(), key.clone()).prop_map(|(a, b)| Lcs(a, b)),
+        (key.clone(), any::<bool>()).prop_map(|(k, nx)| RenameSelf(k, nx)),
+        (key.clone(), key).prop_map(|(a, b)| Touch(a, b)),
         (0u64..2_500).prop_map(Wait),
     ]
 }

@@ -2,8 +2,8 @@
 //! COMMAND DOCS text, gathered from the families' files.
 
 use super::{
-    acl, admin, config, connection, expire, hash, info, keys, list, multi, script, set, slowlog,
-    string, zset, Args, Planned,
+    acl, admin, bitmap, config, connection, expire, hash, info, keys, list, multi, script, set,
+    slowlog, string, zset, Args, Planned,
 };
 
 /// A command's static description: name, arity as Redis states it (N > 0:
@@ -55,6 +55,7 @@ pub(super) struct Family {
 /// Every family; COMMAND lists their commands in this order.
 pub(super) const FAMILIES: &[Family] = &[
     string::FAMILY,
+    bitmap::FAMILY,
     hash::FAMILY,
     set::FAMILY,
     zset::FAMILY,

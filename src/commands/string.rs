@@ -1,6 +1,11 @@
 //! String commands (Redis's t_string.c): GET, SET and its options, GETSET,
 //! GETDEL, GETEX, SETNX, SETEX, PSETEX, MGET, MSET, APPEND, STRLEN, GETRANGE,
-//! SETRANGE, the INCR family, INCRBYFLOAT, and synod's CAS.
+//! SETRANGE, the INCR family, INCRBYFLOAT, MSETNX, LCS, and synod's CAS.
+//!
+//! Across keys (the rule of docs/redis.md): LCS reads each key in its own
+//! round (not a snapshot across keys, as MGET); MSETNX, which Redis applies
+//! atomically across keys, works on one key and is refused across keys
+//! with a CROSSSLOT error.
 
 use super::expire::{deadline_ms, invalid_expire};
 use super::spec::{spec, Family, ALL, ONE, R, W, WF};
@@ -33,6 +38,8 @@ pub(super) const FAMILY: Family = Family {
         spec("incrby", 3, WF, ONE, "string", "Increments a key's integer value by a number. Linearizable."),
         spec("decrby", 3, WF, ONE, "string", "Decrements a key's integer value by a number. Linearizable."),
         spec("incrbyfloat", 3, WF, ONE, "string", "Increments a key's number by a floating point number. Linearizable."),
+        spec("msetnx", -3, W, (1, -1, 2), "string", "Sets keys only if none exists: one key only (CROSSSLOT across keys). Linearizable."),
+        spec("lcs", -3, &["readonly"], (1, 2, 1), "string", "The longest common subsequence of two strings: each key read linearizably; not atomic across keys."),
         spec("cas", 4, W, ONE, "string", "synod: compare-and-swap; 1 if the value was `expected` (empty: absent) and is now `new`, else 0. Linearizable."),
     ],
 };
@@ -97,6 +104,28 @@ fn plan(c: &mut Args<'_>) -> Planned {
                 Combine::Ok,
             )
         }
+        "msetnx" => {
+            if a.len() % 2 != 0 {
+                return Err(wrong_arity(name));
+            }
+            let keys: Vec<Vec<u8>> = a.chunks(2).map(|kv| kv[0].clone()).collect();
+            if !super::set::same_key(&keys) {
+                return Err(super::set::crossslot(name));
+            }
+            // One key named once or more: Redis sets it (to the last value)
+            // only if it does not exist.
+            one(
+                &a[0],
+                Command::SetWith {
+                    data: a[a.len() - 1].clone(),
+                    expiry: Expiry::Clear,
+                    cond: SetCond::IfAbsent,
+                    get: false,
+                },
+                Combine::SetNx,
+            )
+        }
+        "lcs" => plan_lcs(a),
         "append" => one(&a[0], Command::Append(a[1].clone()), Combine::Integer),
         "strlen" => one(&a[0], Command::Get, Combine::Strlen),
         "getrange" => {
@@ -149,6 +178,136 @@ fn plan(c: &mut Args<'_>) -> Planned {
         }
         _ => Err(unknown_command(&[name.as_bytes().to_vec()])),
     }
+}
+
+/// LCS's options: what to answer besides the subsequence.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LcsOptions {
+    /// LEN: the length only.
+    pub len: bool,
+    /// IDX: the matching ranges (and the length).
+    pub idx: bool,
+    /// MINMATCHLEN: ranges shorter than this are left out.
+    pub min_match_len: u64,
+    /// WITHMATCHLEN: each range with its length.
+    pub with_match_len: bool,
+}
+
+/// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]`: a GET of each key.
+fn plan_lcs(a: &[Vec<u8>]) -> Planned {
+    let mut o = LcsOptions::default();
+    let mut i = 2;
+    while i < a.len() {
+        match upper(&a[i]).as_str() {
+            "IDX" => o.idx = true,
+            "LEN" => o.len = true,
+            "WITHMATCHLEN" => o.with_match_len = true,
+            "MINMATCHLEN" if i + 1 < a.len() => {
+                i += 1;
+                o.min_match_len = int_arg(&a[i])?.max(0) as u64;
+            }
+            _ => return Err(syntax_error()),
+        }
+        i += 1;
+    }
+    if o.idx && o.len {
+        return Err(Reply::error(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
+    }
+    let mut requests = vec![(a[0].clone(), Command::Get)];
+    if a[1] != a[0] {
+        requests.push((a[1].clone(), Command::Get));
+    }
+    core(requests, Combine::Lcs(o))
+}
+
+/// The bytes of the transient table LCS may allocate (Redis bounds it by
+/// `proto-max-bulk-len`, 512 MiB; the table runs on the node's event loop,
+/// so ours is smaller: two strings of 2 KiB each, or 64 KiB and 64 bytes).
+pub const LCS_TABLE_MAX_BYTES: u64 = 16 << 20;
+
+/// The longest common subsequence of `a` and `b`, answered as LCS answers
+/// with options `o`: Redis's dynamic programme and backtrack, so the same
+/// subsequence and ranges (t_string.c).
+pub fn lcs_reply(a: &[u8], b: &[u8], o: LcsOptions) -> Reply {
+    let (alen, blen) = (a.len(), b.len());
+    let cells = (alen as u64 + 1) * (blen as u64 + 1);
+    if cells * 4 > LCS_TABLE_MAX_BYTES {
+        return Reply::error(format!(
+            "ERR Insufficient memory, transient memory for LCS exceeds {LCS_TABLE_MAX_BYTES} bytes (synod's bound)"
+        ));
+    }
+    let w = blen + 1;
+    let mut t = vec![0u32; (alen + 1) * w];
+    for i in 1..=alen {
+        for j in 1..=blen {
+            t[i * w + j] = if a[i - 1] == b[j - 1] {
+                t[(i - 1) * w + j - 1] + 1
+            } else {
+                t[(i - 1) * w + j].max(t[i * w + j - 1])
+            };
+        }
+    }
+    let total = t[alen * w + blen];
+    if o.len && !o.idx {
+        return Reply::Integer(i64::from(total));
+    }
+    let mut out = vec![0u8; total as usize];
+    let mut idx = total as usize;
+    let mut matches = Vec::new();
+    let (mut i, mut j) = (alen, blen);
+    // `None`: no range open; else (a start, a end, b start, b end).
+    let mut range: Option<(usize, usize, usize, usize)> = None;
+    while i > 0 && j > 0 {
+        let mut emit = false;
+        if a[i - 1] == b[j - 1] {
+            out[idx - 1] = a[i - 1];
+            range = match range {
+                None => Some((i - 1, i - 1, j - 1, j - 1)),
+                Some((a0, a1, b0, b1)) if a0 == i && b0 == j => Some((a0 - 1, a1, b0 - 1, b1)),
+                r => {
+                    emit = true;
+                    r
+                }
+            };
+            if range.is_some_and(|(a0, _, b0, _)| a0 == 0 || b0 == 0) {
+                emit = true;
+            }
+            idx -= 1;
+            i -= 1;
+            j -= 1;
+        } else {
+            if t[(i - 1) * w + j] > t[i * w + j - 1] {
+                i -= 1;
+            } else {
+                j -= 1;
+            }
+            emit = range.is_some();
+        }
+        if emit {
+            if let Some((a0, a1, b0, b1)) = range.take() {
+                let match_len = (a1 - a0 + 1) as u64;
+                if o.min_match_len == 0 || match_len >= o.min_match_len {
+                    let pair = |x: usize, y: usize| {
+                        Reply::Array(vec![Reply::Integer(x as i64), Reply::Integer(y as i64)])
+                    };
+                    let mut m = vec![pair(a0, a1), pair(b0, b1)];
+                    if o.with_match_len {
+                        m.push(Reply::Integer(match_len as i64));
+                    }
+                    matches.push(Reply::Array(m));
+                }
+            }
+        }
+    }
+    if o.idx {
+        return Reply::Map(vec![
+            (super::bulk("matches"), Reply::Array(matches)),
+            (super::bulk("len"), Reply::Integer(i64::from(total))),
+        ]);
+    }
+    Reply::Bulk(out)
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]`, options
@@ -415,5 +574,99 @@ mod tests {
                 "{v} {s} {e}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod lcs_tests {
+    use super::*;
+    use crate::commands::testing::{finish_with, value};
+
+    fn lcs(args: &[&str]) -> Reply {
+        let mut a = vec!["lcs", "key1", "key2"];
+        a.extend_from_slice(args);
+        finish_with(&a, vec![value("ohmytext"), value("mynewtext")])
+    }
+    fn range(a: (i64, i64), b: (i64, i64), len: Option<i64>) -> Reply {
+        let pair = |(x, y)| Reply::Array(vec![Reply::Integer(x), Reply::Integer(y)]);
+        let mut m = vec![pair(a), pair(b)];
+        m.extend(len.map(Reply::Integer));
+        Reply::Array(m)
+    }
+    fn idx(matches: Vec<Reply>) -> Reply {
+        Reply::Map(vec![
+            (Reply::Bulk(b"matches".to_vec()), Reply::Array(matches)),
+            (Reply::Bulk(b"len".to_vec()), Reply::Integer(6)),
+        ])
+    }
+
+    /// The examples of Redis's LCS documentation, answer for answer.
+    #[test]
+    fn lcs_answers_as_redis_documents() {
+        assert_eq!(lcs(&[]), Reply::Bulk(b"mytext".to_vec()));
+        assert_eq!(lcs(&["LEN"]), Reply::Integer(6));
+        assert_eq!(
+            lcs(&["IDX"]),
+            idx(vec![
+                range((4, 7), (5, 8), None),
+                range((2, 3), (0, 1), None)
+            ])
+        );
+        assert_eq!(
+            lcs(&["IDX", "MINMATCHLEN", "4"]),
+            idx(vec![range((4, 7), (5, 8), None)])
+        );
+        assert_eq!(
+            lcs(&["IDX", "MINMATCHLEN", "4", "WITHMATCHLEN"]),
+            idx(vec![range((4, 7), (5, 8), Some(4))])
+        );
+    }
+
+    #[test]
+    fn lcs_errors_and_bounds() {
+        use crate::commands::testing::{err, reply};
+        assert_eq!(
+            reply(&["lcs", "a", "b", "LEN", "IDX"]),
+            err("ERR If you want both the length and indexes, please just use IDX.")
+        );
+        assert_eq!(reply(&["lcs", "a", "b", "foo"]), err("ERR syntax error"));
+        assert_eq!(
+            reply(&["lcs", "a", "b", "MINMATCHLEN"]),
+            err("ERR syntax error")
+        );
+        let big = vec![b'a'; 4096];
+        assert!(matches!(
+            lcs_reply(&big, &big, LcsOptions::default()),
+            Reply::Error(e) if e.starts_with("ERR Insufficient memory")
+        ));
+        assert_eq!(
+            lcs_reply(b"", b"abc", LcsOptions::default()),
+            Reply::Bulk(vec![])
+        );
+    }
+
+    #[test]
+    fn msetnx_works_on_one_key_and_is_refused_across_keys() {
+        use crate::commands::testing::{call, err, reply};
+        assert_eq!(
+            reply(&["msetnx", "a", "1", "b", "2"]),
+            err("CROSSSLOT Keys in request don't hash to the same slot (MSETNX is atomic across keys in Redis; synod runs it on one key only)")
+        );
+        assert_eq!(
+            reply(&["msetnx", "a", "1", "b"]),
+            err("ERR wrong number of arguments for 'msetnx' command")
+        );
+        assert_eq!(
+            call(&["msetnx", "a", "1", "a", "2"]).requests(),
+            vec![(
+                b"a".to_vec(),
+                Command::SetWith {
+                    data: b"2".to_vec(),
+                    expiry: Expiry::Clear,
+                    cond: SetCond::IfAbsent,
+                    get: false
+                }
+            )]
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! "absent because expired" before that tombstone is chosen (!): clock skew
 //! moves *when* a key expires, never whether histories are linearizable.
 
+use super::types::bits::BitOp;
 use super::types::hash::HashOp;
 use super::types::list::ListOp;
 use super::types::set::SetOp;
@@ -187,6 +188,8 @@ pub enum Command {
     List(ListOp),
     /// A Lua script on this key (EVAL, EVALSHA), run as one change function.
     Eval(Script),
+    /// A bit command on a string (SETBIT, GETBIT, BITCOUNT, BITPOS).
+    Bits(BitOp),
 }
 
 /// A script and its arguments, for the key `key` (KEYS[1]).
@@ -342,6 +345,17 @@ impl Command {
                 },
                 |p| op.apply(p),
             ),
+            Command::Bits(op) => match op.apply(data(live).as_deref(), value_len_max) {
+                Err(e) => (same(), Reply::Error(e)),
+                Ok((None, a)) => (same(), Reply::Nested(a)),
+                Ok((Some(new), a)) => {
+                    let new = Record {
+                        data: Data::Str(new),
+                        expires_at_ms: deadline,
+                    };
+                    (Some(new), Reply::Nested(a))
+                }
+            },
             Command::Get => (same(), Reply::Value(data(live))),
             Command::Ttl => (same(), Reply::Deadline(live.map(Record::deadline))),
             Command::Set(v) => (Some(Record::new(v.clone())), Reply::Done),
@@ -542,6 +556,7 @@ impl Command {
                 self.payload_len() > 0
             }
             Command::Eval(_) => true,
+            Command::Bits(op) => !op.is_read_only(),
             _ => false,
         }
     }
@@ -561,6 +576,7 @@ impl Command {
             Command::Members(op) => op.is_read_only(),
             Command::ZSet(op) => op.is_read_only(),
             Command::List(op) => op.is_read_only(),
+            Command::Bits(op) => op.is_read_only(),
             _ => false,
         }
     }
@@ -579,6 +595,7 @@ impl Command {
                 | Command::Append(_)
                 | Command::SetRange { .. }
                 | Command::GetEx(_)
+                | Command::Bits(_)
         )
     }
 
@@ -627,6 +644,7 @@ impl Command {
             Command::ZSet(_) => "zset",
             Command::List(_) => "list",
             Command::Eval(_) => "eval",
+            Command::Bits(_) => "bits",
         }
     }
 }

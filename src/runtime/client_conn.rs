@@ -374,11 +374,11 @@ async fn read_commands(
                     })
                     .await
                     .is_ok(),
-                Plan::Info { section } => events
+                Plan::Info { sections } => events
                     .send(Event::Info {
                         tx: out.clone(),
                         seq: this,
-                        section,
+                        sections,
                         redact: session.auth.rights < Rights::Admin,
                     })
                     .await

@@ -62,7 +62,7 @@ pub(crate) enum Event {
     Info {
         tx: ReplyTx,
         seq: u64,
-        section: Option<String>,
+        sections: Vec<String>,
         /// The client has no admin rights: hide what an outsider could use.
         redact: bool,
     },
@@ -332,7 +332,7 @@ impl Loop {
             Event::Info {
                 tx,
                 seq,
-                section,
+                sections,
                 redact,
             } => {
                 let mut snap = self.info_snapshot();
@@ -342,7 +342,7 @@ impl Loop {
                     snap.errorstats = m.errorstats();
                     snap.latencystats = m.latencystats();
                 }
-                let mut text = info_text(&snap, section.as_deref());
+                let mut text = info_text(&snap, &sections);
                 if redact {
                     text = redact_info(&text);
                 }

@@ -15,6 +15,7 @@
 //! Packed bytes may come from a peer: decoding checks every length and
 //! answers [`ERR_CORRUPT`] instead of panicking.
 
+pub mod bits;
 pub mod hash;
 pub mod list;
 pub mod set;
