@@ -51,6 +51,17 @@ pub enum OpKind {
     /// (listed: present at some point during it; left out: absent at some
     /// point during it).
     Present(bool),
+    /// A command of a data type or a bit command (typed.rs): a
+    /// read-modify-write of the register, whose value is a model of the
+    /// type; `args` and `result` are the interned JSON texts of its
+    /// arguments and reply (`None`: unknown).
+    Typed {
+        f: crate::typed::TypedF,
+        args: Val,
+        result: Option<Val>,
+    },
+    /// Answered WRONGTYPE: the value was present and not of this type (no change).
+    WrongType(crate::typed::Ty),
 }
 
 /// One operation on one key.
@@ -83,7 +94,51 @@ fn integer(values: &Values, state: Val) -> Option<i64> {
 /// The register model's step: the state after `op`, if `op` is legal in
 /// `state`. Changes that compute a new value (INCR, APPEND) intern it.
 pub fn step(state: Val, op: &OpKind, values: &mut Values) -> Option<Val> {
+    use crate::typed::{ty_of, Ty};
+    let bytes = |values: &Values, v: Val| (v != ABSENT).then(|| values.bytes(v).to_vec());
+    let ty = match state {
+        ABSENT => None,
+        // A written value no read returned (canonical_kinds): a string.
+        UNOBSERVED => Some(Ty::Str),
+        s => ty_of(Some(values.bytes(s))),
+    };
+    // A string command on a collection answered WRONGTYPE and changed
+    // nothing: with a known answer of its own it cannot have run there.
+    let string_only = matches!(
+        op,
+        OpKind::Read(_)
+            | OpKind::Cas { .. }
+            | OpKind::Incr { .. }
+            | OpKind::IncrFailed
+            | OpKind::Append { .. }
+            | OpKind::GetDel(_)
+    );
+    if string_only && ty.is_some_and(|t| t != Ty::Str) {
+        let unknown = matches!(
+            op,
+            OpKind::Incr { result: None, .. }
+                | OpKind::Append { len: None, .. }
+                | OpKind::GetDel(None)
+        );
+        return unknown.then_some(state);
+    }
     match *op {
+        OpKind::WrongType(want) => ty.is_some_and(|t| t != want).then_some(state),
+        OpKind::Typed { f, args, result } => {
+            let cur = crate::typed::Model::decode(bytes(values, state).as_deref());
+            let args = crate::typed::args_of(values.bytes(args));
+            let Some((next, reply)) = crate::typed::apply(f, &args, &cur) else {
+                // WRONGTYPE: only an unknown outcome may have met it.
+                return result.is_none().then_some(state);
+            };
+            if result.is_some_and(|r| values.bytes(r) != reply.to_string().as_bytes()) {
+                return None;
+            }
+            Some(match next.encode() {
+                Some(b) => values.intern(&b),
+                None => ABSENT,
+            })
+        }
         OpKind::Incr { delta, result } => match integer(values, state) {
             Some(n) => {
                 let new = n.checked_add(delta)?;
@@ -217,7 +272,11 @@ fn canonical_kinds(ops: &[Op]) -> Vec<OpKind> {
     let derived = ops.iter().any(|o| {
         matches!(
             o.kind,
-            OpKind::Incr { .. } | OpKind::IncrFailed | OpKind::Append { .. }
+            OpKind::Incr { .. }
+                | OpKind::IncrFailed
+                | OpKind::Append { .. }
+                | OpKind::Typed { .. }
+                | OpKind::WrongType(_)
         )
     });
     if derived {
@@ -324,7 +383,10 @@ pub fn check(ops: &[Op], steps_max: u64, values: &mut Values) -> Verdict {
                 if op.ret > cut {
                     op.kind = match op.kind {
                         // Observations without a change: not yet made.
-                        OpKind::Read(_) | OpKind::IncrFailed | OpKind::Present(_) => return None,
+                        OpKind::Read(_)
+                        | OpKind::IncrFailed
+                        | OpKind::Present(_)
+                        | OpKind::WrongType(_) => return None,
                         k => unknown_outcome(k),
                     };
                     op.ret = u64::MAX;
@@ -365,6 +427,11 @@ pub fn unknown_outcome(kind: OpKind) -> OpKind {
         OpKind::SetNx { value, .. } => OpKind::SetNx {
             value,
             applied: None,
+        },
+        OpKind::Typed { f, args, .. } => OpKind::Typed {
+            f,
+            args,
+            result: None,
         },
         k => k,
     }
@@ -724,5 +791,73 @@ mod tests {
         let v = check(&ops, 50_000_000, &mut Values::new());
         assert_eq!(v, Verdict::Linearizable);
         assert!(start.elapsed().as_secs_f64() < 5.0, "{:?}", start.elapsed());
+    }
+
+    /// A typed op as the world records it: its arguments and reply as JSON text.
+    fn typed(
+        values: &mut Values,
+        f: crate::typed::TypedF,
+        args: &str,
+        reply: Option<&str>,
+    ) -> OpKind {
+        Typed {
+            f,
+            args: values.intern(args.as_bytes()),
+            result: reply.map(|r| values.intern(r.as_bytes())),
+        }
+    }
+
+    #[test]
+    fn typed_commands_are_read_modify_writes_of_the_model() {
+        use crate::typed::{Ty, TypedF::*};
+        let mut values = Values::new();
+        let v = &mut values;
+        // Two LPUSHes in parallel, then LRANGE: either order, but both.
+        let push1 = typed(v, LPush, r#"["v1"]"#, Some("1"));
+        let push2 = typed(v, LPush, r#"["v2"]"#, Some("2"));
+        let range = typed(v, LRange, r#"["0","-1"]"#, Some(r#"["v2","v1"]"#));
+        let ops = [op(1, 0, 5, push1), op(2, 1, 6, push2), op(3, 7, 8, range)];
+        assert_eq!(check(&ops, BUDGET, v), Verdict::Linearizable);
+        // A list that lost a completed push is not.
+        let lost = typed(v, LRange, r#"["0","-1"]"#, Some(r#"["v2"]"#));
+        let ops = [op(1, 0, 5, push1), op(2, 1, 6, push2), op(3, 7, 8, lost)];
+        assert!(matches!(check(&ops, BUDGET, v), Verdict::Violation(_)));
+        // An HSET applied twice (a retry that re-applies) shows in HSET's reply.
+        let hset = typed(v, HSet, r#"["f0","v3"]"#, Some("1"));
+        let again = typed(v, HSet, r#"["f0","v4"]"#, Some("1"));
+        let ops = [op(1, 0, 1, hset), op(1, 2, 3, again)];
+        assert!(matches!(check(&ops, BUDGET, v), Verdict::Violation(_)));
+        // WRONGTYPE: a GET of a hash; an SADD of a string.
+        let hset_unknown = typed(v, HSet, r#"["f0","v3"]"#, None);
+        let ops = [op(1, 0, INF, hset_unknown), op(2, 1, 2, WrongType(Ty::Str))];
+        assert_eq!(check(&ops, BUDGET, v), Verdict::Linearizable);
+        let ops = [op(1, 0, 1, Write(1)), op(2, 2, 3, WrongType(Ty::Str))];
+        assert!(matches!(check(&ops, BUDGET, v), Verdict::Violation(_)));
+        let sadd = typed(v, SAdd, r#"["m0"]"#, Some("1"));
+        let ops = [op(1, 0, 1, Write(1)), op(2, 2, 3, sadd)];
+        assert!(
+            matches!(check(&ops, BUDGET, v), Verdict::Violation(_)),
+            "an SADD cannot succeed on a string"
+        );
+        // A GET cannot read nil from a hash (MGET's reads of collections).
+        let ops = [op(1, 0, 1, hset), op(2, 2, 3, Read(ABSENT))];
+        assert!(matches!(check(&ops, BUDGET, v), Verdict::Violation(_)));
+        // An unknown APPEND on a hash changed nothing.
+        let app = v.intern(b"+a1");
+        let hget = typed(v, HGet, r#"["f0"]"#, Some(r#""v3""#));
+        let ops = [
+            op(1, 0, 1, hset),
+            op(
+                2,
+                2,
+                INF,
+                Append {
+                    suffix: app,
+                    len: None,
+                },
+            ),
+            op(3, 3, 4, hget),
+        ];
+        assert_eq!(check(&ops, BUDGET, v), Verdict::Linearizable);
     }
 }

@@ -37,6 +37,9 @@ pub enum F {
     Scan,
     DbSize,
     FlushAll,
+    /// A command of a data type or a bit command (typed.rs): `value` is
+    /// its arguments after the key (invoke) or its reply (ok), as JSON.
+    Typed(crate::typed::TypedF),
 }
 
 /// Every `f`, for parsing.
@@ -70,6 +73,8 @@ pub enum Error {
     Mismatch,
     /// An incr refused: the value was present and not an integer.
     NotInteger,
+    /// WRONGTYPE: the value was present and of another type.
+    WrongType,
 }
 
 /// The `value` field, with values interned (see [`Values`]).
@@ -87,6 +92,8 @@ pub enum HVal {
     Int(i64),
     /// A listing's keys: an index into [`Values::lists`].
     Keys(u32),
+    /// A typed command's arguments or reply: the interned text of its JSON.
+    Json(Val),
 }
 
 /// One history line.
@@ -202,6 +209,7 @@ impl F {
             F::Scan => "scan",
             F::DbSize => "dbsize",
             F::FlushAll => "flushall",
+            F::Typed(t) => t.name(),
         }
     }
 
@@ -217,6 +225,7 @@ impl Error {
             Error::None => None,
             Error::Mismatch => Some("mismatch"),
             Error::NotInteger => Some("not-integer"),
+            Error::WrongType => Some("wrongtype"),
         }
     }
 }
@@ -230,6 +239,7 @@ pub fn show_value(values: &Values, v: HVal) -> String {
         HVal::Flag(b) => u8::from(b).to_string(),
         HVal::Int(n) => n.to_string(),
         HVal::Keys(i) => format!("{} keys", values.lists[i as usize].len()),
+        HVal::Json(id) => String::from_utf8_lossy(values.bytes(id)).into_owned(),
     }
 }
 
@@ -248,6 +258,7 @@ pub fn to_json_line(e: &Event, keys: &[String], values: &Values) -> String {
                 .map(|&k| Json::String(keys[k as usize].clone()))
                 .collect(),
         ),
+        HVal::Json(id) => serde_json::from_slice(values.bytes(id)).unwrap_or(Json::Null),
     };
     let key = match e.key {
         NO_KEY => Json::Null,
@@ -300,8 +311,11 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
             Some("info") => Type::Info,
             _ => return Err(bad("type must be invoke, ok, fail or info")),
         };
-        let Some(f) = FS.into_iter().find(|f| j["f"].as_str() == Some(f.name())) else {
-            let names: Vec<&str> = FS.iter().map(|f| f.name()).collect();
+        let every_f = FS
+            .into_iter()
+            .chain(crate::typed::ALL.into_iter().map(F::Typed));
+        let Some(f) = every_f.clone().find(|f| j["f"].as_str() == Some(f.name())) else {
+            let names: Vec<&str> = every_f.map(|f| f.name()).collect();
             return Err(bad(&format!("f must be one of {}", names.join(", "))));
         };
         let mut key_id = |name: &str| -> u32 {
@@ -338,6 +352,8 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
         let v = &j["value"];
         let flag = matches!(f, F::Delete | F::SetNx | F::Expire | F::Persist);
         let value = match (f, v) {
+            // A typed command's arguments or reply: its JSON's text, as written.
+            (F::Typed(_), v) => HVal::Json(values.intern(v.to_string().as_bytes())),
             (_, Json::Null) => HVal::Null,
             (_, Json::Array(_)) if f.is_listing() => {
                 values.lists.push(listed.unwrap_or_default());
@@ -357,6 +373,7 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
         let error = match (ty, f, j["error"].as_str()) {
             (Type::Fail, F::Cas, Some("mismatch")) => Error::Mismatch,
             (Type::Fail, F::Incr, Some("not-integer")) => Error::NotInteger,
+            (Type::Fail, _, Some("wrongtype")) => Error::WrongType,
             _ => Error::None,
         };
         events.push(Event {
@@ -489,6 +506,11 @@ fn op_of(inv: &Event, call: usize, done: Option<(usize, &Event)>) -> Option<Op> 
             value,
             applied: None,
         }),
+        (F::Typed(f), HVal::Json(args)) => Some(OpKind::Typed {
+            f,
+            args,
+            result: None,
+        }),
         // Reads change nothing; EXPIRE and PERSIST change only the deadline,
         // which the register model leaves to the expiry events.
         _ => None,
@@ -508,6 +530,10 @@ fn op_of(inv: &Event, call: usize, done: Option<(usize, &Event)>) -> Option<Op> 
             _ => return None,
         },
         (Type::Fail, Error::NotInteger) => OpKind::IncrFailed,
+        (Type::Fail, Error::WrongType) => OpKind::WrongType(match inv.f {
+            F::Typed(f) => f.ty(),
+            _ => crate::typed::Ty::Str,
+        }),
         (Type::Fail, _) | (Type::Invoke, _) => return None,
         (Type::Ok, _) => match (inv.f, d.value) {
             (F::Read, HVal::V(v)) => OpKind::Read(v),
@@ -544,6 +570,14 @@ fn op_of(inv: &Event, call: usize, done: Option<(usize, &Event)>) -> Option<Op> 
             (F::Expire, HVal::Flag(existed)) => OpKind::Present(existed),
             (F::Persist, HVal::Flag(true)) => OpKind::Present(true),
             (F::Ttl, HVal::Int(t)) => OpKind::Present(t != -2),
+            (F::Typed(_), HVal::Json(reply)) => match intent? {
+                OpKind::Typed { f, args, .. } => OpKind::Typed {
+                    f,
+                    args,
+                    result: Some(reply),
+                },
+                _ => return None,
+            },
             _ => intent?,
         },
     };

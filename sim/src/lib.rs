@@ -17,6 +17,7 @@ pub mod invariants;
 pub mod rng;
 pub mod scenario;
 pub mod shrink;
+pub mod typed;
 pub mod world;
 
 pub use scenario::Scenario;

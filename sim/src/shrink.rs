@@ -20,7 +20,7 @@ pub struct Shrunk {
 }
 
 /// Every kind of operation in the workload's mix.
-pub const MIX_KINDS: [fn(&mut Mix) -> &mut u32; 15] = [
+pub const MIX_KINDS: [fn(&mut Mix) -> &mut u32; 20] = [
     |m| &mut m.read,
     |m| &mut m.write,
     |m| &mut m.cas,
@@ -36,6 +36,11 @@ pub const MIX_KINDS: [fn(&mut Mix) -> &mut u32; 15] = [
     |m| &mut m.mget,
     |m| &mut m.mset,
     |m| &mut m.keys,
+    |m| &mut m.hash,
+    |m| &mut m.set,
+    |m| &mut m.zset,
+    |m| &mut m.list,
+    |m| &mut m.bits,
 ];
 
 fn candidates(s: &Scenario) -> Vec<Scenario> {

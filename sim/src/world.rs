@@ -23,12 +23,14 @@ use crate::history::{self, Error as HErr, Event, HVal, Type, Values, F, NO_KEY};
 use crate::invariants::{AcceptRec, Oracle, Violation};
 use crate::rng::{stream, stream_seed, Stream};
 use crate::scenario::{Action, Scenario};
+use crate::typed;
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt::Write as _;
 use synod::commands::{self, CallCtx, CoreCall, Plan, ScanCursors, Session, Step};
+use synod::core::types::ERR_WRONGTYPE;
 use synod::core::{
     Command, Config, DeliberateBug, Effects, Envelope, Input, Message, Node, Now, Outcome,
     Placement, Reply, SystemOp, Trace,
@@ -286,6 +288,8 @@ struct Client {
 }
 
 const PROBE: usize = usize::MAX;
+/// The index of the first typed family's weight in the workload's draw.
+const TYPED_FIRST: usize = 18;
 /// The client of scripted operations (`write` in a schedule).
 const SCRIPT: usize = usize::MAX - 1;
 
@@ -723,6 +727,16 @@ impl World {
             OpKind::Present(false) => {
                 "saw the key absent (left out of a listing, or EXPIRE/TTL)".into()
             }
+            OpKind::Typed { f, args, result } => format!(
+                "{} {} -> {}",
+                f.name(),
+                String::from_utf8_lossy(self.values.bytes(args)),
+                result.map_or("unknown".into(), |r| String::from_utf8_lossy(
+                    self.values.bytes(r)
+                )
+                .into_owned())
+            ),
+            OpKind::WrongType(t) => format!("WRONGTYPE (the value is not a {t:?})"),
         }
     }
 
@@ -1220,7 +1234,7 @@ impl World {
             return;
         }
         self.issued += 1;
-        let k = self.work_rng.random_range(0..self.keys.len()) as u32;
+        let mut k = self.work_rng.random_range(0..self.keys.len()) as u32;
         let m = &self.sc.mix;
         let weights = [
             m.read,
@@ -1241,6 +1255,11 @@ impl World {
             m.scan,
             m.dbsize,
             m.flushall,
+            m.hash,
+            m.set,
+            m.zset,
+            m.list,
+            m.bits,
         ];
         let total: u32 = weights.iter().sum();
         let mut pick = self.work_rng.random_range(0..total.max(1));
@@ -1327,6 +1346,20 @@ impl World {
             }
             10 => (F::Persist, HVal::Null, Command::Persist),
             11 => (F::Ttl, HVal::Null, Command::Ttl),
+            TYPED_FIRST.. => {
+                // Mostly the family's own key (types still meet there, and
+                // on every key some of the time), so that each type gets
+                // long runs of commands that apply, not only WRONGTYPE.
+                let family = which - TYPED_FIRST;
+                if self.work_rng.random_bool(0.75) {
+                    k = (family % self.keys.len()) as u32;
+                }
+                let wall = wall_at(self);
+                match self.typed_op(family, k, wall) {
+                    Some(op) => op,
+                    None => return,
+                }
+            }
             _ => {
                 let node = self.pick_node();
                 self.clients[c].busy = true;
@@ -1338,6 +1371,42 @@ impl World {
         let process = self.clients[c].process;
         self.clients[c].busy = true;
         self.invoke(c, process, node, k, f, value, command);
+    }
+
+    /// A typed command (typed.rs) of family `family` on key `k`: drawn,
+    /// then planned by the command layer at the coordinator's wall clock
+    /// `wall`, as the runtime plans it (one core request).
+    fn typed_op(&mut self, family: usize, k: u32, wall: u64) -> Option<(F, HVal, Command)> {
+        let mut fresh = Vec::new();
+        let (f, args) = typed::draw(typed::FAMILIES[family], &mut self.work_rng, || {
+            let v = format!("v{}", self.writes + 1 + fresh.len() as u64).into_bytes();
+            fresh.push(v.clone());
+            v
+        });
+        self.writes += fresh.len() as u64;
+        for v in &fresh {
+            self.values.intern(v);
+        }
+        let json = serde_json::Value::Array(
+            args.iter()
+                .map(|a| serde_json::Value::String(String::from_utf8_lossy(a).into_owned()))
+                .collect(),
+        );
+        let value = HVal::Json(self.values.intern(json.to_string().as_bytes()));
+        let mut resp = vec![f.name().as_bytes().to_vec(), self.keys[k as usize].clone()];
+        resp.extend(args);
+        let planned = match commands::plan(resp, wall, &mut Session::default()) {
+            Plan::Core(call) => call.single().map(|(_, c)| c.clone()),
+            _ => None,
+        };
+        let Some(command) = planned else {
+            self.failure = Some(Verdict::Safety(format!(
+                "the workload's {} was not planned as one core request",
+                f.name()
+            )));
+            return None;
+        };
+        Some((F::Typed(f), value, command))
     }
 
     /// Starts a command with several core operations through the command
@@ -1511,7 +1580,13 @@ impl World {
         let Some(call) = self.calls.get_mut(&id) else {
             return;
         };
-        if call.f == Some(F::DbSize) && matches!(outcome, Outcome::Ok(Reply::Value(Some(_)))) {
+        let live = match &outcome {
+            Outcome::Ok(Reply::Value(v)) => v.is_some(),
+            // A collection: live (the command layer counts it too).
+            Outcome::Ok(Reply::Error(e)) => e == ERR_WRONGTYPE,
+            _ => false,
+        };
+        if call.f == Some(F::DbSize) && live {
             call.listed.insert(key);
         }
         call.outcomes[index] = Some(outcome);
@@ -1798,6 +1873,21 @@ impl World {
         let mut ty = ty;
         let mut error = HErr::None;
         let value = match (p.f, reply) {
+            // Any command on a value of another type (a GET of a hash, an
+            // HSET of a string): nothing changed; it saw the type.
+            (_, Some(Reply::Error(e))) if e == ERR_WRONGTYPE => {
+                ty = Type::Fail;
+                error = HErr::WrongType;
+                p.value
+            }
+            (F::Typed(_), Some(Reply::Nested(a))) => {
+                let json = typed::answer_json(&a).to_string();
+                HVal::Json(self.values.intern(json.as_bytes()))
+            }
+            (F::Typed(_), Some(Reply::Error(_))) => {
+                ty = Type::Fail;
+                p.value
+            }
             (F::Read | F::GetDel, Some(Reply::Value(v))) => HVal::V(self.values.intern_opt(&v)),
             (F::Delete, Some(Reply::Deleted(b))) => HVal::Flag(b),
             (F::Cas, Some(Reply::Swapped(false))) => {
@@ -1883,7 +1973,8 @@ impl World {
             r.op_end(id, outcome, result);
         }
         if p.client == PROBE {
-            if ty != Type::Ok {
+            // A collection answers the probe's GET with WRONGTYPE: read.
+            if ty != Type::Ok && error != HErr::WrongType {
                 self.failure = Some(Verdict::Liveness(format!(
                     "after the heal, the probe read of key {} via node {} did not succeed: {} ({why})",
                     self.key_names[p.key as usize],
