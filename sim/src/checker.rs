@@ -98,9 +98,13 @@ pub fn step(state: Val, op: &OpKind, values: &mut Values) -> Option<Val> {
     let bytes = |values: &Values, v: Val| (v != ABSENT).then(|| values.bytes(v).to_vec());
     let ty = match state {
         ABSENT => None,
-        // A written value no read returned (canonical_kinds): a string.
-        UNOBSERVED => Some(Ty::Str),
-        s => ty_of(Some(values.bytes(s))),
+        // A written value no read returned (canonical_kinds, or a unit
+        // test's value never interned): a string.
+        s => Some(
+            values
+                .get(s)
+                .map_or(Ty::Str, |b| ty_of(Some(b)).unwrap_or(Ty::Str)),
+        ),
     };
     // A string command on a collection answered WRONGTYPE and changed
     // nothing: with a known answer of its own it cannot have run there.

@@ -151,6 +151,12 @@ impl Values {
         }
     }
 
+    /// The bytes of `id`, if it was interned here (a checker's unit test
+    /// may name values it never interned).
+    pub fn get(&self, id: Val) -> Option<&[u8]> {
+        self.text.get(id as usize).map(Vec::as_slice)
+    }
+
     /// The bytes of `id`.
     pub fn bytes(&self, id: Val) -> &[u8] {
         &self.text[id as usize]
