@@ -10,7 +10,7 @@
 # A score at the end: per rule, 1 point for its tests and 1 for its sweeps.
 # Exit 0 only if every rule passes.
 #
-# Usage: scripts/lab-grade.sh LAB [--level easy|hard] [--file PATH] [--seeds N] [--quick]
+# Usage: scripts/lab-grade.sh LAB [--level easy|hard] [--file PATH] [--seeds N] [--quick] [--debug]
 #   LAB       acceptor, proposer or recovery
 #   --level   which skeleton to start from when src/lab/LAB/student.rs does
 #             not exist yet (default easy; the grader copies it there)
@@ -20,13 +20,15 @@
 #   --core    grade the core's own rules (no lab feature): the grader's
 #             check that a correct answer gets full marks
 #   --tests-only  no sweeps; the score counts the tests' points only
+#   --debug   build the simulator unoptimised: quicker to build, slower to
+#             run (scripts/test.sh grades with --quick --debug)
 # The lab build uses its own target directory (target/lab): the default build
 # is untouched.
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root=$PWD
 
-usage() { sed -n '2,25p' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,26p' "$0"; exit "${1:-0}"; }
 [ $# -ge 1 ] || usage 2
 lab="$1"; shift
 case "$lab" in
@@ -34,7 +36,7 @@ case "$lab" in
   -h|--help) usage 0 ;;
   *) echo "lab-grade: unknown lab '$lab': acceptor, proposer or recovery" >&2; exit 2 ;;
 esac
-level=easy; file=""; seeds=200; core=0; sweeps_on=1
+level=easy; file=""; seeds=200; core=0; sweeps_on=1; profile=release
 while [ $# -gt 0 ]; do
   case "$1" in
     --level) level="${2:-}"; shift 2 ;;
@@ -43,6 +45,7 @@ while [ $# -gt 0 ]; do
     --quick) seeds=20; shift ;;
     --core) core=1; shift ;;
     --tests-only) sweeps_on=0; shift ;;
+    --debug) profile=debug; shift ;;
     -h|--help) usage 0 ;;
     *) echo "lab-grade: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -154,11 +157,12 @@ done
 
 # Sweeps run whether or not the tests passed: a wrong rule shows as a
 # failing seed to replay, an unfinished one (todo!()) as a panic.
-sim=${CARGO_TARGET_DIR:-$root/target}/release/synod-sim
+sim=${CARGO_TARGET_DIR:-$root/target}/$profile/synod-sim
+release=(); [ $profile = release ] && release=(--release)
 declare -A sweep_result sweep_detail
 if [ $sweeps_on -eq 1 ]; then
-  echo "== 2/2 simulator sweeps, $seeds seeds each (cargo build --release -p synod-sim ${sim_features[*]})"
-  if ! cargo build -q --release -p synod-sim "${sim_features[@]}" 2>"$work/build.err"; then
+  echo "== 2/2 simulator sweeps, $seeds seeds each (cargo build${release[*]:+ ${release[*]}} -p synod-sim ${sim_features[*]})"
+  if ! cargo build -q "${release[@]}" -p synod-sim "${sim_features[@]}" 2>"$work/build.err"; then
     cat "$work/build.err"; echo "lab-grade: the simulator does not build"; exit 1
   fi
   for sw in $(printf '%s\n' "${sweeps[@]}" | tr ' ' '\n' | sort -u); do

@@ -40,9 +40,13 @@ else
   echo "skipped: needs root and network namespaces (ip netns); run scripts/hosts.sh nemesis as root"
 fi
 
-step "labs (the grader fails every unfinished skeleton and passes the core's own rules)"
+step "labs (the grader fails unfinished skeletons, gives correct answers full marks, explains a planted mistake)"
 # The student's own files (src/lab/*/student.rs) are never compiled here:
-# the suite is green whatever they hold.
+# the suite is green whatever they hold. The answer key (src/lab/*/answer.rs),
+# written into each level's skeleton as a student would hand it in
+# (scripts/lab-answer.sh), is graded like a student's file.
+labs=$(mktemp -d)
+full_marks() { grep -Eq '^SCORE: ([0-9]+)/\1 ' <<<"$1"; }
 for lab in acceptor proposer recovery; do
   for level in easy hard; do
     out=$(scripts/lab-grade.sh "$lab" --file "src/lab/$lab/$level.rs" --tests-only 2>&1) && {
@@ -50,8 +54,31 @@ for lab in acceptor proposer recovery; do
     if ! grep -q "not yet implemented" <<<"$out" || ! grep -q "^SCORE: 0/" <<<"$out"; then
       echo "$out"; echo "lab-grade.sh failed the $lab/$level skeleton, but not on its todo!()s"; exit 1
     fi
+    scripts/lab-answer.sh "$lab" "$level" >"$labs/$lab-$level.rs"
+    out=$(scripts/lab-grade.sh "$lab" --level "$level" --file "$labs/$lab-$level.rs" --tests-only 2>&1) && full_marks "$out" || {
+      echo "$out"; echo "a correct $lab answer at level $level did not get full marks"; exit 1; }
+    echo "ok: $lab/$level: the skeleton scores 0, a correct answer in the student's file $(grep '^SCORE' <<<"$out")"
   done
   out=$(scripts/lab-grade.sh "$lab" --core --tests-only 2>&1) || {
     echo "$out"; echo "lab-grade.sh failed the core's own $lab rules"; exit 1; }
-  echo "ok: $lab: the skeletons score 0, the core's rules pass every test ($(grep -c '  pass  test' <<<"$out") tests)"
+  echo "ok: $lab: the core's own rules pass every test ($(grep -c '  pass  test' <<<"$out") tests)"
 done
+# With the sweeps too (20 seeds, unoptimised simulator): the correct proposer
+# answer gets full marks; with the classic mistake planted (a quorum of
+# N/2), the grader names the rule, the assertion's values and the command
+# that replays the failing seed.
+out=$(scripts/lab-grade.sh proposer --level easy --file "$labs/proposer-easy.rs" --quick --debug 2>&1) && full_marks "$out" || {
+  echo "$out"; echo "a correct proposer answer did not get full marks with the sweeps"; exit 1; }
+echo "ok: proposer/easy with sweeps: a correct answer $(grep '^SCORE' <<<"$out")"
+sed 's|replicas / 2 + 1|replicas / 2|' "$labs/proposer-easy.rs" >"$labs/planted.rs"
+cmp -s "$labs/proposer-easy.rs" "$labs/planted.rs" && { echo "the planted mistake was not planted"; exit 1; }
+out=$(scripts/lab-grade.sh proposer --level easy --file "$labs/planted.rs" --quick --debug 2>&1) && {
+  echo "$out"; echo "the grader passed a quorum of N/2"; exit 1; }
+for want in '^rule 1: Quorum' '^  FAIL  test core::proposer::tests::a_quorum_is_a_strict_majority' \
+  'actual \(left\): +0$' 'expected \(right\): +1$' '^  FAIL  sweep docs/exercises/minority-quorum.min.toml' \
+  'replay: .*synod-sim run --seed [0-9]+ --scenario docs/exercises/minority-quorum.min.toml --timeline' \
+  '=> rule 1 BROKEN' '^SCORE: [0-7]/8 '; do
+  grep -Eq -- "$want" <<<"$out" || { echo "$out"; echo "the grader's report of a planted mistake lacks /$want/"; exit 1; }
+done
+echo "ok: a planted mistake (quorum N/2) is reported by rule, with expected/actual values and the replay command"
+rm -rf "$labs"
