@@ -21,12 +21,15 @@ use crate::core::{
 use crate::resp::Reply;
 use crate::runtime::NodeOptions;
 use crate::settings;
-use async_std::channel::{Receiver, Sender};
-use async_std::future::timeout;
+use async_std::channel::{Receiver, RecvError, Sender};
+use async_std::task;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// The answer to a command that arrives while the node shuts down.
@@ -188,14 +191,12 @@ pub(crate) async fn run(
         closing: BTreeSet::new(),
     };
     let turn_events_max = lp.shared.opts.runtime.turn_events_max;
+    let mut alarm = Alarm::default();
     loop {
         let first = match lp.next_wake_us() {
             Some(at) => {
-                let wait = Duration::from_micros(at.saturating_sub(lp.mono_us()));
-                match timeout(wait, events.recv()).await {
-                    Ok(r) => r.map(Some),
-                    Err(_) => Ok(None),
-                }
+                alarm.arm(at, lp.mono_us());
+                alarm.or_event(&events).await
             }
             None => events.recv().await.map(Some),
         };
@@ -237,6 +238,62 @@ pub(crate) async fn run(
             lp.drive();
         }
         lp.flush();
+    }
+}
+
+/// The loop's wake-up timer, kept across turns. Each new timer costs the
+/// reactor a wake-up of its own (async-io notifies its poller on every timer
+/// insert: an eventfd write, then an extra epoll round of five syscalls), and
+/// a turn's deadline is nearly always the same or later than the last one's
+/// (a round's timeout, the housekeeping tick), so a new timer is set only when
+/// the deadline moves earlier. A timer left armed for an earlier deadline
+/// than now needed only wakes the loop for a turn with nothing due, once.
+#[derive(Default)]
+struct Alarm {
+    /// The armed deadline (µs on the loop's clock) and its timer.
+    armed: Option<(u64, Sleep)>,
+}
+
+/// A timer future (`task::sleep`), boxed so that it can be kept across turns.
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Alarm {
+    /// Makes sure the loop wakes by `at_us` (`now_us`: the loop's clock).
+    fn arm(&mut self, at_us: u64, now_us: u64) {
+        if self
+            .armed
+            .as_ref()
+            .is_some_and(|(armed, _)| *armed <= at_us)
+        {
+            return;
+        }
+        let wait = Duration::from_micros(at_us.saturating_sub(now_us));
+        self.armed = Some((at_us, Box::pin(task::sleep(wait))));
+    }
+
+    /// The next event, or None once the armed deadline passes (the timer is
+    /// then spent). Err: every sender is gone.
+    async fn or_event(&mut self, events: &Receiver<Event>) -> Result<Option<Event>, RecvError> {
+        let mut recv = pin!(events.recv());
+        let fired = poll_fn(|cx| {
+            if let Poll::Ready(r) = recv.as_mut().poll(cx) {
+                return Poll::Ready(Some(r));
+            }
+            if let Some((_, timer)) = self.armed.as_mut() {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match fired {
+            Some(r) => r.map(Some),
+            None => {
+                self.armed = None;
+                Ok(None)
+            }
+        }
     }
 }
 
