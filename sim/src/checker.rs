@@ -46,6 +46,12 @@ pub enum OpKind {
     GetDel(Option<Val>),
     /// SET NX: whether it applied, if known.
     SetNx { value: Val, applied: Option<bool> },
+    /// A transaction on the key (MULTI GET SET EXEC): read `read` (if known)
+    /// and wrote `write`, atomically: one read-modify-write.
+    Txn { read: Option<Val>, write: Val },
+    /// A transaction on the key whose GET answered WRONGTYPE (the key held
+    /// a value of another type) and whose SET then wrote `write`: applied.
+    TxnOverType { write: Val },
     /// Observed the key present (true) or absent (false), without a change:
     /// EXPIRE's and TTL's answers, and what a listing says of each key
     /// (listed: present at some point during it; left out: absent at some
@@ -174,6 +180,8 @@ pub fn step(state: Val, op: &OpKind, values: &mut Values) -> Option<Val> {
             None => Some(if state == ABSENT { value } else { state }),
         },
         OpKind::Present(p) => ((state != ABSENT) == p).then_some(state),
+        OpKind::Txn { read, write } => read.is_none_or(|r| r == state).then_some(write),
+        OpKind::TxnOverType { write } => ty.is_some_and(|t| t != Ty::Str).then_some(write),
         _ => step_register(state, op),
     }
 }
@@ -242,6 +250,7 @@ fn resolve_witnessed(ops: &[Op]) -> Vec<Op> {
                 ..
             } => expected,
             OpKind::GetDel(Some(v)) => v,
+            OpKind::Txn { read: Some(v), .. } => v,
             _ => continue,
         };
         if v != ABSENT {
@@ -256,6 +265,7 @@ fn resolve_witnessed(ops: &[Op]) -> Vec<Op> {
                 let new = match op.kind {
                     OpKind::Write(v) => Some(v),
                     OpKind::Cas { new, .. } => Some(new),
+                    OpKind::Txn { write, .. } | OpKind::TxnOverType { write } => Some(write),
                     _ => None,
                 };
                 if let Some(&ret) = new.and_then(|v| first_witness.get(&v)) {
@@ -281,6 +291,7 @@ fn canonical_kinds(ops: &[Op]) -> Vec<OpKind> {
                 | OpKind::Append { .. }
                 | OpKind::Typed { .. }
                 | OpKind::WrongType(_)
+                | OpKind::TxnOverType { .. }
         )
     });
     if derived {
@@ -289,7 +300,11 @@ fn canonical_kinds(ops: &[Op]) -> Vec<OpKind> {
     let mut observed = FxHashSet::default();
     for op in ops {
         match op.kind {
-            OpKind::Read(v) | OpKind::GetDel(Some(v)) => {
+            OpKind::Read(v)
+            | OpKind::GetDel(Some(v))
+            | OpKind::Txn {
+                read: Some(v), ..
+            } => {
                 observed.insert(v);
             }
             OpKind::Cas { expected, .. } => {
@@ -310,6 +325,10 @@ fn canonical_kinds(ops: &[Op]) -> Vec<OpKind> {
                 expected,
                 new: canon(new),
                 swapped,
+            },
+            OpKind::Txn { read, write } => OpKind::Txn {
+                read,
+                write: canon(write),
             },
             k => k,
         })
@@ -437,6 +456,9 @@ pub fn unknown_outcome(kind: OpKind) -> OpKind {
             args,
             result: None,
         },
+        OpKind::Txn { write, .. } | OpKind::TxnOverType { write } => {
+            OpKind::Txn { read: None, write }
+        }
         k => k,
     }
 }
@@ -615,6 +637,35 @@ mod tests {
     fn sequential_write_then_read_is_linearizable() {
         assert!(ok(&[op(1, 0, 1, Write(1)), op(1, 2, 3, Read(1))]));
         assert!(ok(&[op(1, 0, 1, Read(ABSENT))]));
+    }
+
+    #[test]
+    fn a_transaction_is_one_read_modify_write() {
+        let txn = |read, write| Txn { read, write };
+        // nil -> 1 -> (txn: read 1, write 2) -> read 2.
+        assert!(ok(&[
+            op(1, 0, 1, Write(1)),
+            op(2, 2, 3, txn(Some(1), 2)),
+            op(3, 4, 5, Read(2)),
+        ]));
+        // Its read must be the value it replaced: two transactions may not
+        // both read 1 (a lost update), however they overlap.
+        assert!(!ok(&[
+            op(1, 0, 1, Write(1)),
+            op(2, 2, 5, txn(Some(1), 2)),
+            op(3, 3, 6, txn(Some(1), 3)),
+        ]));
+        // A value witnessed only by a transaction's read makes an unknown
+        // write of it take effect (the write's value is "observed").
+        assert!(ok(&[
+            op(1, 0, INF, Write(1)),
+            op(2, 2, 3, txn(Some(1), 2)),
+            op(4, 1, INF, Write(4)),
+            op(3, 4, 5, Read(2)),
+        ]));
+        // An unknown transaction may take effect or not.
+        assert!(ok(&[op(2, 0, INF, txn(None, 2)), op(3, 4, 5, Read(ABSENT))]));
+        assert!(ok(&[op(2, 0, INF, txn(None, 2)), op(3, 4, 5, Read(2))]));
     }
 
     #[test]

@@ -40,10 +40,17 @@ pub enum F {
     /// A command of a data type or a bit command (typed.rs): `value` is
     /// its arguments after the key (invoke) or its reply (ok), as JSON.
     Typed(crate::typed::TypedF),
+    /// A transaction on one key, MULTI GET k SET k v EXEC (with or without
+    /// WATCH): invoke value `v`; ok value `[old, v]` (what its GET read, and
+    /// what it wrote), or null if a WATCH made EXEC answer nil (nothing
+    /// applied). A read-modify-write for the checker.
+    Txn,
+    /// WATCH k: reads the key's version; no value, changes nothing.
+    Watch,
 }
 
 /// Every `f`, for parsing.
-const FS: [F; 15] = [
+const FS: [F; 17] = [
     F::Read,
     F::Write,
     F::Cas,
@@ -59,6 +66,8 @@ const FS: [F; 15] = [
     F::Scan,
     F::DbSize,
     F::FlushAll,
+    F::Txn,
+    F::Watch,
 ];
 
 /// The `key` of a listing event (it names no key).
@@ -216,6 +225,8 @@ impl F {
             F::DbSize => "dbsize",
             F::FlushAll => "flushall",
             F::Typed(t) => t.name(),
+            F::Txn => "txn",
+            F::Watch => "watch",
         }
     }
 
@@ -366,8 +377,11 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
                 HVal::Keys(values.lists.len() as u32 - 1)
             }
             (_, _) if f.is_listing() => return Err(bad("a listing's value is a list of keys")),
-            (F::Cas, Json::Array(a)) if a.len() == 2 => HVal::Pair(val(&a[0])?, val(&a[1])?),
+            (F::Cas | F::Txn, Json::Array(a)) if a.len() == 2 => {
+                HVal::Pair(val(&a[0])?, val(&a[1])?)
+            }
             (F::Cas, _) => return Err(bad("cas value must be [expected, new]")),
+            (F::Txn, Json::Array(_)) => return Err(bad("txn value must be [read, written]")),
             (_, Json::Number(n)) if flag => HVal::Flag(n.as_u64() == Some(1)),
             (_, Json::Bool(b)) if flag => HVal::Flag(*b),
             (_, Json::Number(n)) => HVal::Int(n.as_i64().ok_or_else(|| bad("not an i64"))?),
@@ -380,6 +394,8 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
             (Type::Fail, F::Cas, Some("mismatch")) => Error::Mismatch,
             (Type::Fail, F::Incr, Some("not-integer")) => Error::NotInteger,
             (Type::Fail, _, Some("wrongtype")) => Error::WrongType,
+            // A transaction whose GET met another type (its SET applied).
+            (Type::Ok, F::Txn, Some("wrongtype")) => Error::WrongType,
             _ => Error::None,
         };
         events.push(Event {
@@ -517,6 +533,7 @@ fn op_of(inv: &Event, call: usize, done: Option<(usize, &Event)>) -> Option<Op> 
             args,
             result: None,
         }),
+        (F::Txn, HVal::V(write)) => Some(OpKind::Txn { read: None, write }),
         // Reads change nothing; EXPIRE and PERSIST change only the deadline,
         // which the register model leaves to the expiry events.
         _ => None,
@@ -584,6 +601,16 @@ fn op_of(inv: &Event, call: usize, done: Option<(usize, &Event)>) -> Option<Op> 
                 },
                 _ => return None,
             },
+            (F::Txn, HVal::Pair(read, write)) => OpKind::Txn {
+                read: Some(read),
+                write,
+            },
+            // Its GET answered WRONGTYPE; its SET applied.
+            (F::Txn, HVal::V(write)) if d.error == Error::WrongType => {
+                OpKind::TxnOverType { write }
+            }
+            // EXEC answered nil (the watched key changed): nothing applied.
+            (F::Txn, _) => return None,
             _ => intent?,
         },
     };

@@ -113,6 +113,15 @@ pub struct Mix {
     pub list: u32,
     /// Bit commands on a string: SETBIT, GETBIT, BITCOUNT.
     pub bits: u32,
+    /// MULTI, GET k, SET k v, EXEC: a transaction on one key (one composed
+    /// change, one round), a read-modify-write in the history (`txn`).
+    pub multi: u32,
+    /// WATCH k, MULTI, GET k, SET k v, EXEC: as `multi`, or nil (nothing
+    /// applied) if the key changed since WATCH.
+    pub watch_multi: u32,
+    /// MULTI, SET k1, SET k2, EXEC on two keys: refused (CROSSSLOT) with
+    /// nothing applied; the run fails if EXEC answers anything else.
+    pub cross_multi: u32,
 }
 
 /// Timings the simulator gives each node's `Config`.
@@ -322,6 +331,9 @@ impl Default for Mix {
             zset: 0,
             list: 0,
             bits: 0,
+            multi: 0,
+            watch_multi: 0,
+            cross_multi: 0,
         }
     }
 }
@@ -480,6 +492,12 @@ impl Scenario {
             s.mix.zset = w(2);
             s.mix.list = w(2);
             s.mix.bits = w(1);
+        }
+        // Transactions, drawn last so every draw above stays as it was.
+        if r.random_bool(0.5) {
+            s.mix.multi = r.random_range(0..=1);
+            s.mix.watch_multi = r.random_range(0..=2);
+            s.mix.cross_multi = u32::from(r.random_bool(0.3));
         }
         s
     }

@@ -20,7 +20,7 @@ pub struct Shrunk {
 }
 
 /// Every kind of operation in the workload's mix.
-pub const MIX_KINDS: [fn(&mut Mix) -> &mut u32; 20] = [
+pub const MIX_KINDS: [fn(&mut Mix) -> &mut u32; 23] = [
     |m| &mut m.read,
     |m| &mut m.write,
     |m| &mut m.cas,
@@ -41,6 +41,9 @@ pub const MIX_KINDS: [fn(&mut Mix) -> &mut u32; 20] = [
     |m| &mut m.zset,
     |m| &mut m.list,
     |m| &mut m.bits,
+    |m| &mut m.multi,
+    |m| &mut m.watch_multi,
+    |m| &mut m.cross_multi,
 ];
 
 fn candidates(s: &Scenario) -> Vec<Scenario> {

@@ -282,7 +282,9 @@ struct Pending {
 
 /// A client command with several core operations, run through the command
 /// layer exactly as the runtime runs it (`commands::plan`, `CoreCall`):
-/// MGET, MSET, KEYS, a whole SCAN, DBSIZE, FLUSHALL.
+/// MGET, MSET, KEYS, a whole SCAN, DBSIZE, FLUSHALL; and a client's
+/// sequence of commands on one connection (its `session`): WATCH, MULTI,
+/// queued commands, EXEC.
 struct Call {
     client: usize,
     node: u32,
@@ -297,6 +299,22 @@ struct Call {
     listed: BTreeSet<u32>,
     /// FLUSHALL sent a delete: a failure after it is `info`.
     changed: bool,
+    /// The connection's state across the commands of a sequence.
+    session: Session,
+    /// The sequence's commands still to send, after this one.
+    script: std::collections::VecDeque<Vec<Vec<u8>>>,
+}
+
+/// A client's sequence of commands on one connection (`Call::script`).
+struct Script {
+    client: usize,
+    node: u32,
+    process: u64,
+    session: Session,
+    commands: std::collections::VecDeque<Vec<Vec<u8>>>,
+    /// A transaction over several keys: (key, value) it would write. Its
+    /// EXEC must be refused, and the history gets a `txn` that failed per key.
+    cross: Vec<(u32, Val)>,
 }
 
 struct Client {
@@ -307,6 +325,11 @@ struct Client {
 const PROBE: usize = usize::MAX;
 /// The index of the first typed family's weight in the workload's draw.
 const TYPED_FIRST: usize = 18;
+/// The transactions' weights in the workload's draw, after the typed
+/// families': MULTI on one key, WATCH and MULTI, MULTI over two keys.
+const TXN_MULTI: usize = TYPED_FIRST + typed::FAMILIES.len();
+const TXN_WATCH: usize = TXN_MULTI + 1;
+const TXN_CROSS: usize = TXN_MULTI + 2;
 /// The client of scripted operations (`write` in a schedule).
 const SCRIPT: usize = usize::MAX - 1;
 
@@ -739,6 +762,14 @@ impl World {
             OpKind::GetDel(old) => format!("getdel -> {}", old.map_or("unknown".into(), v)),
             OpKind::SetNx { value, applied } => {
                 format!("setnx {} (applied: {applied:?})", v(value))
+            }
+            OpKind::Txn { read, write } => format!(
+                "txn: GET -> {}, SET {}",
+                read.map_or("unknown".into(), v),
+                v(write)
+            ),
+            OpKind::TxnOverType { write } => {
+                format!("txn: GET -> WRONGTYPE, SET {}", v(write))
             }
             OpKind::Present(true) => "saw the key present (listed, or EXPIRE/TTL)".into(),
             OpKind::Present(false) => {
@@ -1277,6 +1308,9 @@ impl World {
             m.zset,
             m.list,
             m.bits,
+            m.multi,
+            m.watch_multi,
+            m.cross_multi,
         ];
         let total: u32 = weights.iter().sum();
         let mut pick = self.work_rng.random_range(0..total.max(1));
@@ -1363,7 +1397,7 @@ impl World {
             }
             10 => (F::Persist, HVal::Null, Command::Persist),
             11 => (F::Ttl, HVal::Null, Command::Ttl),
-            TYPED_FIRST.. => {
+            TYPED_FIRST..TXN_MULTI => {
                 // Mostly the family's own key (types still meet there, and
                 // on every key some of the time), so that each type gets
                 // long runs of commands that apply, not only WRONGTYPE.
@@ -1427,8 +1461,12 @@ impl World {
     }
 
     /// Starts a command with several core operations through the command
-    /// layer: 12 MGET, 13 MSET, 14 KEYS, 15 SCAN, 16 DBSIZE, 17 FLUSHALL.
+    /// layer: 12 MGET, 13 MSET, 14 KEYS, 15 SCAN, 16 DBSIZE, 17 FLUSHALL;
+    /// or a transaction: TXN_MULTI, TXN_WATCH, TXN_CROSS.
     fn start_command(&mut self, c: usize, node: u32, which: usize) {
+        if which >= TXN_MULTI {
+            return self.start_transaction(c, node, which);
+        }
         let n = self.keys.len();
         let mut some_keys = || -> Vec<u32> {
             let mut ks: Vec<u32> = (0..n as u32).collect();
@@ -1463,7 +1501,8 @@ impl World {
             14 => (Some(F::Keys), vec![b"KEYS".to_vec(), b"*".to_vec()]),
             15 => (Some(F::Scan), scan_args(0)),
             16 => (Some(F::DbSize), vec![b"DBSIZE".to_vec()]),
-            _ => (Some(F::FlushAll), vec![b"FLUSHALL".to_vec()]),
+            17 => (Some(F::FlushAll), vec![b"FLUSHALL".to_vec()]),
+            _ => unreachable!("workload index {which}"),
         };
         let process = if c == SCRIPT {
             self.next_process += 1;
@@ -1503,9 +1542,153 @@ impl World {
                 outcomes: Vec::new(),
                 listed: BTreeSet::new(),
                 changed: false,
+                session: Session::default(),
+                script: Default::default(),
             },
         );
         self.call_step(id, None);
+    }
+
+    /// A transaction, as a client sends it on one connection: TXN_MULTI:
+    /// MULTI, GET k, SET k v, EXEC; TXN_WATCH: the same after WATCH k;
+    /// TXN_CROSS: MULTI, SET k1 v1, SET k2 v2, EXEC over two keys (refused,
+    /// nothing applied).
+    fn start_transaction(&mut self, c: usize, node: u32, which: usize) {
+        let n = self.keys.len() as u32;
+        let k = self.work_rng.random_range(0..n);
+        let key = |w: &World, k: u32| w.keys[k as usize].clone();
+        let cmd = |words: &[&[u8]]| words.iter().map(|w| w.to_vec()).collect::<Vec<_>>();
+        let mut commands = std::collections::VecDeque::new();
+        let mut cross = Vec::new();
+        if which == TXN_CROSS && n >= 2 {
+            let other = (k + self.work_rng.random_range(1..n)) % n;
+            commands.push_back(cmd(&[b"MULTI"]));
+            for k in [k, other] {
+                let (bytes, id) = self.fresh_value();
+                cross.push((k, id));
+                commands.push_back(cmd(&[b"SET", &key(self, k), &bytes]));
+            }
+        } else {
+            if which == TXN_WATCH {
+                commands.push_back(cmd(&[b"WATCH", &key(self, k)]));
+            }
+            let (bytes, id) = self.fresh_value();
+            self.last_written[k as usize] = id;
+            commands.push_back(cmd(&[b"MULTI"]));
+            commands.push_back(cmd(&[b"GET", &key(self, k)]));
+            commands.push_back(cmd(&[b"SET", &key(self, k), &bytes]));
+        }
+        commands.push_back(cmd(&[b"EXEC"]));
+        let process = self.clients[c].process;
+        for &(k, v) in &cross {
+            // Recorded as the client sends it; refused below, at EXEC.
+            let process = self.next_process;
+            self.next_process += 1;
+            self.stats.ops += 1;
+            self.record_op(Event {
+                process,
+                ty: Type::Invoke,
+                f: F::Txn,
+                key: k,
+                value: HVal::V(v),
+                time_ns: self.now * 1_000,
+                error: HErr::None,
+            });
+        }
+        self.run_script(Script {
+            client: c,
+            node,
+            process,
+            session: Session::default(),
+            commands,
+            cross,
+        });
+    }
+
+    /// Sends a sequence's commands in order on its session: those answered
+    /// at once (MULTI, queued commands) go on to the next; one that needs
+    /// the core (WATCH, EXEC) runs as a call, whose end resumes the rest
+    /// (`call_done`). An error reply ends the sequence.
+    fn run_script(&mut self, mut s: Script) {
+        while let Some(args) = s.commands.pop_front() {
+            let now_ms = self.nodes[s.node as usize].clock.wall_ms(self.now);
+            match commands::plan(args, now_ms, &mut s.session) {
+                Plan::Core(call) => {
+                    if !s.cross.is_empty() {
+                        self.failure = Some(Verdict::Safety(
+                            "EXEC of a transaction over two keys was planned to run; it must be refused (CROSSSLOT) with nothing applied".into(),
+                        ));
+                        return;
+                    }
+                    let id = self.next_call;
+                    self.next_call += 1;
+                    self.calls.insert(
+                        id,
+                        Call {
+                            client: s.client,
+                            node: s.node,
+                            f: None,
+                            process: s.process,
+                            call,
+                            outcomes: Vec::new(),
+                            listed: BTreeSet::new(),
+                            changed: false,
+                            session: s.session,
+                            script: s.commands,
+                        },
+                    );
+                    self.call_step(id, None);
+                    return;
+                }
+                Plan::Reply(r) => {
+                    let done = s.commands.is_empty() || matches!(r, Resp::Error(_));
+                    if !done {
+                        continue;
+                    }
+                    if !s.cross.is_empty() {
+                        self.cross_refused(&s, &r);
+                    }
+                    let ty = match r {
+                        Resp::Error(_) => Type::Fail,
+                        _ => Type::Ok,
+                    };
+                    self.client_done(s.client, ty);
+                    return;
+                }
+                other => {
+                    self.failure = Some(Verdict::Safety(format!(
+                        "a transaction's command was not planned as core operations: {other:?}"
+                    )));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// EXEC of a transaction over two keys answered `r`: it must be the
+    /// CROSSSLOT refusal (nothing reached the core); each key's `txn` fails.
+    fn cross_refused(&mut self, s: &Script, r: &Resp) {
+        let refused = matches!(r, Resp::Error(e) if e.starts_with("CROSSSLOT"));
+        if !refused {
+            self.failure = Some(Verdict::Safety(format!(
+                "EXEC of a transaction over two keys answered {r:?}, not CROSSSLOT"
+            )));
+            return;
+        }
+        // The invokes took the processes just below `next_process`, in order.
+        let first = self.next_process - s.cross.len() as u64;
+        for (i, &(k, v)) in s.cross.iter().enumerate() {
+            self.stats.ops_fail += 1;
+            self.record_op(Event {
+                process: first + i as u64,
+                ty: Type::Fail,
+                f: F::Txn,
+                key: k,
+                value: HVal::V(v),
+                time_ns: self.now * 1_000,
+                error: HErr::None,
+            });
+        }
     }
 
     /// The command layer's plan for `args` at `node`'s wall clock.
@@ -1572,6 +1755,15 @@ impl World {
                     let (f, value) = match &command {
                         Command::Get => (F::Read, HVal::Null),
                         Command::Set(v) => (F::Write, HVal::V(self.values.intern(v))),
+                        Command::Watch => (F::Watch, HVal::Null),
+                        Command::Multi { commands, .. } => {
+                            // The workload's transactions: GET k, SET k v.
+                            let written = commands.iter().find_map(|c| match c {
+                                Command::Set(v) => Some(self.values.intern(v)),
+                                _ => None,
+                            });
+                            (F::Txn, HVal::V(written.unwrap_or(ABSENT)))
+                        }
                         _ => (F::Delete, HVal::Null),
                     };
                     if flush {
@@ -1621,6 +1813,17 @@ impl World {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
+        if !call.script.is_empty() && !matches!(reply, Resp::Error(_)) {
+            // A sequence goes on with its next command (after WATCH: MULTI).
+            return self.run_script(Script {
+                client: call.client,
+                node: call.node,
+                process: call.process,
+                session: call.session,
+                commands: call.script,
+                cross: Vec::new(),
+            });
+        }
         let mut ty = match &reply {
             Resp::Error(_) => Type::Fail,
             _ => Type::Ok,
@@ -1921,6 +2124,26 @@ impl World {
             (F::Incr | F::Append, Some(Reply::Integer(n))) => HVal::Int(n),
             (F::Expire | F::Persist, Some(Reply::Integer(n))) => HVal::Flag(n == 1),
             (F::SetNx, Some(Reply::SetResult { applied, .. })) => HVal::Flag(applied),
+            (F::Txn, Some(Reply::Multi(Some(replies)))) => match (replies.first(), p.value) {
+                (Some(Reply::Value(old)), HVal::V(new)) => {
+                    HVal::Pair(self.values.intern_opt(old), new)
+                }
+                // The key held a value of another type: GET answered
+                // WRONGTYPE inside the transaction and SET overwrote it,
+                // as in Redis.
+                (Some(Reply::Error(e)), HVal::V(new)) if e == ERR_WRONGTYPE => {
+                    error = HErr::WrongType;
+                    HVal::V(new)
+                }
+                _ => {
+                    self.failure = Some(Verdict::Safety(format!(
+                        "a transaction (GET, SET) answered {replies:?}"
+                    )));
+                    p.value
+                }
+            },
+            // Nil: the watched key changed, nothing was applied.
+            (F::Txn, Some(Reply::Multi(None))) => HVal::Null,
             (F::Ttl, Some(Reply::Deadline(d))) => HVal::Int(match d {
                 None => -2,
                 Some(None) => -1,

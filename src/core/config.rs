@@ -158,6 +158,15 @@ pub struct Config {
     /// A request gives up after this long: `failed` if no Accept carrying its
     /// change was sent, else `unknown`. 2 s: longer than any backoff sequence.
     pub retry_budget_ms: u64,
+    /// The slowest rate, in bytes per ms, at which a value is expected to
+    /// move between two nodes (encoded, tagged, sent, checked, decoded): a
+    /// phase whose messages carry big values waits `phase_timeout_ms` plus
+    /// their bytes at this rate, and the round's retry budget grows by as
+    /// much, within half of `tombstone_grace_ms` (the longest a round may
+    /// live, so that the tombstone rule below still holds). 16 KiB/ms
+    /// (16 MB/s): a loaded debug build moves values faster than that; a 16
+    /// MiB Accept to two peers may take 2 s before it is retried.
+    pub transfer_bytes_per_ms: u64,
     /// Upper bound of the jittered exponential backoff after a Reject. A few ms:
     /// in-memory rounds take tens of µs; Cassandra's 10-100 ms suit disks, not us.
     pub retry_backoff_max_ms: u64,
@@ -266,6 +275,7 @@ impl Config {
             phase_timeout_ms: 50,
             retry_budget_ms: 2_000,
             retry_backoff_max_ms: 5,
+            transfer_bytes_per_ms: 16 * 1024,
             rtt_initial_us: 100,
             round_jump_max: 1 << 48,
             round_raise_per_sec: 1 << 30,
@@ -361,6 +371,9 @@ impl Config {
             || self.system_inflight_max == 0
         {
             return fail("housekeeping_interval_ms, sweep_slots_max, evict_samples and system_inflight_max must be > 0".into());
+        }
+        if self.transfer_bytes_per_ms == 0 {
+            return fail("transfer_bytes_per_ms must be > 0".into());
         }
         if self.tombstone_grace_ms < 2 * self.retry_budget_ms {
             return fail(format!(

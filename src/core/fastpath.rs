@@ -200,7 +200,9 @@ impl Node {
             refused: BTreeSet::new(),
         };
         let replicas = round.replicas.clone();
-        self.arm_timer(&key, now + self.cfg.phase_timeout_ms * 1_000);
+        // The ReadReplies carry the value: about as big as ours, if we hold one.
+        let bytes = self.held_len(&key) * self.remote_count(&replicas);
+        self.arm_phase(&key, bytes);
         for r in replicas {
             self.send(
                 r,
@@ -230,8 +232,20 @@ impl Node {
         let Phase::Reading { replies, .. } = &mut round.phase else {
             return;
         };
+        let len = match &accepted {
+            Some((_, Some(r))) => r.data.len(),
+            _ => 0,
+        };
         replies.insert(from, (accepted, confirmed));
-        self.judge_read(key, out);
+        let waiting = round.replicas.len().saturating_sub(replies.len());
+        self.judge_read(key.clone(), out);
+        // If the read goes on, the other replies are likely as big as this one.
+        let same = self.round_mut(&key).is_some_and(|r| {
+            r.ballot == ballot && matches!(r.phase, Phase::Reading { .. })
+        });
+        if same {
+            self.extend_phase(&key, len * waiting);
+        }
     }
 
     /// A replica refused our fast read (Nack: recovering, not a replica).

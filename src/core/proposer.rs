@@ -86,6 +86,10 @@ pub(super) struct Round {
     pub(super) phase: Phase,
     pub(super) attempts: u32,
     pub(super) phase_started_us: u64,
+    /// When the round started (µs).
+    started_us: u64,
+    /// When it gives up: `retry_budget_ms` after the start, extended by the
+    /// transfer time of the biggest phase (`arm_phase`).
     deadline_us: u64,
     sent: Vec<SentAccept>,
     /// The one armed timer: (deadline µs, seq).
@@ -328,6 +332,7 @@ impl Node {
             phase: Phase::BackingOff,
             attempts: 0,
             phase_started_us: self.now.mono_us,
+            started_us: self.now.mono_us,
             deadline_us,
             sent: Vec::new(),
             timer: None,
@@ -364,8 +369,9 @@ impl Node {
             refused: BTreeSet::new(),
         };
         let replicas = round.replicas.clone();
-        let timeout_us = self.cfg.phase_timeout_ms * 1_000;
-        self.arm_timer(&key, now + timeout_us);
+        // The Promises carry the value: about as big as ours, if we hold one.
+        let bytes = self.held_len(&key) * self.remote_count(&replicas);
+        self.arm_phase(&key, bytes);
         for (r, prepare) in phase_1a(&key, ballot, &replicas) {
             self.send(r, prepare, out);
         }
@@ -414,6 +420,10 @@ impl Node {
                 lineages.insert(*b, lineage);
             }
         }
+        let len = match &accepted {
+            Some((_, Some(r))) => r.data.len(),
+            _ => 0,
+        };
         promises.insert(from, accepted);
         let read_only = round.batch.iter().all(|p| p.command.is_read_only());
         let need = if one_replica_reads && read_only {
@@ -423,6 +433,10 @@ impl Node {
         };
         if promises.len() >= need {
             self.phase_two(key, out);
+        } else {
+            // The other Promises are likely as big as this one.
+            let waiting = round.replicas.len() - promises.len();
+            self.extend_phase(&key, len * waiting);
         }
     }
 
@@ -592,7 +606,8 @@ impl Node {
                 });
             }
         }
-        self.arm_timer(&key, now + self.cfg.phase_timeout_ms * 1_000);
+        let bytes = value.as_ref().map_or(0, |r| r.data.len()) * self.remote_count(&replicas);
+        self.arm_phase(&key, bytes);
         // CASPaxos §2.2.1: the Prepare of our next ballot rides on the Accept.
         let next_prepare = self.piggyback_ballot(&key, (ballot, &value), &lineage);
         for r in replicas {
@@ -852,6 +867,65 @@ impl Node {
         }
         self.timers
             .insert((at_us, seq), TimerTarget::Round(key.clone()));
+    }
+
+    /// µs to move `bytes` between nodes at `transfer_bytes_per_ms`.
+    pub(super) fn transfer_us(&self, bytes: usize) -> u64 {
+        (bytes as u64).saturating_mul(1_000) / self.cfg.transfer_bytes_per_ms.max(1)
+    }
+
+    /// Bytes of `key`'s value as this node holds it (0: none): about what
+    /// each replica's Promise or ReadReply will carry.
+    pub(super) fn held_len(&self, key: &[u8]) -> usize {
+        match self.acceptor.slot(key).and_then(|s| s.accepted.as_ref()) {
+            Some((_, Some(r))) => r.data.len(),
+            _ => 0,
+        }
+    }
+
+    /// Replicas other than this node: the copies a phase sends over links.
+    pub(super) fn remote_count(&self, replicas: &[NodeId]) -> usize {
+        replicas.iter().filter(|&&r| r != self.cfg.node_id).count()
+    }
+
+    /// Arms the round's timer for a phase that moves `bytes` between nodes:
+    /// `phase_timeout_ms` plus their transfer time. The round's deadline
+    /// grows to let this phase finish and to give the retry budget the same
+    /// transfer time, but a round never lives past half of
+    /// `tombstone_grace_ms` (the tombstone rule, housekeeping.rs, needs
+    /// every round to have given up before a tombstone can go).
+    pub(super) fn arm_phase(&mut self, key: &Key, bytes: usize) {
+        let now = self.now.mono_us;
+        let transfer_us = self.transfer_us(bytes);
+        let phase_us = self.cfg.phase_timeout_ms * 1_000 + transfer_us;
+        let budget_us = self.cfg.retry_budget_ms * 1_000;
+        let life_us = (self.cfg.tombstone_grace_ms * 1_000 / 2).max(budget_us);
+        let Some(round) = self.round_mut(key) else {
+            return;
+        };
+        if transfer_us > 0 {
+            let want = (round.started_us + budget_us + transfer_us).max(now + phase_us);
+            round.deadline_us = round
+                .deadline_us
+                .max(want.min(round.started_us + life_us));
+        }
+        let at = (now + phase_us).min(round.deadline_us.max(now + 1));
+        self.arm_timer(key, at);
+    }
+
+    /// A phase's answer showed it moves more bytes than the timer allowed
+    /// (a Promise or ReadReply with a big value): push the timer out so
+    /// that `bytes` more can arrive, never earlier than it was.
+    pub(super) fn extend_phase(&mut self, key: &Key, bytes: usize) {
+        let now = self.now.mono_us;
+        let at = now + self.cfg.phase_timeout_ms * 1_000 + self.transfer_us(bytes);
+        let current = self
+            .round_mut(key)
+            .and_then(|r| r.timer)
+            .map_or(0, |(t, _)| t);
+        if bytes > 0 && at > current {
+            self.arm_phase(key, bytes);
+        }
     }
 
     pub(super) fn observe_rtt(&mut self, sample_us: u64) {

@@ -39,7 +39,7 @@ pub const ERR_COLLECTION_TOO_BIG: &str =
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Data {
     /// A string (Redis type `string`).
-    Str(Vec<u8>),
+    Str(#[serde(with = "serde_bytes")] Vec<u8>),
     /// Field, value, field, value ... in insertion order (type `hash`).
     Hash(Packed),
     /// Members in insertion order (type `set`).
@@ -121,7 +121,7 @@ impl From<Vec<u8>> for Data {
 
 /// Entries packed in one allocation: each a LEB128 length, then its bytes.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Packed(Box<[u8]>);
+pub struct Packed(#[serde(with = "serde_bytes")] Box<[u8]>);
 
 impl Packed {
     /// Packs `entries` in order.
