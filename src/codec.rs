@@ -33,7 +33,8 @@ pub const MAGIC: u32 = 0x5359_4E44;
 /// 5: Promise and Accept carry the value's lineage (core/lineage.rs).
 /// 6: a record's contents are typed (`Data`: a string or a packed
 /// collection), one tag byte before the bytes.
-pub const PROTOCOL_VERSION: u16 = 6;
+/// 7: an Accept may name its value by ballot (`held`); Nack(ValueMissing).
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -621,6 +622,7 @@ mod tests {
                         value,
                         next_prepare,
                         lineage: vec![],
+                        held: None,
                     }
                 }),
             (arb_bytes(), arb_ballot()).prop_map(|(key, ballot)| Message::Read { key, ballot }),
@@ -853,6 +855,7 @@ mod tests {
                     value: Some(Record::new(b"v".to_vec())),
                     next_prepare: Some(Ballot::new(6, 1, 2)),
                     lineage: vec![],
+                    held: None,
                 },
             }]),
         ];
@@ -929,6 +932,7 @@ mod tests {
                 value: Some(Record::new(vec![0; 2000])),
                 next_prepare: None,
                 lineage: vec![],
+                held: None,
             },
         }]);
         let mut out = vec![9];

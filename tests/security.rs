@@ -64,6 +64,7 @@ fn overwrite(from: u32, inc: u64, to: u32, to_inc: u64, key: &[u8], value: &[u8]
             value: Some(Record::new(value.to_vec())),
             next_prepare: None,
             lineage: vec![],
+            held: None,
         }),
         env(Message::Confirm {
             key: key.to_vec(),
@@ -257,6 +258,7 @@ fn oversized_values_from_a_member_close_its_link_and_store_nothing() {
         value,
         next_prepare: None,
         lineage: vec![],
+        held: None,
     };
     let env = rogue.env(1, inc1, msg);
     rogue.send(&Frame::Batch(vec![env]));

@@ -42,16 +42,26 @@ fn a_16_mib_value_is_written_on_one_node_and_read_on_the_others() {
     // Overwritten through another node: the Promises carry the old 16 MiB
     // value, the Accept the new one.
     let second = pattern(LIMIT, 0x5a);
-    client(&c, 2).set(b"big", &second).expect("second 16 MiB SET");
+    client(&c, 2)
+        .set(b"big", &second)
+        .expect("second 16 MiB SET");
     let got = client(&c, 3).get(b"big").expect("GET").expect("present");
-    assert!(got == second, "the second value read through node 3 differs");
+    assert!(
+        got == second,
+        "the second value read through node 3 differs"
+    );
     // Small keys still work beside it.
     let mut small = client(&c, 3);
     small.set(b"small", b"v").expect("small SET");
     assert_eq!(small.get(b"small").expect("small GET"), Some(b"v".to_vec()));
     // One byte more than the limit is refused, not applied.
     let over = vec![7u8; LIMIT + 1];
-    let err = client(&c, 1).set(b"over", &over).expect_err("over the limit");
-    assert!(err.is_failed() || err.to_string().contains("value_len_max_bytes"), "{err}");
+    let err = client(&c, 1)
+        .set(b"over", &over)
+        .expect_err("over the limit");
+    assert!(
+        err.is_failed() || err.to_string().contains("value_len_max_bytes"),
+        "{err}"
+    );
     assert_eq!(client(&c, 2).get(b"over").expect("GET over"), None);
 }

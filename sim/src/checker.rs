@@ -300,11 +300,7 @@ fn canonical_kinds(ops: &[Op]) -> Vec<OpKind> {
     let mut observed = FxHashSet::default();
     for op in ops {
         match op.kind {
-            OpKind::Read(v)
-            | OpKind::GetDel(Some(v))
-            | OpKind::Txn {
-                read: Some(v), ..
-            } => {
+            OpKind::Read(v) | OpKind::GetDel(Some(v)) | OpKind::Txn { read: Some(v), .. } => {
                 observed.insert(v);
             }
             OpKind::Cas { expected, .. } => {
@@ -664,7 +660,10 @@ mod tests {
             op(3, 4, 5, Read(2)),
         ]));
         // An unknown transaction may take effect or not.
-        assert!(ok(&[op(2, 0, INF, txn(None, 2)), op(3, 4, 5, Read(ABSENT))]));
+        assert!(ok(&[
+            op(2, 0, INF, txn(None, 2)),
+            op(3, 4, 5, Read(ABSENT))
+        ]));
         assert!(ok(&[op(2, 0, INF, txn(None, 2)), op(3, 4, 5, Read(2))]));
     }
 

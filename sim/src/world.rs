@@ -623,6 +623,10 @@ impl World {
         cfg.phase_timeout_ms = self.sc.node.phase_timeout_ms;
         cfg.retry_budget_ms = self.sc.node.retry_budget_ms;
         cfg.retry_backoff_max_ms = self.sc.node.retry_backoff_max_ms;
+        // Every value is "big": an Accept names by ballot each value a
+        // replica's Promise showed it holds (`Accept::held`), so every run
+        // takes that path.
+        cfg.elide_value_min_bytes = 0;
         let life = self.nodes[id as usize].life;
         cfg.housekeeping_interval_ms = self.sc.node.housekeeping_interval_ms;
         cfg.tombstone_grace_ms = self.sc.node.tombstone_grace_ms;

@@ -26,7 +26,10 @@ fn transactions_are_linearizable_and_cross_key_ones_apply_nothing() {
     // Each kind of answer happened, so the checks above saw each of them.
     assert!(applied > 0, "no transaction applied");
     assert!(watched > 0, "no WATCH answered");
-    assert!(nil > 0, "no EXEC answered nil after its watched key changed");
+    assert!(
+        nil > 0,
+        "no EXEC answered nil after its watched key changed"
+    );
     assert!(refused > 0, "no transaction over two keys was refused");
 }
 

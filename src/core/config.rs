@@ -75,11 +75,17 @@ pub enum DeliberateBug {
     /// promise: a promise above the accepted value (a piggybacked Prepare)
     /// is forgotten (!).
     FloorFromAccepted,
+    /// The coordinator names the value by its ballot (`Accept::held`) to
+    /// every replica that promised, not only to those whose Promise showed
+    /// they hold that ballot, and an acceptor takes whatever value it holds for the
+    /// key instead of refusing when its accepted ballot is another: two
+    /// replicas accept different values at one ballot (!).
+    ElidedValueUnchecked,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 22] = [
+    pub const ALL: [DeliberateBug; 23] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -102,6 +108,7 @@ impl DeliberateBug {
         DeliberateBug::RepairWithoutPrepare,
         DeliberateBug::FloorNotRaisedAfterCatchUp,
         DeliberateBug::FloorFromAccepted,
+        DeliberateBug::ElidedValueUnchecked,
     ];
 
     /// The kebab-case name used on command lines.
@@ -133,6 +140,7 @@ impl DeliberateBug {
             DeliberateBug::RepairWithoutPrepare => "repair-without-prepare",
             DeliberateBug::FloorNotRaisedAfterCatchUp => "floor-not-raised-after-catch-up",
             DeliberateBug::FloorFromAccepted => "floor-from-accepted",
+            DeliberateBug::ElidedValueUnchecked => "elided-value-unchecked",
         }
     }
 
@@ -167,6 +175,12 @@ pub struct Config {
     /// (16 MB/s): a loaded debug build moves values faster than that; a 16
     /// MiB Accept to two peers may take 2 s before it is retried.
     pub transfer_bytes_per_ms: u64,
+    /// An Accept of a value at least this big names it by ballot
+    /// (`Accept::held`) to the replicas whose Promise showed they hold it
+    /// (a retry re-proposing its own value, a read's identity round),
+    /// instead of sending the bytes again. 64 KiB: below that, the bytes
+    /// cost less than a possible extra round trip. The simulator uses 0.
+    pub elide_value_min_bytes: usize,
     /// Upper bound of the jittered exponential backoff after a Reject. A few ms:
     /// in-memory rounds take tens of µs; Cassandra's 10-100 ms suit disks, not us.
     pub retry_backoff_max_ms: u64,
@@ -276,6 +290,7 @@ impl Config {
             retry_budget_ms: 2_000,
             retry_backoff_max_ms: 5,
             transfer_bytes_per_ms: 16 * 1024,
+            elide_value_min_bytes: 64 * 1024,
             rtt_initial_us: 100,
             round_jump_max: 1 << 48,
             round_raise_per_sec: 1 << 30,

@@ -240,9 +240,9 @@ impl Node {
         let waiting = round.replicas.len().saturating_sub(replies.len());
         self.judge_read(key.clone(), out);
         // If the read goes on, the other replies are likely as big as this one.
-        let same = self.round_mut(&key).is_some_and(|r| {
-            r.ballot == ballot && matches!(r.phase, Phase::Reading { .. })
-        });
+        let same = self
+            .round_mut(&key)
+            .is_some_and(|r| r.ballot == ballot && matches!(r.phase, Phase::Reading { .. }));
         if same {
             self.extend_phase(&key, len * waiting);
         }

@@ -15,6 +15,9 @@ pub enum NackReason {
     NotReplica,
     /// The node is at its memory cap and the Accept would add bytes.
     OutOfMemory,
+    /// An Accept named its value by a ballot (`held`) that this node does
+    /// not hold: send the value itself.
+    ValueMissing,
 }
 
 /// One protocol message about one key.
@@ -48,6 +51,12 @@ pub enum Message {
         /// the acceptor, reported in its Promises, so a retry can tell
         /// whether its own earlier change took effect.
         lineage: Lineage,
+        /// `Some(h)`: the value is the one the acceptor accepted at ballot
+        /// `h` (one value per ballot), so `value` is left empty and not
+        /// sent again: a retry or identity round of a big value the
+        /// replica's Promise showed it holds. Without `h` it answers
+        /// `Nack(ValueMissing)` and changes nothing.
+        held: Option<Ballot>,
     },
     /// Phase 2b: the acceptor accepted `ballot` (with its crash vector, as Promise).
     /// `next_promised`: it also promised the Accept's `next_prepare`; its

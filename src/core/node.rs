@@ -556,7 +556,20 @@ impl Node {
                 value,
                 next_prepare,
                 lineage,
-            } => self.on_accept(from, key, ballot, (value, lineage), next_prepare, out),
+                held,
+            } => {
+                let Some(value) = self.resolve_held(&key, value, held) else {
+                    // Named by a ballot we do not hold: ask for the bytes.
+                    let nack = Message::Nack {
+                        key,
+                        ballot,
+                        reason: NackReason::ValueMissing,
+                    };
+                    self.send(from, nack, out);
+                    return;
+                };
+                self.on_accept(from, key, ballot, (value, lineage), next_prepare, out)
+            }
             Message::Read { key, ballot } => self.on_read(from, key, ballot, out),
             Message::ReadReply {
                 key,
@@ -609,8 +622,28 @@ impl Node {
             } => {
                 self.stats.nacks_received += 1;
                 log::debug!("nack from {from}: {reason:?}");
-                self.on_refusal(from, key, ballot, None, out)
+                if reason == NackReason::ValueMissing {
+                    self.resend_value(from, key, ballot, out);
+                } else {
+                    self.on_refusal(from, key, ballot, None, out)
+                }
             }
+        }
+    }
+
+    /// The value an Accept carries: its own, or, if it names one by ballot
+    /// (`held`), the value this acceptor accepted at exactly that ballot
+    /// (one value per ballot); None if it holds another ballot or none.
+    fn resolve_held(&self, key: &[u8], value: Value, held: Option<Ballot>) -> Option<Value> {
+        let Some(h) = held else {
+            return Some(value);
+        };
+        let unchecked = self.cfg.bug == Some(super::config::DeliberateBug::ElidedValueUnchecked);
+        match self.acceptor.slot(key).and_then(|s| s.accepted.as_ref()) {
+            Some((b, v)) if *b == h || unchecked => Some(v.clone()),
+            // Deliberate bug: nothing held reads as "absent".
+            None if unchecked => Some(None),
+            _ => None,
         }
     }
 

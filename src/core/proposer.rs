@@ -451,6 +451,8 @@ impl Node {
         let now = self.now.mono_us;
         let wall_ms = self.now.wall_ms;
         let value_len_max = self.cfg.value_len_max_bytes;
+        let elide_min = self.cfg.elide_value_min_bytes;
+        let elide_bug = self.has_bug(DeliberateBug::ElidedValueUnchecked);
         let Some(round) = self.round_mut(&key) else {
             return;
         };
@@ -580,6 +582,18 @@ impl Node {
             self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
             return;
         }
+        // A replica whose Promise showed it holds the value unchanged at
+        // `derived_from` gets the value named by that ballot (message.rs
+        // `Accept::held`), not the bytes again.
+        let len = value.as_ref().map_or(0, |r| r.data.len());
+        let holders: BTreeSet<NodeId> = match derived_from {
+            Some(h) if len >= elide_min && value == base => promises
+                .iter()
+                .filter(|(_, p)| elide_bug || p.as_ref().is_some_and(|(b, _)| *b == h))
+                .map(|(n, _)| *n)
+                .collect(),
+            _ => BTreeSet::new(),
+        };
         round.phase = Phase::Accepting {
             value: value.clone(),
             lineage: lineage.clone(),
@@ -606,23 +620,66 @@ impl Node {
                 });
             }
         }
-        let bytes = value.as_ref().map_or(0, |r| r.data.len()) * self.remote_count(&replicas);
-        self.arm_phase(&key, bytes);
+        let me = self.cfg.node_id;
+        let copies = replicas
+            .iter()
+            .filter(|&&r| r != me && !holders.contains(&r))
+            .count();
+        self.arm_phase(&key, len * copies);
         // CASPaxos §2.2.1: the Prepare of our next ballot rides on the Accept.
         let next_prepare = self.piggyback_ballot(&key, (ballot, &value), &lineage);
         for r in replicas {
+            let held = holders.contains(&r).then_some(derived_from).flatten();
             self.send(
                 r,
                 Message::Accept {
                     key: key.clone(),
                     ballot,
-                    value: value.clone(),
+                    value: if held.is_some() { None } else { value.clone() },
                     next_prepare,
                     lineage: lineage.clone(),
+                    held,
                 },
                 out,
             );
         }
+    }
+
+    /// A replica did not hold the ballot our Accept named its value by
+    /// (`Nack(ValueMissing)`): send it the value itself, same ballot.
+    pub(crate) fn resend_value(
+        &mut self,
+        from: NodeId,
+        key: Key,
+        ballot: Ballot,
+        out: &mut Effects,
+    ) {
+        let Some(round) = self.round_for(&key, ballot, from) else {
+            return;
+        };
+        let Phase::Accepting {
+            value,
+            lineage,
+            accepted,
+            ..
+        } = &round.phase
+        else {
+            return;
+        };
+        if accepted.contains(&from) {
+            return;
+        }
+        let accept = Message::Accept {
+            key: key.clone(),
+            ballot,
+            value: value.clone(),
+            next_prepare: None,
+            lineage: lineage.clone(),
+            held: None,
+        };
+        let len = value.as_ref().map_or(0, |r| r.data.len());
+        self.extend_phase(&key, len);
+        self.send(from, accept, out);
     }
 
     /// Phase 2b arrives at the coordinator: on a quorum the value is chosen.
@@ -905,9 +962,7 @@ impl Node {
         };
         if transfer_us > 0 {
             let want = (round.started_us + budget_us + transfer_us).max(now + phase_us);
-            round.deadline_us = round
-                .deadline_us
-                .max(want.min(round.started_us + life_us));
+            round.deadline_us = round.deadline_us.max(want.min(round.started_us + life_us));
         }
         let at = (now + phase_us).min(round.deadline_us.max(now + 1));
         self.arm_timer(key, at);

@@ -119,6 +119,7 @@ fn accept(ballot: Ballot, value: Value) -> Message {
         value,
         next_prepare: None,
         lineage: vec![],
+        held: None,
     }
 }
 fn accepted(ballot: Ballot) -> Message {
@@ -574,6 +575,7 @@ fn phase_2a_adopts_the_value_with_the_highest_accepted_ballot() {
         value: val("newer"),
         next_prepare: None,
         lineage: vec![],
+        held: None,
     };
     assert_eq!(
         sent(&out),
@@ -863,6 +865,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
         value: val("base"),
         next_prepare: None,
         lineage: vec![],
+        held: None,
     };
     assert_eq!(
         sent(&out),
@@ -1309,6 +1312,7 @@ fn msg_for(key: &[u8], msg: Message) -> Message {
             value,
             next_prepare,
             lineage: vec![],
+            held: None,
         },
         Message::Prepare { ballot, .. } => Message::Prepare {
             key: key.to_vec(),
@@ -1639,6 +1643,7 @@ fn holds(n: &mut Node, from: NodeId, key: &str, value: Value) {
         value,
         next_prepare: None,
         lineage: vec![],
+        held: None,
     };
     deliver(n, from, msg);
 }
@@ -1952,6 +1957,7 @@ fn accept_then_prepare(ballot: Ballot, value: Value, next: Ballot) -> Message {
         value,
         next_prepare: Some(next),
         lineage: vec![],
+        held: None,
     }
 }
 fn read_reply(ballot: Ballot, accepted: Option<(Ballot, Value)>, confirmed: bool) -> Message {
@@ -2322,4 +2328,76 @@ fn watch_then_exec_on_a_key_whose_lineage_was_dropped_runs() {
         vec![(9, Outcome::Ok(Reply::Multi(Some(vec![Reply::Done]))))],
         "EXEC after WATCH, nothing changed k in between (WATCH said version {version})"
     );
+}
+
+// ---- A value named by its ballot (Accept::held) ----
+
+fn accept_held(ballot: Ballot, held: Ballot) -> Message {
+    Message::Accept {
+        key: K.to_vec(),
+        ballot,
+        value: None,
+        next_prepare: None,
+        lineage: vec![],
+        held: Some(held),
+    }
+}
+
+#[test]
+fn an_accept_naming_the_held_ballot_accepts_that_value() {
+    let mut n = node(2);
+    deliver(&mut n, 1, accept(b(1, 1), val("x")));
+    let out = deliver(&mut n, 1, accept_held(b(2, 1), b(1, 1)));
+    assert_eq!(sent(&out), vec![(1, with_cv(accepted(b(2, 1)), &[1, 3]))]);
+    let slot = n.acceptor.slot(K).expect("slot");
+    assert_eq!(slot.accepted, Some((b(2, 1), val("x"))));
+}
+
+#[test]
+fn an_accept_naming_a_ballot_not_held_is_refused_and_changes_nothing() {
+    let mut n = node(2);
+    deliver(&mut n, 1, accept(b(1, 1), val("x")));
+    let before = n.acceptor.slot(K).cloned();
+    let out = deliver(&mut n, 3, accept_held(b(2, 3), b(1, 3)));
+    let nack = Message::Nack {
+        key: K.to_vec(),
+        ballot: b(2, 3),
+        reason: NackReason::ValueMissing,
+    };
+    assert_eq!(sent(&out), vec![(3, nack)]);
+    assert_eq!(n.acceptor.slot(K).cloned(), before, "nothing changed");
+}
+
+#[test]
+fn a_retry_names_its_value_by_ballot_to_the_replicas_that_hold_it() {
+    let mut n = node(1);
+    n.cfg.elide_value_min_bytes = 1;
+    request(&mut n, 7, Command::Set(b"x".to_vec()));
+    deliver(&mut n, 2, promise(b(1, 1), None));
+    // Node 2 accepts (its Accepted is lost); node 3 had promised higher.
+    let out = deliver(&mut n, 3, reject(b(1, 1), b(5, 3)));
+    assert!(out.sends.is_empty());
+    // The phase times out: a retry, Prepare(6.1).
+    let out = step(&mut n, 51_000, Input::Tick);
+    assert_eq!(sent(&out), to_peers(prepare(b(6, 1))));
+    // Node 2 reports our own Accept: the retry re-proposes it, and node 2
+    // (which holds 1.1) gets it by ballot; node 3 gets the bytes.
+    let out = deliver(&mut n, 2, promise(b(6, 1), Some((b(1, 1), val("x")))));
+    assert_eq!(
+        sent(&out),
+        vec![
+            (2, accept_held(b(6, 1), b(1, 1))),
+            (3, accept(b(6, 1), val("x"))),
+        ]
+    );
+    // A replica that no longer holds it asks for the bytes: sent at once.
+    let nack = Message::Nack {
+        key: K.to_vec(),
+        ballot: b(6, 1),
+        reason: NackReason::ValueMissing,
+    };
+    let out = deliver(&mut n, 2, nack);
+    assert_eq!(sent(&out), vec![(2, accept(b(6, 1), val("x")))]);
+    let out = deliver(&mut n, 2, accepted(b(6, 1)));
+    assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Done))]);
 }
