@@ -964,7 +964,9 @@ impl Node {
             let want = (round.started_us + budget_us + transfer_us).max(now + phase_us);
             round.deadline_us = round.deadline_us.max(want.min(round.started_us + life_us));
         }
-        let at = (now + phase_us).min(round.deadline_us.max(now + 1));
+        // Never past the round's longest life (a round with small values
+        // never gets near it: its timer is the plain phase timeout).
+        let at = (now + phase_us).min((round.started_us + life_us).max(now + 1));
         self.arm_timer(key, at);
     }
 
@@ -973,12 +975,14 @@ impl Node {
     /// that `bytes` more can arrive, never earlier than it was.
     pub(super) fn extend_phase(&mut self, key: &Key, bytes: usize) {
         let now = self.now.mono_us;
-        let at = now + self.cfg.phase_timeout_ms * 1_000 + self.transfer_us(bytes);
+        let transfer_us = self.transfer_us(bytes);
+        let at = now + self.cfg.phase_timeout_ms * 1_000 + transfer_us;
         let current = self
             .round_mut(key)
             .and_then(|r| r.timer)
             .map_or(0, |(t, _)| t);
-        if bytes > 0 && at > current {
+        // Small values move in no time: the phase keeps its plain timeout.
+        if transfer_us > 0 && at > current {
             self.arm_phase(key, bytes);
         }
     }
