@@ -227,6 +227,9 @@ struct Sent {
     at_us: u64,
 }
 
+// Deliver is nearly every event: boxing its envelope would allocate once
+// per message for the few small variants' sake.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Ev {
     /// `mid`: the message's index in the recording (unused when not recording).
