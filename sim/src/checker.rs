@@ -913,5 +913,18 @@ mod tests {
             op(3, 3, 4, hget),
         ];
         assert_eq!(check(&ops, BUDGET, v), Verdict::Linearizable);
+        // A transaction whose GET met the hash (WRONGTYPE) and whose SET
+        // overwrote it: then a read sees its value; it cannot have met a
+        // string, nor an absent key.
+        let w = v.intern(b"v9");
+        let over = TxnOverType { write: w };
+        let ops = [op(1, 0, 1, hset), op(2, 2, 3, over), op(3, 4, 5, Read(w))];
+        assert_eq!(check(&ops, BUDGET, v), Verdict::Linearizable);
+        let ops = [op(1, 0, 1, Write(1)), op(2, 2, 3, over)];
+        assert!(matches!(check(&ops, BUDGET, v), Verdict::Violation(_)));
+        assert!(matches!(
+            check(&[op(2, 2, 3, over)], BUDGET, v),
+            Verdict::Violation(_)
+        ));
     }
 }
