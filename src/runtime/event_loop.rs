@@ -267,8 +267,12 @@ impl Alarm {
         {
             return;
         }
-        let wait = Duration::from_micros(at_us.saturating_sub(now_us));
-        self.armed = Some((at_us, Box::pin(task::sleep(wait))));
+        // The deadline is fixed now: the sleep's own clock starts at its
+        // first poll, which waits while events keep the loop busy.
+        let deadline = Instant::now() + Duration::from_micros(at_us.saturating_sub(now_us));
+        let sleep =
+            async move { task::sleep(deadline.saturating_duration_since(Instant::now())).await };
+        self.armed = Some((at_us, Box::pin(sleep)));
     }
 
     /// The next event, or None once the armed deadline passes (the timer is
