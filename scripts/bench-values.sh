@@ -9,6 +9,8 @@
 #
 #   scripts/bench-values.sh [--quick]   # --quick: fewer requests per size
 #
+# Figures and their run: docs/bench/issue-14.md.
+#
 # Installs redis-server/redis-tools with apt-get if missing. Ports 18000..
 # (synod) and 18090 (Redis); everything started here is stopped at the end.
 set -euo pipefail
