@@ -9,7 +9,8 @@
 //! Accepted means the value is chosen: every request in the batch gets its
 //! reply, and Confirm goes to the replicas. A quorum made impossible by
 //! Rejects ends the attempt; the next starts after a jittered backoff. A
-//! phase with no quorum after `phase_timeout_ms` is retried at once.
+//! phase with no quorum after `phase_timeout_ms` (or three smoothed round trips,
+//! if longer: `phase_base_us`) is retried at once.
 
 use super::ballot::{Ballot, NodeId};
 use super::command::{Command, Key, Reply, Value};
@@ -954,7 +955,7 @@ impl Node {
     pub(super) fn arm_phase(&mut self, key: &Key, bytes: usize) {
         let now = self.now.mono_us;
         let transfer_us = self.transfer_us(bytes);
-        let phase_us = self.cfg.phase_timeout_ms * 1_000 + transfer_us;
+        let phase_us = self.phase_base_us() + transfer_us;
         let budget_us = self.cfg.retry_budget_ms * 1_000;
         let life_us = (self.cfg.tombstone_grace_ms * 1_000 / 2).max(budget_us);
         let Some(round) = self.round_mut(key) else {
@@ -976,7 +977,7 @@ impl Node {
     pub(super) fn extend_phase(&mut self, key: &Key, bytes: usize) {
         let now = self.now.mono_us;
         let transfer_us = self.transfer_us(bytes);
-        let at = now + self.cfg.phase_timeout_ms * 1_000 + transfer_us;
+        let at = now + self.phase_base_us() + transfer_us;
         let current = self
             .round_mut(key)
             .and_then(|r| r.timer)
@@ -985,6 +986,18 @@ impl Node {
         if transfer_us > 0 && at > current {
             self.arm_phase(key, bytes);
         }
+    }
+
+    /// How long a phase moving small values waits for its quorum:
+    /// `phase_timeout_ms`, or three of the phases' smoothed round trips when
+    /// that is longer (a node starved of CPU answers in hundreds of ms; a
+    /// fixed 50 ms made every round retry again and again behind the
+    /// others' messages until its budget ran out), at most a quarter of the
+    /// retry budget so that a round still has retries left.
+    pub(super) fn phase_base_us(&self) -> u64 {
+        let plain_us = self.cfg.phase_timeout_ms * 1_000;
+        let cap_us = (self.cfg.retry_budget_ms * 1_000 / 4).max(plain_us);
+        plain_us.max(self.rtt_us.saturating_mul(3)).min(cap_us)
     }
 
     pub(super) fn observe_rtt(&mut self, sample_us: u64) {
