@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start, stop and poke a local synod cluster on loopback.
 #
-#   scripts/cluster.sh start [--nodes 3] [--replicas 3] [-- EXTRA NODE FLAGS]
+#   scripts/cluster.sh start [--nodes 3] [--replicas 3] [--tls] [-- EXTRA NODE FLAGS]
 #   scripts/cluster.sh status | stop | logs [-f] ID | kill ID | restart ID
 #
 # Node i listens for clients on 127.0.0.1:(7000+i), for peers on
@@ -9,7 +9,11 @@
 # http://127.0.0.1:(7400+i)/metrics. The run folder (default target/cluster/)
 # keeps the cluster's settings and ports (cluster.env), its peer secret
 # (cluster.secret), one pid file and one log per node. `stop` sends SIGTERM
-# (a graceful shutdown), then SIGKILL after 10 s.
+# (a graceful shutdown), then SIGKILL after 10 s. With --tls the client ports
+# speak TLS only and the peer links are mutual TLS: `synod gen-certs` writes a
+# fresh CA and a node certificate for 127.0.0.1 and localhost into the run
+# folder (tls/ca.crt, tls/node.crt, tls/node.key); connect with
+# `redis-cli --tls --cacert target/cluster/tls/ca.crt -p 7001`.
 # Environment: SYNOD_CLUSTER_DIR, SYNOD_CLIENT_PORT_BASE (7000),
 # SYNOD_PEER_PORT_BASE (7100), SYNOD_METRICS_PORT_BASE (client base + 400), SYNOD_BIN
 # (skip the build, use this binary). Ports are read at start and saved.
@@ -42,6 +46,7 @@ load() {
   [[ -f "$DIR/cluster.env" ]] || die "no cluster in $DIR (run: scripts/cluster.sh start)"
   # shellcheck disable=SC1091
   source "$DIR/cluster.env"
+  TLS="${TLS:-0}"
 }
 
 build() {
@@ -66,19 +71,30 @@ launch() { # launch ID BOOTSTRAP(0|1)
   ((boot)) && flags+=(--bootstrap)
   # shellcheck disable=SC2206
   local extra=($EXTRA)
+  # shellcheck disable=SC2046
   RUST_LOG="${RUST_LOG:-info}" nohup "$BIN" node --id "$id" \
     --client-addr "127.0.0.1:$((CLIENT_BASE + id))" \
     --peer-addr "127.0.0.1:$((PEER_BASE + id))" \
     --peers "$(peers_flag)" --replicas "$REPLICAS" --cluster-id "$CLUSTER_ID" \
     --metrics-addr "127.0.0.1:$((METRICS_BASE + id))" \
-    --secret-file "$DIR/cluster.secret" "${flags[@]}" "${extra[@]}" >>"$DIR/node$id.log" 2>&1 &
+    --secret-file "$DIR/cluster.secret" "${flags[@]}" $(tls_flags) "${extra[@]}" >>"$DIR/node$id.log" 2>&1 &
   echo $! >"$DIR/node$id.pid"
 }
+
+tls_flags() {
+  ((TLS)) || return 0
+  echo --tls-clients yes --tls-cluster yes --tls-cert-file "$DIR/tls/node.crt" \
+    --tls-key-file "$DIR/tls/node.key" --tls-ca-cert-file "$DIR/tls/ca.crt"
+}
+
+# How the synod CLI reaches a node (over TLS with --tls).
+client_flags() { ((TLS)) && echo --tls-ca-cert-file "$DIR/tls/ca.crt" || true; }
 
 wait_ready() { # wait_ready ID
   local id="$1" i
   for ((i = 0; i < 100; i++)); do
-    if "$BIN" ping --node "127.0.0.1:$((CLIENT_BASE + id))" >/dev/null 2>&1; then return 0; fi
+    # shellcheck disable=SC2046
+    if "$BIN" ping --node "127.0.0.1:$((CLIENT_BASE + id))" $(client_flags) >/dev/null 2>&1; then return 0; fi
     alive "$id" || { tail -n 5 "$DIR/node$id.log" >&2; die "node $id exited during start-up (log: $DIR/node$id.log)"; }
     sleep 0.1
   done
@@ -86,11 +102,12 @@ wait_ready() { # wait_ready ID
 }
 
 cmd_start() {
-  local nodes=3 replicas=3 extra=""
+  local nodes=3 replicas=3 extra="" tls=0
   while (($#)); do
     case "$1" in
       --nodes) nodes="${2:?--nodes needs a number}"; shift 2 ;;
       --replicas) replicas="${2:?--replicas needs a number}"; shift 2 ;;
+      --tls) tls=1; shift ;;
       --) shift; extra="$*"; break ;;
       *) die "unknown start option '$1' (see: scripts/cluster.sh --help)" ;;
     esac
@@ -122,12 +139,14 @@ cmd_start() {
   # The peers' shared secret (docs/security.md): 32 random bytes in hex,
   # readable by this user only; nodes refuse a peer that cannot prove it.
   (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$DIR/cluster.secret")
-  NODES="$nodes" REPLICAS="$replicas" EXTRA="$extra" CLUSTER_ID="local-$$-$(date +%s)"
-  printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\nCLIENT_BASE=%q\nPEER_BASE=%q\nMETRICS_BASE=%q\n' \
-    "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" "$CLIENT_BASE" "$PEER_BASE" "$METRICS_BASE" >"$DIR/cluster.env"
+  NODES="$nodes" REPLICAS="$replicas" EXTRA="$extra" CLUSTER_ID="local-$$-$(date +%s)" TLS="$tls"
+  if ((TLS)); then "$BIN" gen-certs --out "$DIR/tls" --hosts 127.0.0.1,localhost >/dev/null; fi
+  printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\nCLIENT_BASE=%q\nPEER_BASE=%q\nMETRICS_BASE=%q\nTLS=%q\n' \
+    "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" "$CLIENT_BASE" "$PEER_BASE" "$METRICS_BASE" "$TLS" >"$DIR/cluster.env"
   for ((i = 1; i <= NODES; i++)); do launch "$i" 1; done
   for ((i = 1; i <= NODES; i++)); do wait_ready "$i"; done
   echo "started $NODES nodes, $REPLICAS replicas per key; clients: 127.0.0.1:$((CLIENT_BASE + 1))..$((CLIENT_BASE + NODES)); metrics: http://127.0.0.1:$((METRICS_BASE + 1))/metrics..; run folder: $DIR"
+  if ((TLS)); then echo "TLS on: redis-cli --tls --cacert $DIR/tls/ca.crt -p $((CLIENT_BASE + 1))"; fi
 }
 
 cmd_status() {
@@ -139,7 +158,8 @@ cmd_status() {
     local role="-" recovery="-" info=""
     if alive "$i"; then
       state=up
-      info="$("$BIN" info server --node "127.0.0.1:$((CLIENT_BASE + i))" 2>/dev/null | tr -d '\r' || true)"
+      # shellcheck disable=SC2046
+      info="$("$BIN" info server --node "127.0.0.1:$((CLIENT_BASE + i))" $(client_flags) 2>/dev/null | tr -d '\r' || true)"
       role="$(awk -F: '/^role:/ {print $2}' <<<"$info")"
       recovery="$(awk -F: '/^recovery:/ {print $2}' <<<"$info")"
     else

@@ -3,6 +3,11 @@
 its everyday calls. Not in CI (needs `pip install redis`).
 
     scripts/cluster.sh start && scripts/redis-py-smoke.py --port 7001
+
+Over TLS (redis-py's ssl=True, checking the node's certificate against the CA):
+
+    scripts/cluster.sh start --tls
+    scripts/redis-py-smoke.py --port 7001 --tls-ca target/cluster/tls/ca.crt
 """
 import argparse
 import time
@@ -12,10 +17,12 @@ import redis
 p = argparse.ArgumentParser()
 p.add_argument("--host", default="127.0.0.1")
 p.add_argument("--port", type=int, default=7001)
+p.add_argument("--tls-ca", help="connect with TLS, trusting this CA certificate (PEM)")
 a = p.parse_args()
+tls = dict(ssl=True, ssl_ca_certs=a.tls_ca) if a.tls_ca else {}
 
 # redis-py 8's defaults: it speaks RESP3 (HELLO 3).
-r = redis.Redis(host=a.host, port=a.port, decode_responses=True, client_name="smoke")
+r = redis.Redis(host=a.host, port=a.port, decode_responses=True, client_name="smoke", **tls)
 assert r.ping()
 assert r.client_getname() == "smoke"
 assert r.set("smoke:a", "1")

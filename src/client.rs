@@ -13,9 +13,13 @@
 
 use crate::core::{NodeId, Placement};
 use crate::resp::{encode_command, parse_reply, Reply, RespError, RespLimits};
+use futures_rustls::pki_types::pem::PemObject;
+use futures_rustls::pki_types::{CertificateDer, ServerName};
+use futures_rustls::rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Connect, read and write timeout used by [`Client::connect`]: longer than the
@@ -83,9 +87,40 @@ fn is_timeout(e: &std::io::Error) -> bool {
     )
 }
 
+/// The socket, or a TLS session over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// A connection to one synod node (or any Redis-protocol server).
 pub struct Client {
-    stream: TcpStream,
+    stream: Stream,
     limits: RespLimits,
     buf: Vec<u8>,
     out: Vec<u8>,
@@ -111,7 +146,7 @@ impl Client {
                     stream.set_write_timeout(Some(timeout))?;
                     stream.set_nodelay(true)?;
                     return Ok(Client {
-                        stream,
+                        stream: Stream::Plain(stream),
                         limits: RespLimits::default(),
                         buf: Vec::new(),
                         out: Vec::new(),
@@ -123,6 +158,44 @@ impl Client {
         Err(ClientError::Io(last.unwrap_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to connect to")
         })))
+    }
+
+    /// Connects over TLS (a node with `tls-clients yes`), trusting the CA
+    /// certificate(s) in the PEM file `ca_file`; the node's certificate must
+    /// name the host of `addr` (`HOST:PORT`).
+    pub fn connect_tls(
+        addr: &str,
+        timeout: Duration,
+        ca_file: &str,
+    ) -> Result<Client, ClientError> {
+        let tls_err = |e: String| ClientError::Io(std::io::Error::other(e));
+        let mut roots = RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(ca_file)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| tls_err(format!("{ca_file}: {e}")))?;
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| tls_err(format!("{ca_file}: {e}")))?;
+        }
+        let cfg = ClientConfig::builder_with_provider(Arc::new(
+            futures_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_err(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let name = ServerName::try_from(host.to_string()).map_err(|e| tls_err(e.to_string()))?;
+        let conn =
+            ClientConnection::new(Arc::new(cfg), name).map_err(|e| tls_err(e.to_string()))?;
+        let mut c = Client::connect_timeout(addr, timeout)?;
+        let Stream::Plain(tcp) = c.stream else {
+            unreachable!("connect_timeout makes a plain stream")
+        };
+        c.stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
+        Ok(c)
     }
 
     /// Sends any command; returns its reply, or `Server` for an error reply.
@@ -137,21 +210,52 @@ impl Client {
     /// True if the server has closed this connection (it exited, or shut the
     /// connection down), seen without blocking: a command sent on it would
     /// be lost. False while it is open, or if the check itself fails.
-    pub fn closed_by_peer(&self) -> bool {
-        if self.stream.set_nonblocking(true).is_err() {
-            return false;
+    ///
+    /// Under TLS the bytes waiting may be TLS records with no reply in them
+    /// (a session ticket, or the node's `close_notify` before it closes), so
+    /// they are read into the session and looked at rather than peeked.
+    pub fn closed_by_peer(&mut self) -> bool {
+        match &mut self.stream {
+            Stream::Plain(tcp) => {
+                if tcp.set_nonblocking(true).is_err() {
+                    return false;
+                }
+                let mut b = [0u8; 1];
+                let closed = match tcp.peek(&mut b) {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(e) => !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ),
+                };
+                let _ = tcp.set_nonblocking(false);
+                closed
+            }
+            Stream::Tls(s) => {
+                let s = &mut **s;
+                if s.sock.set_nonblocking(true).is_err() {
+                    return false;
+                }
+                let closed = loop {
+                    match s.conn.read_tls(&mut s.sock) {
+                        Ok(0) => break true,
+                        Ok(_) => match s.conn.process_new_packets() {
+                            Ok(io) if io.peer_has_closed() => break true,
+                            // A reply (or part of one) is waiting: open.
+                            Ok(io) if io.plaintext_bytes_to_read() > 0 => break false,
+                            Ok(_) => {}
+                            Err(_) => break true,
+                        },
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(_) => break true,
+                    }
+                };
+                let _ = s.sock.set_nonblocking(false);
+                closed
+            }
         }
-        let mut b = [0u8; 1];
-        let closed = match self.stream.peek(&mut b) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => !matches!(
-                e.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-            ),
-        };
-        let _ = self.stream.set_nonblocking(false);
-        closed
     }
 
     /// Writes one command without waiting (for pipelining with [`Client::receive`]).
@@ -159,6 +263,7 @@ impl Client {
         self.out.clear();
         encode_command(args, &mut self.out);
         self.stream.write_all(&self.out)?;
+        self.stream.flush()?;
         Ok(())
     }
 
@@ -634,6 +739,8 @@ pub struct Cluster {
     /// Per address: not tried again before this instant.
     down_until: Vec<Option<Instant>>,
     timeout: Duration,
+    /// With TLS: the CA file that the nodes' certificates must chain to.
+    tls_ca: Option<String>,
 }
 
 impl Cluster {
@@ -648,13 +755,31 @@ impl Cluster {
         addrs: &[impl AsRef<str>],
         timeout: Duration,
     ) -> Result<Cluster, ClientError> {
+        Cluster::open(addrs, timeout, None)
+    }
+
+    /// As [`Cluster::connect_timeout`], over TLS to nodes with `tls-clients
+    /// yes` (see [`Client::connect_tls`]); failover reconnects over TLS too.
+    pub fn connect_tls(
+        addrs: &[impl AsRef<str>],
+        timeout: Duration,
+        ca_file: &str,
+    ) -> Result<Cluster, ClientError> {
+        Cluster::open(addrs, timeout, Some(ca_file.to_owned()))
+    }
+
+    fn open(
+        addrs: &[impl AsRef<str>],
+        timeout: Duration,
+        tls_ca: Option<String>,
+    ) -> Result<Cluster, ClientError> {
         let mut up = Vec::with_capacity(addrs.len());
         let mut nodes = Vec::with_capacity(addrs.len());
         let mut infos = Vec::with_capacity(addrs.len());
         let mut last = None;
         for a in addrs {
             let a = a.as_ref();
-            let answered = Client::connect_timeout(a, timeout)
+            let answered = connect_one(a, timeout, tls_ca.as_deref())
                 .and_then(|mut c| c.info(None).map(|info| (c, info)));
             match answered {
                 Ok((c, info)) => {
@@ -678,6 +803,7 @@ impl Cluster {
             nodes,
             down_until,
             timeout,
+            tls_ca,
         })
     }
 
@@ -758,7 +884,7 @@ impl Cluster {
     /// Ok if `addrs()[i]` has an open connection, opening one if it is not
     /// resting after a failure; a connection the node closed is dropped.
     fn usable(&mut self, i: usize) -> Result<(), ClientError> {
-        if let Some(c) = &self.nodes[i] {
+        if let Some(c) = &mut self.nodes[i] {
             if !c.closed_by_peer() {
                 return Ok(());
             }
@@ -771,7 +897,8 @@ impl Cluster {
                 self.routes.addrs()[i]
             )));
         }
-        match Client::connect_timeout(self.routes.addrs()[i].as_str(), self.timeout) {
+        let addr = self.routes.addrs()[i].as_str();
+        match connect_one(addr, self.timeout, self.tls_ca.as_deref()) {
             Ok(c) => {
                 self.nodes[i] = Some(c);
                 self.down_until[i] = None;
@@ -787,6 +914,14 @@ impl Cluster {
     fn mark_down(&mut self, i: usize) {
         self.nodes[i] = None;
         self.down_until[i] = Some(Instant::now() + Duration::from_millis(NODE_RETRY_AFTER_MS));
+    }
+}
+
+/// One node's connection: plain, or TLS trusting the CA file `tls_ca`.
+fn connect_one(addr: &str, timeout: Duration, tls_ca: Option<&str>) -> Result<Client, ClientError> {
+    match tls_ca {
+        Some(ca) => Client::connect_tls(addr, timeout, ca),
+        None => Client::connect_timeout(addr, timeout),
     }
 }
 

@@ -213,6 +213,85 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        name: "tls-cert-file",
+        flag: Some("tls-cert-file"),
+        switch: false,
+        live: false,
+        help: "This node's TLS certificate (chain), PEM: for the TLS client port and, with \
+               --tls-cluster, the peer link (docs/security.md, TLS).",
+        get: |o| o.tls.cert_file.clone(),
+        set: |o, v| {
+            o.tls.cert_file = v.trim().to_string();
+            Ok(())
+        },
+    },
+    Setting {
+        name: "tls-key-file",
+        flag: Some("tls-key-file"),
+        switch: false,
+        live: false,
+        help: "The private key of --tls-cert-file, PEM.",
+        get: |o| o.tls.key_file.clone(),
+        set: |o, v| {
+            o.tls.key_file = v.trim().to_string();
+            Ok(())
+        },
+    },
+    Setting {
+        name: "tls-ca-cert-file",
+        flag: Some("tls-ca-cert-file"),
+        switch: false,
+        live: false,
+        help: "The CA certificate(s), PEM, that peers' certificates (--tls-cluster) and \
+               clients' (--tls-auth-clients) must be signed by.",
+        get: |o| o.tls.ca_cert_file.clone(),
+        set: |o, v| {
+            o.tls.ca_cert_file = v.trim().to_string();
+            Ok(())
+        },
+    },
+    Setting {
+        name: "tls-clients",
+        flag: Some("tls-clients"),
+        switch: false,
+        live: false,
+        help: "yes or no (default): the client port speaks TLS only (redis-cli --tls); a \
+               plain client is told so and closed. Needs --tls-cert-file and --tls-key-file.",
+        get: |o| yes_no(o.tls.clients),
+        set: |o, v| {
+            o.tls.clients = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "tls-auth-clients",
+        flag: Some("tls-auth-clients"),
+        switch: false,
+        live: false,
+        help: "no (default), optional or yes: TLS clients must present a certificate signed \
+               by --tls-ca-cert-file (Redis's default is yes; synod's clients prove who they \
+               are with AUTH).",
+        get: |o| o.tls.auth_clients.name().into(),
+        set: |o, v| {
+            o.tls.auth_clients = crate::runtime::tls::AuthClients::parse(v)?;
+            Ok(())
+        },
+    },
+    Setting {
+        name: "tls-cluster",
+        flag: Some("tls-cluster"),
+        switch: false,
+        live: false,
+        help: "yes or no (default): peer links are mutual TLS, each side verifying the \
+               other's certificate against --tls-ca-cert-file (set it on every member). \
+               Certificates must name the hosts in --peers.",
+        get: |o| yes_no(o.tls.cluster),
+        set: |o, v| {
+            o.tls.cluster = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         name: "maxclients",
         flag: Some("maxclients"),
         switch: false,

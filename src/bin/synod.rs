@@ -96,6 +96,9 @@ enum Cmd {
         /// Give up after this many milliseconds without an answer.
         #[arg(long, default_value_t = synod::client::DEFAULT_TIMEOUT_MS)]
         timeout_ms: u64,
+        /// Connect with TLS (a node with --tls-clients yes), trusting this CA (PEM).
+        #[arg(long, value_name = "CA_FILE")]
+        tls_ca_cert_file: Option<String>,
         /// The command and its arguments.
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -104,6 +107,18 @@ enum Cmd {
     Admin {
         #[command(subcommand)]
         action: AdminCmd,
+    },
+    /// Make a CA and a certificate it signs, for a local TLS cluster
+    /// (`scripts/cluster.sh start --tls` runs it): DIR/ca.crt, ca.key,
+    /// node.crt, node.key. One certificate, for every node and for clients.
+    GenCerts {
+        /// Where to write the files.
+        #[arg(long)]
+        out: String,
+        /// The hosts the certificate names (IP addresses or DNS names): every
+        /// host in --peers and where clients connect.
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1,localhost")]
+        hosts: Vec<String>,
     },
 }
 
@@ -127,6 +142,18 @@ struct Target {
     /// Give up after this many milliseconds without an answer.
     #[arg(long, default_value_t = synod::client::DEFAULT_TIMEOUT_MS)]
     timeout_ms: u64,
+    /// Connect with TLS (a node with --tls-clients yes), trusting this CA (PEM).
+    #[arg(long, value_name = "CA_FILE")]
+    tls_ca_cert_file: Option<String>,
+}
+
+/// A connection to `addr`, over TLS if a CA file is given.
+fn connect(addr: &str, timeout_ms: u64, ca: Option<&str>) -> Result<Client, ClientError> {
+    let timeout = std::time::Duration::from_millis(timeout_ms.max(1));
+    match ca {
+        None => Client::connect_timeout(addr, timeout),
+        Some(ca) => Client::connect_tls(addr, timeout, ca),
+    }
 }
 
 /// `synod node`'s flags: one per entry of `synod::settings::SETTINGS` (so
@@ -202,11 +229,24 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Cmd::Node(args) => node(args),
+        Cmd::GenCerts { out, hosts } => {
+            match synod::runtime::tls::write_certs(std::path::Path::new(&out), &hosts) {
+                Ok(()) => {
+                    println!("wrote {out}/ca.crt, ca.key, node.crt, node.key for {hosts:?}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Cmd::Cli {
             addr,
             timeout_ms,
+            tls_ca_cert_file,
             args,
-        } => passthrough(&addr, timeout_ms, &args),
+        } => passthrough(&addr, timeout_ms, tls_ca_cert_file.as_deref(), &args),
         Cmd::Get { key, target } => talk(&target, |c| {
             Ok(match c.get(key.as_bytes())? {
                 Some(v) => quoted(&v),
@@ -329,9 +369,8 @@ fn node(args: NodeArgs) -> ExitCode {
 }
 
 /// `synod cli`: one command, its reply printed as redis-cli prints it.
-fn passthrough(addr: &str, timeout_ms: u64, args: &[String]) -> ExitCode {
-    let timeout = std::time::Duration::from_millis(timeout_ms.max(1));
-    let mut client = match Client::connect_timeout(addr, timeout) {
+fn passthrough(addr: &str, timeout_ms: u64, ca: Option<&str>, args: &[String]) -> ExitCode {
+    let mut client = match connect(addr, timeout_ms, ca) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: cannot connect to {addr}: {e}");
@@ -356,8 +395,11 @@ fn passthrough(addr: &str, timeout_ms: u64, args: &[String]) -> ExitCode {
 
 /// Connects to `target`, runs `f`, prints its line; exit 1 with a one-line reason on error.
 fn talk(target: &Target, f: impl FnOnce(&mut Client) -> Result<String, ClientError>) -> ExitCode {
-    let timeout = std::time::Duration::from_millis(target.timeout_ms.max(1));
-    let result = Client::connect_timeout(target.node.as_str(), timeout)
+    let result = connect(
+        &target.node,
+        target.timeout_ms,
+        target.tls_ca_cert_file.as_deref(),
+    )
         .map_err(|e| format!("cannot connect to {}: {e}", target.node))
         .and_then(|mut c| {
             f(&mut c).map_err(|e| match e {

@@ -18,7 +18,7 @@ use crate::commands::{command_name, plan, Plan, Rights, Session, SlowlogRequest}
 use crate::metrics::{slowlog_args, Metrics, SlowEntry};
 use crate::resp::{Protocol, Reply, RequestParser};
 use async_std::channel::{self, Receiver, Sender};
-use async_std::io::{ReadExt, WriteExt};
+use async_std::io::{Read as AsyncRead, ReadExt, Write as AsyncWrite, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
 use async_std::task;
 use parking_lot::Mutex;
@@ -210,6 +210,40 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, even
 async fn serve(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>, events: Sender<Event>) {
     let _guard = shared.register_client(&stream);
     let _ = stream.set_nodelay(true);
+    let Some(acceptor) = &shared.tls.clients else {
+        // Plain TCP: the reader and the writer each hold the socket.
+        serve_on(stream.clone(), stream.clone(), stream, addr, shared, events).await;
+        return;
+    };
+    let limit = Duration::from_millis(shared.opts.runtime.client_request_deadline_ms);
+    match super::tls::accept_client(acceptor, &stream, limit).await {
+        // One TLS session: its two halves share it under a lock.
+        Ok(tls) => {
+            let (r, w) = futures_lite::io::split(tls);
+            serve_on(r, w, stream, addr, shared, events).await;
+        }
+        Err(why) => {
+            Counters::inc(&shared.counters.bad_client_connections);
+            log::info!("client {addr}: {why}; closing the connection");
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// Serves one connection, read from `r` and answered on `w` (the socket
+/// itself on plain TCP, the two halves of its TLS session otherwise);
+/// `stream` is the socket, for its address and to close it.
+async fn serve_on<R, W>(
+    mut r: R,
+    w: W,
+    stream: TcpStream,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+    events: Sender<Event>,
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let rt = &shared.opts.runtime;
     let (credits_tx, credits_rx) = channel::bounded::<()>(rt.client_pipeline_max);
     let (out_tx, out_rx) = channel::unbounded();
@@ -223,7 +257,8 @@ async fn serve(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>, events
     };
     let track: Track = Arc::default();
     let writer = task::spawn(write_replies(
-        stream.clone(),
+        w,
+        stream,
         out_rx,
         credits_rx,
         owed.clone(),
@@ -231,14 +266,14 @@ async fn serve(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>, events
         track.clone(),
         addr,
     ));
-    read_commands(&stream, addr, shared, &events, out, credits_tx, &track).await;
+    read_commands(&mut r, addr, shared, &events, out, credits_tx, &track).await;
     writer.await;
     log::debug!("client {addr}: connection closed");
 }
 
 /// Parses commands and dispatches them, numbered, until EOF, QUIT or an error.
-async fn read_commands(
-    stream: &TcpStream,
+async fn read_commands<R: AsyncRead + Unpin>(
+    reader: &mut R,
     addr: SocketAddr,
     shared: &Shared,
     events: &Sender<Event>,
@@ -267,7 +302,6 @@ async fn read_commands(
         } else {
             (rt.client_idle_timeout_ms, "an idle connection")
         };
-        let mut reader = stream;
         let read = reader.read(&mut buf);
         let n = if limit == 0 {
             read.await
@@ -401,8 +435,11 @@ async fn read_commands(
     out.close_after(seq);
 }
 
-/// Writes replies in command order, as many per write as are ready.
-async fn write_replies(
+/// Writes replies in command order, as many per write as are ready, to `w`
+/// (`stream` is the socket, closed at the end).
+#[allow(clippy::too_many_arguments)]
+async fn write_replies<W: AsyncWrite + Unpin>(
+    mut w: W,
     stream: TcpStream,
     replies: Receiver<ClientOut>,
     credits: Receiver<()>,
@@ -450,7 +487,8 @@ async fn write_replies(
             account(&shared, addr, &mut done);
         }
         if !buf.is_empty() {
-            if (&stream).write_all(&buf).await.is_err() {
+            // flush: a TLS session may keep records back; a no-op on TCP.
+            if w.write_all(&buf).await.is_err() || w.flush().await.is_err() {
                 unwritten = written;
                 break 'conn;
             }

@@ -21,6 +21,7 @@ mod client_conn;
 mod event_loop;
 mod metrics_http;
 mod peer;
+pub mod tls;
 
 use crate::auth::{self, ClusterSecret};
 use crate::codec::{self, FRAME_SIZE_MAX_BYTES};
@@ -260,6 +261,8 @@ pub struct NodeOptions {
     /// Redis's protected mode: with no password for the default user,
     /// clients from addresses other than loopback are refused.
     pub protected_mode: bool,
+    /// TLS for the client port and the peer link (tls.rs); off by default.
+    pub tls: tls::TlsOptions,
     /// The runtime's bounds.
     pub runtime: RuntimeConfig,
 }
@@ -296,6 +299,7 @@ impl NodeOptions {
             log_level: log::LevelFilter::Info,
             acl: Arc::new(Acl::default()),
             protected_mode: true,
+            tls: tls::TlsOptions::default(),
             runtime: RuntimeConfig::default(),
         }
     }
@@ -538,6 +542,8 @@ pub(crate) struct Shared {
     pub shutdown_tx: channel::Sender<String>,
     /// Scripts loaded on this node (SCRIPT LOAD, EVAL), for EVALSHA.
     pub scripts: crate::commands::ScriptCache,
+    /// TLS configurations loaded from `opts.tls`'s files (None where off).
+    pub tls: tls::Tls,
 }
 
 /// Traffic with one peer.
@@ -826,6 +832,7 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
     opts.runtime.validate(&core_cfg)?;
     let node =
         Node::new(core_cfg, incarnation, opts.bootstrap).map_err(|e| RuntimeError::Config(e.0))?;
+    let tls = tls::Tls::load(&opts.tls).map_err(RuntimeError::Config)?;
     let placement = Placement::new(
         &opts.peers.keys().copied().collect::<Vec<_>>(),
         opts.replicas,
@@ -895,6 +902,7 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         client_sockets: Mutex::new(HashMap::new()),
         shutdown_tx,
         scripts: Default::default(),
+        tls,
         opts,
     });
     let o = &shared.opts;
@@ -907,10 +915,19 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         o.replicas,
         o.cluster_id
     );
-    if o.secret.is_none() {
+    if o.secret.is_none() && !o.tls.cluster {
         log::warn!(
             "no --secret-file: peers are not authenticated, so the peer port takes \
              connections from loopback only (docs/security.md)"
+        );
+    }
+    if o.tls.clients || o.tls.cluster {
+        log::info!(
+            "TLS: client port {}, peer link {} (certificate {}, CA {})",
+            if o.tls.clients { "TLS only" } else { "plain" },
+            if o.tls.cluster { "mutual TLS" } else { "plain" },
+            o.tls.cert_file,
+            if o.tls.ca_cert_file.is_empty() { "none" } else { &o.tls.ca_cert_file }
         );
     }
     if o.bootstrap {

@@ -18,7 +18,7 @@ use crate::codec::{
 use crate::core::NodeId;
 use async_std::channel::{self, Receiver, Sender};
 use async_std::future::timeout;
-use async_std::io::{ReadExt, WriteExt};
+use async_std::io::{Read as AsyncRead, ReadExt, Write as AsyncWrite, WriteExt};
 use async_std::net::{TcpListener, TcpStream};
 use async_std::task;
 use parking_lot::Mutex;
@@ -211,8 +211,8 @@ impl fmt::Display for DialError {
 }
 
 /// Reads until one frame is decoded.
-async fn read_frame(
-    stream: &TcpStream,
+async fn read_frame<S: AsyncRead + Unpin>(
+    stream: &mut S,
     decoder: &mut FrameDecoder,
     buf: &mut [u8],
 ) -> Result<Frame, String> {
@@ -220,7 +220,7 @@ async fn read_frame(
         if let Some(f) = decoder.next_frame().map_err(|e| e.to_string())? {
             return Ok(f);
         }
-        let n = (&*stream).read(buf).await.map_err(|e| e.to_string())?;
+        let n = stream.read(buf).await.map_err(|e| e.to_string())?;
         if n == 0 {
             return Err("connection closed during the handshake (the peer's log says why)".into());
         }
@@ -248,14 +248,21 @@ fn handshake_timeout(shared: &Shared) -> Duration {
     Duration::from_millis(shared.opts.runtime.handshake_timeout_ms)
 }
 
-/// Connects to `peer` and runs the dialer's half of the handshake; returns
-/// the stream, the peer's Hello and, on an authenticated link, the key that
-/// tags our frames.
+/// A peer link's stream after the TCP connect: the socket itself, or a TLS
+/// session over it (tls-cluster).
+enum Link {
+    Plain,
+    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
+}
+
+/// Connects to `peer` and runs the dialer's half of the handshake (inside
+/// TLS with tls-cluster); returns the socket, the link over it, the peer's
+/// Hello and, on an authenticated plain link, the key that tags our frames.
 async fn connect(
     peer: NodeId,
     addr: &str,
     shared: &Shared,
-) -> Result<(TcpStream, Hello, Option<FrameMac>), DialError> {
+) -> Result<(TcpStream, Link, Hello, Option<FrameMac>), DialError> {
     let rt = &shared.opts.runtime;
     let stream = match timeout(
         Duration::from_millis(rt.connect_timeout_ms),
@@ -273,16 +280,43 @@ async fn connect(
         }
     };
     let _ = stream.set_nodelay(true);
+    let Some(connector) = &shared.tls.peer_dial else {
+        let (theirs, mac) = dial_handshake(&mut stream.clone(), peer, shared, true).await?;
+        return Ok((stream, Link::Plain, theirs, mac));
+    };
+    let name = super::tls::server_name(addr).map_err(DialError::Io)?;
+    let mut tls = match timeout(
+        handshake_timeout(shared),
+        connector.connect(name, stream.clone()),
+    )
+    .await
+    {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(DialError::Io(format!("TLS handshake failed: {e}"))),
+        Err(_) => return Err(DialError::Io("no TLS handshake in time".into())),
+    };
+    // TLS authenticates every record: no frame tags on top.
+    let (theirs, _) = dial_handshake(&mut tls, peer, shared, false).await?;
+    Ok((stream, Link::Tls(Box::new(tls)), theirs, None))
+}
+
+/// The dialer's Hello, proof and checks on `stream`.
+async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: NodeId,
+    shared: &Shared,
+    tag_frames: bool,
+) -> Result<(Hello, Option<FrameMac>), DialError> {
+    let rt = &shared.opts.runtime;
     let ours = shared.hello(Some(peer));
     let out = encoded(&Frame::Hello(ours.clone())).map_err(DialError::Io)?;
     let exchange = async {
-        (&stream)
-            .write_all(&out)
+        write_flush(stream, &out)
             .await
             .map_err(|e| DialError::Io(e.to_string()))?;
         let mut decoder = FrameDecoder::new(HELLO_SIZE_MAX_BYTES);
         let mut buf = [0u8; 512];
-        let frame = read_frame(&stream, &mut decoder, &mut buf)
+        let frame = read_frame(stream, &mut decoder, &mut buf)
             .await
             .map_err(DialError::Io)?;
         let Frame::Hello(theirs) = frame else {
@@ -302,7 +336,7 @@ async fn connect(
         };
         // The acceptor proved it holds the secret first; then we do.
         let t = transcript(&ours, &theirs);
-        let proof = read_frame(&stream, &mut decoder, &mut buf)
+        let proof = read_frame(stream, &mut decoder, &mut buf)
             .await
             .map_err(DialError::Io)?;
         let Frame::Proof(proof) = proof else {
@@ -312,19 +346,25 @@ async fn connect(
             return Err(DialError::Handshake(HandshakeError::BadProof));
         }
         let out = encoded(&Frame::Proof(secret.proof(Role::Dialer, &t))).map_err(DialError::Io)?;
-        (&stream)
-            .write_all(&out)
+        write_flush(stream, &out)
             .await
             .map_err(|e| DialError::Io(e.to_string()))?;
-        Ok((theirs, Some(secret.session(&t))))
+        Ok((theirs, tag_frames.then(|| secret.session(&t))))
     };
     match timeout(handshake_timeout(shared), exchange).await {
-        Ok(r) => r.map(|(theirs, mac)| (stream, theirs, mac)),
+        Ok(r) => r,
         Err(_) => Err(DialError::Io(format!(
             "no handshake within handshake_timeout_ms = {}",
             rt.handshake_timeout_ms
         ))),
     }
+}
+
+/// Writes all of `bytes` and flushes (a TLS session may hold records back;
+/// a no-op on TCP).
+async fn write_flush<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) -> std::io::Result<()> {
+    s.write_all(bytes).await?;
+    s.flush().await
 }
 
 /// Keeps a link to `peer` up: connect, handshake, drain its send queue; on
@@ -347,7 +387,7 @@ pub(crate) async fn dial_loop(
     };
     while !shared.stopping() {
         match connect(peer, &addr, &shared).await {
-            Ok((stream, theirs, mac)) => {
+            Ok((stream, link, theirs, mac)) => {
                 backoff = min;
                 failures = 0;
                 gen += 1;
@@ -360,7 +400,16 @@ pub(crate) async fn dial_loop(
                 if events.send(up).await.is_err() {
                     return;
                 }
-                let why = drain(&stream, &queue, gen, mac, &shared, peer).await;
+                let why = match link {
+                    Link::Plain => {
+                        let (r, w) = (stream.clone(), stream.clone());
+                        drain(r, w, &stream, &queue, gen, mac, &shared, peer).await
+                    }
+                    Link::Tls(tls) => {
+                        let (r, w) = futures_lite::io::split(tls);
+                        drain(r, w, &stream, &queue, gen, mac, &shared, peer).await
+                    }
+                };
                 queue.close();
                 let _ = stream.shutdown(Shutdown::Both);
                 log::info!("connection to node {peer} at {addr} closed: {why}");
@@ -392,25 +441,33 @@ pub(crate) async fn dial_loop(
     }
 }
 
-/// Writes the queue's frames to `stream` until it fails; returns why it stopped.
-async fn drain(
+/// Writes the queue's frames to `w` until it fails; returns why it stopped.
+/// `r` is the link's read side, watched for the peer closing it; `stream`
+/// the socket, closed at the end.
+#[allow(clippy::too_many_arguments)]
+async fn drain<R, W>(
+    mut r: R,
+    mut w: W,
     stream: &TcpStream,
     queue: &Arc<SendQueue>,
     gen: u64,
     mut mac: Option<FrameMac>,
     shared: &Shared,
     peer: NodeId,
-) -> String {
+) -> String
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin,
+{
     // The acceptor never writes after its Hello: a read returning means the
     // connection is gone (or the peer broke the protocol).
     let reason = Arc::new(Mutex::new(None::<String>));
     let watcher = {
-        let stream = stream.clone();
         let reason = reason.clone();
         let queue = queue.clone();
         task::spawn(async move {
             let mut b = [0u8; 64];
-            let why = match (&stream).read(&mut b).await {
+            let why = match r.read(&mut b).await {
                 Ok(0) => "the peer closed it".to_string(),
                 Ok(_) => "the peer wrote on a send-only connection".to_string(),
                 Err(e) => format!("read error: {e}"),
@@ -433,7 +490,7 @@ async fn drain(
         let Some((frames, messages)) = queue.take(gen, &mut out, mac.as_mut()) else {
             continue;
         };
-        if let Err(e) = (&*stream).write_all(&out).await {
+        if let Err(e) = write_flush(&mut w, &out).await {
             break format!("write error: {e}");
         }
         Counters::add(&c.frames_sent, frames as u64);
@@ -579,8 +636,8 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, even
                 continue;
             }
         };
-        if shared.opts.secret.is_none() && !addr.ip().is_loopback() {
-            // Protected mode, as Redis has it: no secret, no strangers.
+        if shared.opts.secret.is_none() && shared.tls.peer_accept.is_none() && !addr.ip().is_loopback() {
+            // Protected mode, as Redis has it: no secret (nor mutual TLS), no strangers.
             Counters::inc(&c.peer_connections_refused_protected);
             if let (_, Some(n)) = shared.gate.strike_addr(addr.ip()) {
                 log::warn!(
@@ -648,8 +705,9 @@ impl Drop for HandshakeSlot<'_> {
 
 /// The acceptor's half of the handshake: returns the peer's Hello and, on an
 /// authenticated link, the key its frames are tagged with.
-async fn accept_handshake(
-    stream: &TcpStream,
+async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    tag_frames: bool,
     addr: SocketAddr,
     decoder: &mut FrameDecoder,
     buf: &mut [u8],
@@ -672,8 +730,7 @@ async fn accept_handshake(
     }
     let mut out = encoded(&Frame::Hello(ours.clone())).map_err(HandshakeFailure::Bad)?;
     let Some(secret) = &shared.opts.secret else {
-        (&*stream)
-            .write_all(&out)
+        write_flush(stream, &out)
             .await
             .map_err(|e| HandshakeFailure::Bad(e.to_string()))?;
         return Ok((theirs, None));
@@ -682,14 +739,13 @@ async fn accept_handshake(
     out.extend(
         encoded(&Frame::Proof(secret.proof(Role::Acceptor, &t))).map_err(HandshakeFailure::Bad)?,
     );
-    (&*stream)
-        .write_all(&out)
+    write_flush(stream, &out)
         .await
         .map_err(|e| HandshakeFailure::Bad(e.to_string()))?;
     let proof = read_frame(stream, decoder, buf).await;
     match proof {
         Ok(Frame::Proof(p)) if secret.verify(Role::Dialer, &t, &p) => {
-            Ok((theirs, Some(secret.session(&t))))
+            Ok((theirs, tag_frames.then(|| secret.session(&t))))
         }
         _ => {
             log::debug!(
@@ -710,7 +766,8 @@ enum HandshakeFailure {
     NodeBackedOff(NodeId, Duration, Option<u64>),
 }
 
-/// The acceptor's side: handshake, then receive frames and pass them on.
+/// The acceptor's side: (with tls-cluster, a TLS handshake, then) the
+/// handshake, then receive frames and pass them on.
 async fn serve_inbound(
     stream: TcpStream,
     addr: SocketAddr,
@@ -721,12 +778,61 @@ async fn serve_inbound(
     let mut slot = HandshakeSlot(Some(handshaking));
     let _guard = shared.register(&stream);
     let _ = stream.set_nodelay(true);
+    let Some(acceptor) = &shared.tls.peer_accept else {
+        serve_link(stream.clone(), &stream, true, addr, shared, events, slot).await;
+        return;
+    };
+    let limit = handshake_timeout(shared);
+    let tls = match super::tls::starts_with_tls(&stream, limit).await {
+        Ok(true) => match timeout(limit, acceptor.accept(stream.clone())).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+            Err(_) => Err("no TLS handshake in time".into()),
+        },
+        Ok(false) => Err(
+            "a plain-TCP peer on a TLS peer port (tls-cluster yes here: set it on every member)"
+                .into(),
+        ),
+        Err(e) => Err(e),
+    };
+    match tls {
+        // TLS authenticates every record: no frame tags on top.
+        Ok(tls) => serve_link(tls, &stream, false, addr, shared, events, slot).await,
+        Err(why) => {
+            slot.release();
+            Counters::inc(&shared.counters.bad_peer_connections);
+            let (d, log) = shared.gate.strike_addr(addr.ip());
+            if let Some(n) = log {
+                let backoff = if d.is_zero() {
+                    String::new()
+                } else {
+                    format!("; refusing {} for {} ms", addr.ip(), d.as_millis())
+                };
+                log::warn!(
+                    "peer connection from {addr}: {why}; closing{backoff}{}",
+                    suppressed(n)
+                );
+            }
+        }
+    }
+}
+
+/// Handshake on `link` (the socket, or TLS over it), then receive frames.
+async fn serve_link<S: AsyncRead + AsyncWrite + Unpin>(
+    mut link: S,
+    stream: &TcpStream,
+    tag_frames: bool,
+    addr: SocketAddr,
+    shared: &Arc<Shared>,
+    events: &Sender<Event>,
+    mut slot: HandshakeSlot<'_>,
+) {
     let c = &shared.counters;
     let mut decoder = FrameDecoder::new(HELLO_SIZE_MAX_BYTES);
     let mut buf = vec![0u8; shared.opts.runtime.peer_read_chunk_bytes];
     let result = timeout(
         handshake_timeout(shared),
-        accept_handshake(&stream, addr, &mut decoder, &mut buf, shared),
+        accept_handshake(&mut link, tag_frames, addr, &mut decoder, &mut buf, shared),
     )
     .await;
     slot.release();
@@ -792,7 +898,7 @@ async fn serve_inbound(
     };
     shared.gate.clear_addr(addr.ip());
     let node = theirs.node_id;
-    let _inbound = shared.register_inbound(node, &stream);
+    let _inbound = shared.register_inbound(node, stream);
     if events
         .send(Event::Inbound { node, delta: 1 })
         .await
@@ -804,7 +910,7 @@ async fn serve_inbound(
         decoder.set_mac(mac);
     }
     decoder.set_frame_size_max_bytes(shared.opts.runtime.frame_size_max_bytes);
-    let why = receive(&stream, &theirs, &mut decoder, &mut buf, shared, events).await;
+    let why = receive(&mut link, &theirs, &mut decoder, &mut buf, shared, events).await;
     match why {
         Received::Closed(why) => {
             log::info!("peer connection from node {node} at {addr} closed: {why}")
@@ -825,8 +931,8 @@ enum Received {
 }
 
 /// Reads frames until the connection ends or breaks the protocol.
-async fn receive(
-    stream: &TcpStream,
+async fn receive<S: AsyncRead + Unpin>(
+    stream: &mut S,
     theirs: &Hello,
     decoder: &mut FrameDecoder,
     buf: &mut [u8],
@@ -872,7 +978,7 @@ async fn receive(
                 return Received::Closed("node stopping".into());
             }
         }
-        match (&*stream).read(buf).await {
+        match stream.read(buf).await {
             Ok(0) => return Received::Closed("the peer closed it".into()),
             Ok(n) => {
                 Counters::add(&c.bytes_received, n as u64);

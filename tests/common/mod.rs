@@ -46,6 +46,9 @@ pub struct Cluster {
     extra: Vec<String>,
     /// (user, password) the harness's own clients AUTH with, if any.
     auth: Option<(String, String)>,
+    /// The CA file the harness's own clients trust, for nodes whose client
+    /// port speaks TLS only (`--tls-clients yes`).
+    tls_ca: Option<String>,
 }
 
 /// A port the OS says is free right now.
@@ -82,6 +85,22 @@ impl Cluster {
         extra: &[&str],
         auth: Option<(&str, &str)>,
     ) -> Cluster {
+        Cluster::start_full(n, replicas, extra, auth, None)
+    }
+
+    /// As [`Cluster::start_with`], for nodes whose client port speaks TLS:
+    /// the harness's clients connect with TLS, trusting `ca_file`.
+    pub fn start_tls(n: u32, replicas: usize, extra: &[&str], ca_file: &str) -> Cluster {
+        Cluster::start_full(n, replicas, extra, None, Some(ca_file))
+    }
+
+    fn start_full(
+        n: u32,
+        replicas: usize,
+        extra: &[&str],
+        auth: Option<(&str, &str)>,
+        tls_ca: Option<&str>,
+    ) -> Cluster {
         let ports = free_ports(2 * n as usize);
         let nodes = (1..=n)
             .map(|id| NodeProc {
@@ -101,6 +120,7 @@ impl Cluster {
             replicas,
             extra,
             auth: auth.map(|(u, p)| (u.to_string(), p.to_string())),
+            tls_ca: tls_ca.map(str::to_string),
         };
         for id in 1..=n {
             c.spawn(id, true);
@@ -119,7 +139,7 @@ impl Cluster {
         let start = Instant::now();
         let want = format!("peers_up:{}", self.nodes.len() - 1);
         let linked = |id: u32| {
-            Client::connect_timeout(self.addr(id), Duration::from_millis(500))
+            self.connect(id, Duration::from_millis(500))
                 .and_then(|mut c| {
                     self.login(&mut c)?;
                     c.info(None)
@@ -173,10 +193,9 @@ impl Cluster {
 
     /// Waits until node `id` answers PING (10 s at most).
     pub fn wait_ready(&self, id: u32) {
-        let addr = self.addr(id);
         let start = Instant::now();
         loop {
-            if let Ok(mut c) = Client::connect_timeout(addr, Duration::from_millis(500)) {
+            if let Ok(mut c) = self.connect(id, Duration::from_millis(500)) {
                 if self.login(&mut c).is_ok() && c.ping().is_ok() {
                     return;
                 }
@@ -209,7 +228,16 @@ impl Cluster {
 
     /// A client connected to node `id`.
     pub fn client(&self, id: u32) -> Client {
-        Client::connect(self.addr(id)).expect("connect")
+        self.connect(id, Duration::from_millis(synod::client::DEFAULT_TIMEOUT_MS))
+            .expect("connect")
+    }
+
+    /// A connection to node `id` (over TLS if the cluster's client ports speak it).
+    fn connect(&self, id: u32, timeout: Duration) -> Result<Client, synod::client::ClientError> {
+        match &self.tls_ca {
+            None => Client::connect_timeout(self.addr(id), timeout),
+            Some(ca) => Client::connect_tls(&self.addr(id).to_string(), timeout, ca),
+        }
     }
 
     /// SIGKILL node `id` and reap it.
