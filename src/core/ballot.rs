@@ -110,17 +110,19 @@ impl RoundClock {
         }
     }
 
-    /// Checks that a peer may raise the clock to `round` now: the raise must
-    /// fit in the budget (started at `max`, refilled at `per_sec`). Spends it
-    /// if it may; changes nothing if it may not.
+    /// Checks that a peer may raise the clock to `round` now: up to
+    /// `vouched` (a round enough members claimed, node.rs) for free, and the
+    /// raise beyond that must fit in the budget (started at `max`, refilled
+    /// at `per_sec`). Spends it if it may; changes nothing if it may not.
     pub fn check_raise(
         &mut self,
         round: u64,
+        vouched: u64,
         now_us: u64,
         max: u64,
         per_sec: u64,
     ) -> Result<(), String> {
-        let raise = round.saturating_sub(self.round);
+        let raise = round.saturating_sub(self.round.max(vouched));
         if raise == 0 {
             return Ok(());
         }
@@ -129,8 +131,9 @@ impl RoundClock {
         let budget = (u128::from(self.budget) + refill).min(u128::from(u64::MAX)) as u64;
         if raise > budget {
             return Err(format!(
-                "round {round} jumps {raise} past our clock {}, more than the {budget} rounds \
-                 peers may raise it by now (round_jump_max = {max}, round_raise_per_sec = {per_sec})",
+                "round {round} jumps {raise} past our clock {} (vouched for: {vouched}), more \
+                 than the {budget} rounds peers may raise it by now (round_jump_max = {max}, \
+                 round_raise_per_sec = {per_sec})",
                 self.round
             ));
         }
@@ -171,22 +174,33 @@ mod tests {
     #[test]
     fn peers_raise_the_clock_only_within_the_budget() {
         let mut clock = RoundClock::with_budget(100);
-        assert!(clock.check_raise(60, 0, 100, 10).is_ok());
+        assert!(clock.check_raise(60, 0, 0, 100, 10).is_ok());
         clock.observe(60);
         // 40 left: a raise of 50 is refused and changes nothing.
-        assert!(clock.check_raise(110, 0, 100, 10).is_err());
+        assert!(clock.check_raise(110, 0, 0, 100, 10).is_err());
         assert_eq!(clock.current(), 60);
         // Rounds at or below the clock cost nothing.
-        assert!(clock.check_raise(60, 0, 100, 10).is_ok());
+        assert!(clock.check_raise(60, 0, 0, 100, 10).is_ok());
         // One second later 10 more rounds are allowed: 50 in all.
-        assert!(clock.check_raise(110, 1_000_000, 100, 10).is_ok());
+        assert!(clock.check_raise(110, 0, 1_000_000, 100, 10).is_ok());
         clock.observe(110);
-        assert!(clock.check_raise(111, 1_000_000, 100, 10).is_err());
+        assert!(clock.check_raise(111, 0, 1_000_000, 100, 10).is_err());
         // In all, peers raise it by at most 100 + 10 per second.
-        assert!(clock.check_raise(10_101, 1_000_000_000, 100, 10).is_err());
-        assert!(clock.check_raise(10_100, 1_000_000_000, 100, 10).is_ok());
+        assert!(clock.check_raise(10_101, 0, 1_000_000_000, 100, 10).is_err());
+        assert!(clock.check_raise(10_100, 0, 1_000_000_000, 100, 10).is_ok());
         clock.observe(10_100);
-        assert!(clock.check_raise(10_101, 1_000_000_000, 100, 10).is_err());
+        assert!(clock.check_raise(10_101, 0, 1_000_000_000, 100, 10).is_err());
+    }
+
+    #[test]
+    fn a_vouched_round_is_free_and_the_budget_counts_from_it() {
+        let mut clock = RoundClock::with_budget(100);
+        // Far past the budget, but enough members vouched for 1,000,000.
+        assert!(clock.check_raise(1_000_000, 0, 0, 100, 10).is_err());
+        assert!(clock.check_raise(1_000_000, 1_000_000, 0, 100, 10).is_ok());
+        // Beyond the vouched round, the budget still applies (none spent yet).
+        assert!(clock.check_raise(1_000_100, 1_000_000, 0, 100, 10).is_ok());
+        assert!(clock.check_raise(1_000_101, 1_000_000, 0, 100, 10).is_err());
     }
 
     #[test]

@@ -154,6 +154,11 @@ pub struct PeerState {
     pub incarnation: Incarnation,
     /// Whether a connection is up.
     pub up: bool,
+    /// The highest round any of its messages named that passed every check
+    /// but the raise budget: what it says the cluster's clock has reached.
+    /// A round claimed by more members than may lie is vouched for
+    /// ([`Node::vouched_round`]).
+    pub claimed_round: u64,
 }
 
 /// Counters shown by INFO.
@@ -683,15 +688,53 @@ impl Node {
             return Err(Refusal::Bad("incarnation 0".into()));
         }
         self.check_sizes(&env.msg).map_err(Refusal::Bad)?;
+        let round = env.msg.max_round();
+        if let Some(p) = self.peers.get_mut(&env.from) {
+            p.claimed_round = p.claimed_round.max(round);
+        }
+        let (vouched, claimants) = self.vouched_round();
         let c = &self.cfg;
-        self.clock
-            .check_raise(
-                env.msg.max_round(),
-                self.now.mono_us,
-                c.round_jump_max,
-                c.round_raise_per_sec,
-            )
-            .map_err(Refusal::Bad)
+        match self.clock.check_raise(
+            round,
+            vouched,
+            self.now.mono_us,
+            c.round_jump_max,
+            c.round_raise_per_sec,
+        ) {
+            Ok(()) => Ok(()),
+            // Until enough members have named a round, a big one may be the
+            // cluster's real clock (we restarted into it): dropped, not
+            // punished; the peer's next message may be vouched for.
+            Err(why) if claimants < self.vouchers_needed() => Err(Refusal::Stale(format!(
+                "{why}; not yet vouched for by {} members",
+                self.vouchers_needed()
+            ))),
+            Err(why) => Err(Refusal::Bad(why)),
+        }
+    }
+
+    /// Members that must name a round before it counts as the cluster's:
+    /// one more than the liars a replica set tolerates (F + 1, at least 2),
+    /// so at least one of them is honest.
+    fn vouchers_needed(&self) -> usize {
+        ((self.placement.replicas() - 1) / 2 + 1).max(2)
+    }
+
+    /// The highest round that [`Node::vouchers_needed`] peers each claimed
+    /// (0 if fewer have claimed any), and how many peers claimed a round.
+    /// An honest member's clock only rose within its own raise budget, so a
+    /// lone liar cannot raise this past the honest members' clocks; a node
+    /// that restarted after a liar inflated them catches up to it at once.
+    pub(crate) fn vouched_round(&self) -> (u64, usize) {
+        let mut claims: Vec<u64> = self
+            .peers
+            .values()
+            .map(|p| p.claimed_round)
+            .filter(|&r| r > 0)
+            .collect();
+        claims.sort_unstable_by(|a, b| b.cmp(a));
+        let need = self.vouchers_needed();
+        (claims.get(need - 1).copied().unwrap_or(0), claims.len())
     }
 
     /// Keys, values, pages and crash vectors within the configured limits:

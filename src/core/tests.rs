@@ -52,6 +52,23 @@ fn node(id: NodeId) -> Node {
     node_of(id, &[1, 2, 3], true)
 }
 
+/// As [`node`], after each peer named round 1 (a Prepare of another key),
+/// as in any running cluster: a round past the budget is then a lie, not
+/// possibly the cluster's clock (`Node::vouched_round`).
+fn node_heard(id: NodeId) -> Node {
+    let mut n = node(id);
+    for p in [1, 2, 3] {
+        if p != id {
+            let msg = Message::Prepare {
+                key: b"heard".to_vec(),
+                ballot: b(1, p),
+            };
+            deliver(&mut n, p, msg);
+        }
+    }
+    n
+}
+
 fn step(n: &mut Node, mono_us: u64, input: Input) -> Effects {
     let mut out = Effects::default();
     n.handle(at(mono_us), input, &mut out);
@@ -279,14 +296,14 @@ fn a_message_from_a_newer_incarnation_is_recorded_then_answered() {
 
 #[test]
 fn a_round_jumping_past_round_jump_max_is_refused_and_reported() {
-    let mut n = node(2);
+    let mut n = node_heard(2);
     let far = b(
         n.config().round_jump_max + n.config().round_raise_per_sec,
         1,
     );
     let out = deliver(&mut n, 1, prepare(far));
     assert!(out.sends.is_empty());
-    assert_eq!(n.round_clock(), 0, "the clock did not move");
+    assert_eq!(n.round_clock(), 1, "the clock did not move");
     assert_eq!(
         out.misbehaving.len(),
         1,
@@ -300,12 +317,47 @@ fn a_round_jumping_past_round_jump_max_is_refused_and_reported() {
     assert_eq!(n.stats().messages_refused, 1);
 }
 
+/// The review's finding: a liar inflated the clocks, then node 1 restarted
+/// (clock 0, a fresh budget). The honest peers' rounds are far past its
+/// budget, yet it must not refuse them until the budget refills (years at
+/// the defaults): a round two peers vouch for is the cluster's.
+#[test]
+fn a_restarted_node_takes_a_round_enough_peers_vouch_for() {
+    let mut n = node_of(1, &[1, 2, 3], false);
+    let far = n.config().round_jump_max * 4;
+    // The first peer alone cannot tell it: dropped, not punished.
+    let out = deliver(&mut n, 2, prepare(b(far, 2)));
+    assert!(out.misbehaving.is_empty(), "{:?}", out.misbehaving);
+    assert_eq!(n.round_clock(), 0);
+    // A second peer names a round at least as high: both vouch for `far`.
+    let out = deliver(&mut n, 3, prepare(b(far + 10, 3)));
+    assert!(out.misbehaving.is_empty(), "{:?}", out.misbehaving);
+    assert_eq!(n.round_clock(), far + 10);
+    // And node 2's rounds pass again.
+    let out = deliver(&mut n, 2, prepare(b(far + 20, 2)));
+    assert!(out.misbehaving.is_empty(), "{:?}", out.misbehaving);
+    assert_eq!(n.round_clock(), far + 20);
+}
+
+/// One liar cannot vouch for itself: with the other peer at round 1, its
+/// huge rounds stay lies however often it repeats them.
+#[test]
+fn a_lone_liar_cannot_vouch_for_its_own_rounds() {
+    let mut n = node_heard(1);
+    let far = n.config().round_jump_max * 4;
+    for i in 0..5 {
+        let out = deliver(&mut n, 2, prepare(b(far + i, 2)));
+        assert_eq!(out.misbehaving.len(), 1, "lie {i} refused");
+    }
+    assert_eq!(n.round_clock(), 1);
+}
+
 /// The attack of issue 15: ~65,000 envelopes, each naming a round as far
 /// past the clock as allowed, drove it to u64::MAX and every write failed.
 /// Now the raise budget caps how far peers push it, and writes go on.
 #[test]
 fn a_member_cannot_exhaust_the_round_clock() {
-    let mut n = node(1);
+    let mut n = node_heard(1);
     let (max, rate) = (n.config().round_jump_max, n.config().round_raise_per_sec);
     let mut refused = 0;
     for i in 0..70_000u64 {
@@ -413,7 +465,7 @@ fn a_lineage_longer_than_the_bound_is_refused() {
 
 #[test]
 fn a_refused_message_does_not_teach_an_incarnation() {
-    let mut n = node(2);
+    let mut n = node_heard(2);
     let far = n.config().round_jump_max + n.config().round_raise_per_sec;
     let mut e = env(1, 2, prepare(b(far, 1)));
     e.from_incarnation = u64::MAX - 1;
