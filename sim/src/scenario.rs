@@ -140,6 +140,11 @@ pub struct NodeTiming {
     pub memory_max_bytes: u64,
     /// `noeviction`, `lru` or `lfu`.
     pub eviction: String,
+    /// The raise budget (Config::round_jump_max, round_raise_per_sec);
+    /// a scenario scales them down so seconds of simulated time stand for
+    /// the real defaults' years.
+    pub round_jump_max: u64,
+    pub round_raise_per_sec: u64,
 }
 
 /// The network: latency distribution, loss, duplication.
@@ -236,7 +241,17 @@ pub enum Action {
     /// crash vector). The others must
     /// refuse each lie, change nothing, and cut the liar off for a while
     /// (as the runtime closes its link), staying safe and live.
-    Lie { node: u32 },
+    /// With `raise`, a lie instead names rounds `raise` past the truth:
+    /// within the others' budget at first, so they take it and their clocks
+    /// inflate (until the budget runs out; `liar-restart.toml`).
+    /// With `ms`, the lies stop after that long.
+    Lie {
+        node: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        raise: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ms: Option<u64>,
+    },
     /// The next time `node` sends a Promise to `to`, it crashes right after
     /// sending it and restarts `restart_after_us` later; that moment is the
     /// trigger of the entries with `after_trigger_us`.
@@ -269,7 +284,7 @@ impl Action {
             | Action::Restart { node }
             | Action::Pause { node, .. }
             | Action::CrashMidAccept { node, .. }
-            | Action::Lie { node }
+            | Action::Lie { node, .. }
             | Action::Write { node, .. }
             | Action::Delete { node, .. }
             | Action::Read { node, .. }
@@ -350,6 +365,8 @@ impl Default for NodeTiming {
             tombstone_grace_ms: 600,
             memory_max_bytes: 0,
             eviction: "noeviction".into(),
+            round_jump_max: 1 << 48,
+            round_raise_per_sec: 1 << 30,
         }
     }
 }

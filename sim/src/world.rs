@@ -356,8 +356,12 @@ struct World {
     partition_seq: u64,
     /// Directed links whose messages are held back: [from][to].
     holding: Vec<Vec<bool>>,
-    /// The node that lies (`Action::Lie`), until the heal.
+    /// The node that lies (`Action::Lie`), until the heal, and by how many
+    /// rounds (None: far past any budget).
     liar: Option<u32>,
+    lie_raise: Option<u64>,
+    /// When the lies stop (None: at the heal).
+    lie_until: Option<u64>,
     /// [from][to]: messages from `from` are refused by `to` until this
     /// time (µs), as the runtime closes a lying peer's link and backs off.
     refused_until: Vec<Vec<u64>>,
@@ -518,6 +522,8 @@ impl World {
             partition_seq: 0,
             holding: vec![vec![false; m + 1]; m + 1],
             liar: None,
+            lie_raise: None,
+            lie_until: None,
             refused_until: vec![vec![0; m + 1]; m + 1],
             held: Vec::new(),
             sent_count: 0,
@@ -634,6 +640,8 @@ impl World {
         cfg.housekeeping_interval_ms = self.sc.node.housekeeping_interval_ms;
         cfg.tombstone_grace_ms = self.sc.node.tombstone_grace_ms;
         cfg.memory_max_bytes = self.sc.node.memory_max_bytes;
+        cfg.round_jump_max = self.sc.node.round_jump_max;
+        cfg.round_raise_per_sec = self.sc.node.round_raise_per_sec;
         cfg.eviction = synod::core::Eviction::from_name(&self.sc.node.eviction).unwrap_or_default();
         cfg.rng_seed = stream_seed(self.seed, Stream::Node { id, life });
         cfg.trace = true;
@@ -863,6 +871,18 @@ impl World {
     /// (keys stay the workload's own, which the checker indexes).
     fn lie(&mut self, env: &mut Envelope) {
         self.stats.lies += 1;
+        if let Some(by) = self.lie_raise {
+            // Inflating: a Prepare or Read at a round `by` past the truth, as
+            // a coordinator with a broken clock would send; the receivers take
+            // it (it fits their budget) and their clocks inflate. Nothing
+            // else changes: a lie about an Accept's or Confirm's ballot is a
+            // Byzantine coordinator, which Paxos does not survive (out of
+            // scope, docs/security.md).
+            if let Message::Prepare { ballot, .. } | Message::Read { ballot, .. } = &mut env.msg {
+                ballot.round = ballot.round.saturating_add(by);
+            }
+            return;
+        }
         let far = |b: &mut synod::core::Ballot| b.round = b.round.saturating_add(1 << 60);
         match &mut env.msg {
             Message::Prepare { ballot, .. }
@@ -979,7 +999,9 @@ impl World {
         // dropped for 50 ms (the scenarios' timeouts are ~25x shorter than
         // the runtime's), and the heal ends it with every other fault.
         for (from, why) in fx.misbehaving.drain(..) {
-            if self.liar != Some(from) {
+            // (The liar's own core never saw its lies, so it may take the
+            // honest peers' inflated rounds for lies: a faulty node's view.)
+            if self.liar != Some(from) && self.liar != Some(id) {
                 let v = crate::invariants::Violation {
                     invariant: "honest peers are never refused",
                     detail: format!("node {id} refused honest node {from}: {why}"),
@@ -1193,7 +1215,11 @@ impl World {
     /// The network takes a message (sent now, or earlier if it was held
     /// back): lose it, delay it, maybe duplicate it.
     fn transmit(&mut self, mut env: Envelope, sent: Sent) {
-        if self.liar == Some(env.from) && !self.healed && self.net_rng.random_bool(0.1) {
+        if self.liar == Some(env.from)
+            && !self.healed
+            && self.lie_until.is_none_or(|t| self.now < t)
+            && self.net_rng.random_bool(0.1)
+        {
             self.lie(&mut env);
         }
         let (from, to) = (env.from as usize, env.to as usize);
@@ -2663,8 +2689,10 @@ impl World {
             Action::CrashMidAccept { node, deliver } => {
                 self.nodes[node as usize].crash_mid_accept = Some(deliver);
             }
-            Action::Lie { node } => {
+            Action::Lie { node, raise, ms } => {
                 self.liar = Some(node);
+                self.lie_raise = raise;
+                self.lie_until = ms.map(|ms| self.now + ms * 1_000);
                 self.note_fault("lie", &format!("node {node} starts lying"));
             }
         }

@@ -89,3 +89,19 @@ fn a_lying_member_is_refused_and_the_others_stay_safe_and_live() {
     assert!(lies > 100, "only {lies} lies told");
     assert!(refused > 50, "only {refused} of {lies} lies refused");
 }
+
+/// The review's finding (docs/security.md): a member inflated the others'
+/// clocks within their raise budget; node 1 then restarted with a fresh
+/// budget far below the cluster's rounds. It must take the round its peers
+/// vouch for, catch up and coordinate, never refusing an honest peer (the
+/// world checks "honest peers are never refused"). Before the fix every
+/// seed failed that check at node 1's first KeyPage.
+#[test]
+fn a_node_restarting_after_a_liar_inflated_the_clocks_catches_up_at_once() {
+    let sc = common::scenario("liar-restart");
+    for seed in 0..30 {
+        let r = common::run_passing("liar-restart", &sc, seed);
+        assert!(r.stats.recoveries >= 1, "seed {seed}: node 1 never caught up");
+        assert!(r.stats.lies > 0, "seed {seed}: nothing inflated");
+    }
+}

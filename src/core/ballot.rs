@@ -83,8 +83,11 @@ pub struct RoundClock {
     round: u64,
     /// Rounds peers may still raise the clock by; refilled over time.
     budget: u64,
-    /// When `budget` was last refilled (µs, the driver's monotonic clock).
-    refilled_at_us: u64,
+    /// When `budget` was last refilled (µs, the driver's monotonic clock);
+    /// None until the first raise: a driver's clock need not start at 0 with
+    /// the node (the simulator's runs on across restarts), and a restarted
+    /// node's budget must not count the time before it started.
+    refilled_at_us: Option<u64>,
 }
 
 impl RoundClock {
@@ -93,7 +96,7 @@ impl RoundClock {
         RoundClock {
             round: 0,
             budget,
-            refilled_at_us: 0,
+            refilled_at_us: None,
         }
     }
 
@@ -126,7 +129,7 @@ impl RoundClock {
         if raise == 0 {
             return Ok(());
         }
-        let elapsed = now_us.saturating_sub(self.refilled_at_us);
+        let elapsed = now_us.saturating_sub(self.refilled_at_us.unwrap_or(now_us));
         let refill = u128::from(elapsed) * u128::from(per_sec) / 1_000_000;
         let budget = (u128::from(self.budget) + refill).min(u128::from(u64::MAX)) as u64;
         if raise > budget {
@@ -138,7 +141,7 @@ impl RoundClock {
             ));
         }
         self.budget = budget - raise;
-        self.refilled_at_us = self.refilled_at_us.max(now_us);
+        self.refilled_at_us = Some(self.refilled_at_us.map_or(now_us, |t| t.max(now_us)));
         Ok(())
     }
 
