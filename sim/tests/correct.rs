@@ -101,7 +101,10 @@ fn a_node_restarting_after_a_liar_inflated_the_clocks_catches_up_at_once() {
     let sc = common::scenario("liar-restart");
     for seed in 0..30 {
         let r = common::run_passing("liar-restart", &sc, seed);
-        assert!(r.stats.recoveries >= 1, "seed {seed}: node 1 never caught up");
+        assert!(
+            r.stats.recoveries >= 1,
+            "seed {seed}: node 1 never caught up"
+        );
         assert!(r.stats.lies > 0, "seed {seed}: nothing inflated");
     }
 }

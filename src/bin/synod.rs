@@ -400,13 +400,13 @@ fn talk(target: &Target, f: impl FnOnce(&mut Client) -> Result<String, ClientErr
         target.timeout_ms,
         target.tls_ca_cert_file.as_deref(),
     )
-        .map_err(|e| format!("cannot connect to {}: {e}", target.node))
-        .and_then(|mut c| {
-            f(&mut c).map_err(|e| match e {
-                ClientError::Server(s) => format!("(error) {s}"),
-                e => format!("{}: {e}", target.node),
-            })
-        });
+    .map_err(|e| format!("cannot connect to {}: {e}", target.node))
+    .and_then(|mut c| {
+        f(&mut c).map_err(|e| match e {
+            ClientError::Server(s) => format!("(error) {s}"),
+            e => format!("{}: {e}", target.node),
+        })
+    });
     match result {
         Ok(line) => {
             println!("{line}");

@@ -189,10 +189,14 @@ mod tests {
         clock.observe(110);
         assert!(clock.check_raise(111, 0, 1_000_000, 100, 10).is_err());
         // In all, peers raise it by at most 100 + 10 per second.
-        assert!(clock.check_raise(10_101, 0, 1_000_000_000, 100, 10).is_err());
+        assert!(clock
+            .check_raise(10_101, 0, 1_000_000_000, 100, 10)
+            .is_err());
         assert!(clock.check_raise(10_100, 0, 1_000_000_000, 100, 10).is_ok());
         clock.observe(10_100);
-        assert!(clock.check_raise(10_101, 0, 1_000_000_000, 100, 10).is_err());
+        assert!(clock
+            .check_raise(10_101, 0, 1_000_000_000, 100, 10)
+            .is_err());
     }
 
     #[test]

@@ -927,7 +927,11 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
             if o.tls.clients { "TLS only" } else { "plain" },
             if o.tls.cluster { "mutual TLS" } else { "plain" },
             o.tls.cert_file,
-            if o.tls.ca_cert_file.is_empty() { "none" } else { &o.tls.ca_cert_file }
+            if o.tls.ca_cert_file.is_empty() {
+                "none"
+            } else {
+                &o.tls.ca_cert_file
+            }
         );
     }
     if o.bootstrap {

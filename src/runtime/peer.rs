@@ -636,7 +636,10 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, even
                 continue;
             }
         };
-        if shared.opts.secret.is_none() && shared.tls.peer_accept.is_none() && !addr.ip().is_loopback() {
+        if shared.opts.secret.is_none()
+            && shared.tls.peer_accept.is_none()
+            && !addr.ip().is_loopback()
+        {
             // Protected mode, as Redis has it: no secret (nor mutual TLS), no strangers.
             Counters::inc(&c.peer_connections_refused_protected);
             if let (_, Some(n)) = shared.gate.strike_addr(addr.ip()) {

@@ -206,10 +206,7 @@ pub(crate) async fn starts_with_tls(stream: &TcpStream, limit: Duration) -> Resu
         Ok(Ok(1)) => Ok(first[0] == TLS_HANDSHAKE_RECORD),
         Ok(Ok(_)) => Err("closed before a TLS handshake".into()),
         Ok(Err(e)) => Err(format!("read error before the TLS handshake: {e}")),
-        Err(_) => Err(format!(
-            "no TLS handshake within {} ms",
-            limit.as_millis()
-        )),
+        Err(_) => Err(format!("no TLS handshake within {} ms", limit.as_millis())),
     }
 }
 
@@ -228,17 +225,16 @@ pub(crate) async fn accept_client(
         let _ = (&*stream)
             .write_all(PLAIN_CLIENT_ON_TLS_PORT.as_bytes())
             .await;
-        return Err("a plain-TCP client on the TLS-only client port (tls-clients yes); \
+        return Err(
+            "a plain-TCP client on the TLS-only client port (tls-clients yes); \
                     told it to use TLS"
-            .into());
+                .into(),
+        );
     }
     match async_std::future::timeout(limit, acceptor.accept(stream.clone())).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
-        Err(_) => Err(format!(
-            "no TLS handshake within {} ms",
-            limit.as_millis()
-        )),
+        Err(_) => Err(format!("no TLS handshake within {} ms", limit.as_millis())),
     }
 }
 
@@ -268,7 +264,8 @@ pub fn generate(hosts: &[String]) -> Result<GeneratedCerts, String> {
     let ca_key = KeyPair::generate().map_err(err)?;
     let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
     let mut leaf = CertificateParams::new(hosts.to_vec()).map_err(err)?;
-    leaf.distinguished_name.push(DnType::CommonName, "synod node");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "synod node");
     leaf.extended_key_usages = vec![
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
