@@ -189,3 +189,46 @@ fn the_peer_port_refuses_plain_peers_and_certificates_of_another_ca() {
     c.client(2).set(b"after", b"yes").unwrap();
     assert_eq!(c.client(3).get(b"after").unwrap(), Some(b"yes".to_vec()));
 }
+
+/// The routed client over TLS (`synod::client::Cluster::connect_tls`) fails
+/// over as it does on plain TCP: with a key's home killed, the TLS session
+/// to it is seen closed before a command is sent on it (not after, when a
+/// write's outcome would be unknown), and each key's reads and writes go to
+/// its next replica over a TLS connection of their own.
+#[test]
+fn a_routed_tls_client_fails_over_when_the_home_is_down() {
+    let dir = certs("routed");
+    let mut c = tls_cluster(&dir);
+    let addrs: Vec<String> = (1..=3).map(|id| c.addr(id).to_string()).collect();
+    let timeout = Duration::from_millis(synod::client::DEFAULT_TIMEOUT_MS);
+    let mut routed =
+        synod::client::Cluster::connect_tls(&addrs, timeout, &file(&dir, "ca.crt")).unwrap();
+    let placement = synod::core::Placement::new(&[1, 2, 3], 3);
+    let keys: Vec<String> = (0..500)
+        .map(|i| format!("fo{i}"))
+        .filter(|k| placement.replicas_of(k.as_bytes())[0] == 1)
+        .take(8)
+        .collect();
+    assert_eq!(keys.len(), 8);
+    for k in &keys {
+        routed.set(k.as_bytes(), b"before").unwrap();
+    }
+    c.kill(1);
+    for k in &keys {
+        // A write first: it must not be sent on the dead home's session.
+        routed.set(k.as_bytes(), b"after").unwrap();
+        assert_eq!(
+            routed.get(k.as_bytes()).unwrap(),
+            Some(b"after".to_vec()),
+            "{k}"
+        );
+        assert!(routed.del(k.as_bytes()).unwrap(), "{k}");
+    }
+    for k in &keys {
+        assert_eq!(c.client(2).get(k.as_bytes()).unwrap(), None, "{k}");
+    }
+    // Plain TCP is not used on the way: the nodes counted no bad client.
+    for id in 2..=3 {
+        assert_eq!(info_u64(&c, id, "bad_client_connections"), 0);
+    }
+}
