@@ -93,8 +93,11 @@ client_flags() { ((TLS)) && echo --tls-ca-cert-file "$DIR/tls/ca.crt" || true; }
 wait_ready() { # wait_ready ID
   local id="$1" i
   for ((i = 0; i < 100; i++)); do
+    # A node with requirepass answers NOAUTH: it is up (the CLI has no AUTH).
+    local out
     # shellcheck disable=SC2046
-    if "$BIN" ping --node "127.0.0.1:$((CLIENT_BASE + id))" $(client_flags) >/dev/null 2>&1; then return 0; fi
+    out="$("$BIN" ping --node "127.0.0.1:$((CLIENT_BASE + id))" $(client_flags) 2>&1 || true)"
+    if [[ "$out" == PONG* || "$out" == *NOAUTH* ]]; then return 0; fi
     alive "$id" || { tail -n 5 "$DIR/node$id.log" >&2; die "node $id exited during start-up (log: $DIR/node$id.log)"; }
     sleep 0.1
   done
