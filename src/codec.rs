@@ -34,7 +34,8 @@ pub const MAGIC: u32 = 0x5359_4E44;
 /// 6: a record's contents are typed (`Data`: a string or a packed
 /// collection), one tag byte before the bytes.
 /// 7: an Accept may name its value by ballot (`held`); Nack(ValueMissing).
-pub const PROTOCOL_VERSION: u16 = 7;
+/// 8: every envelope carries its sender's membership epoch; Message::Epoch.
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -691,6 +692,20 @@ mod tests {
                 proptest::option::of(arb_bytes())
             )
                 .prop_map(|(req, keys, next)| Message::KeyList { req, keys, next }),
+            (
+                any::<u64>(),
+                proptest::collection::vec(any::<NodeId>(), 0..5),
+                proptest::option::of(proptest::collection::vec(any::<NodeId>(), 0..5)),
+                proptest::collection::vec(any::<NodeId>(), 0..3),
+            )
+                .prop_map(|(epoch, members, old, moved)| Message::Epoch {
+                    membership: Box::new(crate::core::Membership {
+                        epoch,
+                        members,
+                        old,
+                        moved,
+                    }),
+                }),
         ]
     }
 
@@ -712,6 +727,7 @@ mod tests {
                     from_incarnation,
                     to,
                     to_incarnation,
+                    epoch: from_incarnation ^ 0x55,
                     msg,
                 },
             )
@@ -789,7 +805,8 @@ mod tests {
             | Message::ListKeys { .. }
             | Message::Read { .. }
             | Message::ReadReply { .. }
-            | Message::KeyList { .. } => {}
+            | Message::KeyList { .. }
+            | Message::Epoch { .. } => {}
         }
     }
 
@@ -849,6 +866,7 @@ mod tests {
                 from_incarnation: 2,
                 to: 3,
                 to_incarnation: 4,
+                epoch: 0,
                 msg: Message::Accept {
                     key: b"k".to_vec(),
                     ballot: Ballot::new(5, 1, 2),
@@ -926,6 +944,7 @@ mod tests {
             from_incarnation: 1,
             to: 2,
             to_incarnation: 1,
+            epoch: 0,
             msg: Message::Accept {
                 key: vec![],
                 ballot: Ballot::ZERO,

@@ -211,6 +211,7 @@ pub fn seed_batch(msg: Message) -> Vec<u8> {
         from_incarnation: 5,
         to: 1,
         to_incarnation: 5,
+        epoch: 0,
         msg,
     };
     let mut out = Vec::new();

@@ -55,6 +55,7 @@ fn overwrite(from: u32, inc: u64, to: u32, to_inc: u64, key: &[u8], value: &[u8]
         from_incarnation: inc,
         to,
         to_incarnation: to_inc,
+        epoch: 0,
         msg,
     };
     Frame::Batch(vec![
@@ -191,6 +192,7 @@ impl Rogue {
             from_incarnation: self.inc,
             to,
             to_incarnation: to_inc,
+            epoch: 0,
             msg,
         }
     }

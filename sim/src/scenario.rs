@@ -19,6 +19,10 @@ pub struct Scenario {
     pub swarm: bool,
     /// M: nodes in the cluster (ids 1..=M).
     pub nodes: u32,
+    /// Spare nodes (ids M+1..=M+spare_nodes), started and added to the
+    /// cluster by membership changes (`add-node`, `replace-node`, and
+    /// `faults.membership_every_ms`).
+    pub spare_nodes: u32,
     /// N: replicas per key.
     pub replicas: usize,
     /// Concurrent clients, each with one operation outstanding at a time.
@@ -189,6 +193,10 @@ pub struct Faults {
     /// Each node's clocks run fast or slow by up to ± this (parts per million):
     /// its timers fire early or late.
     pub drift_max_ppm: u64,
+    /// Mean time between membership changes (add a spare node, remove a
+    /// member, or replace one with a spare), each started through a random
+    /// member as `synod admin` would, when no change is running. 0: none.
+    pub membership_every_ms: u64,
 }
 
 /// A fault at a fixed time, or at a fixed delay after the trigger (the
@@ -269,6 +277,15 @@ pub enum Action {
     Read { node: u32, key: usize },
     /// A scripted client runs `KEYS *` through `node`.
     Keys { node: u32 },
+    /// Membership change: the next spare node starts (empty) and is added
+    /// to the cluster (`synod admin add-node`, through a random member).
+    AddNode,
+    /// Membership change: `node` is removed from the cluster (`synod admin
+    /// remove-node`).
+    RemoveNode { node: u32 },
+    /// Membership change: `node` is replaced by the next spare node (`synod
+    /// admin replace-node`).
+    ReplaceNode { node: u32 },
 }
 
 impl Action {
@@ -279,7 +296,8 @@ impl Action {
             Action::Cut { from, to, .. } | Action::Hold { from, to } => {
                 from.iter().chain(to).copied().collect()
             }
-            Action::Heal | Action::Release => vec![],
+            Action::Heal | Action::Release | Action::AddNode => vec![],
+            Action::RemoveNode { node } | Action::ReplaceNode { node } => vec![*node],
             Action::Crash { node }
             | Action::Restart { node }
             | Action::Pause { node, .. }
@@ -300,6 +318,7 @@ impl Default for Scenario {
             name: "default".into(),
             swarm: false,
             nodes: 3,
+            spare_nodes: 0,
             replicas: 3,
             clients: 4,
             ops: 200,
@@ -397,6 +416,7 @@ impl Default for Faults {
             pause_ms: 5,
             skew_max_ms: 0,
             drift_max_ppm: 0,
+            membership_every_ms: 0,
         }
     }
 }
@@ -516,6 +536,12 @@ impl Scenario {
             s.mix.watch_multi = r.random_range(0..=2);
             s.mix.cross_multi = u32::from(r.random_bool(0.3));
         }
+        // Membership changes (issue 19), drawn last: on one seed in three,
+        // nodes are added, removed and replaced during the faults.
+        if r.random_bool(1.0 / 3.0) {
+            s.spare_nodes = r.random_range(1..=3);
+            s.faults.membership_every_ms = [40, 100, 200][r.random_range(0..3)];
+        }
         s
     }
 
@@ -542,8 +568,11 @@ impl Scenario {
         if self.swarm {
             return Ok(());
         }
-        if self.nodes == 0 || self.nodes > 64 {
-            return Err(format!("nodes = {} must be in 1..=64", self.nodes));
+        if self.nodes == 0 || self.nodes > 64 || self.spare_nodes > 64 {
+            return Err(format!(
+                "nodes = {} must be in 1..=64 (and spare_nodes = {} at most 64)",
+                self.nodes, self.spare_nodes
+            ));
         }
         if self.replicas == 0 || self.replicas > self.nodes as usize {
             return Err(format!(
@@ -612,10 +641,11 @@ impl Scenario {
                 }
             }
             let nodes = s.action.nodes();
-            if let Some(n) = nodes.iter().find(|&&n| n == 0 || n > self.nodes) {
+            let total = self.nodes + self.spare_nodes;
+            if let Some(n) = nodes.iter().find(|&&n| n == 0 || n > total) {
                 return Err(format!(
-                    "schedule at {} ms names node {n}, not in 1..={}",
-                    s.at_ms, self.nodes
+                    "schedule at {} ms names node {n}, not in 1..={total}",
+                    s.at_ms
                 ));
             }
         }

@@ -32,8 +32,8 @@ use std::fmt::Write as _;
 use synod::commands::{self, CallCtx, CoreCall, Plan, ScanCursors, Session, Step};
 use synod::core::types::ERR_WRONGTYPE;
 use synod::core::{
-    Command, Config, DeliberateBug, Effects, Envelope, Input, Message, Node, Now, Outcome,
-    Placement, Reply, SystemOp, Trace,
+    Command, Config, DeliberateBug, Effects, Envelope, Input, Membership, Message, Node, Now,
+    Outcome, Placement, Reply, SystemOp, Trace, MEMBERSHIP_KEY,
 };
 use synod::resp::Reply as Resp;
 
@@ -114,6 +114,10 @@ pub struct Stats {
     /// Messages a liar (`Action::Lie`) corrupted, and lies the others refused.
     pub lies: u64,
     pub lies_refused: u64,
+    /// Membership changes started (and refused), and epochs reached.
+    pub membership_changes: u64,
+    pub membership_refused: u64,
+    pub membership_epoch: u64,
 }
 
 /// The result of one run.
@@ -261,6 +265,7 @@ enum Ev {
     Scheduled {
         index: usize,
     },
+    MembershipRandom,
     Heal,
     Deadline,
 }
@@ -347,6 +352,12 @@ struct World {
     free: Vec<u32>,
     nodes: Vec<NodeSlot>,
     members: Vec<u32>,
+    /// Node slots: members plus spares (ids 1..=total).
+    total: u32,
+    /// The next spare node to add.
+    next_spare: u32,
+    /// Membership changes in flight: admin request id -> what.
+    admin: BTreeMap<u64, String>,
     keys: Vec<Vec<u8>>,
     key_names: Vec<String>,
     replica_sets: Vec<Vec<u32>>,
@@ -400,7 +411,7 @@ struct World {
     values: Values,
     fx: Effects,
     touched: Vec<u32>,
-    drop_kind: [f64; 13],
+    drop_kind: [f64; 14],
     stats: Stats,
     trace_on: bool,
     timeline_on: bool,
@@ -425,10 +436,11 @@ fn kind_index(m: &Message) -> usize {
         Message::KeyList { .. } => 10,
         Message::Read { .. } => 11,
         Message::ReadReply { .. } => 12,
+        Message::Epoch { .. } => 13,
     }
 }
 
-const KINDS: [&str; 13] = [
+const KINDS: [&str; 14] = [
     "Prepare",
     "Promise",
     "Accept",
@@ -442,7 +454,14 @@ const KINDS: [&str; 13] = [
     "KeyList",
     "Read",
     "ReadReply",
+    "Epoch",
 ];
+
+/// The key index of a key the workload made ("k12" -> 12); None for the
+/// membership register, which no client touches.
+fn workload_key(key: &[u8]) -> Option<u32> {
+    (!key.is_empty() && key != MEMBERSHIP_KEY).then(|| key_index(key))
+}
 
 /// The key index of a key the workload made ("k12" -> 12).
 fn key_index(key: &[u8]) -> u32 {
@@ -456,7 +475,8 @@ fn key_index(key: &[u8]) -> u32 {
 impl World {
     fn new(opts: &Options, sc: Scenario, record: bool) -> Result<World, String> {
         let seed = opts.seed;
-        let m = sc.nodes as usize;
+        let total = sc.nodes + sc.spare_nodes;
+        let m = total as usize;
         let members: Vec<u32> = (1..=sc.nodes).collect();
         let placement = Placement::new(&members, sc.replicas);
         let keys: Vec<Vec<u8>> = (0..sc.keys).map(|i| format!("k{i}").into_bytes()).collect();
@@ -467,7 +487,7 @@ impl World {
         let replica_sets = keys.iter().map(|k| placement.replicas_of(k)).collect();
         let mut clock_rng = stream(seed, Stream::Clocks);
         let mut nodes = Vec::with_capacity(m + 1);
-        for _ in 0..=sc.nodes {
+        for _ in 0..=total {
             let skew = sc.faults.skew_max_ms as i64;
             let drift = sc.faults.drift_max_ppm.min(900_000) as i64;
             let clock = Clock {
@@ -495,7 +515,7 @@ impl World {
                 crash_after_promise: None,
             });
         }
-        let mut drop_kind = [0.0; 13];
+        let mut drop_kind = [0.0; 14];
         for (name, p) in &sc.net.drop_kind {
             let Some(i) = KINDS.iter().position(|k| k == name) else {
                 return Err(format!(
@@ -504,7 +524,14 @@ impl World {
             };
             drop_kind[i] = *p;
         }
-        let quorum = (sc.replicas / 2 + 1) as u32;
+        // With membership changes, replica sets change during the run and a
+        // count of holders no longer tells a quorum: chosen values are then
+        // taken from the coordinators' traces only.
+        let quorum = if sc.spare_nodes > 0 || sc.faults.membership_every_ms > 0 {
+            u32::MAX
+        } else {
+            (sc.replicas / 2 + 1) as u32
+        };
         let mut w = World {
             seed,
             bug: opts.bug,
@@ -515,6 +542,9 @@ impl World {
             free: Vec::new(),
             nodes,
             members,
+            total,
+            next_spare: sc.nodes + 1,
+            admin: BTreeMap::new(),
             key_names,
             replica_sets,
             blocked: vec![vec![0; m + 1]; m + 1],
@@ -570,7 +600,7 @@ impl World {
         };
         if record {
             w.rec = Some(Box::new(Recording::new(
-                w.sc.nodes,
+                w.total,
                 w.key_names.clone(),
                 w.replica_sets.clone(),
                 w.clients.len(),
@@ -610,6 +640,10 @@ impl World {
             let at = w.exp_delay(f.pause_every_ms * 1_000);
             w.push(at, Ev::PauseRandom);
         }
+        if f.membership_every_ms > 0 && w.sc.nodes > 0 {
+            let at = w.exp_delay(f.membership_every_ms * 1_000);
+            w.push(at, Ev::MembershipRandom);
+        }
         for i in 0..w.sc.schedule.len() {
             if w.sc.schedule[i].after_trigger_us.is_none() {
                 let at = w.sc.schedule[i].at_ms * 1_000;
@@ -628,6 +662,16 @@ impl World {
 
     fn config(&self, id: u32) -> Config {
         let mut cfg = Config::new(id, self.members.clone());
+        // A node (re)starts in the newest epoch any live node is in, as an
+        // operator's file would name it; a spare starts knowing nothing.
+        let latest = self.latest_membership();
+        if latest.epoch > 0 || id > self.sc.nodes {
+            cfg.membership = Some(if id > self.sc.nodes && !latest.includes(id) {
+                Membership::default()
+            } else {
+                latest
+            });
+        }
         cfg.replicas = self.sc.replicas;
         cfg.phase_timeout_ms = self.sc.node.phase_timeout_ms;
         cfg.retry_budget_ms = self.sc.node.retry_budget_ms;
@@ -862,6 +906,7 @@ impl World {
             Ev::Restart { node } => self.restart(node),
             Ev::PauseRandom => self.pause_random(),
             Ev::Scheduled { index } => self.scheduled(index),
+            Ev::MembershipRandom => self.membership_random(),
             Ev::Heal => self.heal(),
             Ev::Deadline => self.deadline(),
         }
@@ -948,8 +993,8 @@ impl World {
             let ev = if dup { "deliver-dup" } else { "deliver" };
             self.record_msg(&env, sent, ev, None);
         }
-        if !env.msg.key().is_empty() {
-            self.touched.push(key_index(env.msg.key()));
+        if let Some(k) = workload_key(env.msg.key()) {
+            self.touched.push(k);
         }
         self.handle(to, Input::Peer(env));
     }
@@ -991,6 +1036,10 @@ impl World {
         }
         self.after_handle(id, &mut fx, what);
         self.fx = fx;
+        if self.probes_done && !self.finished && self.admin.is_empty() {
+            // A membership change may end after the probes.
+            self.maybe_finish();
+        }
     }
 
     fn after_handle(&mut self, id: u32, fx: &mut Effects, what: &'static str) {
@@ -1015,6 +1064,11 @@ impl World {
         // Ghost state first: Accepts sent and values chosen at this coordinator.
         for t in fx.trace.drain(..) {
             let r = match t {
+                Trace::AcceptSent { key, .. } | Trace::Chosen { key, .. }
+                    if key == MEMBERSHIP_KEY =>
+                {
+                    Ok(())
+                }
                 Trace::AcceptSent {
                     key,
                     ballot,
@@ -1083,8 +1137,8 @@ impl World {
             }
         }
         for env in &fx.sends {
-            if !env.msg.key().is_empty() {
-                self.touched.push(key_index(env.msg.key()));
+            if let Some(k) = workload_key(env.msg.key()) {
+                self.touched.push(k);
             }
         }
         for (rid, _) in &fx.replies {
@@ -1962,8 +2016,15 @@ impl World {
     }
 
     fn pick_node(&mut self) -> u32 {
-        let mut up: Vec<u32> = (1..=self.sc.nodes)
+        // Mostly members of the newest epoch; now and then any live node, so
+        // removed and joining nodes are asked too (they must refuse).
+        // (The draw only in runs with membership changes: other seeds replay
+        // as before.)
+        let latest = self.latest_membership();
+        let any = self.total > self.sc.nodes && self.work_rng.random_bool(0.05);
+        let mut up: Vec<u32> = (1..=self.total)
             .filter(|&n| self.nodes[n as usize].node.is_some())
+            .filter(|&n| any || latest.includes(n))
             .collect();
         if up.iter().any(|n| self.sc.coordinators.contains(n)) {
             up.retain(|n| self.sc.coordinators.contains(n));
@@ -2096,6 +2157,22 @@ impl World {
     }
 
     fn reply(&mut self, id: u64, outcome: Outcome) {
+        if let Some(what) = self.admin.remove(&id) {
+            let text = match &outcome {
+                Outcome::Ok(Reply::Integer(e)) => format!("{what}: started, joint epoch {e}"),
+                Outcome::Ok(r) => {
+                    self.stats.membership_refused += 1;
+                    format!("{what}: refused ({r:?})")
+                }
+                Outcome::Failed(why) => {
+                    self.stats.membership_refused += 1;
+                    format!("{what}: refused ({why})")
+                }
+                Outcome::Unknown(why) => format!("{what}: outcome unknown ({why})"),
+            };
+            self.note_fault("membership", &text);
+            return;
+        }
         match outcome {
             Outcome::Ok(r) => self.complete(id, Type::Ok, Some(r), ""),
             Outcome::Failed(why) => self.complete(id, Type::Fail, None, &why),
@@ -2365,13 +2442,33 @@ impl World {
         if failed_nodes >= self.sc.max_failed_nodes.unwrap_or(1) {
             return false;
         }
-        self.replica_sets
+        let ok = |s: &Vec<u32>| {
+            !s.contains(&id) || s.iter().filter(|&&n| self.nodes[n as usize].failed).count() < f
+        };
+        if !self.replica_sets.iter().all(ok) {
+            return false;
+        }
+        // With membership changes, every replica set of every epoch a live
+        // node is in (old and new lists) keeps within F failures too.
+        if self.total == self.sc.nodes {
+            return true;
+        }
+        let mut lists: Vec<Vec<u32>> = Vec::new();
+        for m in self
+            .nodes
             .iter()
-            .filter(|s| s.contains(&id))
-            .all(|s| {
-                let failed = s.iter().filter(|&&n| self.nodes[n as usize].failed).count();
-                failed < f
-            })
+            .filter_map(|s| s.node.as_ref())
+            .map(|n| n.membership())
+        {
+            lists.push(m.members.clone());
+            lists.extend(m.old.clone());
+        }
+        lists.sort();
+        lists.dedup();
+        lists.iter().filter(|l| !l.is_empty()).all(|l| {
+            let p = Placement::new(l, self.sc.replicas.min(l.len()));
+            self.keys.iter().all(|k| ok(&p.replicas_of(k)))
+        })
     }
 
     fn crash(&mut self, id: u32, why: &str) {
@@ -2417,7 +2514,7 @@ impl World {
             let ty = if read_only { Type::Fail } else { Type::Info };
             self.complete(rid, ty, None, "connection to the coordinator dropped");
         }
-        for n in 1..=self.sc.nodes {
+        for n in 1..=self.total {
             if n != id {
                 self.handle(n, Input::PeerDown { node: id });
             }
@@ -2442,7 +2539,7 @@ impl World {
             let text = format!("recovering (incarnation {inc}): does not vote yet");
             r.span_start("recovering", id.into(), vec![id], text);
         }
-        for n in 1..=self.sc.nodes {
+        for n in 1..=self.total {
             if n != id && self.nodes[n as usize].node.is_some() {
                 let their = self.nodes[n as usize].incarnation;
                 self.handle(
@@ -2463,11 +2560,146 @@ impl World {
         }
     }
 
+    // ------------------------------------------------------------ membership
+
+    /// The newest membership epoch any live node is in.
+    fn latest_membership(&self) -> Membership {
+        self.nodes
+            .iter()
+            .filter_map(|s| s.node.as_ref())
+            .map(|n| n.membership())
+            .filter(|m| !m.members.is_empty())
+            .max_by_key(|m| m.epoch)
+            .cloned()
+            .unwrap_or_else(|| Membership::initial(&self.members))
+    }
+
+    /// A membership change that has not ended, described.
+    fn changing(&self) -> Option<String> {
+        let m = self.latest_membership();
+        let old = m.old.as_ref()?;
+        Some(format!(
+            "the membership change of epoch {} ({old:?} -> {:?}) has not ended: old members {:?} moved their keys",
+            m.epoch, m.members, m.moved
+        ))
+    }
+
+    /// A random membership change, as an operator would start one.
+    fn membership_random(&mut self) {
+        if self.healed {
+            return;
+        }
+        let latest = self.latest_membership();
+        let spare = self.next_spare <= self.total;
+        let can_remove = latest.members.len() > self.sc.replicas;
+        let mut choices = Vec::new();
+        if spare {
+            choices.push(0);
+            choices.push(2);
+        }
+        if can_remove {
+            choices.push(1);
+        }
+        if !choices.is_empty() {
+            let pick = choices[self.fault_rng.random_range(0..choices.len())];
+            let victim = latest.members[self.fault_rng.random_range(0..latest.members.len())];
+            match pick {
+                0 => self.change_membership(true, None),
+                1 => self.change_membership(false, Some(victim)),
+                _ => self.change_membership(true, Some(victim)),
+            }
+        }
+        let next = self.exp_delay(self.sc.faults.membership_every_ms * 1_000);
+        self.push(self.now + next, Ev::MembershipRandom);
+    }
+
+    /// Starts a membership change through a random live member: add the
+    /// next spare (`add`), remove `remove`, or both (a replacement).
+    fn change_membership(&mut self, add: bool, remove: Option<u32>) {
+        if self.healed {
+            return;
+        }
+        let latest = self.latest_membership();
+        let what = match (add, remove) {
+            (true, None) => format!("add-node {}", self.next_spare),
+            (false, Some(n)) => format!("remove-node {n}"),
+            (true, Some(n)) => format!("replace-node {n} with {}", self.next_spare),
+            (false, None) => return,
+        };
+        if latest.is_joint() || !self.admin.is_empty() {
+            self.note_fault("skip", &format!("{what}: a membership change is running"));
+            return;
+        }
+        if let Some(n) = remove.filter(|n| !latest.members.contains(n)) {
+            self.note_fault("skip", &format!("{what}: node {n} is not a member"));
+            return;
+        }
+        if add && self.next_spare > self.total {
+            self.note_fault("skip", &format!("{what}: no spare node left"));
+            return;
+        }
+        let coords: Vec<u32> = latest
+            .members
+            .iter()
+            .copied()
+            .filter(|&n| self.nodes[n as usize].node.is_some())
+            .collect();
+        if coords.is_empty() {
+            return;
+        }
+        let coord = coords[self.fault_rng.random_range(0..coords.len())];
+        let mut added = Vec::new();
+        if add {
+            // The spare starts empty, knowing no membership, and connects.
+            let s = self.next_spare;
+            self.next_spare += 1;
+            if let Err(e) = self.start_node(s, true) {
+                self.failure = Some(Verdict::Safety(format!("cannot start node {s}: {e}")));
+                return;
+            }
+            let inc = self.nodes[s as usize].incarnation;
+            for n in 1..=self.total {
+                if n != s && self.nodes[n as usize].node.is_some() {
+                    let theirs = self.nodes[n as usize].incarnation;
+                    self.handle(
+                        s,
+                        Input::PeerUp {
+                            node: n,
+                            incarnation: theirs,
+                        },
+                    );
+                    self.handle(
+                        n,
+                        Input::PeerUp {
+                            node: s,
+                            incarnation: inc,
+                        },
+                    );
+                }
+            }
+            added.push(s);
+        }
+        let id = self.next_request;
+        self.next_request += 1;
+        self.stats.membership_changes += 1;
+        let text = format!("{what} (through node {coord})");
+        self.note_fault("membership", &text);
+        self.admin.insert(id, text);
+        self.handle(
+            coord,
+            Input::ChangeMembership {
+                id,
+                add: added,
+                remove: remove.into_iter().collect(),
+            },
+        );
+    }
+
     fn crash_random(&mut self) {
         if self.healed {
             return;
         }
-        let candidates: Vec<u32> = (1..=self.sc.nodes).filter(|&n| self.may_fail(n)).collect();
+        let candidates: Vec<u32> = (1..=self.total).filter(|&n| self.may_fail(n)).collect();
         if !candidates.is_empty() {
             let id = candidates[self.fault_rng.random_range(0..candidates.len())];
             self.crash(id, "random");
@@ -2515,7 +2747,7 @@ impl World {
         if self.healed {
             return;
         }
-        let m = self.sc.nodes;
+        let m = self.total;
         if m >= 2 {
             // A random proper subset on one side.
             let mut side: Vec<bool> = (0..=m).map(|_| self.fault_rng.random_bool(0.5)).collect();
@@ -2564,7 +2796,7 @@ impl World {
                 count[y as usize] += 1;
             }
             let most = count.iter().copied().max().unwrap_or(0);
-            let cut: Vec<u32> = (1..=self.sc.nodes)
+            let cut: Vec<u32> = (1..=self.total)
                 .filter(|&n| most > 0 && count[n as usize] == most)
                 .collect();
             r.span_start("partition", id, cut, format!("partition #{id}: {desc}"));
@@ -2598,8 +2830,8 @@ impl World {
                         .unwrap_or(groups.len())
                 };
                 let mut links = Vec::new();
-                for x in 1..=self.sc.nodes {
-                    for y in 1..=self.sc.nodes {
+                for x in 1..=self.total {
+                    for y in 1..=self.total {
                         if x != y && group_of(x) != group_of(y) {
                             links.push((x, y));
                         }
@@ -2695,6 +2927,9 @@ impl World {
                 self.lie_until = ms.map(|ms| self.now + ms * 1_000);
                 self.note_fault("lie", &format!("node {node} starts lying"));
             }
+            Action::AddNode => self.change_membership(true, None),
+            Action::RemoveNode { node } => self.change_membership(false, Some(node)),
+            Action::ReplaceNode { node } => self.change_membership(true, Some(node)),
         }
     }
 
@@ -2730,10 +2965,11 @@ impl World {
         for id in ids {
             self.partition_end(id);
         }
-        for n in 1..=self.sc.nodes {
+        for n in 1..=self.total {
             self.nodes[n as usize].crash_mid_accept = None;
             self.nodes[n as usize].crash_after_promise = None;
-            if self.nodes[n as usize].node.is_none() {
+            // (A spare never started stays off.)
+            if self.nodes[n as usize].node.is_none() && self.nodes[n as usize].life > 0 {
                 self.restart(n);
             }
         }
@@ -2761,8 +2997,9 @@ impl World {
             return;
         }
         let k = self.probe_key as u32;
-        // Rotate the coordinator over the nodes.
-        let node = 1 + (k % self.sc.nodes);
+        // Rotate the coordinator over the members of the newest epoch.
+        let latest = self.latest_membership();
+        let node = latest.members[k as usize % latest.members.len()];
         let process = self.next_process;
         self.next_process += 1;
         self.invoke(PROBE, process, node, k, F::Read, HVal::Null, Command::Get);
@@ -2771,14 +3008,14 @@ impl World {
     /// The run ends once every probe succeeded and every node votes again
     /// (a restarted node finished its catch-up).
     fn maybe_finish(&mut self) {
-        if self.probes_done && self.recovering().is_empty() {
+        if self.probes_done && self.recovering().is_empty() && self.changing().is_none() {
             self.finished = true;
         }
     }
 
     /// Live nodes that have not finished catch-up, described.
     fn recovering(&self) -> Vec<String> {
-        (1..=self.sc.nodes)
+        (1..=self.total)
             .filter_map(|id| {
                 let slot = &self.nodes[id as usize];
                 let node = slot.node.as_ref()?;
@@ -2804,7 +3041,8 @@ impl World {
         if self.finished {
             return;
         }
-        let recovering = self.recovering();
+        let mut recovering = self.recovering();
+        recovering.extend(self.changing());
         if self.pending.is_empty() && self.probes_done {
             self.failure = Some(Verdict::Liveness(format!(
                 "{} ms after the heal, {}",
@@ -2916,6 +3154,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::DeclareLost => "declare-lost",
         Input::ListKeys { .. } => "a key listing",
         Input::SetMemoryCap { .. } => "config set maxmemory",
+        Input::ChangeMembership { .. } => "a membership change",
     }
 }
 

@@ -81,6 +81,10 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // every value): 90 of 100 seeds fail, worst 2 from any start, caught
         // by `one_value_per_ballot` on the step it happens.
         DeliberateBug::ElidedValueUnchecked => (Scenario::swarm_default(), 10),
+        // Membership change (issue 19): membership.toml adds, removes and
+        // replaces nodes under writes, crashes and partitions.
+        DeliberateBug::JointUsesNewQuorumOnly => (common::scenario("membership"), 50),
+        DeliberateBug::ForgetBeforeMoved => (common::scenario("membership"), 50),
         // Not caught by any sweep (sim/README.md says which layer covers
         // each): see NOT_YET_CAUGHT.
         DeliberateBug::MessagesToOldIncarnationAccepted
@@ -200,6 +204,16 @@ fn elided_value_unchecked_is_caught() {
 }
 
 #[test]
+fn joint_uses_new_quorum_only_is_caught() {
+    caught(DeliberateBug::JointUsesNewQuorumOnly);
+}
+
+#[test]
+fn forget_before_moved_is_caught() {
+    caught(DeliberateBug::ForgetBeforeMoved);
+}
+
+#[test]
 fn listing_skips_unconfirmed_tombstones_is_caught() {
     caught(DeliberateBug::ListingSkipsUnconfirmedTombstones);
 }
@@ -242,11 +256,13 @@ fn every_bug_is_caught_by_every_classic_scenario_except_where_noted() {
                     | DeliberateBug::RecoveringNodeAnswersRead
                     | DeliberateBug::FastReadOnConfirmedField
                     | DeliberateBug::FloorFromAccepted
+                    | DeliberateBug::JointUsesNewQuorumOnly
+                    | DeliberateBug::ForgetBeforeMoved
             ) || NOT_YET_CAUGHT.contains(&bug)
             {
                 // Checker-heavy here, needs crashes, TTLs, tombstone drops, a
-                // memory cap or a read of a minority's value, or not caught
-                // yet; see `sweep`.
+                // memory cap, a read of a minority's value or a membership
+                // change, or not caught yet; see `sweep`.
                 continue;
             }
             let f = first_failure(&sc, Some(bug), 0..10);

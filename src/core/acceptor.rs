@@ -286,7 +286,8 @@ impl Acceptor {
             } else {
                 slot.may_be_live()
             };
-            if listed {
+            // The membership register is the cluster's, not a client's key.
+            if listed && k.as_slice() != super::membership::MEMBERSHIP_KEY {
                 keys.push(k.clone());
             }
             last = Some(k);

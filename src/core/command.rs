@@ -190,6 +190,9 @@ pub enum Command {
     Eval(Script),
     /// A bit command on a string (SETBIT, GETBIT, BITCOUNT, BITPOS).
     Bits(BitOp),
+    /// A change of the membership register (membership.rs); only the node
+    /// itself sends it, on `MEMBERSHIP_KEY`.
+    Membership(super::membership::MembershipOp),
 }
 
 /// A script and its arguments, for the key `key` (KEYS[1]).
@@ -290,6 +293,7 @@ impl Command {
         let data = |r: Option<&Record>| r.map(text);
         let deadline = live.and_then(|r| r.expires_at_ms);
         match self {
+            Command::Membership(op) => super::membership::Membership::apply(op, current),
             Command::Type => (
                 same(),
                 Reply::Text(live.map_or("none", |r| r.data.type_name()).into()),
@@ -645,6 +649,7 @@ impl Command {
             Command::List(_) => "list",
             Command::Eval(_) => "eval",
             Command::Bits(_) => "bits",
+            Command::Membership(_) => "membership",
         }
     }
 }

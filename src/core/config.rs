@@ -81,11 +81,19 @@ pub enum DeliberateBug {
     /// key instead of refusing when its accepted ballot is another: two
     /// replicas accept different values at one ballot (!).
     ElidedValueUnchecked,
+    /// During a membership change, a round on a key whose replica set
+    /// changes counts only a quorum of the new set, not of the old one too:
+    /// a value an old quorum chose and nobody moved yet is missed (!).
+    JointUsesNewQuorumOnly,
+    /// An old replica forgets a key it no longer holds in the new membership
+    /// as soon as the change starts, before the key is moved: with one more
+    /// lagging replica, the move round misses the chosen value (!).
+    ForgetBeforeMoved,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 23] = [
+    pub const ALL: [DeliberateBug; 25] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -109,6 +117,8 @@ impl DeliberateBug {
         DeliberateBug::FloorNotRaisedAfterCatchUp,
         DeliberateBug::FloorFromAccepted,
         DeliberateBug::ElidedValueUnchecked,
+        DeliberateBug::JointUsesNewQuorumOnly,
+        DeliberateBug::ForgetBeforeMoved,
     ];
 
     /// The kebab-case name used on command lines.
@@ -141,6 +151,8 @@ impl DeliberateBug {
             DeliberateBug::FloorNotRaisedAfterCatchUp => "floor-not-raised-after-catch-up",
             DeliberateBug::FloorFromAccepted => "floor-from-accepted",
             DeliberateBug::ElidedValueUnchecked => "elided-value-unchecked",
+            DeliberateBug::JointUsesNewQuorumOnly => "joint-uses-new-quorum-only",
+            DeliberateBug::ForgetBeforeMoved => "forget-before-moved",
         }
     }
 
@@ -277,6 +289,11 @@ pub struct Config {
     pub trace: bool,
     /// A rule broken on purpose (simulator only).
     pub bug: Option<DeliberateBug>,
+    /// The membership epoch to start in, if not epoch 0 of `members`
+    /// (membership.rs): a node restarting into a cluster whose membership
+    /// changed, or a node joining one (then it need not be a member yet; it
+    /// serves and votes once an epoch names it).
+    pub membership: Option<super::membership::Membership>,
 }
 
 impl Config {
@@ -322,19 +339,25 @@ impl Config {
             hash_seed: 0,
             trace: false,
             bug: None,
+            membership: None,
         }
     }
 
     /// Checks the bounds and their relations.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |why: String| Err(ConfigError(why));
-        if !self.members.contains(&self.node_id) {
+        if self.replicas == 0 {
+            return fail("replicas must be at least 1".into());
+        }
+        if self.membership.is_some() {
+            // A later epoch, or a joiner: `members` is not the list.
+        } else if !self.members.contains(&self.node_id) {
             return fail(format!(
                 "node id {} is not in the membership list {:?}",
                 self.node_id, self.members
             ));
         }
-        if self.replicas == 0 || self.replicas > self.members.len() {
+        if self.membership.is_none() && self.replicas > self.members.len() {
             return fail(format!(
                 "replicas = {} must be between 1 and the number of members ({})",
                 self.replicas,

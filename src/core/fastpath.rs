@@ -164,7 +164,9 @@ impl Node {
     /// on, and every request is a client GET (catch-up and system rounds
     /// need their full round).
     pub(super) fn fast_read_applies(&mut self, key: &[u8]) -> bool {
-        if !self.cfg.fast_reads {
+        // Not on the membership register (its quorum is of all members),
+        // nor on a key moving in a membership change (joint quorums).
+        if !self.cfg.fast_reads || key == super::membership::MEMBERSHIP_KEY || self.moving(key) {
             return false;
         }
         // Deliberate bug: catch-up rounds read fast too, skipping their Prepare.
@@ -309,6 +311,9 @@ impl Node {
     /// quorum promised and nothing says it is stale: the round is then in
     /// Phase 1 at the cached ballot with those Promises, ready for Phase 2a.
     pub(super) fn use_cached_promises(&mut self, key: &[u8]) -> bool {
+        if key == super::membership::MEMBERSHIP_KEY || self.moving(key) {
+            return false;
+        }
         let quorum = self.quorum();
         let now_us = self.now.mono_us;
         let ttl_us = self.cfg.promise_cache_ttl_ms.saturating_mul(1_000);
@@ -370,7 +375,7 @@ impl Node {
         accepted: Option<(Ballot, Value)>,
         lineage: Lineage,
     ) {
-        if !self.placement.is_replica(key, from) {
+        if !self.is_replica_now(key, from) {
             return;
         }
         match self.promise_cache.entries.get_mut(key) {
@@ -389,7 +394,7 @@ impl Node {
     /// An Accepted saying its sender also promised our piggybacked Prepare:
     /// a Promise reporting the carrying Accept's (ballot, value).
     pub(crate) fn on_folded_promise(&mut self, from: NodeId, key: &[u8], accept_ballot: Ballot) {
-        if !self.placement.is_replica(key, from) {
+        if !self.is_replica_now(key, from) {
             return;
         }
         match self.promise_cache.entries.get_mut(key) {

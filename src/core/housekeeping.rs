@@ -105,6 +105,7 @@ impl Node {
     pub(crate) fn housekeep(&mut self, out: &mut Effects) {
         self.housekeeping.armed = false;
         self.arm_housekeeping();
+        self.membership_tick(out);
         if !self.voting {
             return;
         }
@@ -286,7 +287,9 @@ impl Node {
             let Some((ballot, Some(_))) = &slot.accepted else {
                 continue;
             };
-            if self.housekeeping.busy.contains(key) {
+            if self.housekeeping.busy.contains(key)
+                || key.as_slice() == super::membership::MEMBERSHIP_KEY
+            {
                 continue;
             }
             let idle = now_ms.wrapping_sub(slot.last_access_ms);

@@ -4,6 +4,7 @@
 use super::ballot::{Ballot, Incarnation, NodeId};
 use super::command::{Key, Value};
 use super::lineage::Lineage;
+use super::membership::Membership;
 use serde::{Deserialize, Serialize};
 
 /// Why a node refused to take part without naming a higher ballot.
@@ -120,6 +121,11 @@ pub enum Message {
         keys: Vec<Key>,
         next: Option<Key>,
     },
+    /// The sender's membership (membership.rs): sent when a message came
+    /// from another epoch, and by the coordinator of a membership round once
+    /// it is chosen. The receiver adopts a newer one and answers an older one
+    /// with its own. The only message handled whatever its envelope's epoch.
+    Epoch { membership: Box<Membership> },
 }
 
 /// (replica, incarnation) pairs: what a voter knows of the key's other replicas.
@@ -141,7 +147,8 @@ impl Message {
             Message::Recover { .. }
             | Message::KeyPage { .. }
             | Message::ListKeys { .. }
-            | Message::KeyList { .. } => &[],
+            | Message::KeyList { .. }
+            | Message::Epoch { .. } => &[],
         }
     }
 
@@ -158,9 +165,10 @@ impl Message {
             | Message::ReadReply { ballot, .. }
             | Message::Nack { ballot, .. } => *ballot,
             Message::KeyPage { max_ballot, .. } => *max_ballot,
-            Message::Recover { .. } | Message::ListKeys { .. } | Message::KeyList { .. } => {
-                Ballot::ZERO
-            }
+            Message::Recover { .. }
+            | Message::ListKeys { .. }
+            | Message::KeyList { .. }
+            | Message::Epoch { .. } => Ballot::ZERO,
         }
     }
 
@@ -202,6 +210,7 @@ impl Message {
             Message::KeyPage { .. } => "KeyPage",
             Message::ListKeys { .. } => "ListKeys",
             Message::KeyList { .. } => "KeyList",
+            Message::Epoch { .. } => "Epoch",
         }
     }
 }
@@ -220,6 +229,9 @@ pub struct Envelope {
     pub to: NodeId,
     /// The addressee's incarnation as the sender knows it.
     pub to_incarnation: Incarnation,
+    /// The sender's membership epoch (membership.rs): a message from another
+    /// epoch is not handled (!).
+    pub epoch: u64,
     /// The message.
     pub msg: Message,
 }

@@ -71,6 +71,16 @@ pub enum Input {
         max_bytes: u64,
         eviction: super::config::Eviction,
     },
+    /// The operator changes the membership (`synod admin add-node`,
+    /// `remove-node`, `replace-node`): start a change adding `add` and
+    /// removing `remove` (membership.rs). Answered with the joint epoch's
+    /// number once the change started (it then runs by itself; progress in
+    /// `Node::membership_progress`), or `Failed` with why it was refused.
+    ChangeMembership {
+        id: RequestId,
+        add: Vec<NodeId>,
+        remove: Vec<NodeId>,
+    },
 }
 
 /// How a client request ended, told honestly.
@@ -159,6 +169,8 @@ pub struct PeerState {
     /// A round claimed by more members than may lie is vouched for
     /// ([`Node::vouched_round`]).
     pub claimed_round: u64,
+    /// When we last told it our epoch (µs), and which (membership.rs).
+    pub epoch_told: (u64, u64),
 }
 
 /// Counters shown by INFO.
@@ -228,6 +240,10 @@ pub(crate) enum TimerTarget {
     Listing(u64),
 }
 
+/// Why `admit` refused a peer message, beyond `Refusal`: it came from another
+/// membership epoch (its number).
+const EPOCH_REFUSAL: &str = "from another membership epoch";
+
 /// One node's protocol state: acceptor for its keys, coordinator for its clients.
 pub struct Node {
     pub(crate) cfg: Config,
@@ -263,6 +279,12 @@ pub struct Node {
     pub(crate) room_waiters: VecDeque<(RequestId, Key, super::command::Command, u64)>,
     /// Lineages of accepted values, for the keys written last (lineage.rs).
     pub(crate) lineages: super::lineage::LineageTable,
+    /// The membership epoch this node is in (membership.rs).
+    pub(crate) membership: super::membership::Membership,
+    /// During a change: the old members' placement.
+    pub(crate) old_placement: Option<Placement>,
+    /// Moving keys during a change (membership.rs).
+    pub(crate) mover: super::membership::Mover,
     local: VecDeque<Envelope>,
 }
 
@@ -283,14 +305,25 @@ impl Node {
         if incarnation == 0 {
             return Err(ConfigError("incarnation must be >= 1".into()));
         }
-        let placement = Placement::new(&cfg.members, cfg.replicas);
-        let peers: BTreeMap<NodeId, PeerState> = cfg
-            .members
+        let membership = cfg
+            .membership
+            .clone()
+            .unwrap_or_else(|| super::membership::Membership::initial(&cfg.members));
+        let placement = Placement::new(&membership.members, cfg.replicas);
+        let old_placement = membership
+            .old
+            .as_ref()
+            .map(|o| Placement::new(o, cfg.replicas));
+        let peers: BTreeMap<NodeId, PeerState> = membership
+            .all()
             .iter()
             .filter(|&&n| n != cfg.node_id)
             .map(|&n| (n, PeerState::default()))
             .collect();
-        let recovery = (!bootstrap).then(|| Recovery::new(peers.keys().copied()));
+        // A node its epoch does not name replicates nothing: nothing to
+        // catch up on until an epoch names it (membership.rs).
+        let member = membership.includes(cfg.node_id);
+        let recovery = (!bootstrap && member).then(|| Recovery::new(peers.keys().copied()));
         let clock = RoundClock::with_budget(cfg.round_jump_max);
         let hash_seed = cfg.hash_seed;
         Ok(Node {
@@ -301,7 +334,7 @@ impl Node {
             incarnation,
             placement,
             clock,
-            voting: bootstrap,
+            voting: bootstrap || !member,
             peers,
             coords: key_map(hash_seed),
             timers: BTreeMap::new(),
@@ -316,6 +349,9 @@ impl Node {
             promise_cache: super::fastpath::PromiseCache::new(hash_seed),
             connection_bytes: 0,
             lineages: super::lineage::LineageTable::new(hash_seed),
+            mover: super::membership::Mover::started(member, bootstrap),
+            membership,
+            old_placement,
             room_waiters: VecDeque::new(),
             local: VecDeque::new(),
         })
@@ -354,6 +390,9 @@ impl Node {
                 self.cfg.memory_max_bytes = max_bytes;
                 self.cfg.eviction = eviction;
             }
+            Input::ChangeMembership { id, add, remove } => {
+                self.change_membership(id, add, remove, out)
+            }
         }
         if self
             .recovery
@@ -372,7 +411,9 @@ impl Node {
                 break;
             }
             for (id, outcome) in std::mem::take(&mut self.repairs_done) {
-                if id & super::housekeeping::SYSTEM_ID_BIT != 0 {
+                if id & super::membership::MOVE_ID_BIT != 0 {
+                    self.on_move_done(id, outcome, out);
+                } else if id & super::housekeeping::SYSTEM_ID_BIT != 0 {
                     self.on_system_done(id, outcome, out);
                 } else {
                     self.on_repair_done(id, outcome, out);
@@ -380,6 +421,7 @@ impl Node {
             }
         }
         self.maybe_evict(out);
+        self.membership_poll(out);
         while let Some(env) = self.local.pop_front() {
             self.on_envelope(env, out);
         }
@@ -474,6 +516,7 @@ impl Node {
                 from_incarnation: self.incarnation,
                 to: me,
                 to_incarnation: self.incarnation,
+                epoch: self.membership.epoch,
                 msg,
             });
             return;
@@ -490,15 +533,19 @@ impl Node {
             from_incarnation: self.incarnation,
             to,
             to_incarnation: peer.incarnation,
+            epoch: self.membership.epoch,
             msg,
         });
     }
 
     fn on_peer_up(&mut self, node: NodeId, incarnation: Incarnation, out: &mut Effects) {
-        let Some(peer) = self.peers.get_mut(&node) else {
-            log::warn!("peer up for node {node}, which is not a member");
+        if node == self.cfg.node_id {
             return;
-        };
+        }
+        // A node the driver connected to (the runtime after a handshake):
+        // a member of this epoch, or of another (it joins, or was removed);
+        // messages from another epoch are not handled (membership.rs).
+        let peer = self.peers.entry(node).or_default();
         peer.up = true;
         if incarnation > peer.incarnation {
             self.learn_incarnation(node, incarnation);
@@ -532,6 +579,11 @@ impl Node {
             Err(Refusal::Stale(why)) => {
                 log::debug!("drop {} from {}: {why}", env.msg.kind(), env.from);
                 self.stats.messages_dropped += 1;
+                if why == EPOCH_REFUSAL {
+                    // One of us is behind: ours goes to the sender, which
+                    // adopts it if newer, or answers with its own (newer).
+                    self.tell_epoch(env.from, out);
+                }
                 return;
             }
             Err(Refusal::Bad(why)) => {
@@ -554,6 +606,7 @@ impl Node {
             self.learn_crash_vector(crash_vector);
         }
         match env.msg {
+            Message::Epoch { membership } => self.on_epoch(from, *membership, out),
             Message::Prepare { key, ballot } => self.on_prepare(from, key, ballot, out),
             Message::Accept {
                 key,
@@ -582,7 +635,7 @@ impl Node {
                 accepted,
                 confirmed,
             } => self.on_read_reply(from, key, ballot, accepted, confirmed, out),
-            Message::Confirm { key, ballot, all } => self.on_confirm(key, ballot, all),
+            Message::Confirm { key, ballot, all } => self.on_confirm(key, ballot, all, out),
             Message::Promise {
                 key,
                 ballot,
@@ -668,9 +721,9 @@ impl Node {
             )));
         }
         if env.from == me {
-            if env.from_incarnation != self.incarnation {
+            if env.from_incarnation != self.incarnation || env.epoch != self.membership.epoch {
                 return Err(Refusal::Stale(
-                    "from an earlier incarnation of this node".into(),
+                    "from an earlier incarnation or epoch of this node".into(),
                 ));
             }
             return Ok(());
@@ -686,6 +739,9 @@ impl Node {
         }
         if env.from_incarnation == 0 {
             return Err(Refusal::Bad("incarnation 0".into()));
+        }
+        if env.epoch != self.membership.epoch && !matches!(env.msg, Message::Epoch { .. }) {
+            return Err(Refusal::Stale(EPOCH_REFUSAL.into()));
         }
         self.check_sizes(&env.msg).map_err(Refusal::Bad)?;
         let round = env.msg.max_round();
@@ -792,14 +848,26 @@ impl Node {
         }
         if let Message::Promise { crash_vector, .. } | Message::Accepted { crash_vector, .. } = msg
         {
-            if crash_vector.len() > c.members.len()
+            let members = &self.membership;
+            if crash_vector.len() > members.all().len()
                 || crash_vector
                     .iter()
-                    .any(|(n, i)| *i == 0 || !c.members.contains(n))
+                    .any(|(n, i)| *i == 0 || !members.includes(*n))
             {
                 return Err(
                     "crash vector names a non-member, incarnation 0 or too many nodes".into(),
                 );
+            }
+        }
+        if let Message::Epoch { membership } = msg {
+            let m = membership;
+            if m.members.len() > super::membership::MEMBERS_MAX
+                || m.old
+                    .as_ref()
+                    .is_some_and(|o| o.len() > super::membership::MEMBERS_MAX)
+                || m.moved.len() > super::membership::MEMBERS_MAX
+            {
+                return Err("a membership of too many members".into());
             }
         }
         if let Message::Promise { lineage, .. } | Message::Accept { lineage, .. } = msg {
@@ -816,7 +884,7 @@ impl Node {
 
     /// Why this node must not vote on `key`, if it must not.
     fn refuse_vote(&self, key: &[u8]) -> Option<NackReason> {
-        if !self.placement.is_replica(key, self.cfg.node_id) {
+        if !self.is_replica_now(key, self.cfg.node_id) {
             Some(NackReason::NotReplica)
         } else if !self.votes_for(key) {
             Some(NackReason::Recovering)
@@ -848,7 +916,7 @@ impl Node {
         // `peers` is in node order and excludes us: the vector comes out sorted.
         self.peers
             .iter()
-            .filter(|(&n, p)| p.incarnation != 0 && self.placement.is_replica(key, n))
+            .filter(|(&n, p)| p.incarnation != 0 && self.is_replica_now(key, n))
             .map(|(&n, p)| (n, p.incarnation))
             .collect()
     }
@@ -914,7 +982,8 @@ impl Node {
     /// coordinators' rounds (repairs and reads of values it lags behind on).
     fn over_cap(&self, key: &[u8], value: &Value) -> bool {
         let max = self.cfg.memory_max_bytes;
-        max > 0 && {
+        // The membership register is small and the cluster's own: never refused.
+        max > 0 && key != super::membership::MEMBERSHIP_KEY && {
             let growth = self.acceptor.growth(key, value);
             growth > 0 && self.acceptor.live_bytes() + growth > max + max / 4
         }
@@ -1005,11 +1074,19 @@ impl Node {
     }
 
     // Confirm: mark chosen if the accepted ballot matches (acceptor.rs).
-    fn on_confirm(&mut self, key: Key, ballot: Ballot, all: bool) {
+    fn on_confirm(&mut self, key: Key, ballot: Ballot, all: bool, out: &mut Effects) {
         if self.refuse_vote(&key).is_none() {
             self.acceptor.on_confirm(&key, ballot);
             self.acceptor.note_confirmed(&key);
             self.note_confirm(&key, ballot, all);
+            if key.as_slice() == super::membership::MEMBERSHIP_KEY {
+                // The register's value is chosen: adopt it (membership.rs).
+                if let (Some((_, value)), true) = self.acceptor.read(&key) {
+                    if let Some(m) = super::membership::Membership::from_value(&value) {
+                        self.adopt_membership(m, out);
+                    }
+                }
+            }
         }
     }
 

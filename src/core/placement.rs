@@ -79,7 +79,11 @@ impl Placement {
     }
 
     /// The key's replicas, highest score first (the "rendezvous order").
+    /// The membership register (membership.rs) lives on every member.
     pub fn replicas_of(&self, key: &[u8]) -> Vec<NodeId> {
+        if key == super::membership::MEMBERSHIP_KEY {
+            return self.members.clone();
+        }
         let h = fnv1a64(key);
         let mut scored: Vec<(u64, NodeId)> =
             self.members.iter().map(|&n| (score(h, n), n)).collect();
@@ -93,7 +97,7 @@ impl Placement {
         if self.members.binary_search(&node).is_err() {
             return false;
         }
-        if self.replicas == self.members.len() {
+        if self.replicas == self.members.len() || key == super::membership::MEMBERSHIP_KEY {
             return true;
         }
         // Its rank in `replicas_of` order, without allocating: members that

@@ -83,7 +83,12 @@ pub(super) enum Phase {
 pub(super) struct Round {
     pub(super) ballot: Ballot,
     pub(super) batch: Vec<Pending>,
+    /// Every node the round's messages go to: the key's replicas, and during
+    /// a membership change its old replicas too.
     pub(super) replicas: Vec<NodeId>,
+    /// The sets each of which must give a quorum: the key's replicas, and
+    /// during a change whose old replica set differs, that one too (!).
+    pub(super) sets: Vec<Vec<NodeId>>,
     pub(super) phase: Phase,
     pub(super) attempts: u32,
     pub(super) phase_started_us: u64,
@@ -179,6 +184,47 @@ fn decide(sent: &[SentAccept], highest: Option<Ballot>, lineage: &[Ballot]) -> D
     }
 }
 
+/// Votes needed among a set of `len` replicas.
+fn quorum_of(bug: Option<DeliberateBug>, len: usize) -> usize {
+    if bug == Some(DeliberateBug::MinorityQuorum) {
+        return (len / 2).max(1);
+    }
+    majority(len)
+}
+
+/// The sets that must each give a quorum: during a membership change, the
+/// old set as well as the new one (!), unless the deliberate bug.
+fn counted_sets(bug: Option<DeliberateBug>, sets: &[Vec<NodeId>]) -> &[Vec<NodeId>] {
+    if bug == Some(DeliberateBug::JointUsesNewQuorumOnly) {
+        &sets[..sets.len().min(1)]
+    } else {
+        sets
+    }
+}
+
+/// True if the nodes `has` holds form a quorum of every set in `sets`.
+pub(super) fn quorum_met(
+    bug: Option<DeliberateBug>,
+    sets: &[Vec<NodeId>],
+    has: impl Fn(NodeId) -> bool,
+) -> bool {
+    counted_sets(bug, sets)
+        .iter()
+        .all(|s| s.iter().filter(|&&n| has(n)).count() >= quorum_of(bug, s.len()))
+}
+
+/// True if some set in `sets` can no longer give a quorum once the nodes
+/// `refused` holds are left out.
+fn quorum_impossible(
+    bug: Option<DeliberateBug>,
+    sets: &[Vec<NodeId>],
+    refused: impl Fn(NodeId) -> bool,
+) -> bool {
+    counted_sets(bug, sets)
+        .iter()
+        .any(|s| s.iter().filter(|&&n| !refused(n)).count() < quorum_of(bug, s.len()))
+}
+
 impl Node {
     /// Votes needed: ⌊N/2⌋+1 (or ⌊N/2⌋ under the minority-quorum bug).
     pub(super) fn quorum(&self) -> usize {
@@ -269,6 +315,10 @@ impl Node {
     }
 
     fn check_request(&self, key: &[u8], command: &Command) -> Result<(), String> {
+        self.check_serving()?;
+        if key == super::membership::MEMBERSHIP_KEY || matches!(command, Command::Membership(_)) {
+            return Err("ERR this key is reserved for the cluster's membership".into());
+        }
         if key.len() > self.cfg.key_len_max_bytes {
             return Err(format!(
                 "key of {} bytes exceeds key_len_max_bytes = {}",
@@ -313,7 +363,7 @@ impl Node {
 
     /// Starts a round for `key` with every queued request (up to the batch bound).
     fn start_round(&mut self, key: Key, out: &mut Effects) {
-        let replicas = self.placement.replicas_of(&key);
+        let (replicas, sets) = self.round_sets(&key);
         let deadline_us = self.now.mono_us + self.cfg.retry_budget_ms * 1_000;
         let batch_max = self.cfg.batch_max_requests;
         let Some(coord) = self.coords.get_mut(&key) else {
@@ -330,6 +380,7 @@ impl Node {
             ballot: Ballot::ZERO,
             batch,
             replicas,
+            sets,
             phase: Phase::BackingOff,
             attempts: 0,
             phase_started_us: self.now.mono_us,
@@ -403,8 +454,8 @@ impl Node {
         lineage: Lineage,
         out: &mut Effects,
     ) {
-        let quorum = self.quorum();
         let one_replica_reads = self.has_bug(DeliberateBug::ReadFromOneReplica);
+        let bug = self.cfg.bug;
         let Some(round) = self.round_for(&key, ballot, from) else {
             // Not a running round's: maybe the answer to a piggybacked Prepare.
             self.on_cached_promise(from, &key, ballot, accepted, lineage);
@@ -427,12 +478,13 @@ impl Node {
         };
         promises.insert(from, accepted);
         let read_only = round.batch.iter().all(|p| p.command.is_read_only());
-        let need = if one_replica_reads && read_only {
-            1
+        let enough = if one_replica_reads && read_only {
+            !promises.is_empty()
         } else {
-            quorum
+            let (sets, promises) = (&round.sets, &*promises);
+            quorum_met(bug, sets, |n| promises.contains_key(&n))
         };
-        if promises.len() >= need {
+        if enough {
             self.phase_two(key, out);
         } else {
             // The other Promises are likely as big as this one.
@@ -691,8 +743,8 @@ impl Node {
         ballot: Ballot,
         out: &mut Effects,
     ) {
-        let quorum = self.quorum();
         let now = self.now.mono_us;
+        let bug = self.cfg.bug;
         let Some(round) = self.round_for(&key, ballot, from) else {
             self.late_accepted(from, &key, ballot, out);
             return;
@@ -709,7 +761,7 @@ impl Node {
             return;
         };
         accepted.insert(from);
-        if accepted.len() < quorum {
+        if !quorum_met(bug, &round.sets, |n| accepted.contains(&n)) {
             return;
         }
         let expiries = *expiries;
@@ -743,6 +795,9 @@ impl Node {
         // A recovering replica keeps what it saw chosen, as a learner: the
         // value is chosen, so holding it accepted is what a voter would hold.
         let me = self.cfg.node_id;
+        let membership = (key.as_slice() == super::membership::MEMBERSHIP_KEY)
+            .then(|| super::membership::Membership::from_value(&value))
+            .flatten();
         if replicas.contains(&me) && !self.votes_for(&key) {
             self.acceptor.learn(&key, ballot, value);
             self.lineages.record(&key, ballot, lineage);
@@ -760,6 +815,11 @@ impl Node {
             );
         }
         self.finish_round(key, |i| Outcome::Ok(replies[i].clone()), out);
+        if let Some(m) = membership {
+            // A membership round was chosen: adopt it, and tell every node
+            // of the old and new lists (membership.rs).
+            self.on_membership_chosen(m, out);
+        }
     }
 
     /// A Reject (with the acceptor's promise) or a Nack (without) for our round.
@@ -777,8 +837,8 @@ impl Node {
             log::debug!("ignore reject naming our own ballot {ballot}");
             return;
         }
-        let quorum = self.quorum();
         self.drop_cached_promises(&key, ballot);
+        let bug = self.cfg.bug;
         let Some(round) = self.round_for(&key, ballot, from) else {
             return;
         };
@@ -806,7 +866,8 @@ impl Node {
             Phase::BackingOff | Phase::Reading { .. } => return,
         };
         refused.insert(from);
-        if round.replicas.len() - refused.len() < quorum {
+        let (sets, refused) = (&round.sets, &*refused);
+        if quorum_impossible(bug, sets, |n| refused.contains(&n)) {
             self.back_off(key, out);
         }
     }

@@ -169,6 +169,23 @@ impl Recovery {
         self.timer = None;
     }
 
+    /// The membership changed (membership.rs): list from new members too,
+    /// and wait no longer for nodes that left.
+    pub(crate) fn set_peers(&mut self, peers: impl Iterator<Item = NodeId>) {
+        let peers: BTreeSet<NodeId> = peers.collect();
+        self.listings.retain(|p, _| peers.contains(p));
+        for p in peers {
+            self.listings.entry(p).or_default();
+        }
+        self.progress.peers_total = self.listings.len();
+        self.progress.peers_done = self.listings.values().filter(|l| l.done).count();
+    }
+
+    /// True if some listing is done (the others may be enough).
+    pub(crate) fn recovery_progress_done(&self) -> bool {
+        self.listings.values().any(|l| l.done)
+    }
+
     /// How many of `others` have finished their listings.
     fn done_among(&self, others: impl Iterator<Item = NodeId>) -> usize {
         others
@@ -185,10 +202,16 @@ impl Node {
             return self.voting;
         };
         let me = self.cfg.node_id;
-        let replicas = self.placement.replicas_of(key);
-        let n = replicas.len();
-        let done = rec.done_among(replicas.into_iter().filter(|&r| r != me));
-        may_vote(done, n, self.placement.quorum())
+        // Each set the node is in (during a membership change, old and new).
+        self.round_sets(key)
+            .1
+            .into_iter()
+            .filter(|set| set.contains(&me))
+            .all(|set| {
+                let n = set.len();
+                let done = rec.done_among(set.into_iter().filter(|&r| r != me));
+                may_vote(done, n, n / 2 + 1)
+            })
     }
 
     /// Catch-up progress, while recovering.
@@ -263,9 +286,10 @@ impl Node {
             return;
         }
         let placement = &self.placement;
+        let old = self.old_placement.as_ref();
         let (keys, next) = self.acceptor.list_keys(
             after.as_deref(),
-            |k| placement.is_replica(k, from),
+            |k| placement.is_replica(k, from) || old.is_some_and(|p| p.is_replica(k, from)),
             self.cfg.recovery_page_keys_max,
             self.cfg.recovery_scan_slots_max,
         );
@@ -389,7 +413,7 @@ impl Node {
     /// Raises the floor (before any replica set starts counting this node's
     /// votes), and ends recovery once every replica set this node could be
     /// in has enough finished listings.
-    fn on_listing_done(&mut self) {
+    pub(crate) fn on_listing_done(&mut self) {
         self.raise_floor_after_catch_up();
         // A replica set holds this node and N-1 peers. In the worst one, every
         // peer whose listing is not done is a member, so every set is ready

@@ -81,6 +81,7 @@ fn env(from: NodeId, to: NodeId, msg: Message) -> Envelope {
         from_incarnation: INC,
         to,
         to_incarnation: INC,
+        epoch: 0,
         msg,
     }
 }
@@ -2452,4 +2453,155 @@ fn a_retry_names_its_value_by_ballot_to_the_replicas_that_hold_it() {
     assert_eq!(sent(&out), vec![(2, accept(b(6, 1), val("x")))]);
     let out = deliver(&mut n, 2, accepted(b(6, 1)));
     assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Done))]);
+}
+
+// ---- Membership change (membership.rs) ----
+
+/// Node `id` in the joint epoch 1 of a change from {1,2,3} to {2,3,4}
+/// (N = 3: every key moves from the old three to the new three).
+fn joint_node(id: NodeId) -> Node {
+    let mut cfg = classic(Config::new(id, vec![1, 2, 3]));
+    cfg.membership = Some(Membership {
+        epoch: 1,
+        members: vec![2, 3, 4],
+        old: Some(vec![1, 2, 3]),
+        moved: vec![],
+    });
+    let mut n = Node::new(cfg, INC, true).unwrap();
+    for m in [1, 2, 3, 4] {
+        if m != id {
+            step(
+                &mut n,
+                0,
+                Input::PeerUp {
+                    node: m,
+                    incarnation: INC,
+                },
+            );
+        }
+    }
+    n
+}
+
+fn env_in(epoch: u64, from: NodeId, to: NodeId, msg: Message) -> Envelope {
+    Envelope {
+        epoch,
+        ..env(from, to, msg)
+    }
+}
+
+#[test]
+fn a_moving_key_needs_a_quorum_of_its_old_and_of_its_new_replicas() {
+    let mut n = joint_node(2);
+    let out = request(&mut n, 7, Command::Set(b"v".to_vec()));
+    let prepared: Vec<NodeId> = sent(&out).iter().map(|(to, _)| *to).collect();
+    assert_eq!(
+        prepared.len(),
+        3,
+        "old and new replicas but itself: {prepared:?}"
+    );
+    let ballot = match &out.sends[0].msg {
+        Message::Prepare { ballot, .. } => *ballot,
+        m => panic!("{m:?}"),
+    };
+    // Itself (2) and 4: a quorum of the new set {2,3,4}, not of the old {1,2,3}.
+    let out = step(
+        &mut n,
+        1_000,
+        Input::Peer(env_in(1, 4, 2, promise(ballot, None))),
+    );
+    assert!(
+        !out.sends
+            .iter()
+            .any(|e| matches!(e.msg, Message::Accept { .. })),
+        "phase 2 on the new set's quorum alone"
+    );
+    let out = step(
+        &mut n,
+        1_000,
+        Input::Peer(env_in(1, 1, 2, promise(ballot, None))),
+    );
+    assert!(out
+        .sends
+        .iter()
+        .any(|e| matches!(e.msg, Message::Accept { .. })));
+}
+
+#[test]
+fn a_message_from_another_epoch_is_not_handled_and_the_epochs_are_exchanged() {
+    let mut n = joint_node(2);
+    // From epoch 0: not promised; our epoch goes back.
+    let out = deliver(&mut n, 1, prepare(b(5, 1)));
+    assert!(n.acceptor().slot(K).is_none());
+    match &sent(&out)[..] {
+        [(1, Message::Epoch { membership })] => assert_eq!(membership.epoch, 1),
+        s => panic!("{s:?}"),
+    }
+    // From epoch 3: not handled either; told ours, it answers with its own,
+    // which this node adopts.
+    let out = step(
+        &mut n,
+        1_000,
+        Input::Peer(env_in(3, 3, 2, prepare(b(6, 3)))),
+    );
+    assert!(n.acceptor().slot(K).is_none());
+    assert_eq!(out.sends.len(), 1);
+    let newer = Membership {
+        epoch: 3,
+        members: vec![3, 4, 5],
+        old: None,
+        moved: vec![],
+    };
+    let msg = Message::Epoch {
+        membership: Box::new(newer.clone()),
+    };
+    step(&mut n, 2_000, Input::Peer(env_in(3, 3, 2, msg)));
+    assert_eq!(n.membership(), &newer);
+    // Node 2 is no longer a member: it refuses clients, saying why.
+    let out = request(&mut n, 9, Command::Get);
+    match &out.replies[..] {
+        [(9, Outcome::Failed(why))] => assert!(why.contains("removed from the cluster"), "{why}"),
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn a_change_is_refused_when_it_would_leave_too_few_members_or_a_set_without_a_quorum() {
+    let mut n = node(1);
+    let out = step(
+        &mut n,
+        1_000,
+        Input::ChangeMembership {
+            id: 1,
+            add: vec![],
+            remove: vec![3],
+        },
+    );
+    match &out.replies[..] {
+        [(1, Outcome::Failed(why))] => assert!(why.contains("2 members would be left"), "{why}"),
+        r => panic!("{r:?}"),
+    }
+    step(&mut n, 1_000, Input::PeerDown { node: 2 });
+    step(&mut n, 1_000, Input::PeerDown { node: 3 });
+    step(
+        &mut n,
+        1_000,
+        Input::PeerUp {
+            node: 4,
+            incarnation: INC,
+        },
+    );
+    let out = step(
+        &mut n,
+        1_000,
+        Input::ChangeMembership {
+            id: 2,
+            add: vec![4],
+            remove: vec![],
+        },
+    );
+    match &out.replies[..] {
+        [(2, Outcome::Failed(why))] => assert!(why.contains("unreachable"), "{why}"),
+        r => panic!("{r:?}"),
+    }
 }
