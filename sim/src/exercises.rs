@@ -157,6 +157,24 @@ fn lesson(bug: DeliberateBug) -> Option<Lesson> {
             "In `Acceptor::list_live_keys` (src/core/acceptor.rs) list every slot for which \
              `may_be_live()` holds: a value, or a tombstone that is not confirmed.",
         ),
+        "joint-uses-new-quorum-only" => l(
+            Some("membership"),
+            "During a membership change a key whose replica set changes is in both worlds at \
+             once: a value chosen by a quorum of its old replicas may not be moved yet, and a \
+             quorum of its new replicas alone need not meet that old quorum. So in the joint \
+             epoch every round on such a key needs a quorum of the old set and of the new one.",
+            "In `quorum_met` / `quorum_impossible` (src/core/proposer.rs) count every set in \
+             `round.sets` (old and new), never only the first.",
+        ),
+        "forget-before-moved" => l(
+            Some("membership"),
+            "An old replica is part of the old quorums that chose the key's values until the \
+             key is moved: a move round needs a quorum of the old replicas to report the chosen \
+             value. A replica that forgets the key as the change starts leaves that quorum \
+             without it, and the move (or any joint round) can miss the chosen write.",
+            "In `adopt_membership` (src/core/membership.rs) forget keys this node no longer \
+             replicates only in the final epoch (not joint), raising the floor first.",
+        ),
         "lineage-not-carried" => l(
             Some("dueling-proposers"),
             "A retry tells whether its earlier Accept took effect from the lineage of the value \
