@@ -804,18 +804,7 @@ async fn serve_inbound(
         Err(why) => {
             slot.release();
             Counters::inc(&shared.counters.bad_peer_connections);
-            let (d, log) = shared.gate.strike_addr(addr.ip());
-            if let Some(n) = log {
-                let backoff = if d.is_zero() {
-                    String::new()
-                } else {
-                    format!("; refusing {} for {} ms", addr.ip(), d.as_millis())
-                };
-                log::warn!(
-                    "peer connection from {addr}: {why}; closing{backoff}{}",
-                    suppressed(n)
-                );
-            }
+            strike(shared, addr, &why);
         }
     }
 }
@@ -871,18 +860,7 @@ async fn serve_link<S: AsyncRead + AsyncWrite + Unpin>(
             } else {
                 Counters::inc(&c.peer_handshakes_refused);
             }
-            let (d, log) = shared.gate.strike_addr(addr.ip());
-            if let Some(n) = log {
-                let backoff = if d.is_zero() {
-                    String::new()
-                } else {
-                    format!("; refusing {} for {} ms", addr.ip(), d.as_millis())
-                };
-                log::warn!(
-                    "peer connection from {addr}: {why}; closing{backoff}{}",
-                    suppressed(n)
-                );
-            }
+            strike(shared, addr, &why);
             return;
         }
         Err(_) => {
@@ -997,6 +975,23 @@ async fn receive<S: AsyncRead + Unpin>(
 
 fn bad_frame(e: CodecError) -> String {
     e.to_string()
+}
+
+/// A refused peer connection counts against its address (the gate may then
+/// refuse the address for a while); the warning says why, rate-limited.
+fn strike(shared: &Shared, addr: SocketAddr, why: &dyn fmt::Display) {
+    let (d, log) = shared.gate.strike_addr(addr.ip());
+    if let Some(n) = log {
+        let backoff = if d.is_zero() {
+            String::new()
+        } else {
+            format!("; refusing {} for {} ms", addr.ip(), d.as_millis())
+        };
+        log::warn!(
+            "peer connection from {addr}: {why}; closing{backoff}{}",
+            suppressed(n)
+        );
+    }
 }
 
 #[cfg(test)]
