@@ -1018,7 +1018,24 @@ impl World {
         fx.clear();
         node.handle(now, input, &mut fx);
         let recovered = slot.failed && node.is_voting();
-        if recovered {
+        if !slot.failed && !node.is_voting() {
+            // It stopped voting without a crash: an epoch named for the first
+            // time a node restarted since it last voted (membership.rs), so
+            // it catches up first. Until then it counts as failed, so the
+            // faults keep within F of every replica set.
+            slot.failed = true;
+            let inc = slot.incarnation;
+            self.note_fault(
+                "recovering",
+                &format!(
+                    "node {id} (incarnation {inc}) must catch up before it votes in this epoch"
+                ),
+            );
+            if let Some(r) = self.rec.as_mut() {
+                let text = format!("recovering (incarnation {inc}): does not vote yet");
+                r.span_start("recovering", id.into(), vec![id], text);
+            }
+        } else if recovered {
             // Catch-up finished: the node votes again and no longer counts as failed.
             slot.failed = false;
             let inc = slot.incarnation;

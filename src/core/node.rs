@@ -1001,9 +1001,14 @@ impl Node {
         next_prepare: Option<Ballot>,
         out: &mut Effects,
     ) {
+        // Only a change may be refused for memory: an identity round (a
+        // read, repair, move or re-proposal) carries a value some replica
+        // already accepted, which may be chosen, and refusing it would leave
+        // the key with no round that can finish (a change names its own
+        // ballot first in its lineage, lineage.rs).
+        let changes = lineage.first() == Some(&ballot);
         let refusal = self.refuse_vote(&key).or_else(|| {
-            self.over_cap(&key, &value)
-                .then_some(NackReason::OutOfMemory)
+            (changes && self.over_cap(&key, &value)).then_some(NackReason::OutOfMemory)
         });
         let reply = match refusal {
             Some(reason) => {

@@ -1618,11 +1618,20 @@ fn an_eviction_whose_key_was_written_since_it_sampled_deletes_nothing() {
     );
 }
 
+/// An Accept of a change: its lineage names its own ballot first.
+fn accept_change(ballot: Ballot, value: Value) -> Message {
+    let mut msg = accept(ballot, value);
+    if let Message::Accept { lineage, .. } = &mut msg {
+        *lineage = vec![ballot, Ballot::ZERO];
+    }
+    msg
+}
+
 #[test]
 fn past_the_memory_ceiling_an_accept_that_adds_bytes_is_refused() {
     let mut n = node_cfg(2, |c| c.memory_max_bytes = 400);
     let big = Some(Record::new(vec![b'x'; 1_000]));
-    let out = deliver(&mut n, 1, accept(b(1, 1), big));
+    let out = deliver(&mut n, 1, accept_change(b(1, 1), big));
     assert_eq!(
         sent(&out),
         vec![(
@@ -1635,8 +1644,30 @@ fn past_the_memory_ceiling_an_accept_that_adds_bytes_is_refused() {
         )]
     );
     // A tombstone frees bytes: always accepted.
-    let out = deliver(&mut n, 1, accept(b(2, 1), None));
+    let out = deliver(&mut n, 1, accept_change(b(2, 1), None));
     assert!(matches!(sent(&out)[0].1, Message::Accepted { .. }));
+}
+
+#[test]
+fn past_the_memory_ceiling_an_identity_round_is_still_accepted() {
+    // Found by the simulator (swarm seed 4391): a value one replica accepted
+    // may be chosen, so every later round must re-propose it; a replica that
+    // refused those identity rounds for memory left the key with no round
+    // that could finish, and reads of it failed forever. Only changes are
+    // refused at the ceiling.
+    let mut n = node_cfg(2, |c| c.memory_max_bytes = 400);
+    let big = Some(Record::new(vec![b'x'; 1_000]));
+    let mut msg = accept(b(3, 1), big);
+    if let Message::Accept { lineage, .. } = &mut msg {
+        // Built by a change at ballot 2 (accepted elsewhere), re-proposed at 3.
+        *lineage = vec![b(2, 3), Ballot::ZERO];
+    }
+    let out = deliver(&mut n, 1, msg);
+    assert!(
+        matches!(sent(&out)[0].1, Message::Accepted { .. }),
+        "{:?}",
+        sent(&out)
+    );
 }
 
 #[test]
@@ -2604,4 +2635,39 @@ fn a_change_is_refused_when_it_would_leave_too_few_members_or_a_set_without_a_qu
         [(2, Outcome::Failed(why))] => assert!(why.contains("unreachable"), "{why}"),
         r => panic!("{r:?}"),
     }
+}
+
+// ---- Phase timers (proposer.rs `phase_base_us`) ----
+
+#[test]
+fn a_phase_waits_three_round_trips_when_they_are_longer_but_at_most_a_quarter_of_the_budget() {
+    let mut n = node_cfg(1, |c| {
+        c.phase_timeout_ms = 50;
+        c.retry_budget_ms = 2_000;
+        c.rtt_initial_us = 100;
+    });
+    assert_eq!(
+        n.phase_base_us(),
+        50_000,
+        "fast peers: the configured timeout"
+    );
+    // A starved node answers in about 100 ms: the phase waits three of them.
+    for _ in 0..64 {
+        n.observe_rtt(100_000);
+    }
+    let base = n.phase_base_us();
+    assert!(
+        (290_000..=300_000).contains(&base),
+        "3 x smoothed RTT (~100 ms): {base}"
+    );
+    // Ever slower answers: never more than a quarter of the retry budget.
+    for _ in 0..64 {
+        n.observe_rtt(10_000_000);
+    }
+    assert_eq!(n.phase_base_us(), 500_000);
+    // Fast again: back to the configured timeout.
+    for _ in 0..256 {
+        n.observe_rtt(100);
+    }
+    assert_eq!(n.phase_base_us(), 50_000);
 }
