@@ -380,7 +380,12 @@ struct Entry {
 /// `steps_max` search steps. `values` holds the bytes of every value named
 /// (INCR and APPEND compute new ones, interned there).
 pub fn check(ops: &[Op], steps_max: u64, values: &mut Values) -> Verdict {
-    let v = search(ops, steps_max / 2, values);
+    check_from(ops, ABSENT, steps_max, values)
+}
+
+/// Checks one key's operations from the initial state `init`.
+pub fn check_from(ops: &[Op], init: Val, steps_max: u64, values: &mut Values) -> Verdict {
+    let v = search(ops, init, steps_max / 2, values);
     if !matches!(v, Verdict::GaveUp { .. }) {
         return v;
     }
@@ -416,7 +421,7 @@ pub fn check(ops: &[Op], steps_max: u64, values: &mut Values) -> Verdict {
             .collect();
         let budget = (steps_max - spent).min(steps_max / 8);
         spent += budget;
-        match search(&prefix, budget, values) {
+        match search(&prefix, init, budget, values) {
             Verdict::Violation(mut stuck) => {
                 stuck.op = index[stuck.op];
                 return Verdict::Violation(stuck);
@@ -426,6 +431,134 @@ pub fn check(ops: &[Op], steps_max: u64, values: &mut Values) -> Verdict {
         }
     }
     v
+}
+
+/// Checks one key's operations when an operator declared lost a majority
+/// of replicas at `declared` (an `Op::call`-clock time; `None`: never).
+/// The ops invoked before it are checked as usual; those invoked after it
+/// from the value the survivors held, which may be any value the key had
+/// before (values held only by the lost replicas are gone) or absent, but
+/// nothing invented: the first state is absent, a value some earlier op
+/// wrote or read, or (if earlier ops computed values: INCR, APPEND) a
+/// value a later op observes. Operation indices in a violation are into `ops`.
+pub fn check_with_loss(
+    ops: &[Op],
+    declared: Option<u64>,
+    steps_max: u64,
+    values: &mut Values,
+) -> Verdict {
+    let Some(d) = declared else {
+        return check(ops, steps_max, values);
+    };
+    // Before: every op invoked before it, those still running then as
+    // unknown outcomes (a read not yet made is left out). After: every op
+    // still running at it or invoked later (a change running across it
+    // may take effect on either side), from its call or from `d`.
+    let mut pre_i = Vec::new();
+    let mut pre = Vec::new();
+    let mut post_i = Vec::new();
+    let mut post = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        if op.call < d {
+            let mut o = *op;
+            let keep = op.ret < d
+                || !matches!(
+                    o.kind,
+                    OpKind::Read(_) | OpKind::IncrFailed | OpKind::Present(_)
+                );
+            if op.ret > d {
+                o.kind = unknown_outcome(o.kind);
+                o.ret = u64::MAX;
+            }
+            if keep {
+                pre_i.push(i);
+                pre.push(o);
+            }
+        }
+        if op.ret > d {
+            let mut o = *op;
+            o.call = o.call.max(d);
+            post_i.push(i);
+            post.push(o);
+        }
+    }
+    let map = |v: Verdict, index: &[usize]| match v {
+        Verdict::Violation(mut s) => {
+            s.op = index[s.op];
+            Verdict::Violation(s)
+        }
+        v => v,
+    };
+    let v = check(&pre, steps_max, values);
+    if !matches!(v, Verdict::Linearizable) || post.is_empty() {
+        return map(v, &pre_i);
+    }
+    let mut earlier = FxHashSet::default();
+    let mut derived = false;
+    for op in &pre {
+        match op.kind {
+            OpKind::Write(v) | OpKind::Read(v) | OpKind::GetDel(Some(v)) => {
+                earlier.insert(v);
+            }
+            OpKind::Cas { expected, new, .. } => {
+                earlier.insert(expected);
+                earlier.insert(new);
+            }
+            OpKind::SetNx { value, .. } | OpKind::TxnOverType { write: value } => {
+                earlier.insert(value);
+            }
+            OpKind::Txn { read, write } => {
+                earlier.extend(read);
+                earlier.insert(write);
+            }
+            OpKind::Incr { .. } | OpKind::Append { .. } => derived = true,
+            _ => {}
+        }
+    }
+    let mut seen = Vec::new();
+    for op in &post {
+        match op.kind {
+            OpKind::Read(v) | OpKind::GetDel(Some(v)) | OpKind::Txn { read: Some(v), .. } => {
+                seen.push(v)
+            }
+            // A cas may have been what changed the survivor's value.
+            OpKind::Cas { expected, .. } => seen.push(expected),
+            OpKind::Incr {
+                delta,
+                result: Some(r),
+            } => {
+                if let Some(old) = r.checked_sub(delta) {
+                    seen.push(values.intern(old.to_string().as_bytes()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut candidates = vec![ABSENT];
+    for v in seen {
+        if v != ABSENT && (derived || earlier.contains(&v)) && !candidates.contains(&v) {
+            candidates.push(v);
+        }
+    }
+    // A survivor no later op reads stands for every such value.
+    let mut unread: Vec<Val> = earlier
+        .iter()
+        .copied()
+        .filter(|v| *v != ABSENT && !candidates.contains(v))
+        .collect();
+    unread.sort_unstable();
+    candidates.extend(unread.first());
+    let budget = steps_max / candidates.len() as u64;
+    let mut first = None;
+    for init in candidates {
+        match check_from(&post, init, budget.max(1), values) {
+            Verdict::Linearizable => return Verdict::Linearizable,
+            v => {
+                first.get_or_insert(v);
+            }
+        }
+    }
+    map(first.unwrap_or(Verdict::Linearizable), &post_i)
 }
 
 /// `kind` with its outcome forgotten: what an unknown (`info`) operation knows.
@@ -460,7 +593,7 @@ pub fn unknown_outcome(kind: OpKind) -> OpKind {
 }
 
 /// The search itself, over all of `ops`, in at most `steps_max` steps.
-fn search(ops: &[Op], steps_max: u64, values: &mut Values) -> Verdict {
+fn search(ops: &[Op], init: Val, steps_max: u64, values: &mut Values) -> Verdict {
     if ops.is_empty() {
         return Verdict::Linearizable;
     }
@@ -513,12 +646,12 @@ fn search(ops: &[Op], steps_max: u64, values: &mut Values) -> Verdict {
     let mut linearized = vec![0u64; words];
     let mut cache: FxHashSet<(Box<[u64]>, Val)> = FxHashSet::default();
     let mut stack: Vec<(usize, Val)> = Vec::new();
-    let mut state = ABSENT;
+    let mut state = init;
     let mut entry = e[0].next;
     let mut steps = 0u64;
     let mut deepest = Stuck {
         linearized: 0,
-        state: ABSENT,
+        state: init,
         op: 0,
     };
     let lift = |e: &mut Vec<Entry>, c: usize| {

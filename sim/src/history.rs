@@ -47,10 +47,15 @@ pub enum F {
     Txn,
     /// WATCH k: reads the key's version; no value, changes nothing.
     Watch,
+    /// Admin events (`key` is null): more than F replicas of every replica
+    /// set lost their memory at once (a majority restart), and the
+    /// operator's `declare-lost`. See [`loss_window`].
+    MajorityLost,
+    DeclareLost,
 }
 
 /// Every `f`, for parsing.
-const FS: [F; 17] = [
+const FS: [F; 19] = [
     F::Read,
     F::Write,
     F::Cas,
@@ -68,6 +73,8 @@ const FS: [F; 17] = [
     F::FlushAll,
     F::Txn,
     F::Watch,
+    F::MajorityLost,
+    F::DeclareLost,
 ];
 
 /// The `key` of a listing event (it names no key).
@@ -227,12 +234,19 @@ impl F {
             F::Typed(t) => t.name(),
             F::Txn => "txn",
             F::Watch => "watch",
+            F::MajorityLost => "majority-lost",
+            F::DeclareLost => "declare-lost",
         }
     }
 
     /// True for the listings (KEYS, SCAN, DBSIZE, FLUSHALL).
     pub fn is_listing(self) -> bool {
         matches!(self, F::Keys | F::Scan | F::DbSize | F::FlushAll)
+    }
+
+    /// True for the admin events (no key, no value).
+    pub fn is_admin(self) -> bool {
+        matches!(self, F::MajorityLost | F::DeclareLost)
     }
 }
 
@@ -342,7 +356,7 @@ pub fn from_jsonl(text: &str) -> Result<(Vec<Event>, Vec<String>, Values), Strin
                 next
             })
         };
-        let key = if f.is_listing() {
+        let key = if f.is_listing() || f.is_admin() {
             NO_KEY
         } else {
             key_id(j["key"].as_str().ok_or_else(|| bad("no key"))?)
@@ -443,6 +457,9 @@ pub fn ops_by_key(events: &[Event], values: &Values) -> Result<BTreeMap<u32, Vec
             ));
         };
         let inv = &events[inv_i];
+        if inv.f.is_admin() {
+            continue;
+        }
         if inv.f.is_listing() {
             if e.ty == Type::Ok {
                 listings.push((inv_i, i, e));
@@ -455,7 +472,7 @@ pub fn ops_by_key(events: &[Event], values: &Values) -> Result<BTreeMap<u32, Vec
     }
     for (_, inv_i) in open {
         let inv = &events[inv_i];
-        if !inv.f.is_listing() {
+        if !inv.f.is_listing() && !inv.f.is_admin() {
             if let Some(op) = op_of(inv, inv_i, None) {
                 by_key.entry(inv.key).or_default().push(op);
             }
@@ -493,6 +510,43 @@ pub fn ops_by_key(events: &[Event], values: &Values) -> Result<BTreeMap<u32, Vec
         ops.sort_by_key(|o| o.call);
     }
     Ok(by_key)
+}
+
+/// A majority restart in the history: the line of the first
+/// `majority-lost` event and the line of the first `declare-lost` that
+/// completed ok after it (`None` if none did).
+pub fn loss_window(events: &[Event]) -> Option<(usize, Option<usize>)> {
+    let lost = events.iter().position(|e| e.f == F::MajorityLost)?;
+    let declared = events
+        .iter()
+        .enumerate()
+        .skip(lost)
+        .find(|(_, e)| e.f == F::DeclareLost && e.ty == Type::Ok)
+        .map(|(i, _)| i);
+    Some((lost, declared))
+}
+
+/// The first operation invoked after a majority was lost and before the
+/// operator declared it lost that still completed ok: (invoke line, ok
+/// line). Such keys have more than F amnesiac replicas: they must stay
+/// unavailable (never wrong) until `declare-lost`.
+pub fn succeeded_while_lost(events: &[Event]) -> Option<(usize, usize)> {
+    let (lost, declared) = loss_window(events)?;
+    let end = declared.unwrap_or(events.len());
+    let mut open: BTreeMap<u64, usize> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if e.f.is_admin() {
+            continue;
+        }
+        if e.ty == Type::Invoke {
+            open.insert(e.process, i);
+        } else if let Some(inv) = open.remove(&e.process) {
+            if e.ty == Type::Ok && inv > lost && i < end {
+                return Some((inv, i));
+            }
+        }
+    }
+    None
 }
 
 /// The checker's view of one invoke and its completion (`None`: never completed).

@@ -44,6 +44,12 @@ pub struct Oracle {
     pub seen: Vec<Vec<Seen>>,
     /// [node]: last seen floor.
     pub floor: Vec<Ballot>,
+    /// Set at the first `declare-lost` (a majority restart): the highest
+    /// ballot any Accept had then. Values chosen at or below it may be gone
+    /// (docs/design.md "Restart", rule 5), so a value chosen above it is
+    /// checked against the values chosen above it only; built on anything
+    /// at or below it, it was built on what the survivors held.
+    pub lost_below: Option<Ballot>,
 }
 
 /// A broken invariant: its name and a one-line diagnosis.
@@ -73,6 +79,20 @@ impl Oracle {
             chosen: vec![BTreeSet::new(); keys],
             seen: vec![vec![Seen::default(); keys]; nodes + 1],
             floor: vec![Ballot::ZERO; nodes + 1],
+            lost_below: None,
+        }
+    }
+
+    /// The operator declared lost replicas: history before now may be gone.
+    pub fn on_declare_lost(&mut self) {
+        if self.lost_below.is_none() {
+            self.lost_below = Some(
+                self.accepts
+                    .keys()
+                    .map(|&(_, b)| b)
+                    .max()
+                    .unwrap_or(Ballot::ZERO),
+            );
         }
     }
 
@@ -200,6 +220,9 @@ impl Oracle {
                     "the Accept at {at} derives from {from}, not below it"
                 ));
             }
+            if self.lost_below.is_some_and(|l| ballot > l && from <= l) {
+                return Ok(None); // Built on what survived the loss.
+            }
             if self.chosen[key as usize].contains(&from) {
                 return Ok(Some(from));
             }
@@ -211,6 +234,10 @@ impl Oracle {
     fn chain(&self, key: u32, ballot: Ballot) -> Check {
         let chosen = &self.chosen[key as usize];
         let below = chosen.range(..ballot).next_back().copied();
+        let below = match self.lost_below {
+            Some(l) if ballot > l => below.filter(|b| *b > l),
+            _ => below,
+        };
         let mut base = self.base_of(key, ballot);
         // A dropped tombstone (docs/design.md "Forgetting safely") reads as absent:
         // a value built on "absent" where the latest chosen value is a

@@ -444,9 +444,25 @@ fn main() -> ExitCode {
                 ));
             }
             let mut bad = false;
+            if let Some((inv, ok)) = history::succeeded_while_lost(&events) {
+                bad = true;
+                println!(
+                    "NOT available as designed: the operation of lines {}..{} succeeded while more than F replicas of every set were amnesiac, before declare-lost",
+                    inv + 1,
+                    ok + 1
+                );
+            }
+            let declared = history::loss_window(&events)
+                .and_then(|(_, d)| d)
+                .map(|d| d as u64);
             for (k, ops) in &by_key {
                 let start = Instant::now();
-                let v = checker::check(ops, world::CHECK_STEPS_MAX * 5, &mut values);
+                let v = checker::check_with_loss(
+                    ops,
+                    declared,
+                    world::CHECK_STEPS_MAX * 5,
+                    &mut values,
+                );
                 let ms = start.elapsed().as_secs_f64() * 1e3;
                 match v {
                     checker::Verdict::Linearizable => {
@@ -652,6 +668,12 @@ fn cmd_run(
         s.virtual_us as f64 / 1e6,
         secs
     );
+    if s.shutdowns + s.recrashes + s.link_events + s.memory_caps + s.tombstones_dropped > 0 {
+        println!(
+            "also: {} graceful shutdowns, {} crashes while recovering, {} late link events, {} CONFIG SET maxmemory, {} tombstones dropped by the end of the tail",
+            s.shutdowns, s.recrashes, s.link_events, s.memory_caps, s.tombstones_dropped
+        );
+    }
     if s.check_gave_up > 0 {
         println!(
             "note: the linearizability search gave up on {} key(s) (budget {} steps)",

@@ -53,6 +53,10 @@ pub struct Scenario {
     /// nothing, so two nodes recovering at once wait on each other forever
     /// (a known core limitation, see sim/README.md); raise this to see it.
     pub max_failed_nodes: Option<usize>,
+    /// After the heal and the probes, the run goes on this long (timers,
+    /// housekeeping: tombstones are dropped in-run), then probes every key
+    /// again. 0: the run ends at the first probes.
+    pub tail_ms: u64,
     /// The nodes clients send their operations to (empty: any live node).
     /// When none of them is up, any live node.
     pub coordinators: Vec<u32>,
@@ -197,6 +201,25 @@ pub struct Faults {
     /// member, or replace one with a spare), each started through a random
     /// member as `synod admin` would, when no change is running. 0: none.
     pub membership_every_ms: u64,
+    /// Probability that a random crash picks a node still catching up after
+    /// its last restart (it crashes again while recovering).
+    pub recrash_p: f64,
+    /// Probability that a random crash is a graceful shutdown instead (as
+    /// `SHUTDOWN`: new requests refused, those in flight answered, then the
+    /// node stops and later restarts with a new incarnation).
+    pub shutdown_p: f64,
+    /// Link events (`PeerDown` / `PeerUp`, what the runtime feeds the core
+    /// when a connection drops or a handshake completes): a crash, a restart
+    /// and every symmetric partition's links tell each end with this
+    /// probability per (node, peer) (else that end never hears of it; a
+    /// heal's link-up always arrives), each up to `link_delay_max_us` late.
+    /// 0 (default): crashes and restarts tell every peer at once, partitions
+    /// tell nobody.
+    pub link_event_p: f64,
+    pub link_delay_max_us: u64,
+    /// Mean time between `CONFIG SET maxmemory` on a random node (a cap
+    /// between a third of what the keys need and none).
+    pub memory_cap_every_ms: u64,
 }
 
 /// A fault at a fixed time, or at a fixed delay after the trigger (the
@@ -286,6 +309,21 @@ pub enum Action {
     /// Membership change: `node` is replaced by the next spare node (`synod
     /// admin replace-node`).
     ReplaceNode { node: u32 },
+    /// The operator runs `synod admin declare-lost` on `node` (refused, as
+    /// by the runtime, if it votes already): it stops waiting for catch-up
+    /// listings and votes. Only right once more than F replicas of a set
+    /// lost their memory (a majority restart).
+    DeclareLost { node: u32 },
+    /// `SHUTDOWN` on `node`: it refuses new requests, answers those in
+    /// flight (UNKNOWN if undecided at the retry budget plus 1 s), then
+    /// stops (memory lost). Restart it with `restart`.
+    Shutdown { node: u32 },
+    /// `CONFIG SET maxmemory bytes` on `node` (0: no cap).
+    MemoryCap { node: u32, bytes: u64 },
+    /// Crashes `node` even beyond F failed replicas (a majority restart:
+    /// the world then expects unavailability until `declare-lost`, and no
+    /// operation invoked meanwhile may succeed).
+    CrashBeyondF { node: u32 },
 }
 
 impl Action {
@@ -306,7 +344,11 @@ impl Action {
             | Action::Write { node, .. }
             | Action::Delete { node, .. }
             | Action::Read { node, .. }
-            | Action::Keys { node } => vec![*node],
+            | Action::Keys { node }
+            | Action::DeclareLost { node }
+            | Action::Shutdown { node }
+            | Action::MemoryCap { node, .. }
+            | Action::CrashBeyondF { node } => vec![*node],
             Action::CrashAfterPromise { node, to, .. } => vec![*node, *to],
         }
     }
@@ -330,6 +372,7 @@ impl Default for Scenario {
             heal_deadline_ms: 3_000,
             max_failed_per_set: None,
             max_failed_nodes: None,
+            tail_ms: 0,
             coordinators: Vec::new(),
             node: NodeTiming::default(),
             net: Net::default(),
@@ -417,6 +460,11 @@ impl Default for Faults {
             skew_max_ms: 0,
             drift_max_ppm: 0,
             membership_every_ms: 0,
+            recrash_p: 0.0,
+            shutdown_p: 0.0,
+            link_event_p: 0.0,
+            link_delay_max_us: 0,
+            memory_cap_every_ms: 0,
         }
     }
 }
@@ -536,11 +584,43 @@ impl Scenario {
             s.mix.watch_multi = r.random_range(0..=2);
             s.mix.cross_multi = u32::from(r.random_bool(0.3));
         }
-        // Membership changes (issue 19), drawn last: on one seed in three,
+        // Membership changes (issue 19), drawn after the transactions: on one seed in three,
         // nodes are added, removed and replaced during the faults.
         if r.random_bool(1.0 / 3.0) {
             s.spare_nodes = r.random_range(1..=3);
             s.faults.membership_every_ms = [40, 100, 200][r.random_range(0..3)];
+        }
+        // Harsher worlds, drawn after everything above so those draws stay
+        // as they were. Two failures at once need N = 5 (F = 2): 5 x 5 (two
+        // restarts always share the replica set) and 7 x 5 (the keys' sets
+        // may share both, one or neither). With N = 3 any two nodes share
+        // some possible replica set, so two amnesiac nodes wait for
+        // `declare-lost` (sim/README.md, Limits).
+        match r.random_range(0..10) {
+            0 | 1 => {
+                s.nodes = 5;
+                s.replicas = 5;
+                s.max_failed_nodes = Some(2);
+            }
+            2 => {
+                s.nodes = 7;
+                s.replicas = 5;
+                s.max_failed_nodes = Some(2);
+            }
+            _ => {}
+        }
+        let f = &mut s.faults;
+        f.recrash_p = [0.0, 0.0, 0.3, 0.6][r.random_range(0..4)];
+        f.shutdown_p = [0.0, 0.0, 0.3][r.random_range(0..3)];
+        if r.random_bool(0.5) {
+            // Link-down/up events, late and only for some peers.
+            f.link_event_p = [0.5, 1.0][r.random_range(0..2)];
+            f.link_delay_max_us = [0, 500, 5_000, 30_000][r.random_range(0..4)];
+        }
+        f.memory_cap_every_ms = [0, 0, 0, 50, 200][r.random_range(0..5)];
+        if r.random_bool(0.25) {
+            // Long enough after the heal that tombstones are dropped in-run.
+            s.tail_ms = s.node.tombstone_grace_ms * 2 + s.node.housekeeping_interval_ms * 4;
         }
         s
     }

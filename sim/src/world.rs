@@ -111,6 +111,15 @@ pub struct Stats {
     pub check_gave_up: u64,
     /// Expiries and evictions recorded as deletes by system processes.
     pub system_ops: u64,
+    /// Tombstones the live nodes had dropped when the tail after the heal
+    /// ended (0 without a tail).
+    pub tombstones_dropped: u64,
+    /// Graceful shutdowns, crashes of a node still recovering, link events
+    /// delivered late (`faults.link_event_p`), memory caps changed.
+    pub shutdowns: u64,
+    pub recrashes: u64,
+    pub link_events: u64,
+    pub memory_caps: u64,
     /// Messages a liar (`Action::Lie`) corrupted, and lies the others refused.
     pub lies: u64,
     pub lies_refused: u64,
@@ -221,6 +230,9 @@ struct NodeSlot {
     crash_mid_accept: Option<usize>,
     /// Crash right after sending a Promise to this node; restart this much later.
     crash_after_promise: Option<(u32, u64)>,
+    /// A graceful shutdown is draining this node: (restart after this
+    /// long once stopped, if the shutdown was random; the drain deadline).
+    draining: Option<(Option<u64>, u64)>,
 }
 
 /// When a message was sent: its number in send order (from 1) and the time.
@@ -268,6 +280,22 @@ enum Ev {
     MembershipRandom,
     Heal,
     Deadline,
+    /// A link event reaches `node` (of life `life`) about `peer`: up with
+    /// that incarnation, or down. `gen`: the newest event for the pair wins.
+    Link {
+        node: u32,
+        life: u32,
+        peer: u32,
+        up: Option<u64>,
+        gen: u64,
+    },
+    /// A shutting-down node may have drained.
+    DrainCheck {
+        node: u32,
+    },
+    MemoryCapRandom,
+    /// The tail after the heal is over: probe every key again.
+    TailEnd,
 }
 
 /// An operation in flight.
@@ -380,6 +408,15 @@ struct World {
     held: Vec<(Envelope, Sent)>,
     /// Messages sent so far (numbers them in send order).
     sent_count: u64,
+    /// [node][peer]: the generation of the newest link event scheduled.
+    link_gen: Vec<Vec<u64>>,
+    /// Ops invoked from here until a declare-lost must not succeed (more
+    /// than F replicas of a set lost their memory at once).
+    majority_lost: bool,
+    /// The heal deadline now (the tail moves it).
+    deadline_at: u64,
+    /// The tail after the heal has run (second probes under way or done).
+    tail_done: bool,
     healed: bool,
     net_rng: ChaCha8Rng,
     fault_rng: ChaCha8Rng,
@@ -513,6 +550,7 @@ impl World {
                 wake: None,
                 crash_mid_accept: None,
                 crash_after_promise: None,
+                draining: None,
             });
         }
         let mut drop_kind = [0.0; 14];
@@ -557,6 +595,10 @@ impl World {
             refused_until: vec![vec![0; m + 1]; m + 1],
             held: Vec::new(),
             sent_count: 0,
+            link_gen: vec![vec![0; m + 1]; m + 1],
+            majority_lost: false,
+            deadline_at: 0,
+            tail_done: false,
             healed: false,
             net_rng: stream(seed, Stream::Network),
             fault_rng: stream(seed, Stream::Faults),
@@ -643,6 +685,10 @@ impl World {
         if f.membership_every_ms > 0 && w.sc.nodes > 0 {
             let at = w.exp_delay(f.membership_every_ms * 1_000);
             w.push(at, Ev::MembershipRandom);
+        }
+        if f.memory_cap_every_ms > 0 {
+            let at = w.exp_delay(f.memory_cap_every_ms * 1_000);
+            w.push(at, Ev::MemoryCapRandom);
         }
         for i in 0..w.sc.schedule.len() {
             if w.sc.schedule[i].after_trigger_us.is_none() {
@@ -774,8 +820,18 @@ impl World {
             Ok(m) => m,
             Err(e) => return Verdict::Safety(format!("malformed history: {e}")),
         };
+        if let Some((inv, ok)) = history::succeeded_while_lost(&self.history) {
+            return Verdict::Safety(format!(
+                "availability: an operation (history lines {}..{}) succeeded while more than F replicas of every set were amnesiac, before declare-lost",
+                inv + 1,
+                ok + 1
+            ));
+        }
+        let declared = history::loss_window(&self.history)
+            .and_then(|(_, d)| d)
+            .map(|d| d as u64);
         for (key, ops) in &by_key {
-            match checker::check(ops, CHECK_STEPS_MAX, &mut self.values) {
+            match checker::check_with_loss(ops, declared, CHECK_STEPS_MAX, &mut self.values) {
                 checker::Verdict::Linearizable => {}
                 checker::Verdict::GaveUp { .. } => self.stats.check_gave_up += 1,
                 checker::Verdict::Violation(stuck) => {
@@ -909,6 +965,16 @@ impl World {
             Ev::MembershipRandom => self.membership_random(),
             Ev::Heal => self.heal(),
             Ev::Deadline => self.deadline(),
+            Ev::Link {
+                node,
+                life,
+                peer,
+                up,
+                gen,
+            } => self.link_event(node, life, peer, up, gen),
+            Ev::DrainCheck { node } => self.drain_check(node),
+            Ev::MemoryCapRandom => self.memory_cap_random(),
+            Ev::TailEnd => self.tail_end(),
         }
     }
 
@@ -1017,7 +1083,7 @@ impl World {
         let mut fx = std::mem::take(&mut self.fx);
         fx.clear();
         node.handle(now, input, &mut fx);
-        let recovered = slot.failed && node.is_voting();
+        let recovered = slot.failed && slot.draining.is_none() && node.is_voting();
         if !slot.failed && !node.is_voting() {
             // It stopped voting without a crash: an epoch named for the first
             // time a node restarted since it last voted (membership.rs), so
@@ -1917,6 +1983,9 @@ impl World {
         let Some(mut call) = self.calls.remove(&id) else {
             return;
         };
+        if self.nodes[call.node as usize].draining.is_some() {
+            self.push(self.now, Ev::DrainCheck { node: call.node });
+        }
         if !call.script.is_empty() && !matches!(reply, Resp::Error(_)) {
             // A sequence goes on with its next command (after WATCH: MULTI).
             return self.run_script(Script {
@@ -2036,11 +2105,14 @@ impl World {
         // Mostly members of the newest epoch; now and then any live node, so
         // removed and joining nodes are asked too (they must refuse).
         // (The draw only in runs with membership changes: other seeds replay
-        // as before.)
+        // as before.) Never a node shutting down.
         let latest = self.latest_membership();
         let any = self.total > self.sc.nodes && self.work_rng.random_bool(0.05);
         let mut up: Vec<u32> = (1..=self.total)
-            .filter(|&n| self.nodes[n as usize].node.is_some())
+            .filter(|&n| {
+                let s = &self.nodes[n as usize];
+                s.node.is_some() && s.draining.is_none()
+            })
             .filter(|&n| any || latest.includes(n))
             .collect();
         if up.iter().any(|n| self.sc.coordinators.contains(n)) {
@@ -2146,6 +2218,11 @@ impl World {
         let Some(p) = self.pending.get(&id) else {
             return;
         };
+        if slot.draining.is_some() && p.call.is_none() && p.client != PROBE {
+            // As the runtime: a command read after the drain began is not run.
+            self.complete(id, Type::Fail, None, "not run: the node is shutting down");
+            return;
+        }
         if let Some((after, count)) = &p.list {
             let input = Input::ListKeys {
                 id,
@@ -2202,6 +2279,9 @@ impl World {
         let Some(p) = self.pending.remove(&id) else {
             return;
         };
+        if self.nodes[p.node as usize].draining.is_some() {
+            self.push(self.now, Ev::DrainCheck { node: p.node });
+        }
         // An operation of a multi-step command: its outcome goes back to the call.
         let for_call = p.call.map(|(call, index)| {
             let outcome = match (ty, &reply) {
@@ -2488,6 +2568,13 @@ impl World {
         })
     }
 
+    /// True if `id` is up but still catching up after a restart (already
+    /// counted as failed): crashing it again keeps the failure count.
+    fn may_recrash(&self, id: u32) -> bool {
+        let slot = &self.nodes[id as usize];
+        slot.failed && slot.draining.is_none() && slot.node.as_ref().is_some_and(|n| !n.is_voting())
+    }
+
     fn crash(&mut self, id: u32, why: &str) {
         let slot = &mut self.nodes[id as usize];
         if slot.node.take().is_none() {
@@ -2496,6 +2583,7 @@ impl World {
         slot.failed = true;
         slot.wake = None;
         slot.paused_until = 0;
+        slot.draining = None;
         self.stats.crashes += 1;
         self.cursors[id as usize] = ScanCursors::default();
         self.oracle.on_crash(id);
@@ -2533,9 +2621,209 @@ impl World {
         }
         for n in 1..=self.total {
             if n != id {
-                self.handle(n, Input::PeerDown { node: id });
+                self.notify_link(n, id, false, false);
             }
         }
+        self.note_majority_lost();
+    }
+
+    /// Tells `n` that its link to `peer` went up (with `peer`'s incarnation
+    /// now) or down, as the runtime does when a connection drops or a
+    /// handshake completes. Without `faults.link_event_p` at once; with it,
+    /// up to `link_delay_max_us` late, and a down only with that
+    /// probability (`always`: a link-up the runtime always delivers).
+    fn notify_link(&mut self, n: u32, peer: u32, up: bool, always: bool) {
+        let p = self.sc.faults.link_event_p;
+        if self.nodes[n as usize].node.is_none() || (up && self.nodes[peer as usize].node.is_none())
+        {
+            return;
+        }
+        let inc = self.nodes[peer as usize].incarnation;
+        if p <= 0.0 {
+            let input = if up {
+                Input::PeerUp {
+                    node: peer,
+                    incarnation: inc,
+                }
+            } else {
+                Input::PeerDown { node: peer }
+            };
+            self.handle(n, input);
+            return;
+        }
+        if !always && !self.fault_rng.random_bool(p.min(1.0)) {
+            return;
+        }
+        let max = self.sc.faults.link_delay_max_us;
+        let delay = if max > 0 {
+            self.fault_rng.random_range(0..=max)
+        } else {
+            0
+        };
+        self.link_gen[n as usize][peer as usize] += 1;
+        let ev = Ev::Link {
+            node: n,
+            life: self.nodes[n as usize].life,
+            peer,
+            up: up.then_some(inc),
+            gen: self.link_gen[n as usize][peer as usize],
+        };
+        self.push(self.now + delay, ev);
+    }
+
+    /// A late link event arrives; a newer one for the same pair, a new life
+    /// of either end, or a peer down again makes it void (the runtime's
+    /// link generations).
+    fn link_event(&mut self, n: u32, life: u32, peer: u32, up: Option<u64>, gen: u64) {
+        let slot = &self.nodes[n as usize];
+        if slot.node.is_none()
+            || slot.life != life
+            || self.link_gen[n as usize][peer as usize] != gen
+        {
+            return;
+        }
+        let input = match up {
+            Some(inc) => {
+                let p = &self.nodes[peer as usize];
+                if p.node.is_none() || p.incarnation != inc {
+                    return;
+                }
+                Input::PeerUp {
+                    node: peer,
+                    incarnation: inc,
+                }
+            }
+            None => Input::PeerDown { node: peer },
+        };
+        self.stats.link_events += 1;
+        if self.timeline_on || self.trace_on {
+            let what = if up.is_some() { "up" } else { "down" };
+            self.note_fault(
+                "link",
+                &format!("node {n} hears its link to node {peer} is {what}"),
+            );
+        }
+        self.handle(n, input);
+    }
+
+    /// After a crash beyond F: once every replica set has more than F
+    /// failed members, the history says so (an admin event), and until a
+    /// `declare-lost` no operation invoked may succeed.
+    fn note_majority_lost(&mut self) {
+        if self.majority_lost {
+            return;
+        }
+        let f = self.sc.replicas.saturating_sub(1) / 2;
+        let lost = self
+            .replica_sets
+            .iter()
+            .all(|s| s.iter().filter(|&&n| self.nodes[n as usize].failed).count() > f);
+        if lost {
+            self.majority_lost = true;
+            self.admin_event(F::MajorityLost, Type::Ok);
+            self.note_fault(
+                "majority-lost",
+                "more than F replicas of every replica set lost their memory: unavailable until declare-lost",
+            );
+        }
+    }
+
+    /// An admin event in the history (`key` null, an admin process).
+    fn admin_event(&mut self, f: F, ty: Type) {
+        let process = self.next_process;
+        self.next_process += 1;
+        for ty in [Type::Invoke, ty] {
+            self.record_op(Event {
+                process,
+                ty,
+                f,
+                key: NO_KEY,
+                value: HVal::Null,
+                time_ns: self.now * 1_000,
+                error: HErr::None,
+            });
+        }
+    }
+
+    /// Starts a graceful shutdown of `id` (`SHUTDOWN`): no new requests,
+    /// those in flight answered, then it stops; restarts `restart_after_us`
+    /// later if given.
+    fn shutdown(&mut self, id: u32, restart_after_us: Option<u64>) {
+        if !self.may_fail(id) {
+            self.note_fault(
+                "skip",
+                &format!("shutdown of node {id}: would exceed F failed replicas"),
+            );
+            return;
+        }
+        // As the runtime: the retry budget plus 1 s for the requests in flight.
+        let deadline = self.now + (self.sc.node.retry_budget_ms + 1_000) * 1_000;
+        self.stats.shutdowns += 1;
+        let slot = &mut self.nodes[id as usize];
+        slot.failed = true;
+        slot.draining = Some((restart_after_us, deadline));
+        self.note_fault(
+            "shutdown",
+            &format!("node {id} shuts down: no new requests, answering those in flight"),
+        );
+        self.push(self.now, Ev::DrainCheck { node: id });
+        self.push(deadline, Ev::DrainCheck { node: id });
+    }
+
+    /// A draining node stops once nothing it coordinates for a client is
+    /// in flight, or at the drain deadline (what is left then ends as a
+    /// crash leaves it: a write unknown).
+    fn drain_check(&mut self, id: u32) {
+        let Some((restart_after, deadline)) = self.nodes[id as usize].draining else {
+            return;
+        };
+        let busy = self
+            .pending
+            .values()
+            .any(|p| p.node == id && p.client != usize::MAX - 2)
+            || self.calls.values().any(|c| c.node == id);
+        if busy && self.now < deadline {
+            return;
+        }
+        self.crash(id, "graceful shutdown: drained, stopped");
+        if self.healed {
+            self.restart(id);
+        } else if let Some(after) = restart_after {
+            self.push(self.now + after, Ev::Restart { node: id });
+        }
+    }
+
+    /// `CONFIG SET maxmemory` on a random node: none, or between half and
+    /// 1.2 x what every key with a value needs.
+    fn memory_cap_random(&mut self) {
+        if self.healed {
+            return;
+        }
+        let id = self.fault_rng.random_range(1..=self.total);
+        let full = self.keys.len() as f64 * (synod::core::acceptor::SLOT_OVERHEAD_BYTES + 6) as f64;
+        let bytes = [0.0, 0.5, 0.8, 1.2][self.fault_rng.random_range(0..4)] * full;
+        self.set_memory_cap(id, bytes as u64);
+        let next = self.exp_delay(self.sc.faults.memory_cap_every_ms * 1_000);
+        self.push(self.now + next, Ev::MemoryCapRandom);
+    }
+
+    fn set_memory_cap(&mut self, id: u32, max_bytes: u64) {
+        if self.nodes[id as usize].node.is_none() {
+            return;
+        }
+        let eviction = synod::core::Eviction::from_name(&self.sc.node.eviction).unwrap_or_default();
+        self.stats.memory_caps += 1;
+        self.note_fault(
+            "config",
+            &format!("CONFIG SET maxmemory {max_bytes} on node {id}"),
+        );
+        self.handle(
+            id,
+            Input::SetMemoryCap {
+                max_bytes,
+                eviction,
+            },
+        );
     }
 
     fn restart(&mut self, id: u32) {
@@ -2558,21 +2846,10 @@ impl World {
         }
         for n in 1..=self.total {
             if n != id && self.nodes[n as usize].node.is_some() {
-                let their = self.nodes[n as usize].incarnation;
-                self.handle(
-                    id,
-                    Input::PeerUp {
-                        node: n,
-                        incarnation: their,
-                    },
-                );
-                self.handle(
-                    n,
-                    Input::PeerUp {
-                        node: id,
-                        incarnation: inc,
-                    },
-                );
+                // Handshakes: both ends learn the link is up (late with
+                // `link_event_p`, never lost).
+                self.notify_link(id, n, true, true);
+                self.notify_link(n, id, true, true);
             }
         }
     }
@@ -2659,7 +2936,10 @@ impl World {
             .members
             .iter()
             .copied()
-            .filter(|&n| self.nodes[n as usize].node.is_some())
+            .filter(|&n| {
+                let s = &self.nodes[n as usize];
+                s.node.is_some() && s.draining.is_none()
+            })
             .collect();
         if coords.is_empty() {
             return;
@@ -2716,12 +2996,37 @@ impl World {
         if self.healed {
             return;
         }
-        let candidates: Vec<u32> = (1..=self.total).filter(|&n| self.may_fail(n)).collect();
+        let f = &self.sc.faults;
+        let (recrash_p, shutdown_p) = (f.recrash_p, f.shutdown_p);
+        let recrash = recrash_p > 0.0 && self.fault_rng.random_bool(recrash_p.min(1.0));
+        let candidates: Vec<u32> = (1..=self.total)
+            .filter(|&n| {
+                if recrash {
+                    self.may_recrash(n)
+                } else {
+                    self.may_fail(n)
+                }
+            })
+            .collect();
         if !candidates.is_empty() {
             let id = candidates[self.fault_rng.random_range(0..candidates.len())];
-            self.crash(id, "random");
             let down = self.exp_delay(self.sc.faults.down_ms * 1_000).max(1);
-            self.push(self.now + down, Ev::Restart { node: id });
+            let graceful =
+                !recrash && shutdown_p > 0.0 && self.fault_rng.random_bool(shutdown_p.min(1.0));
+            if graceful {
+                self.shutdown(id, Some(down));
+            } else {
+                self.stats.recrashes += u64::from(recrash);
+                self.crash(
+                    id,
+                    if recrash {
+                        "random, while recovering"
+                    } else {
+                        "random"
+                    },
+                );
+                self.push(self.now + down, Ev::Restart { node: id });
+            }
         }
         let next = self.exp_delay(self.sc.faults.crash_every_ms * 1_000);
         self.push(self.now + next, Ev::CrashRandom);
@@ -2802,6 +3107,14 @@ impl World {
         for &(x, y) in &links {
             self.blocked[x as usize][y as usize] += 1;
         }
+        // A connection cut both ways drops: its ends may hear of it.
+        if self.sc.faults.link_event_p > 0.0 {
+            for &(x, y) in &links {
+                if links.contains(&(y, x)) {
+                    self.notify_link(x, y, false, false);
+                }
+            }
+        }
         self.partitions.insert(id, links);
         self.stats.partitions += 1;
         self.note_fault("partition", &format!("partition #{id} forms: {desc}"));
@@ -2823,8 +3136,18 @@ impl World {
 
     fn partition_end(&mut self, id: u64) {
         if let Some(links) = self.partitions.remove(&id) {
-            for (x, y) in links {
+            for &(x, y) in &links {
                 self.blocked[x as usize][y as usize] -= 1;
+            }
+            // Reconnected: each end hears the link is up (always, maybe late).
+            if self.sc.faults.link_event_p > 0.0 {
+                for &(x, y) in &links {
+                    let (a, b) = (x as usize, y as usize);
+                    if links.contains(&(y, x)) && self.blocked[a][b] == 0 && self.blocked[b][a] == 0
+                    {
+                        self.notify_link(x, y, true, true);
+                    }
+                }
             }
             self.note_fault("heal", &format!("partition #{id} heals"));
             if let Some(r) = self.rec.as_mut() {
@@ -2924,7 +3247,7 @@ impl World {
                 }
             }
             Action::Crash { node } => {
-                if self.may_fail(node) {
+                if self.may_fail(node) || self.may_recrash(node) {
                     self.crash(node, "scheduled");
                 } else {
                     self.note_fault(
@@ -2947,7 +3270,32 @@ impl World {
             Action::AddNode => self.change_membership(true, None),
             Action::RemoveNode { node } => self.change_membership(false, Some(node)),
             Action::ReplaceNode { node } => self.change_membership(true, Some(node)),
+            Action::DeclareLost { node } => self.declare_lost(node),
+            Action::Shutdown { node } => self.shutdown(node, None),
+            Action::MemoryCap { node, bytes } => self.set_memory_cap(node, bytes),
+            Action::CrashBeyondF { node } => self.crash(node, "scheduled, beyond F"),
         }
+    }
+
+    /// `synod admin declare-lost` on `node`: refused (fail) if it votes
+    /// already, as the runtime refuses it.
+    fn declare_lost(&mut self, node: u32) {
+        let recovering = self.nodes[node as usize]
+            .node
+            .as_ref()
+            .is_some_and(|n| !n.is_voting());
+        if !recovering {
+            self.admin_event(F::DeclareLost, Type::Fail);
+            return;
+        }
+        self.admin_event(F::DeclareLost, Type::Ok);
+        self.majority_lost = false;
+        self.oracle.on_declare_lost();
+        self.note_fault(
+            "declare-lost",
+            &format!("the operator declares node {node}'s missing peers lost"),
+        );
+        self.handle(node, Input::DeclareLost);
     }
 
     /// Held messages leave, in the order they were sent.
@@ -2990,7 +3338,20 @@ impl World {
                 self.restart(n);
             }
         }
+        // The operator sets every changed memory cap back.
+        if self.sc.faults.memory_cap_every_ms > 0
+            || self
+                .sc
+                .schedule
+                .iter()
+                .any(|s| matches!(s.action, Action::MemoryCap { .. }))
+        {
+            for n in 1..=self.total {
+                self.set_memory_cap(n, self.sc.node.memory_max_bytes);
+            }
+        }
         let deadline = self.now + self.sc.heal_deadline_ms * 1_000;
+        self.deadline_at = deadline;
         self.push(deadline, Ev::Deadline);
         self.maybe_start_probes();
     }
@@ -3014,9 +3375,18 @@ impl World {
             return;
         }
         let k = self.probe_key as u32;
-        // Rotate the coordinator over the members of the newest epoch.
+        // Rotate the coordinator over the members of the newest epoch (past
+        // one shutting down; the second probes after a tail start one on).
         let latest = self.latest_membership();
-        let node = latest.members[k as usize % latest.members.len()];
+        let m = &latest.members;
+        let start = (k as usize + usize::from(self.tail_done)) % m.len();
+        let mut node = m[start];
+        for i in 0..m.len() {
+            node = m[(start + i) % m.len()];
+            if self.nodes[node as usize].draining.is_none() {
+                break;
+            }
+        }
         let process = self.next_process;
         self.next_process += 1;
         self.invoke(PROBE, process, node, k, F::Read, HVal::Null, Command::Get);
@@ -3026,8 +3396,34 @@ impl World {
     /// (a restarted node finished its catch-up).
     fn maybe_finish(&mut self) {
         if self.probes_done && self.recovering().is_empty() && self.changing().is_none() {
+            if self.sc.tail_ms > 0 && !self.tail_done {
+                // Keep running (housekeeping drops tombstones), then probe again.
+                self.tail_done = true;
+                self.note_fault(
+                    "tail",
+                    &format!(
+                        "probes done; running {} ms more, then probing again",
+                        self.sc.tail_ms
+                    ),
+                );
+                self.push(self.now + self.sc.tail_ms * 1_000, Ev::TailEnd);
+                self.deadline_at = self.now + (self.sc.tail_ms + self.sc.heal_deadline_ms) * 1_000;
+                self.push(self.deadline_at, Ev::Deadline);
+                return;
+            }
             self.finished = true;
         }
+    }
+
+    /// The tail is over: every key is probed once more.
+    fn tail_end(&mut self) {
+        self.stats.tombstones_dropped = (1..=self.total)
+            .filter_map(|n| self.nodes[n as usize].node.as_ref())
+            .map(|n| n.stats().tombstones_dropped)
+            .sum();
+        self.probes_done = false;
+        self.probe_key = 0;
+        self.next_probe();
     }
 
     /// Live nodes that have not finished catch-up, described.
@@ -3055,7 +3451,7 @@ impl World {
     }
 
     fn deadline(&mut self) {
-        if self.finished {
+        if self.finished || self.now < self.deadline_at {
             return;
         }
         let mut recovering = self.recovering();

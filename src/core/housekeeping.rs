@@ -106,6 +106,9 @@ impl Node {
         self.housekeeping.armed = false;
         self.arm_housekeeping();
         self.membership_tick(out);
+        // Writes that waited for room their whole retry budget are refused
+        // (-OOM) even while recovering: they must not wait for ever.
+        self.release_room_waiters(out);
         if !self.voting {
             return;
         }

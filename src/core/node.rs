@@ -286,6 +286,9 @@ pub struct Node {
     /// Moving keys during a change (membership.rs).
     pub(crate) mover: super::membership::Mover,
     local: VecDeque<Envelope>,
+    /// This life stopped catching up by `declare-lost`: its "nothing
+    /// accepted" for a key proves nothing (a survivor may hold the key).
+    pub(crate) memory_incomplete: bool,
 }
 
 impl Node {
@@ -354,6 +357,7 @@ impl Node {
             old_placement,
             room_waiters: VecDeque::new(),
             local: VecDeque::new(),
+            memory_incomplete: false,
         })
     }
 
@@ -1066,6 +1070,19 @@ impl Node {
             },
             None => {
                 let (accepted, confirmed) = self.acceptor.read(&key);
+                if accepted.is_none() && self.memory_incomplete {
+                    // Declared lost: two such nodes would read "absent" while
+                    // a survivor holds the key, and the next full round
+                    // returns it. A full round (Prepare) settles the key.
+                    let reason = NackReason::Recovering;
+                    let reply = Message::Nack {
+                        key,
+                        ballot,
+                        reason,
+                    };
+                    self.send(from, reply, out);
+                    return;
+                }
                 self.touch(&key);
                 Message::ReadReply {
                     key,

@@ -273,10 +273,13 @@ impl Node {
         }
     }
 
-    /// Under lru/lfu: the live values are at the cap.
+    /// Under lru/lfu: the live values are at the cap, and this node evicts
+    /// (it votes: a recovering node does not evict, so nothing would make
+    /// room for a write that waited).
     fn at_cap_evicting(&self) -> bool {
         let max = self.cfg.memory_max_bytes;
-        max > 0
+        self.voting
+            && max > 0
             && self.cfg.eviction != super::config::Eviction::NoEviction
             && self.acceptor.live_bytes() + self.connection_bytes >= max
     }

@@ -467,6 +467,7 @@ impl Node {
             return;
         }
         log::warn!("declare-lost: voting without a complete catch-up; data held only by lost replicas is gone");
+        self.memory_incomplete = true;
         self.raise_floor_after_catch_up();
         self.end_recovery("declared lost");
     }

@@ -1260,6 +1260,50 @@ fn declare_lost_makes_a_recovering_node_vote() {
 }
 
 #[test]
+fn a_node_declared_lost_never_vouches_for_an_absent_key_in_a_fast_read() {
+    // Found by the simulator (sim/scenarios/majority-restart.toml, seed
+    // 1094): two declared-lost nodes both answered "nothing accepted", the
+    // read said nil, and the survivor's value came back on the next round.
+    let mut n = node_of(3, &[1, 2, 3], false);
+    step(&mut n, 5, Input::DeclareLost);
+    let read = Message::Read {
+        key: K.to_vec(),
+        ballot: b(9, 1),
+    };
+    let out = sent(&deliver(&mut n, 1, read.clone()));
+    assert!(
+        matches!(
+            out.as_slice(),
+            [(
+                1,
+                Message::Nack {
+                    reason: NackReason::Recovering,
+                    ..
+                }
+            )]
+        ),
+        "{out:?}"
+    );
+    // Once it holds the key, it answers with what it holds.
+    deliver(&mut n, 1, prepare(b(10, 1)));
+    deliver(&mut n, 1, accept(b(10, 1), val("x")));
+    let out = sent(&deliver(&mut n, 1, read));
+    assert!(
+        matches!(
+            out.as_slice(),
+            [(
+                1,
+                Message::ReadReply {
+                    accepted: Some(_),
+                    ..
+                }
+            )]
+        ),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn the_amnesiac_bug_votes_at_once() {
     let cfg = Config {
         bug: Some(DeliberateBug::AmnesiacVotesAtOnce),
