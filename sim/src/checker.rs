@@ -441,6 +441,8 @@ pub fn check_from(ops: &[Op], init: Val, steps_max: u64, values: &mut Values) ->
 /// nothing invented: the first state is absent, a value some earlier op
 /// wrote or read, or (if earlier ops computed values: INCR, APPEND) a
 /// value a later op observes. Operation indices in a violation are into `ops`.
+/// A data type's value (typed.rs) that survives is found only when a later
+/// op reads it whole: the majority-restart world draws no data types.
 pub fn check_with_loss(
     ops: &[Op],
     declared: Option<u64>,
@@ -511,7 +513,7 @@ pub fn check_with_loss(
                 earlier.extend(read);
                 earlier.insert(write);
             }
-            OpKind::Incr { .. } | OpKind::Append { .. } => derived = true,
+            OpKind::Incr { .. } | OpKind::Append { .. } | OpKind::Typed { .. } => derived = true,
             _ => {}
         }
     }
