@@ -203,7 +203,6 @@ fn parse_bug(name: &Option<String>) -> Result<Option<DeliberateBug>, String> {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -211,6 +210,13 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // The core's warnings (a declare-lost, say) belong to one run; a sweep
+    // of hundreds of seeds would print them hundreds of times.
+    let level = match cli.cmd {
+        Cmd::Explore { .. } | Cmd::Bench { .. } => "error",
+        _ => "warn",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level)).init();
     match cli.cmd {
         Cmd::Run {
             seed,

@@ -391,6 +391,10 @@ struct World {
     replica_sets: Vec<Vec<u32>>,
     /// Directed links blocked by active partitions: count per [from][to].
     blocked: Vec<Vec<u16>>,
+    /// [x][y]: with link events on, a symmetric partition dropped the
+    /// connection x-y and no link-up has been sent since; the partition
+    /// that unblocks it last (maybe another one) sends it.
+    link_cut: Vec<Vec<bool>>,
     partitions: BTreeMap<u64, Vec<(u32, u32)>>,
     partition_seq: u64,
     /// Directed links whose messages are held back: [from][to].
@@ -586,6 +590,7 @@ impl World {
             key_names,
             replica_sets,
             blocked: vec![vec![0; m + 1]; m + 1],
+            link_cut: vec![vec![false; m + 1]; m + 1],
             partitions: BTreeMap::new(),
             partition_seq: 0,
             holding: vec![vec![false; m + 1]; m + 1],
@@ -3111,6 +3116,7 @@ impl World {
         if self.sc.faults.link_event_p > 0.0 {
             for &(x, y) in &links {
                 if links.contains(&(y, x)) {
+                    self.link_cut[x as usize][y as usize] = true;
                     self.notify_link(x, y, false, false);
                 }
             }
@@ -3139,13 +3145,26 @@ impl World {
             for &(x, y) in &links {
                 self.blocked[x as usize][y as usize] -= 1;
             }
-            // Reconnected: each end hears the link is up (always, maybe late).
+            // Reconnected: each end hears the link is up (always, maybe
+            // late): the links this partition cut, then those an earlier
+            // one cut that this one held blocked (a one-way cut too).
             if self.sc.faults.link_event_p > 0.0 {
+                let open = |w: &World, a: usize, b: usize| {
+                    w.link_cut[a][b] && w.blocked[a][b] == 0 && w.blocked[b][a] == 0
+                };
                 for &(x, y) in &links {
                     let (a, b) = (x as usize, y as usize);
-                    if links.contains(&(y, x)) && self.blocked[a][b] == 0 && self.blocked[b][a] == 0
-                    {
+                    if open(self, a, b) {
+                        self.link_cut[a][b] = false;
                         self.notify_link(x, y, true, true);
+                    }
+                }
+                for x in 1..=self.total {
+                    for y in 1..=self.total {
+                        if open(self, x as usize, y as usize) {
+                            self.link_cut[x as usize][y as usize] = false;
+                            self.notify_link(x, y, true, true);
+                        }
                     }
                 }
             }
