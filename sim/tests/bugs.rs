@@ -345,6 +345,14 @@ fn an_exported_history_of_a_seed_failing_linearizability_is_rejected_on_its_own(
             ttl_write: scenario.mix.ttl_write,
             ..Default::default()
         };
+        // And the world they ran in: none of the harsher faults drawn since.
+        let d = synod_sim::scenario::Faults::default();
+        scenario.faults.recrash_p = d.recrash_p;
+        scenario.faults.shutdown_p = d.shutdown_p;
+        scenario.faults.link_event_p = d.link_event_p;
+        scenario.faults.link_delay_max_us = d.link_delay_max_us;
+        scenario.faults.memory_cap_every_ms = d.memory_cap_every_ms;
+        scenario.tail_ms = 0;
         let opts = synod_sim::Options {
             seed,
             scenario,
