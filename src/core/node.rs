@@ -733,7 +733,16 @@ impl Node {
             return Ok(());
         }
         let Some(peer) = self.peers.get(&env.from) else {
-            return Err(Refusal::Bad(format!("node {} is not a member", env.from)));
+            // A node we have not heard is connected. With membership
+            // changes an honest node of another epoch (one joining, one
+            // removed, or a member of an epoch we have not learnt) reaches
+            // us before the driver reports the link: the runtime's inbound
+            // connection carries frames before our outbound link is up.
+            // Dropped, not punished; once the link is up it is a peer.
+            return Err(Refusal::Stale(format!(
+                "node {} is not a member, nor a connected peer",
+                env.from
+            )));
         };
         if env.from_incarnation < peer.incarnation {
             return Err(Refusal::Stale(format!(
