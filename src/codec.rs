@@ -775,7 +775,7 @@ mod tests {
     #[test]
     fn a_zero_deadline_is_refused_as_bad_input() {
         // A record is (data, deadline) on the wire; a deadline is never 0.
-        let v = || crate::core::Data::Str(b"v".to_vec());
+        let v = || crate::core::Data::Str(b"v".into());
         let zero =
             bincode::serde::encode_to_vec((v(), Some(0u64)), bincode_config()).expect("encode");
         let decoded =
@@ -787,6 +787,27 @@ mod tests {
             bincode::serde::decode_from_slice::<crate::core::Record, _>(&one, bincode_config())
                 .expect("a deadline of 1 decodes");
         assert_eq!(r.deadline(), Some(1));
+    }
+
+    #[test]
+    fn a_string_value_is_the_same_bytes_on_the_wire_as_before_it_was_shared() {
+        // `Data::Str` held a `Vec<u8>` written by serde_bytes; it now holds
+        // shared `Bytes`: the encoding must not change (no protocol bump).
+        #[derive(Serialize, Deserialize)]
+        enum Before {
+            Str(#[serde(with = "serde_bytes")] Vec<u8>),
+        }
+        for v in [Vec::new(), b"v".to_vec(), vec![0xAB; 70_000]] {
+            let old = bincode::serde::encode_to_vec(Before::Str(v.clone()), bincode_config())
+                .expect("encode");
+            let new = crate::core::Data::from(v.clone());
+            let now = bincode::serde::encode_to_vec(&new, bincode_config()).expect("encode");
+            assert_eq!(old, now);
+            let (back, used) =
+                bincode::serde::decode_from_slice::<crate::core::Data, _>(&old, bincode_config())
+                    .expect("decode");
+            assert_eq!((back, used), (new, old.len()));
+        }
     }
 
     #[test]

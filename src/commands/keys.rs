@@ -590,7 +590,7 @@ mod tests {
         r.0.insert(
             k("k99"),
             Some(Record {
-                data: crate::core::Data::Str(k("v")),
+                data: crate::core::Data::Str(k("v").into()),
                 expires_at_ms: Some(crate::core::command::deadline_at(1)),
             }),
         );

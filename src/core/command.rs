@@ -12,7 +12,7 @@ use super::types::hash::HashOp;
 use super::types::list::ListOp;
 use super::types::set::SetOp;
 use super::types::zset::ZSetOp;
-use super::types::{Answer, Change, Data, Packed, ERR_COLLECTION_TOO_BIG, ERR_WRONGTYPE};
+use super::types::{Answer, Bytes, Change, Data, Packed, ERR_COLLECTION_TOO_BIG, ERR_WRONGTYPE};
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU64;
 
@@ -40,7 +40,7 @@ pub fn deadline_at(ms: u64) -> NonZeroU64 {
 
 impl Record {
     /// A string record without a deadline.
-    pub fn new(data: impl Into<Vec<u8>>) -> Record {
+    pub fn new(data: impl Into<Bytes>) -> Record {
         Record {
             data: Data::Str(data.into()),
             expires_at_ms: None,
@@ -48,7 +48,7 @@ impl Record {
     }
 
     /// A string record with the deadline `at_ms`, if any.
-    pub fn with_deadline(data: impl Into<Vec<u8>>, at_ms: Option<u64>) -> Record {
+    pub fn with_deadline(data: impl Into<Bytes>, at_ms: Option<u64>) -> Record {
         Record {
             data: Data::Str(data.into()),
             expires_at_ms: at_ms.map(deadline_at),
@@ -354,7 +354,7 @@ impl Command {
                 Ok((None, a)) => (same(), Reply::Nested(a)),
                 Ok((Some(new), a)) => {
                     let new = Record {
-                        data: Data::Str(new),
+                        data: Data::Str(new.into()),
                         expires_at_ms: deadline,
                     };
                     (Some(new), Reply::Nested(a))
@@ -362,7 +362,7 @@ impl Command {
             },
             Command::Get => (same(), Reply::Value(data(live))),
             Command::Ttl => (same(), Reply::Deadline(live.map(Record::deadline))),
-            Command::Set(v) => (Some(Record::new(v.clone())), Reply::Done),
+            Command::Set(v) => (Some(Record::new(v.as_slice())), Reply::Done),
             Command::SetWith {
                 data: v,
                 expiry,
@@ -390,7 +390,7 @@ impl Command {
                     Expiry::At(at) => Some(deadline_at(*at)),
                 };
                 let new = Record {
-                    data: Data::Str(v.clone()),
+                    data: Data::Str(v.as_slice().into()),
                     expires_at_ms,
                 };
                 // A deadline already past: the SET happens, and the value is
@@ -401,7 +401,7 @@ impl Command {
             Command::GetDel => (None, Reply::Value(data(live))),
             Command::Cas { expected, new } => {
                 if data(live).as_ref() == expected.as_ref() {
-                    (Some(Record::new(new.clone())), Reply::Swapped(true))
+                    (Some(Record::new(new.as_slice())), Reply::Swapped(true))
                 } else {
                     (same(), Reply::Swapped(false))
                 }
@@ -416,7 +416,7 @@ impl Command {
                     return (same(), Reply::Error(ERR_OVERFLOW.into()));
                 };
                 let new = Record {
-                    data: Data::Str(sum.to_string().into_bytes()),
+                    data: Data::Str(sum.to_string().into()),
                     expires_at_ms: deadline,
                 };
                 (Some(new), Reply::Integer(sum))
@@ -436,7 +436,7 @@ impl Command {
                 }
                 let sum_text = format_float(sum);
                 let new = Record {
-                    data: Data::Str(sum_text.clone().into_bytes()),
+                    data: Data::Str(sum_text.as_str().into()),
                     expires_at_ms: deadline,
                 };
                 (Some(new), Reply::Text(sum_text))
@@ -449,7 +449,7 @@ impl Command {
                 new.extend_from_slice(v);
                 let len = new.len() as i64;
                 let new = Record {
-                    data: Data::Str(new),
+                    data: Data::Str(new.into()),
                     expires_at_ms: deadline,
                 };
                 (Some(new), Reply::Integer(len))
@@ -473,7 +473,7 @@ impl Command {
                 new[end - v.len()..end].copy_from_slice(v);
                 let len = new.len() as i64;
                 let new = Record {
-                    data: Data::Str(new),
+                    data: Data::Str(new.into()),
                     expires_at_ms: deadline,
                 };
                 (Some(new), Reply::Integer(len))

@@ -273,7 +273,12 @@ pub struct Config {
     /// the voters and the highest accepted value. The oldest go first.
     pub promise_cache_max_keys: usize,
     /// Bytes the cached phase 1s hold at most (keys, the value each entry
-    /// keeps and its measured overhead), oldest dropped first. 16 MiB.
+    /// keeps and its measured overhead), oldest dropped first. 64 MiB: an
+    /// entry must fit a value of `value_len_max_bytes` (16 MiB), or every
+    /// write of a big value runs phase 1 and each replica's Promise brings
+    /// the old value back (issue 14: 32 MiB more on the wire per 16 MiB SET,
+    /// decoded on the coordinator's event loop). The value an entry keeps is
+    /// shared with the store (`Bytes`), so this counts bytes mostly held anyway.
     /// Counted apart from `memory_max_bytes` (INFO `promise_cache_bytes`).
     pub promise_cache_max_bytes: usize,
     /// A cached phase 1 older than this is not used (it is likely stale, and
@@ -333,7 +338,7 @@ impl Config {
             fast_reads: true,
             piggyback_prepare: true,
             promise_cache_max_keys: 16_384,
-            promise_cache_max_bytes: 16 * 1024 * 1024,
+            promise_cache_max_bytes: 64 * 1024 * 1024,
             promise_cache_ttl_ms: 10_000,
             rng_seed: 0,
             hash_seed: 0,

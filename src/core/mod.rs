@@ -33,7 +33,7 @@ pub use message::{CrashVector, Envelope, Message, NackReason};
 pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};
 pub use placement::Placement;
 pub use recovery::{MissingListing, RecoveryProgress, RecoveryWait, REPAIR_ID_BIT};
-pub use types::{Answer, Data};
+pub use types::{Answer, Bytes, Data};
 
 #[cfg(test)]
 mod tests;

@@ -21,8 +21,10 @@ pub mod list;
 pub mod set;
 pub mod zset;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 /// What a command on the wrong type answers, as Redis words it.
 pub const ERR_WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -34,12 +36,14 @@ pub const ERR_COLLECTION_TOO_BIG: &str =
 
 /// A value's contents: a string or a packed collection.
 ///
-/// `Vec<u8>` has a niche in its capacity, so this enum is 24 bytes, like the
-/// `Vec<u8>` it replaced: a record stays 32 bytes and an acceptor slot 88.
+/// Every variant is a 16-byte pointer and length, so this enum is 24 bytes,
+/// like the `Vec<u8>` it replaced: a record stays 32 bytes and an acceptor
+/// slot 88 (`a_slot_fits_88_bytes`). A string's heap block holds two counts
+/// (16 bytes) before its bytes, in place of the `Vec`'s spare capacity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Data {
     /// A string (Redis type `string`).
-    Str(#[serde(with = "serde_bytes")] Vec<u8>),
+    Str(Bytes),
     /// Field, value, field, value ... in insertion order (type `hash`).
     Hash(Packed),
     /// Members in insertion order (type `set`).
@@ -52,7 +56,7 @@ pub enum Data {
 
 impl Default for Data {
     fn default() -> Data {
-        Data::Str(Vec::new())
+        Data::Str(Bytes::default())
     }
 }
 
@@ -115,7 +119,130 @@ impl fmt::Display for Data {
 
 impl From<Vec<u8>> for Data {
     fn from(v: Vec<u8>) -> Data {
-        Data::Str(v)
+        Data::Str(v.into())
+    }
+}
+
+/// A string's bytes, shared by every copy: a clone is a reference count,
+/// not a copy. One value goes to the store, the promise cache and every
+/// replica's Accept; with a 16 MiB value each of those was a 16 MiB copy on
+/// the event loop, which every other key's messages waited for (issue 14).
+/// Immutable: a change builds new bytes. On the wire it is one byte string,
+/// exactly as the `Vec<u8>` it replaced was (serde_bytes): the protocol is
+/// unchanged.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bytes(Arc<[u8]>);
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for Bytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Bytes {
+    /// As a `Vec<u8>` prints (traces are compared byte for byte).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    fn from(v: Vec<u8>) -> Bytes {
+        Bytes(v.into())
+    }
+}
+
+impl From<&[u8]> for Bytes {
+    fn from(v: &[u8]) -> Bytes {
+        Bytes(v.into())
+    }
+}
+
+impl From<&Vec<u8>> for Bytes {
+    fn from(v: &Vec<u8>) -> Bytes {
+        Bytes(v.as_slice().into())
+    }
+}
+
+impl<const N: usize> From<&[u8; N]> for Bytes {
+    fn from(v: &[u8; N]) -> Bytes {
+        Bytes(v.as_slice().into())
+    }
+}
+
+impl From<&str> for Bytes {
+    fn from(v: &str) -> Bytes {
+        Bytes(v.as_bytes().into())
+    }
+}
+
+impl From<String> for Bytes {
+    fn from(v: String) -> Bytes {
+        v.into_bytes().into()
+    }
+}
+
+impl PartialEq<[u8]> for Bytes {
+    fn eq(&self, other: &[u8]) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<Vec<u8>> for Bytes {
+    fn eq(&self, other: &Vec<u8>) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+}
+
+/// A byte string: copied once from the input into the shared allocation;
+/// or, in formats without byte strings (JSON), a sequence of bytes or a string.
+struct BytesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for BytesVisitor {
+    type Value = Bytes;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a byte string")
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Bytes, E> {
+        Ok(v.into())
+    }
+
+    fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+        Ok(v.into())
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Bytes, E> {
+        Ok(v.into())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+        // Bounded by the input: a sequence's claimed length is not trusted.
+        let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(b) = seq.next_element::<u8>()? {
+            v.push(b);
+        }
+        Ok(v.into())
     }
 }
 
@@ -344,6 +471,19 @@ mod tests {
     #[test]
     fn data_is_as_small_as_the_vec_it_replaced() {
         assert_eq!(std::mem::size_of::<Data>(), 24);
+    }
+
+    #[test]
+    fn a_copy_of_a_string_value_shares_its_bytes() {
+        // One 16 MiB value goes to the store, the promise cache and every
+        // replica's Accept: each is a reference, not a copy (issue 14).
+        let a = Data::from(vec![7u8; 1 << 20]);
+        let b = a.clone();
+        let (Some(x), Some(y)) = (a.as_str(), b.as_str()) else {
+            panic!("strings");
+        };
+        assert_eq!(x.as_ptr(), y.as_ptr());
+        assert_eq!(x, y);
     }
 
     #[test]
