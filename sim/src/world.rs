@@ -384,8 +384,8 @@ struct World {
     total: u32,
     /// The next spare node to add.
     next_spare: u32,
-    /// Membership changes in flight: admin request id -> what.
-    admin: BTreeMap<u64, String>,
+    /// Membership changes in flight: admin request id -> (coordinator, what).
+    admin: BTreeMap<u64, (u32, String)>,
     keys: Vec<Vec<u8>>,
     key_names: Vec<String>,
     replica_sets: Vec<Vec<u32>>,
@@ -713,15 +713,13 @@ impl World {
 
     fn config(&self, id: u32) -> Config {
         let mut cfg = Config::new(id, self.members.clone());
-        // A node (re)starts in the newest epoch any live node is in, as an
-        // operator's file would name it; a spare starts knowing nothing.
-        let latest = self.latest_membership();
-        if latest.epoch > 0 || id > self.sc.nodes {
-            cfg.membership = Some(if id > self.sc.nodes && !latest.includes(id) {
-                Membership::default()
-            } else {
-                latest
-            });
+        // A node (re)starts from its configuration, as the runtime does: an
+        // original node from the list the cluster started with (epoch 0), a
+        // spare knowing no membership. It learns the current epoch from the
+        // peers it reaches (the core's `Message::Epoch`, told on PeerUp and
+        // on every message from another epoch), never from the simulator.
+        if id > self.sc.nodes {
+            cfg.membership = Some(Membership::default());
         }
         cfg.replicas = self.sc.replicas;
         cfg.phase_timeout_ms = self.sc.node.phase_timeout_ms;
@@ -2256,7 +2254,7 @@ impl World {
     }
 
     fn reply(&mut self, id: u64, outcome: Outcome) {
-        if let Some(what) = self.admin.remove(&id) {
+        if let Some((_, what)) = self.admin.remove(&id) {
             let text = match &outcome {
                 Outcome::Ok(Reply::Integer(e)) => format!("{what}: started, joint epoch {e}"),
                 Outcome::Ok(r) => {
@@ -2618,6 +2616,20 @@ impl World {
             .filter(|(_, p)| p.node == id)
             .map(|(&rid, _)| rid)
             .collect();
+        // An operator's change through it: the answer is lost (the change
+        // may still have been chosen: the register tells).
+        let admin: Vec<u64> = self
+            .admin
+            .iter()
+            .filter(|(_, (c, _))| *c == id)
+            .map(|(&rid, _)| rid)
+            .collect();
+        for rid in admin {
+            if let Some((_, what)) = self.admin.remove(&rid) {
+                let text = format!("{what}: outcome unknown (the coordinator crashed)");
+                self.note_fault("membership", &text);
+            }
+        }
         for rid in lost {
             let f = self.pending[&rid].f;
             let read_only = matches!(f, F::Read | F::Ttl | F::Keys);
@@ -2986,7 +2998,7 @@ impl World {
         self.stats.membership_changes += 1;
         let text = format!("{what} (through node {coord})");
         self.note_fault("membership", &text);
-        self.admin.insert(id, text);
+        self.admin.insert(id, (coord, text));
         self.handle(
             coord,
             Input::ChangeMembership {
@@ -3394,10 +3406,27 @@ impl World {
             return;
         }
         let k = self.probe_key as u32;
-        // Rotate the coordinator over the members of the newest epoch (past
-        // one shutting down; the second probes after a tail start one on).
+        // Rotate the coordinator over the members of the newest epoch that
+        // know they are (a node restarted at the heal may not have learned
+        // the epoch yet: it refuses clients until it does), past one shutting
+        // down; the second probes after a tail start one on.
         let latest = self.latest_membership();
-        let m = &latest.members;
+        let knowing: Vec<u32> = latest
+            .members
+            .iter()
+            .copied()
+            .filter(|&n| {
+                self.nodes[n as usize]
+                    .node
+                    .as_ref()
+                    .is_some_and(|x| x.membership().includes(n))
+            })
+            .collect();
+        let m = if knowing.is_empty() {
+            &latest.members
+        } else {
+            &knowing
+        };
         let start = (k as usize + usize::from(self.tail_done)) % m.len();
         let mut node = m[start];
         for i in 0..m.len() {
@@ -3447,11 +3476,20 @@ impl World {
 
     /// Live nodes that have not finished catch-up, described.
     fn recovering(&self) -> Vec<String> {
+        let latest = self.latest_membership();
+        let settled = !latest.is_joint() && self.admin.is_empty();
         (1..=self.total)
             .filter_map(|id| {
                 let slot = &self.nodes[id as usize];
                 let node = slot.node.as_ref()?;
                 if node.is_voting() {
+                    return None;
+                }
+                let own = node.membership();
+                if settled && !latest.includes(id) && !own.members.is_empty() && !own.includes(id) {
+                    // A spare that restarted knowing no membership, and that
+                    // no epoch names: it holds nothing, so it never votes
+                    // and has nothing to catch up on.
                     return None;
                 }
                 let progress = match node.recovery_progress() {

@@ -469,9 +469,14 @@ impl Node {
     /// A peer told us its membership.
     pub(crate) fn on_epoch(&mut self, from: NodeId, m: Membership, out: &mut Effects) {
         if m.members.is_empty() {
+            // The peer knows no membership (it joins, or restarted as one
+            // that did): it asks for ours.
+            if !self.membership.members.is_empty() {
+                self.tell_epoch(from, out);
+            }
             return;
         }
-        if m.epoch > self.membership.epoch {
+        if m.epoch > self.membership.epoch || self.membership.members.is_empty() {
             self.adopt_membership(m, out);
         } else if m.epoch < self.membership.epoch {
             self.tell_epoch(from, out);
@@ -513,7 +518,8 @@ impl Node {
     /// rounds restarted on the new sets, and in the final epoch the keys this
     /// node no longer replicates forgotten, the floor raised first (!).
     pub(crate) fn adopt_membership(&mut self, m: Membership, out: &mut Effects) {
-        if m.epoch <= self.membership.epoch || m.members.is_empty() {
+        let knew = !self.membership.members.is_empty();
+        if (knew && m.epoch <= self.membership.epoch) || m.members.is_empty() {
             return;
         }
         let me = self.cfg.node_id;
@@ -685,6 +691,15 @@ impl Node {
             self.mover.todo.extend(failed);
             self.mover.report_failed = false;
             self.membership_poll(out);
+        }
+        if self.membership.members.is_empty() {
+            // Knowing no membership: keep asking every node we are connected
+            // to (an answer may be lost).
+            let peers: Vec<NodeId> = self.peers.keys().copied().collect();
+            for n in peers {
+                self.tell_epoch(n, out);
+            }
+            return;
         }
         if !self.membership.is_joint() && self.now.mono_us > self.mover.tell_until_us {
             return;

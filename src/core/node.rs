@@ -337,7 +337,10 @@ impl Node {
             incarnation,
             placement,
             clock,
-            voting: bootstrap || !member,
+            // A restarted node that knows no membership (a joiner's
+            // configuration) may have been a member: it votes only after
+            // catching up in an epoch that names it (membership.rs).
+            voting: bootstrap || (!member && !membership.members.is_empty()),
             peers,
             coords: key_map(hash_seed),
             timers: BTreeMap::new(),
@@ -553,6 +556,14 @@ impl Node {
         peer.up = true;
         if incarnation > peer.incarnation {
             self.learn_incarnation(node, incarnation);
+        }
+        if self.membership.epoch > 0 || self.membership.members.is_empty() {
+            // The membership changed since the list nodes start with: a peer
+            // that (re)started from its configured list, or missed the
+            // change, learns the epoch from the first node it reaches, as
+            // part of connecting. A node that knows no membership (a joiner)
+            // asks for it the same way (membership.rs, `on_epoch`).
+            self.tell_epoch(node, out);
         }
         if self.recovery.is_some() {
             self.recovery_poll(out);

@@ -2605,8 +2605,10 @@ fn a_moving_key_needs_a_quorum_of_its_old_and_of_its_new_replicas() {
 #[test]
 fn a_message_from_another_epoch_is_not_handled_and_the_epochs_are_exchanged() {
     let mut n = joint_node(2);
-    // From epoch 0: not promised; our epoch goes back.
-    let out = deliver(&mut n, 1, prepare(b(5, 1)));
+    // From epoch 0: not promised; our epoch goes back (it went on PeerUp
+    // too, so past the rate limit).
+    let to = n.id();
+    let out = step(&mut n, 20_000, Input::Peer(env(1, to, prepare(b(5, 1)))));
     assert!(n.acceptor().slot(K).is_none());
     match &sent(&out)[..] {
         [(1, Message::Epoch { membership })] => assert_eq!(membership.epoch, 1),
@@ -2616,7 +2618,7 @@ fn a_message_from_another_epoch_is_not_handled_and_the_epochs_are_exchanged() {
     // which this node adopts.
     let out = step(
         &mut n,
-        1_000,
+        40_000,
         Input::Peer(env_in(3, 3, 2, prepare(b(6, 3)))),
     );
     assert!(n.acceptor().slot(K).is_none());
@@ -2638,6 +2640,71 @@ fn a_message_from_another_epoch_is_not_handled_and_the_epochs_are_exchanged() {
         [(9, Outcome::Failed(why))] => assert!(why.contains("removed from the cluster"), "{why}"),
         r => panic!("{r:?}"),
     }
+}
+
+#[test]
+fn a_restarted_node_learns_the_epoch_from_the_peers_it_connects_to() {
+    // Node 2 in the joint epoch 1 tells every peer it connects to.
+    let n2 = joint_node(2);
+    let joint = n2.membership().clone();
+    // Node 1 restarts from its configured list (epoch 0): it learns epoch 1
+    // from the handshake's Epoch, and catches up before voting.
+    let mut n1 = Node::new(classic(Config::new(1, vec![1, 2, 3])), INC + 1, false).unwrap();
+    let mut up = |n: &mut Node, m| {
+        step(
+            n,
+            0,
+            Input::PeerUp {
+                node: m,
+                incarnation: INC,
+            },
+        )
+    };
+    let out = up(&mut n1, 2);
+    assert!(
+        sent(&out)
+            .iter()
+            .all(|(_, m)| !matches!(m, Message::Epoch { .. })),
+        "a node in epoch 0 tells nobody on PeerUp"
+    );
+    let mut joiner = joint_node(2);
+    let out = up(&mut joiner, 5);
+    match &sent(&out)[..] {
+        [(5, Message::Epoch { membership })] => assert_eq!(membership.epoch, 1),
+        s => panic!("{s:?}"),
+    }
+    let msg = Message::Epoch {
+        membership: Box::new(joint.clone()),
+    };
+    let to_restarted = Envelope {
+        to_incarnation: INC + 1,
+        ..env_in(1, 2, 1, msg)
+    };
+    step(&mut n1, 1_000, Input::Peer(to_restarted));
+    assert_eq!(n1.membership(), &joint);
+    assert!(!n1.is_voting());
+    // A spare restarted knowing no membership asks for it on PeerUp, and
+    // does not vote before it caught up in an epoch that names it.
+    let mut cfg = classic(Config::new(4, vec![1, 2, 3]));
+    cfg.membership = Some(Membership::default());
+    let mut n4 = Node::new(cfg, INC + 1, false).unwrap();
+    assert!(!n4.is_voting());
+    let out = up(&mut n4, 2);
+    match &sent(&out)[..] {
+        [(2, Message::Epoch { membership })] => assert!(membership.members.is_empty()),
+        s => panic!("{s:?}"),
+    }
+    let msg = Message::Epoch {
+        membership: Box::new(joint.clone()),
+    };
+    let to_restarted = Envelope {
+        to_incarnation: INC + 1,
+        ..env_in(1, 2, 4, msg)
+    };
+    step(&mut n4, 1_000, Input::Peer(to_restarted));
+    assert_eq!(n4.membership(), &joint);
+    assert!(!n4.is_voting());
+    assert!(n4.recovery_progress().is_some(), "catches up first");
 }
 
 #[test]
