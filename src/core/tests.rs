@@ -2650,7 +2650,7 @@ fn a_restarted_node_learns_the_epoch_from_the_peers_it_connects_to() {
     // Node 1 restarts from its configured list (epoch 0): it learns epoch 1
     // from the handshake's Epoch, and catches up before voting.
     let mut n1 = Node::new(classic(Config::new(1, vec![1, 2, 3])), INC + 1, false).unwrap();
-    let mut up = |n: &mut Node, m| {
+    let up = |n: &mut Node, m| {
         step(
             n,
             0,
