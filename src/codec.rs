@@ -282,6 +282,24 @@ impl FrameDecoder {
         self.buf.len() - self.pos
     }
 
+    /// The payload length of the next frame if all of it (and its tag) is
+    /// buffered: the runtime checks and decodes a big one off its event
+    /// loop. None: no whole frame yet, or the stream failed.
+    pub fn ready_frame_bytes(&self) -> Option<usize> {
+        if self.failed.is_some() {
+            return None;
+        }
+        let avail = &self.buf[self.pos..];
+        let mut len_bytes = [0u8; LENGTH_PREFIX_BYTES];
+        len_bytes.copy_from_slice(avail.get(..LENGTH_PREFIX_BYTES)?);
+        let len = u32::from_be_bytes(len_bytes) as usize;
+        let tag_len = if self.mac.is_some() { TAG_BYTES } else { 0 };
+        let whole = LENGTH_PREFIX_BYTES
+            .saturating_add(len)
+            .saturating_add(tag_len);
+        (len <= self.frame_size_max_bytes && avail.len() >= whole).then_some(len)
+    }
+
     /// The next whole frame; Ok(None) if more bytes are needed; Err on a
     /// violation, after which every call returns the same Err.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, CodecError> {

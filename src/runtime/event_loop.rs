@@ -8,7 +8,7 @@
 //! write). Client outcomes are folded into RESP replies as they complete.
 
 use super::client_conn::ReplyTx;
-use super::peer::Push;
+use super::peer::{Outgoing, Push, OFFLOAD_MIN_BYTES};
 use super::{wall_ms, Counters, Shared};
 use crate::codec::{encode_frame_max, CodecError, Frame};
 use crate::commands::{
@@ -31,6 +31,28 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
+
+/// A bound on what an envelope's fields besides its value take encoded (its
+/// key is under 1 KiB in nearly every use; an estimate for the queue's byte
+/// bound, the encoded frame is checked against `frame_size_max_bytes`).
+const ENVELOPE_ESTIMATE_BYTES: usize = 1024;
+
+/// Bytes of values a message carries (what makes a frame big).
+fn value_bytes(msg: &Message) -> usize {
+    let len = |v: &crate::core::Value| v.as_ref().map_or(0, |r| r.data.len());
+    match msg {
+        Message::Accept { value, .. } => len(value),
+        Message::Promise {
+            accepted: Some((_, v)),
+            ..
+        }
+        | Message::ReadReply {
+            accepted: Some((_, v)),
+            ..
+        } => len(v),
+        _ => 0,
+    }
+}
 
 /// The answer to a command that arrives while the node shuts down.
 pub(crate) const NOT_RUN: &str =
@@ -705,6 +727,38 @@ impl Loop {
         let confirm_only = envs
             .iter()
             .all(|e| matches!(e.msg, Message::Confirm { .. }));
+        let rt = &self.shared.opts.runtime;
+        let (max_frames, max_bytes) = (rt.send_queue_max_frames, rt.send_queue_max_bytes);
+        if envs
+            .iter()
+            .any(|e| value_bytes(&e.msg) >= OFFLOAD_MIN_BYTES)
+        {
+            // Messages with big values leave apart from the others, on the
+            // bulk link when it is up; the dialer encodes and tags them off
+            // the executor thread (peer.rs). The rest go on as usual.
+            let (big, small): (Vec<Envelope>, Vec<Envelope>) = envs
+                .into_iter()
+                .partition(|e| value_bytes(&e.msg) >= OFFLOAD_MIN_BYTES);
+            if !small.is_empty() {
+                self.send_batch(peer, queue, small, max);
+            }
+            let n = big.len();
+            let len: usize = big
+                .iter()
+                .map(|e| value_bytes(&e.msg) + ENVELOPE_ESTIMATE_BYTES)
+                .sum();
+            let bulk = self
+                .shared
+                .bulk_queues
+                .get(&peer)
+                .filter(|b| b.is_open())
+                .cloned();
+            let to = bulk.as_deref().unwrap_or(queue);
+            let frame = Outgoing::Batch(big);
+            let pushed = to.push_frame(frame, len, n, false, max_frames, max_bytes);
+            self.count_push(peer, n, pushed);
+            return;
+        }
         let frame = Frame::Batch(envs);
         let mut bytes = Vec::new();
         match encode_frame_max(&frame, max, &mut bytes) {
@@ -725,15 +779,14 @@ impl Loop {
                 return;
             }
         }
-        let rt = &self.shared.opts.runtime;
+        let pushed = queue.push(bytes, n, confirm_only, max_frames, max_bytes);
+        self.count_push(peer, n, pushed);
+    }
+
+    /// Counts what became of `n` messages offered to `peer`'s queue.
+    fn count_push(&self, peer: NodeId, n: usize, pushed: Push) {
         let c = &self.shared.counters;
-        match queue.push(
-            bytes,
-            n,
-            confirm_only,
-            rt.send_queue_max_frames,
-            rt.send_queue_max_bytes,
-        ) {
+        match pushed {
             Push::Queued => {}
             Push::DroppedOlderConfirms { messages } => {
                 Counters::inc(&c.frames_dropped);

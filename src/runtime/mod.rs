@@ -12,6 +12,13 @@
 //! - **client connections** (`client_conn.rs`): RESP2 in, replies written back
 //!   in command order.
 //!
+//! A message carrying a big value (`peer::OFFLOAD_MIN_BYTES`) goes on a
+//! second connection to its peer, the bulk link, so a 16 MiB frame on the
+//! wire does not hold up the small frames behind it; its frame is encoded and
+//! tagged, or checked and decoded, on async-std's blocking pool, so the
+//! executor thread (one by default) stays free for the loop and every other
+//! connection.
+//!
 //! Each turn the loop waits for an event or the node's next timer, drains every
 //! event already queued (up to `turn_events_max`), calls `Node::handle` for
 //! each, and only then flushes: all messages for one peer produced in the turn
@@ -521,6 +528,10 @@ pub(crate) struct Shared {
     pub stopping: AtomicBool,
     /// Per-peer send queues, filled by the loop and drained by the dialers.
     pub queues: BTreeMap<NodeId, Arc<peer::SendQueue>>,
+    /// Per-peer queues of frames carrying big values, drained by a second
+    /// connection to the peer (the bulk link): a 16 MiB frame being written
+    /// does not hold up the small frames behind it (peer.rs).
+    pub bulk_queues: BTreeMap<NodeId, Arc<peer::SendQueue>>,
     /// Who may open a peer connection now (back-off, peer.rs).
     pub gate: peer::Gate,
     /// Client users, as `opts.acl` at start, changed by ACL SETUSER.
@@ -875,6 +886,12 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         .filter(|&&id| id != opts.node_id)
         .map(|&id| (id, Arc::new(peer::SendQueue::new())))
         .collect();
+    let bulk_queues = opts
+        .peers
+        .keys()
+        .filter(|&&id| id != opts.node_id)
+        .map(|&id| (id, Arc::new(peer::SendQueue::new())))
+        .collect();
     let (shutdown_tx, shutdown_rx) = channel::bounded(16);
     let shared = Arc::new(Shared {
         incarnation,
@@ -886,6 +903,7 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         next_socket_id: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
         queues,
+        bulk_queues,
         gate: peer::Gate::default(),
         users: crate::commands::Users::new((*opts.acl).clone()),
         inbound: Mutex::new(HashMap::new()),
@@ -974,12 +992,15 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
     )));
     for (&id, addr) in &o.peers {
         if id != o.node_id {
-            tasks.push(task::spawn(peer::dial_loop(
-                id,
-                addr.clone(),
-                shared.clone(),
-                events_tx.clone(),
-            )));
+            for bulk in [false, true] {
+                tasks.push(task::spawn(peer::dial_loop(
+                    id,
+                    addr.clone(),
+                    shared.clone(),
+                    events_tx.clone(),
+                    bulk,
+                )));
+            }
         }
     }
     Ok(NodeHandle {

@@ -12,10 +12,10 @@ use super::event_loop::Event;
 use super::{jittered, Counters, Shared};
 use crate::auth::{FrameMac, Role};
 use crate::codec::{
-    encode_frame, validate_hello, validate_peer_identity, CodecError, Frame, FrameDecoder,
-    HandshakeError, Hello,
+    encode_frame, encode_frame_max, validate_hello, validate_peer_identity, CodecError, Frame,
+    FrameDecoder, HandshakeError, Hello,
 };
-use crate::core::NodeId;
+use crate::core::{Envelope, NodeId};
 use async_std::channel::{self, Receiver, Sender};
 use async_std::future::timeout;
 use async_std::io::{Read as AsyncRead, ReadExt, Write as AsyncWrite, WriteExt};
@@ -35,11 +35,120 @@ use std::time::{Duration, Instant};
 /// most 256), so a stranger cannot make us buffer more before it is checked.
 const HELLO_SIZE_MAX_BYTES: usize = 4096;
 
-/// One encoded frame waiting for a peer.
+/// Frames whose values weigh at least this much are encoded and tagged
+/// (sender) or checked and decoded (receiver) on async-std's blocking pool,
+/// not on the executor thread: copying and hashing a 16 MiB value there took
+/// tens of ms (hundreds on a loaded machine) during which every other key's
+/// messages waited (issue 14). Below it the hand-off costs more than the work.
+pub(crate) const OFFLOAD_MIN_BYTES: usize = 256 * 1024;
+
+/// A frame for a peer, as the event loop hands it over.
+pub(crate) enum Outgoing {
+    /// Encoded (length prefix and payload), not yet tagged.
+    Encoded(Vec<u8>),
+    /// A batch carrying at least [`OFFLOAD_MIN_BYTES`] of values: the dialer
+    /// encodes it (split in halves if too large for one frame) and tags it
+    /// off the executor thread.
+    Batch(Vec<Envelope>),
+}
+
+/// One frame waiting for a peer.
 struct Queued {
-    bytes: Vec<u8>,
+    frame: Outgoing,
+    /// Counted against the queue's byte bound: the encoded length, or the
+    /// batch's estimate.
+    bytes: usize,
     messages: usize,
     confirm_only: bool,
+}
+
+/// What a dialer takes from its queue at once.
+pub(crate) struct Taken {
+    frames: Vec<Outgoing>,
+    messages: usize,
+    /// About the bytes they take encoded.
+    bytes: usize,
+    /// Some frame is a batch to encode: do it off the executor thread.
+    heavy: bool,
+}
+
+/// What [`assemble`] wrote, and what it could not encode.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Assembled {
+    frames: usize,
+    dropped_frames: usize,
+    dropped_messages: usize,
+}
+
+/// Appends every frame to `out`, encoding the batches, each followed by its
+/// tag on an authenticated link (tags must follow the frames' order).
+fn assemble(
+    frames: Vec<Outgoing>,
+    out: &mut Vec<u8>,
+    mut mac: Option<&mut FrameMac>,
+    max: usize,
+    peer: NodeId,
+) -> Assembled {
+    let mut done = Assembled::default();
+    for f in frames {
+        match f {
+            Outgoing::Encoded(bytes) => {
+                let start = out.len();
+                if out.is_empty() {
+                    *out = bytes;
+                } else {
+                    out.extend_from_slice(&bytes);
+                }
+                tag_from(out, start, mac.as_deref_mut());
+                done.frames += 1;
+            }
+            Outgoing::Batch(envs) => {
+                encode_batch(envs, out, mac.as_deref_mut(), max, peer, &mut done)
+            }
+        }
+    }
+    done
+}
+
+/// Appends the tag of the frame at `out[start..]`, on an authenticated link.
+fn tag_from(out: &mut Vec<u8>, start: usize, mac: Option<&mut FrameMac>) {
+    if let Some(mac) = mac {
+        let tag = mac.tag(&out[start..]);
+        out.extend_from_slice(&tag);
+    }
+}
+
+/// Encodes `envs` as one frame, or as halves if that is too large.
+fn encode_batch(
+    envs: Vec<Envelope>,
+    out: &mut Vec<u8>,
+    mut mac: Option<&mut FrameMac>,
+    max: usize,
+    peer: NodeId,
+    done: &mut Assembled,
+) {
+    let n = envs.len();
+    let start = out.len();
+    let frame = Frame::Batch(envs);
+    match encode_frame_max(&frame, max, out) {
+        Ok(()) => {
+            tag_from(out, start, mac);
+            done.frames += 1;
+        }
+        Err(CodecError::FrameTooLarge { .. }) if n > 1 => {
+            let Frame::Batch(mut first) = frame else {
+                return;
+            };
+            let second = first.split_off(n / 2);
+            encode_batch(first, out, mac.as_deref_mut(), max, peer, done);
+            encode_batch(second, out, mac, max, peer, done);
+        }
+        Err(e) => {
+            log::error!("cannot send {n} message(s) to node {peer}: {e}; dropped");
+            done.dropped_frames += 1;
+            done.dropped_messages += n;
+        }
+    }
 }
 
 struct QueueInner {
@@ -101,11 +210,26 @@ impl SendQueue {
         q.bytes = 0;
     }
 
-    /// Offers a frame. On overflow Confirm-only frames go first (they only speed
-    /// up later reads), then the newest frame.
+    /// Offers an encoded frame (see [`SendQueue::push_frame`]).
     pub fn push(
         &self,
         bytes: Vec<u8>,
+        messages: usize,
+        confirm_only: bool,
+        max_frames: usize,
+        max_bytes: usize,
+    ) -> Push {
+        let len = bytes.len();
+        let frame = Outgoing::Encoded(bytes);
+        self.push_frame(frame, len, messages, confirm_only, max_frames, max_bytes)
+    }
+
+    /// Offers a frame of about `len` bytes. On overflow Confirm-only frames
+    /// go first (they only speed up later reads), then the newest frame.
+    pub fn push_frame(
+        &self,
+        frame: Outgoing,
+        len: usize,
         messages: usize,
         confirm_only: bool,
         max_frames: usize,
@@ -115,8 +239,7 @@ impl SendQueue {
         if q.open.is_none() {
             return Push::Closed;
         }
-        let fits =
-            |q: &QueueInner| q.frames.len() < max_frames && q.bytes + bytes.len() <= max_bytes;
+        let fits = |q: &QueueInner| q.frames.len() < max_frames && q.bytes + len <= max_bytes;
         let mut dropped = 0;
         if !fits(&q) && !confirm_only {
             while !fits(&q) {
@@ -124,7 +247,7 @@ impl SendQueue {
                     break;
                 };
                 if let Some(f) = q.frames.remove(i) {
-                    q.bytes -= f.bytes.len();
+                    q.bytes -= f.bytes;
                     dropped += f.messages;
                 }
             }
@@ -132,9 +255,10 @@ impl SendQueue {
         if !fits(&q) {
             return Push::DroppedNewest;
         }
-        q.bytes += bytes.len();
+        q.bytes += len;
         q.frames.push_back(Queued {
-            bytes,
+            frame,
+            bytes: len,
             messages,
             confirm_only,
         });
@@ -147,35 +271,26 @@ impl SendQueue {
         }
     }
 
-    /// Takes every queued frame if connection `gen` may: appends their bytes
-    /// (each followed by its tag, on an authenticated link) to `out` and
-    /// returns (frames, messages).
-    fn take(
-        &self,
-        gen: u64,
-        out: &mut Vec<u8>,
-        mut mac: Option<&mut FrameMac>,
-    ) -> Option<(usize, usize)> {
+    /// Takes every queued frame if connection `gen` may (encoding and
+    /// tagging them is the caller's, outside the lock).
+    fn take(&self, gen: u64) -> Option<Taken> {
         let mut q = self.inner.lock();
         if q.open != Some(gen) || q.frames.is_empty() {
             return None;
         }
-        let frames = q.frames.len();
-        let mut messages = 0;
+        let mut taken = Taken {
+            frames: Vec::with_capacity(q.frames.len()),
+            messages: 0,
+            bytes: q.bytes,
+            heavy: false,
+        };
         for f in q.frames.drain(..) {
-            messages += f.messages;
-            let tag = mac.as_mut().map(|m| m.tag(&f.bytes));
-            if out.is_empty() {
-                *out = f.bytes;
-            } else {
-                out.extend_from_slice(&f.bytes);
-            }
-            if let Some(tag) = tag {
-                out.extend_from_slice(&tag);
-            }
+            taken.messages += f.messages;
+            taken.heavy |= matches!(f.frame, Outgoing::Batch(_));
+            taken.frames.push(f.frame);
         }
         q.bytes = 0;
-        Some((frames, messages))
+        Some(taken)
     }
 
     /// Wakes the dialer (a token is kept if it is busy).
@@ -185,6 +300,11 @@ impl SendQueue {
 
     async fn wait(&self) {
         let _ = self.notify_rx.recv().await;
+    }
+
+    /// True while a connection may drain the queue.
+    pub fn is_open(&self) -> bool {
+        self.inner.lock().open.is_some()
     }
 
     #[cfg(test)]
@@ -369,12 +489,21 @@ async fn write_flush<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) -> std::io:
 
 /// Keeps a link to `peer` up: connect, handshake, drain its send queue; on
 /// failure reconnect after a jittered exponential backoff.
+///
+/// `bulk`: the peer's bulk link, which carries only messages with big values
+/// (`Shared::bulk_queues`). It opens and closes its own queue and tells the
+/// loop nothing: the main link alone says whether the peer is up, and while
+/// the bulk link is down big values go on the main link. Messages on the two
+/// links may overtake each other, as on any network: the protocol does not
+/// rely on order (the simulator reorders them).
 pub(crate) async fn dial_loop(
     peer: NodeId,
     addr: String,
     shared: Arc<Shared>,
     events: Sender<Event>,
+    bulk: bool,
 ) {
+    let what = if bulk { "bulk link" } else { "connection" };
     let rt = &shared.opts.runtime;
     let min = Duration::from_millis(rt.reconnect_backoff_min_ms);
     let max = Duration::from_millis(rt.reconnect_backoff_max_ms);
@@ -382,7 +511,12 @@ pub(crate) async fn dial_loop(
     let mut backoff = min;
     let mut gen = 0;
     let mut failures = 0u64;
-    let Some(queue) = shared.queues.get(&peer).cloned() else {
+    let queues = if bulk {
+        &shared.bulk_queues
+    } else {
+        &shared.queues
+    };
+    let Some(queue) = queues.get(&peer).cloned() else {
         return;
     };
     while !shared.stopping() {
@@ -392,13 +526,17 @@ pub(crate) async fn dial_loop(
                 failures = 0;
                 gen += 1;
                 let _guard = shared.register(&stream);
-                let up = Event::LinkUp {
-                    node: peer,
-                    incarnation: theirs.incarnation,
-                    gen,
-                };
-                if events.send(up).await.is_err() {
-                    return;
+                if bulk {
+                    queue.open(gen);
+                } else {
+                    let up = Event::LinkUp {
+                        node: peer,
+                        incarnation: theirs.incarnation,
+                        gen,
+                    };
+                    if events.send(up).await.is_err() {
+                        return;
+                    }
                 }
                 let why = match link {
                     Link::Plain => {
@@ -412,11 +550,12 @@ pub(crate) async fn dial_loop(
                 };
                 queue.close();
                 let _ = stream.shutdown(Shutdown::Both);
-                log::info!("connection to node {peer} at {addr} closed: {why}");
-                if events
-                    .send(Event::LinkDown { node: peer, gen })
-                    .await
-                    .is_err()
+                log::info!("{what} to node {peer} at {addr} closed: {why}");
+                if !bulk
+                    && events
+                        .send(Event::LinkDown { node: peer, gen })
+                        .await
+                        .is_err()
                 {
                     return;
                 }
@@ -487,9 +626,39 @@ where
             break "node stopping".to_string();
         }
         out.clear();
-        let Some((frames, messages)) = queue.take(gen, &mut out, mac.as_mut()) else {
+        let Some(taken) = queue.take(gen) else {
             continue;
         };
+        let max = shared.opts.runtime.frame_size_max_bytes;
+        let Taken {
+            frames,
+            messages,
+            bytes,
+            heavy,
+        } = taken;
+        let done = if heavy {
+            // Copying and hashing megabytes: off the executor thread, which
+            // runs the event loop and every other connection.
+            let (mut o, mut m) = (std::mem::take(&mut out), mac.take());
+            let (o, m, done) = task::spawn_blocking(move || {
+                o.reserve(bytes + 1024);
+                let done = assemble(frames, &mut o, m.as_mut(), max, peer);
+                (o, m, done)
+            })
+            .await;
+            (out, mac) = (o, m);
+            done
+        } else {
+            assemble(frames, &mut out, mac.as_mut(), max, peer)
+        };
+        if done.dropped_frames > 0 {
+            Counters::add(&c.frames_dropped, done.dropped_frames as u64);
+            Counters::add(&c.messages_dropped, done.dropped_messages as u64);
+        }
+        let (frames, messages) = (done.frames, messages - done.dropped_messages);
+        if out.is_empty() {
+            continue;
+        }
         if let Err(e) = write_flush(&mut w, &out).await {
             break format!("write error: {e}");
         }
@@ -924,7 +1093,24 @@ async fn receive<S: AsyncRead + Unpin>(
     let me = shared.opts.node_id;
     loop {
         loop {
-            let frame = match decoder.next_frame() {
+            let big = decoder
+                .ready_frame_bytes()
+                .is_some_and(|n| n >= OFFLOAD_MIN_BYTES);
+            let next = if big {
+                // Checking the tag of and decoding megabytes: off the
+                // executor thread, which runs the event loop.
+                let mut d = std::mem::replace(decoder, FrameDecoder::new(0));
+                let (d, next) = task::spawn_blocking(move || {
+                    let next = d.next_frame();
+                    (d, next)
+                })
+                .await;
+                *decoder = d;
+                next
+            } else {
+                decoder.next_frame()
+            };
+            let frame = match next {
                 Ok(Some(f)) => f,
                 Ok(None) => break,
                 Err(e) => return Received::Bad(bad_frame(e)),
@@ -1040,9 +1226,12 @@ mod tests {
         q.open(1);
         q.push(vec![1, 2], 1, false, 10, 100);
         q.push(vec![3], 2, false, 10, 100);
+        assert!(q.take(2).is_none());
+        let taken = q.take(1).expect("generation 1 drains");
+        assert_eq!(taken.messages, 3);
         let mut out = Vec::new();
-        assert_eq!(q.take(2, &mut out, None), None);
-        assert_eq!(q.take(1, &mut out, None), Some((2, 3)));
+        let done = assemble(taken.frames, &mut out, None, 1 << 20, 2);
+        assert_eq!(done.frames, 2);
         assert_eq!(out, vec![1, 2, 3]);
         q.push(vec![4], 1, false, 10, 100);
         q.open(2);
