@@ -2642,6 +2642,18 @@ fn a_message_from_another_epoch_is_not_handled_and_the_epochs_are_exchanged() {
     }
 }
 
+/// Node 2 (epoch 1) tells restarted node `to` (incarnation INC + 1) `m`.
+fn tell_restarted(n: &mut Node, to: NodeId, m: &Membership) {
+    let msg = Message::Epoch {
+        membership: Box::new(m.clone()),
+    };
+    let env = Envelope {
+        to_incarnation: INC + 1,
+        ..env_in(1, 2, to, msg)
+    };
+    step(n, 1_000, Input::Peer(env));
+}
+
 #[test]
 fn a_restarted_node_learns_the_epoch_from_the_peers_it_connects_to() {
     // Node 2 in the joint epoch 1 tells every peer it connects to.
@@ -2673,14 +2685,7 @@ fn a_restarted_node_learns_the_epoch_from_the_peers_it_connects_to() {
         [(5, Message::Epoch { membership })] => assert_eq!(membership.epoch, 1),
         s => panic!("{s:?}"),
     }
-    let msg = Message::Epoch {
-        membership: Box::new(joint.clone()),
-    };
-    let to_restarted = Envelope {
-        to_incarnation: INC + 1,
-        ..env_in(1, 2, 1, msg)
-    };
-    step(&mut n1, 1_000, Input::Peer(to_restarted));
+    tell_restarted(&mut n1, 1, &joint);
     assert_eq!(n1.membership(), &joint);
     assert!(!n1.is_voting());
     // A spare restarted knowing no membership asks for it on PeerUp, and
@@ -2694,14 +2699,7 @@ fn a_restarted_node_learns_the_epoch_from_the_peers_it_connects_to() {
         [(2, Message::Epoch { membership })] => assert!(membership.members.is_empty()),
         s => panic!("{s:?}"),
     }
-    let msg = Message::Epoch {
-        membership: Box::new(joint.clone()),
-    };
-    let to_restarted = Envelope {
-        to_incarnation: INC + 1,
-        ..env_in(1, 2, 4, msg)
-    };
-    step(&mut n4, 1_000, Input::Peer(to_restarted));
+    tell_restarted(&mut n4, 4, &joint);
     assert_eq!(n4.membership(), &joint);
     assert!(!n4.is_voting());
     assert!(n4.recovery_progress().is_some(), "catches up first");
