@@ -175,6 +175,17 @@ fn lesson(bug: DeliberateBug) -> Option<Lesson> {
             "In `adopt_membership` (src/core/membership.rs) forget keys this node no longer \
              replicates only in the final epoch (not joint), raising the floor first.",
         ),
+        "listing-ignores-old-members" => l(
+            Some("membership-listing"),
+            "A cluster listing is complete once enough members answered that at least a quorum \
+             of every key's replicas did. During a membership change a key's chosen value may \
+             sit on a quorum of its old replicas only, until it is moved: a listing that asks \
+             only the new members, and counts only them, can be answered by replicas that do \
+             not hold the key yet, and hides a live key from KEYS, SCAN, DBSIZE and FLUSHALL.",
+            "In `listing_complete` and `ask_for_keys` (src/core/listing.rs) ask every member of \
+             the epoch, old and new, and require all old members but N - q as well as all new \
+             members but N - q.",
+        ),
         "lineage-not-carried" => l(
             Some("dueling-proposers"),
             "A retry tells whether its earlier Accept took effect from the lineage of the value \

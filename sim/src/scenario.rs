@@ -304,8 +304,12 @@ pub enum Action {
     /// to the cluster (`synod admin add-node`, through a random member).
     AddNode,
     /// Membership change: `node` is removed from the cluster (`synod admin
-    /// remove-node`).
-    RemoveNode { node: u32 },
+    /// remove-node`), through member `through` if given (else a random one).
+    RemoveNode {
+        node: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        through: Option<u32>,
+    },
     /// Membership change: `node` is replaced by the next spare node (`synod
     /// admin replace-node`).
     ReplaceNode { node: u32 },
@@ -335,7 +339,12 @@ impl Action {
                 from.iter().chain(to).copied().collect()
             }
             Action::Heal | Action::Release | Action::AddNode => vec![],
-            Action::RemoveNode { node } | Action::ReplaceNode { node } => vec![*node],
+            Action::RemoveNode { node, through } => {
+                let mut v = vec![*node];
+                v.extend(*through);
+                v
+            }
+            Action::ReplaceNode { node } => vec![*node],
             Action::Crash { node }
             | Action::Restart { node }
             | Action::Pause { node, .. }

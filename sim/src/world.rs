@@ -569,11 +569,18 @@ impl World {
         // With membership changes, replica sets change during the run and a
         // count of holders no longer tells a quorum: chosen values are then
         // taken from the coordinators' traces only.
-        let quorum = if sc.spare_nodes > 0 || sc.faults.membership_every_ms > 0 {
-            u32::MAX
-        } else {
-            (sc.replicas / 2 + 1) as u32
-        };
+        let changes_membership = sc.schedule.iter().any(|e| {
+            matches!(
+                e.action,
+                Action::AddNode | Action::RemoveNode { .. } | Action::ReplaceNode { .. }
+            )
+        });
+        let quorum =
+            if sc.spare_nodes > 0 || sc.faults.membership_every_ms > 0 || changes_membership {
+                u32::MAX
+            } else {
+                (sc.replicas / 2 + 1) as u32
+            };
         let mut w = World {
             seed,
             bug: opts.bug,
@@ -2915,18 +2922,19 @@ impl World {
             let pick = choices[self.fault_rng.random_range(0..choices.len())];
             let victim = latest.members[self.fault_rng.random_range(0..latest.members.len())];
             match pick {
-                0 => self.change_membership(true, None),
-                1 => self.change_membership(false, Some(victim)),
-                _ => self.change_membership(true, Some(victim)),
+                0 => self.change_membership(true, None, None),
+                1 => self.change_membership(false, Some(victim), None),
+                _ => self.change_membership(true, Some(victim), None),
             }
         }
         let next = self.exp_delay(self.sc.faults.membership_every_ms * 1_000);
         self.push(self.now + next, Ev::MembershipRandom);
     }
 
-    /// Starts a membership change through a random live member: add the
-    /// next spare (`add`), remove `remove`, or both (a replacement).
-    fn change_membership(&mut self, add: bool, remove: Option<u32>) {
+    /// Starts a membership change through a random live member (or
+    /// `through`, if it is one): add the next spare (`add`), remove
+    /// `remove`, or both (a replacement).
+    fn change_membership(&mut self, add: bool, remove: Option<u32>, through: Option<u32>) {
         if self.healed {
             return;
         }
@@ -2961,7 +2969,10 @@ impl World {
         if coords.is_empty() {
             return;
         }
-        let coord = coords[self.fault_rng.random_range(0..coords.len())];
+        let coord = match through.filter(|n| coords.contains(n)) {
+            Some(n) => n,
+            None => coords[self.fault_rng.random_range(0..coords.len())],
+        };
         let mut added = Vec::new();
         if add {
             // The spare starts empty, knowing no membership, and connects.
@@ -3298,9 +3309,11 @@ impl World {
                 self.lie_until = ms.map(|ms| self.now + ms * 1_000);
                 self.note_fault("lie", &format!("node {node} starts lying"));
             }
-            Action::AddNode => self.change_membership(true, None),
-            Action::RemoveNode { node } => self.change_membership(false, Some(node)),
-            Action::ReplaceNode { node } => self.change_membership(true, Some(node)),
+            Action::AddNode => self.change_membership(true, None, None),
+            Action::RemoveNode { node, through } => {
+                self.change_membership(false, Some(node), through)
+            }
+            Action::ReplaceNode { node } => self.change_membership(true, Some(node), None),
             Action::DeclareLost { node } => self.declare_lost(node),
             Action::Shutdown { node } => self.shutdown(node, None),
             Action::MemoryCap { node, bytes } => self.set_memory_cap(node, bytes),

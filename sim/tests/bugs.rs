@@ -85,6 +85,10 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // replaces nodes under writes, crashes and partitions.
         DeliberateBug::JointUsesNewQuorumOnly => (common::scenario("membership"), 50),
         DeliberateBug::ForgetBeforeMoved => (common::scenario("membership"), 50),
+        // Needs a listing in a joint epoch while a key's value sits on its
+        // old replicas only: the swarm found it once (seed 5079 of 10,000),
+        // membership-listing.toml scripts it (1000 of 1000 seeds).
+        DeliberateBug::ListingIgnoresOldMembers => (common::scenario("membership-listing"), 3),
         // Not caught by any sweep (sim/README.md says which layer covers
         // each): see NOT_YET_CAUGHT.
         DeliberateBug::MessagesToOldIncarnationAccepted
@@ -214,6 +218,11 @@ fn forget_before_moved_is_caught() {
 }
 
 #[test]
+fn listing_ignores_old_members_is_caught() {
+    caught(DeliberateBug::ListingIgnoresOldMembers);
+}
+
+#[test]
 fn listing_skips_unconfirmed_tombstones_is_caught() {
     caught(DeliberateBug::ListingSkipsUnconfirmedTombstones);
 }
@@ -258,6 +267,7 @@ fn every_bug_is_caught_by_every_classic_scenario_except_where_noted() {
                     | DeliberateBug::FloorFromAccepted
                     | DeliberateBug::JointUsesNewQuorumOnly
                     | DeliberateBug::ForgetBeforeMoved
+                    | DeliberateBug::ListingIgnoresOldMembers
             ) || NOT_YET_CAUGHT.contains(&bug)
             {
                 // Checker-heavy here, needs crashes, TTLs, tombstone drops, a

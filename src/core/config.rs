@@ -89,11 +89,15 @@ pub enum DeliberateBug {
     /// as soon as the change starts, before the key is moved: with one more
     /// lagging replica, the move round misses the chosen value (!).
     ForgetBeforeMoved,
+    /// During a membership change, a cluster listing asks only the new
+    /// members and counts only their answers: a key whose chosen value sits
+    /// on a quorum of its old replicas and is not moved yet is left out (!).
+    ListingIgnoresOldMembers,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 25] = [
+    pub const ALL: [DeliberateBug; 26] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -119,6 +123,7 @@ impl DeliberateBug {
         DeliberateBug::ElidedValueUnchecked,
         DeliberateBug::JointUsesNewQuorumOnly,
         DeliberateBug::ForgetBeforeMoved,
+        DeliberateBug::ListingIgnoresOldMembers,
     ];
 
     /// The kebab-case name used on command lines.
@@ -153,6 +158,7 @@ impl DeliberateBug {
             DeliberateBug::ElidedValueUnchecked => "elided-value-unchecked",
             DeliberateBug::JointUsesNewQuorumOnly => "joint-uses-new-quorum-only",
             DeliberateBug::ForgetBeforeMoved => "forget-before-moved",
+            DeliberateBug::ListingIgnoresOldMembers => "listing-ignores-old-members",
         }
     }
 

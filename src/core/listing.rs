@@ -11,6 +11,15 @@
 //! memory proves nothing), so it counts as missing. Too few answers within
 //! `list_timeout_ms`: `Outcome::Failed`.
 //!
+//! During a membership change (the joint epoch, membership.rs) a key's
+//! chosen value may sit on a quorum of its *old* replicas only, until it is
+//! moved: the listing asks every member, old and new, and completes once all
+//! new members but N - q and all old members but N - q answered (!) (twin:
+//! `listing-ignores-old-members`). Every answer it counts was given in the
+//! coordinator's epoch (a message from another epoch is not handled), and
+//! when the coordinator moves to another epoch its running listings start
+//! again, so no listing mixes answers of two epochs.
+//!
 //! Each member lists at most `count` keys that may be live: every key whose
 //! accepted value is a value, or a tombstone not yet confirmed (a tombstone
 //! accepted by a minority may sit above the live value that is still the
@@ -90,11 +99,56 @@ fn page(keys: BTreeSet<Key>, cut: Option<Key>, count: usize) -> (Vec<Key>, Optio
 }
 
 impl Node {
-    /// Answers needed for a complete listing: all members but N - q.
-    fn listing_answers_needed(&self) -> usize {
-        let n = self.placement.replicas();
-        let slack = n - self.placement.quorum();
-        self.placement.members().len() - slack
+    /// True once `answered` completes a listing: all members but N - q, and
+    /// during a membership change all old members but N - q as well (!): a
+    /// value chosen before the change sits on a quorum of the old replica
+    /// set only, until it is moved.
+    fn listing_complete(&self, answered: &BTreeSet<NodeId>) -> bool {
+        let enough = |p: &super::placement::Placement| {
+            let slack = p.replicas() - p.quorum();
+            let heard = p.members().iter().filter(|n| answered.contains(n)).count();
+            heard + slack >= p.members().len()
+        };
+        let bug = self.cfg.bug == Some(super::config::DeliberateBug::ListingIgnoresOldMembers);
+        enough(&self.placement) && (bug || self.old_placement.as_ref().is_none_or(enough))
+    }
+
+    /// This node moved to another membership epoch: answers counted so far
+    /// were given in the old one, so every running listing starts again,
+    /// asking the new epoch's members (old and new) (!).
+    pub(crate) fn restart_listings(&mut self, out: &mut Effects) {
+        let running: Vec<(u64, Option<Key>, usize)> = self
+            .listings
+            .running
+            .iter_mut()
+            .map(|(&req, l)| {
+                l.answered.clear();
+                l.keys.clear();
+                l.cut = None;
+                (req, l.after.clone(), l.count)
+            })
+            .collect();
+        for (req, after, count) in running {
+            self.ask_for_keys(req, after, count, out);
+        }
+    }
+
+    /// Sends one listing's `ListKeys` to every member of the epoch, old and new.
+    fn ask_for_keys(&mut self, req: u64, after: Option<Key>, count: usize, out: &mut Effects) {
+        let ask_old = self.cfg.bug != Some(super::config::DeliberateBug::ListingIgnoresOldMembers);
+        let members = if ask_old {
+            self.membership.all()
+        } else {
+            self.placement.members().to_vec()
+        };
+        for member in members {
+            let msg = Message::ListKeys {
+                req,
+                after: after.clone(),
+                count: count as u32,
+            };
+            self.send(member, msg, out);
+        }
     }
 
     /// A client asks for a page of the cluster's keys after `after`.
@@ -143,15 +197,7 @@ impl Node {
                 timer,
             },
         );
-        let count = count as u32;
-        for member in self.placement.members().to_vec() {
-            let msg = Message::ListKeys {
-                req,
-                after: after.clone(),
-                count,
-            };
-            self.send(member, msg, out);
-        }
+        self.ask_for_keys(req, after, count, out);
     }
 
     /// A member (maybe this node) asks for our live keys after `after`.
@@ -188,7 +234,6 @@ impl Node {
         next: Option<Key>,
         out: &mut Effects,
     ) {
-        let needed = self.listing_answers_needed();
         let Some(l) = self.listings.running.get_mut(&req) else {
             log::debug!("ignore KeyList {req} from {from}: no such listing running");
             return;
@@ -205,7 +250,12 @@ impl Node {
             }
         }
         merge(&mut l.keys, &mut l.cut, keys, next);
-        if l.answered.len() < needed {
+        let answered = std::mem::take(&mut l.answered);
+        let complete = self.listing_complete(&answered);
+        if let Some(l) = self.listings.running.get_mut(&req) {
+            l.answered = answered;
+        }
+        if !complete {
             return;
         }
         let Some(l) = self.listings.running.remove(&req) else {
@@ -227,7 +277,7 @@ impl Node {
         let why = format!(
             "only {} of {} members answered a key listing within {} ms (all but N - quorum are needed); nothing listed",
             l.answered.len(),
-            self.placement.members().len(),
+            self.membership.all().len(),
             self.cfg.list_timeout_ms
         );
         out.replies.push((l.id, Outcome::Failed(why)));

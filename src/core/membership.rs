@@ -596,7 +596,7 @@ impl Node {
                 self.acceptor.forget(&key);
             }
         }
-        let _ = out;
+        self.restart_listings(out);
     }
 
     /// Drives this node's moves in a joint epoch: once it votes, it moves
