@@ -153,6 +153,10 @@ fn a_restarted_node_catches_up_votes_again_and_no_acknowledged_write_is_lost() {
 fn more_than_f_restarted_stay_unavailable_until_declare_lost() {
     let mut c = Cluster::start(3, 3);
     c.client(1).set(b"k", b"before").unwrap();
+    // Both down before either comes back: restarted one after the other, the
+    // first could (rightly) catch up from the second's old memory.
+    c.kill(2);
+    c.kill(3);
     c.restart(2);
     c.restart(3);
     std::thread::sleep(std::time::Duration::from_millis(1_500));
