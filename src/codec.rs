@@ -715,13 +715,15 @@ mod tests {
                 proptest::collection::vec(any::<NodeId>(), 0..5),
                 proptest::option::of(proptest::collection::vec(any::<NodeId>(), 0..5)),
                 proptest::collection::vec(any::<NodeId>(), 0..3),
+                proptest::collection::vec((any::<NodeId>(), "[a-z0-9.:]{1,20}"), 0..3),
             )
-                .prop_map(|(epoch, members, old, moved)| Message::Epoch {
+                .prop_map(|(epoch, members, old, moved, addrs)| Message::Epoch {
                     membership: Box::new(crate::core::Membership {
                         epoch,
                         members,
                         old,
                         moved,
+                        addrs,
                     }),
                 }),
         ]

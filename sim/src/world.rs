@@ -3014,6 +3014,7 @@ impl World {
             coord,
             Input::ChangeMembership {
                 id,
+                addrs: added.iter().map(|&n| (n, format!("sim:{n}"))).collect(),
                 add: added,
                 remove: remove.into_iter().collect(),
             },

@@ -73,6 +73,29 @@ pub struct Membership {
     pub old: Option<Vec<NodeId>>,
     /// During a change: old members that moved every key they hold.
     pub moved: Vec<NodeId>,
+    /// Peer addresses of nodes added by a change (`synod admin add-node ID
+    /// ADDR`), sorted by id, so every member can dial them; the nodes the
+    /// cluster started with are in each node's configuration. Opaque to the
+    /// core: the runtime dials them.
+    pub addrs: Vec<(NodeId, String)>,
+}
+
+/// Longest peer address a membership may name.
+pub const ADDR_MAX: usize = 255;
+
+/// Why `addr` cannot be a peer address in the register, if it cannot.
+pub fn check_addr(addr: &str) -> Result<(), String> {
+    if addr.is_empty()
+        || addr.len() > ADDR_MAX
+        || addr
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == ',' || c == '@' || c == '=')
+    {
+        return Err(format!(
+            "ERR bad peer address {addr:?}: 1 to {ADDR_MAX} bytes, HOST:PORT, no spaces, ',', '@' or '='"
+        ));
+    }
+    Ok(())
 }
 
 /// A change to the membership register: the change function of its rounds.
@@ -84,6 +107,8 @@ pub enum MembershipOp {
     Change {
         from: Membership,
         members: Vec<NodeId>,
+        /// Peer addresses of the added nodes.
+        addrs: Vec<(NodeId, String)>,
     },
     /// Old member `node` moved every key it holds in joint epoch `epoch`;
     /// once all old members but `may_lag` did, the change ends (the final
@@ -112,7 +137,24 @@ impl Membership {
             members: sorted(members),
             old: None,
             moved: Vec::new(),
+            addrs: Vec::new(),
         }
+    }
+
+    /// The peer address the register gives for `node`, if any.
+    pub fn addr_of(&self, node: NodeId) -> Option<&str> {
+        self.addrs
+            .iter()
+            .find(|(n, _)| *n == node)
+            .map(|(_, a)| a.as_str())
+    }
+
+    /// Keeps the addresses of this epoch's nodes only, sorted.
+    fn keep_addrs(&mut self) {
+        let all = self.all();
+        self.addrs.retain(|(n, _)| all.contains(n));
+        self.addrs.sort();
+        self.addrs.dedup_by_key(|(n, _)| *n);
     }
 
     /// True during a change (the joint epoch).
@@ -150,6 +192,10 @@ impl Membership {
         if let Some(o) = &self.old {
             s.push_str(&format!(" old={} moved={}", list(o), list(&self.moved)));
         }
+        if !self.addrs.is_empty() {
+            let a: Vec<String> = self.addrs.iter().map(|(n, a)| format!("{n}@{a}")).collect();
+            s.push_str(&format!(" addrs={}", a.join(",")));
+        }
         Some(Record::new(s.into_bytes()))
     }
 
@@ -174,6 +220,16 @@ impl Membership {
                 "members" => m.members = list(val)?,
                 "old" => old = Some(list(val)?),
                 "moved" => m.moved = list(val)?,
+                "addrs" => {
+                    for item in val.split(',').filter(|i| !i.is_empty()) {
+                        let (n, a) = item.split_once('@')?;
+                        check_addr(a).ok()?;
+                        m.addrs.push((n.parse().ok()?, a.to_string()));
+                    }
+                    if m.addrs.len() > MEMBERS_MAX {
+                        return None;
+                    }
+                }
                 _ => return None,
             }
         }
@@ -189,7 +245,11 @@ impl Membership {
             v => Membership::from_value(v),
         };
         match op {
-            MembershipOp::Change { from, members } => {
+            MembershipOp::Change {
+                from,
+                members,
+                addrs,
+            } => {
                 let Some(cur) = stored(from) else {
                     return (
                         current.clone(),
@@ -214,12 +274,14 @@ impl Membership {
                         )),
                     );
                 }
-                let next = Membership {
+                let mut next = Membership {
                     epoch: cur.epoch + 1,
                     members: sorted(members),
                     old: Some(cur.members.clone()),
                     moved: Vec::new(),
+                    addrs: addrs.iter().cloned().chain(cur.addrs.clone()).collect(),
                 };
+                next.keep_addrs();
                 (next.to_value(), Reply::Integer(next.epoch as i64))
             }
             MembershipOp::Moved {
@@ -250,7 +312,9 @@ impl Membership {
                         members: cur.members,
                         old: None,
                         moved: Vec::new(),
+                        addrs: cur.addrs,
                     };
+                    cur.keep_addrs();
                 }
                 (cur.to_value(), Reply::Integer(cur.epoch as i64))
             }
@@ -390,14 +454,25 @@ impl Node {
         id: RequestId,
         add: Vec<NodeId>,
         remove: Vec<NodeId>,
+        addrs: Vec<(NodeId, String)>,
         out: &mut Effects,
     ) {
-        match self.plan_change(&add, &remove) {
+        let checked = addrs
+            .iter()
+            .try_for_each(|(n, a)| {
+                if !add.contains(n) {
+                    return Err(format!("ERR an address for node {n}, which is not added"));
+                }
+                check_addr(a)
+            })
+            .and_then(|()| self.plan_change(&add, &remove));
+        match checked {
             Err(why) => out.replies.push((id, Outcome::Failed(why))),
             Ok(members) => {
                 let op = MembershipOp::Change {
                     from: self.membership.clone(),
                     members,
+                    addrs,
                 };
                 self.enqueue(id, MEMBERSHIP_KEY.to_vec(), Command::Membership(op), out);
             }
@@ -725,12 +800,17 @@ mod tests {
                 members: vec![1, 3, 4],
                 old: Some(vec![1, 2, 3]),
                 moved: vec![1],
+                addrs: vec![
+                    (4, "10.0.0.4:7104".into()),
+                    (5, "node5.example:7105".into()),
+                ],
             },
             Membership {
                 epoch: 8,
                 members: vec![1, 3, 4],
                 old: Some(vec![1, 2, 3]),
                 moved: vec![],
+                addrs: vec![],
             },
         ] {
             assert_eq!(Membership::from_value(&m.to_value()), Some(m));
@@ -749,11 +829,13 @@ mod tests {
         let change = MembershipOp::Change {
             from: m0.clone(),
             members: vec![1, 2, 3, 4],
+            addrs: vec![(4, "127.0.0.1:7104".into())],
         };
         let (v1, r) = Membership::apply(&change, &None);
         assert_eq!(r, Reply::Integer(1));
         let m1 = Membership::from_value(&v1).unwrap();
         assert_eq!(m1.old, Some(vec![1, 2, 3]));
+        assert_eq!(m1.addr_of(4), Some("127.0.0.1:7104"));
         // A second change while this one runs is refused.
         let (same, r) = Membership::apply(&change, &v1);
         assert_eq!(same, v1);
@@ -772,6 +854,7 @@ mod tests {
         let (v4, r) = Membership::apply(&moved(3), &v3);
         assert_eq!(r, Reply::Integer(2));
         let m2 = Membership::from_value(&v4).unwrap();
+        assert_eq!(m2.addr_of(4), Some("127.0.0.1:7104"));
         assert_eq!((m2.epoch, m2.old, m2.members), (2, None, vec![1, 2, 3, 4]));
         // A late report changes nothing.
         assert_eq!(Membership::apply(&moved(2), &v4).0, v4);

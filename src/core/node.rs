@@ -80,6 +80,9 @@ pub enum Input {
         id: RequestId,
         add: Vec<NodeId>,
         remove: Vec<NodeId>,
+        /// Peer addresses of added nodes, recorded in the register so that
+        /// every member can dial them (`Membership::addrs`).
+        addrs: Vec<(NodeId, String)>,
     },
 }
 
@@ -397,9 +400,12 @@ impl Node {
                 self.cfg.memory_max_bytes = max_bytes;
                 self.cfg.eviction = eviction;
             }
-            Input::ChangeMembership { id, add, remove } => {
-                self.change_membership(id, add, remove, out)
-            }
+            Input::ChangeMembership {
+                id,
+                add,
+                remove,
+                addrs,
+            } => self.change_membership(id, add, remove, addrs, out),
         }
         if self
             .recovery
@@ -890,8 +896,19 @@ impl Node {
                     .as_ref()
                     .is_some_and(|o| o.len() > super::membership::MEMBERS_MAX)
                 || m.moved.len() > super::membership::MEMBERS_MAX
+                || m.addrs.len() > super::membership::MEMBERS_MAX
             {
                 return Err("a membership of too many members".into());
+            }
+            if let Some((n, a)) = m
+                .addrs
+                .iter()
+                .find(|(_, a)| super::membership::check_addr(a).is_err())
+            {
+                return Err(format!(
+                    "a membership naming node {n} at a bad address ({} bytes)",
+                    a.len()
+                ));
             }
         }
         if let Message::Promise { lineage, .. } | Message::Accept { lineage, .. } = msg {

@@ -2541,6 +2541,7 @@ fn joint_node(id: NodeId) -> Node {
         members: vec![2, 3, 4],
         old: Some(vec![1, 2, 3]),
         moved: vec![],
+        addrs: vec![],
     });
     let mut n = Node::new(cfg, INC, true).unwrap();
     for m in [1, 2, 3, 4] {
@@ -2628,6 +2629,7 @@ fn a_message_from_another_epoch_is_not_handled_and_the_epochs_are_exchanged() {
         members: vec![3, 4, 5],
         old: None,
         moved: vec![],
+        addrs: vec![],
     };
     let msg = Message::Epoch {
         membership: Box::new(newer.clone()),
@@ -2715,6 +2717,7 @@ fn a_change_is_refused_when_it_would_leave_too_few_members_or_a_set_without_a_qu
             id: 1,
             add: vec![],
             remove: vec![3],
+            addrs: vec![],
         },
     );
     match &out.replies[..] {
@@ -2738,6 +2741,7 @@ fn a_change_is_refused_when_it_would_leave_too_few_members_or_a_set_without_a_qu
             id: 2,
             add: vec![4],
             remove: vec![],
+            addrs: vec![(4, "127.0.0.1:7104".into())],
         },
     );
     match &out.replies[..] {
