@@ -384,6 +384,12 @@ struct World {
     total: u32,
     /// The next spare node to add.
     next_spare: u32,
+    /// The membership register's values as coordinators sent them (ballot ->
+    /// epoch), and its chosen ballots with their epochs: a later choice must
+    /// never name an earlier epoch (a chosen change lost; the clients'
+    /// oracle does not see the register, which no client touches).
+    register_sent: BTreeMap<synod::core::Ballot, u64>,
+    register_chosen: BTreeMap<synod::core::Ballot, u64>,
     /// Membership changes in flight: admin request id -> (coordinator, what).
     admin: BTreeMap<u64, (u32, String)>,
     keys: Vec<Vec<u8>>,
@@ -593,6 +599,8 @@ impl World {
             members,
             total,
             next_spare: sc.nodes + 1,
+            register_sent: BTreeMap::new(),
+            register_chosen: BTreeMap::new(),
             admin: BTreeMap::new(),
             key_names,
             replica_sets,
@@ -917,6 +925,38 @@ impl World {
         format!("{}.{:03}ms", self.now / 1_000, self.now % 1_000)
     }
 
+    /// The register's value at `ballot` was chosen: the epochs of its
+    /// chosen values never go down as ballots go up (every change builds on
+    /// the value chosen before it).
+    fn register_chosen_at(&mut self, ballot: synod::core::Ballot) -> Result<(), Violation> {
+        let Some(&epoch) = self.register_sent.get(&ballot) else {
+            return Ok(());
+        };
+        self.register_chosen.insert(ballot, epoch);
+        let below = self.register_chosen.range(..ballot).map(|(_, &e)| e).max();
+        let above = self
+            .register_chosen
+            .range(ballot..)
+            .skip(1)
+            .map(|(_, &e)| e)
+            .min();
+        let lost = match (below.filter(|&b| b > epoch), above.filter(|&a| a < epoch)) {
+            (Some(b), _) => Some(format!("epoch {b} was chosen at a lower ballot")),
+            (None, Some(a)) => Some(format!("epoch {a} was chosen at a higher ballot")),
+            (None, None) => None,
+        };
+        match lost {
+            None => Ok(()),
+            Some(why) => Err(Violation {
+                invariant: "membership register keeps every chosen change",
+                detail: format!(
+                    "the register's value of epoch {epoch} was chosen at {ballot}, but {why}: \
+                     a chosen membership change is lost"
+                ),
+            }),
+        }
+    }
+
     fn safety(&mut self, at_node: u32, what: &str, v: Violation) {
         if self.failure.is_none() {
             let msg = format!(
@@ -1157,10 +1197,15 @@ impl World {
         // Ghost state first: Accepts sent and values chosen at this coordinator.
         for t in fx.trace.drain(..) {
             let r = match t {
-                Trace::AcceptSent { key, .. } | Trace::Chosen { key, .. }
-                    if key == MEMBERSHIP_KEY =>
-                {
+                Trace::AcceptSent {
+                    key, ballot, value, ..
+                } if key == MEMBERSHIP_KEY => {
+                    let epoch = Membership::from_value(&value).map_or(0, |m| m.epoch);
+                    self.register_sent.insert(ballot, epoch);
                     Ok(())
+                }
+                Trace::Chosen { key, ballot } if key == MEMBERSHIP_KEY => {
+                    self.register_chosen_at(ballot)
                 }
                 Trace::AcceptSent {
                     key,
