@@ -3,6 +3,14 @@
 #
 #   scripts/cluster.sh start [--nodes 3] [--replicas 3] [--tls] [-- EXTRA NODE FLAGS]
 #   scripts/cluster.sh status | stop | logs [-f] ID | kill ID | restart ID
+#   scripts/cluster.sh add | remove ID
+#
+# `add` starts node M+1 (M: nodes so far) with --join and the run folder's
+# secret, runs `synod admin add-node` on a member and waits until the change
+# reached its final epoch. `remove ID` runs `synod admin remove-node ID` on
+# another member, waits for the final epoch, then stops node ID. After a
+# change, `restart` starts a node with --join (it learns the membership
+# from its peers).
 #
 # Node i listens for clients on 127.0.0.1:(7000+i), for peers on
 # 127.0.0.1:(7100+i), and serves Prometheus metrics on
@@ -42,11 +50,16 @@ alive() {
   [[ "$state" != Z ]]
 }
 
+save_env() {
+  printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\nCLIENT_BASE=%q\nPEER_BASE=%q\nMETRICS_BASE=%q\nTLS=%q\nCHANGED=%q\nREMOVED=%q\n' \
+    "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" "$CLIENT_BASE" "$PEER_BASE" "$METRICS_BASE" "$TLS" "$CHANGED" "$REMOVED" >"$DIR/cluster.env"
+}
+
 load() {
   [[ -f "$DIR/cluster.env" ]] || die "no cluster in $DIR (run: scripts/cluster.sh start)"
   # shellcheck disable=SC1091
   source "$DIR/cluster.env"
-  TLS="${TLS:-0}"
+  TLS="${TLS:-0}" CHANGED="${CHANGED:-0}" REMOVED="${REMOVED:-}"
 }
 
 build() {
@@ -66,9 +79,10 @@ peers_flag() {
   echo "$list"
 }
 
-launch() { # launch ID BOOTSTRAP(0|1)
-  local id="$1" boot="$2" flags=()
+launch() { # launch ID BOOTSTRAP(0|1) [JOIN(0|1)]
+  local id="$1" boot="$2" join="${3:-0}" flags=()
   ((boot)) && flags+=(--bootstrap)
+  ((join)) && flags+=(--join)
   # shellcheck disable=SC2206
   local extra=($EXTRA)
   # shellcheck disable=SC2046
@@ -144,8 +158,8 @@ cmd_start() {
   (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$DIR/cluster.secret")
   NODES="$nodes" REPLICAS="$replicas" EXTRA="$extra" CLUSTER_ID="local-$$-$(date +%s)" TLS="$tls"
   if ((TLS)); then "$BIN" gen-certs --out "$DIR/tls" --hosts 127.0.0.1,localhost >/dev/null; fi
-  printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\nCLIENT_BASE=%q\nPEER_BASE=%q\nMETRICS_BASE=%q\nTLS=%q\n' \
-    "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" "$CLIENT_BASE" "$PEER_BASE" "$METRICS_BASE" "$TLS" >"$DIR/cluster.env"
+  CHANGED=0 REMOVED=""
+  save_env
   for ((i = 1; i <= NODES; i++)); do launch "$i" 1; done
   for ((i = 1; i <= NODES; i++)); do wait_ready "$i"; done
   echo "started $NODES nodes, $REPLICAS replicas per key; clients: 127.0.0.1:$((CLIENT_BASE + 1))..$((CLIENT_BASE + NODES)); metrics: http://127.0.0.1:$((METRICS_BASE + 1))/metrics..; run folder: $DIR"
@@ -211,9 +225,87 @@ cmd_restart() {
   load; check_id "${1:-}"
   [[ -x "$BIN" ]] || build
   if alive "$1"; then stop_one "$1"; fi
-  launch "$1" 0
+  # After a membership change the list in --peers is not the cluster's
+  # first one: the node starts knowing no membership and learns it.
+  launch "$1" 0 "$CHANGED"
   wait_ready "$1"
   echo "restarted node $1 (new incarnation, without --bootstrap: it rejoins as a restarted node)"
+}
+
+# One INFO field of node ID (empty if it does not answer).
+info_field() { # info_field ID FIELD
+  # shellcheck disable=SC2046
+  "$BIN" info cluster --node "127.0.0.1:$((CLIENT_BASE + $1))" $(client_flags) 2>/dev/null |
+    tr -d '\r' | awk -F: -v f="$2" '$1 == f {print $2}'
+}
+
+# A running member other than $1 to send an admin command to.
+some_member() { # some_member EXCEPT
+  local i
+  for ((i = 1; i <= NODES; i++)); do
+    ((i == $1)) && continue
+    [[ " $REMOVED " == *" $i "* ]] && continue
+    alive "$i" && [[ "$(info_field "$i" membership_state)" == stable ]] && { echo "$i"; return 0; }
+  done
+  for ((i = 1; i <= NODES; i++)); do
+    ((i == $1)) && continue
+    [[ " $REMOVED " == *" $i "* ]] && continue
+    alive "$i" && { echo "$i"; return 0; }
+  done
+  die "no running member to ask"
+}
+
+# Waits until node ID is in a final epoch >= EPOCH (a change ended).
+wait_final() { # wait_final ID EPOCH
+  local i e s
+  for ((i = 0; i < 1200; i++)); do
+    e="$(info_field "$1" membership_epoch)"
+    s="$(info_field "$1" membership_state)"
+    if [[ -n "$e" ]] && ((e >= $2)) && [[ "$s" != changing ]]; then return 0; fi
+    sleep 0.1
+  done
+  die "node $1: the membership change did not reach epoch $2 within 120 s (INFO cluster on node $1: membership_state, keys_moved/keys_to_move; its log: $DIR/node$1.log)"
+}
+
+cmd_add() {
+  load
+  [[ -x "$BIN" ]] || build
+  local id=$((NODES + 1)) port via out epoch
+  for port in $((CLIENT_BASE + id)) $((PEER_BASE + id)) $((METRICS_BASE + id)); do
+    port_busy "$port" && die "port 127.0.0.1:$port is already taken by another process"
+  done
+  via="$(some_member "$id")"
+  NODES="$id" CHANGED=1
+  save_env
+  rm -f "$DIR/node$id.log"
+  launch "$id" 1 1
+  wait_ready "$id"
+  # shellcheck disable=SC2046
+  out="$("$BIN" admin add-node "$id" "127.0.0.1:$((PEER_BASE + id))" \
+    --node "127.0.0.1:$((CLIENT_BASE + via))" $(client_flags) 2>&1)" ||
+    { stop_one "$id"; die "add-node $id through node $via: $out"; }
+  echo "$out"
+  epoch="$(sed -n 's/.*joint epoch \([0-9]*\).*/\1/p' <<<"$out")"
+  wait_final "$via" $((epoch + 1))
+  wait_final "$id" $((epoch + 1))
+  echo "added node $id (clients: 127.0.0.1:$((CLIENT_BASE + id))); membership epoch $((epoch + 1)): $(info_field "$via" members)"
+}
+
+cmd_remove() {
+  load; check_id "${1:-}"
+  local id="$1" via out epoch
+  via="$(some_member "$id")"
+  # shellcheck disable=SC2046
+  out="$("$BIN" admin remove-node "$id" --node "127.0.0.1:$((CLIENT_BASE + via))" $(client_flags) 2>&1)" ||
+    die "remove-node $id through node $via: $out"
+  echo "$out"
+  CHANGED=1 REMOVED="$REMOVED $id"
+  save_env
+  epoch="$(sed -n 's/.*joint epoch \([0-9]*\).*/\1/p' <<<"$out")"
+  wait_final "$via" $((epoch + 1))
+  stop_one "$id"
+  rm -f "$DIR/node$id.pid"
+  echo "removed node $id and stopped it; membership epoch $((epoch + 1)): $(info_field "$via" members)"
 }
 
 cmd_logs() {
@@ -231,8 +323,10 @@ case "${1:-}" in
   stop) cmd_stop ;;
   kill) cmd_kill "${2:-}" ;;
   restart) cmd_restart "${2:-}" ;;
+  add) cmd_add ;;
+  remove) cmd_remove "${2:-}" ;;
   logs) shift; cmd_logs "$@" ;;
   -h | --help | help) usage ;;
   "") usage >&2; exit 2 ;;
-  *) die "unknown command '$1' (start, status, stop, kill ID, restart ID, logs ID)" ;;
+  *) die "unknown command '$1' (start, status, stop, kill ID, restart ID, add, remove ID, logs ID)" ;;
 esac

@@ -66,9 +66,13 @@ pub struct Hello {
     pub protocol_version: u16,
     /// The cluster's name (not authentication: it stops mistakes, not attackers).
     pub cluster_id: String,
-    /// `Placement::fingerprint()`: members and replication factor.
+    /// `Placement::replication_fingerprint(N)`: the replication factor,
+    /// which every node of a cluster must share. The member lists may differ
+    /// (a joining node, a node restarted from its first list): the core
+    /// exchanges membership epochs (`Message::Epoch`).
     pub membership_hash: u64,
-    /// Reserved for membership change: the epoch of the membership list (0 for now).
+    /// The sender's membership epoch (for the logs; not compared: the core
+    /// brings the one behind up to date).
     pub membership_epoch: u64,
     /// The sender's node id.
     pub node_id: NodeId,
@@ -361,11 +365,9 @@ pub enum HandshakeError {
     VersionMismatch { ours: u16, theirs: u16 },
     /// Another cluster.
     ClusterMismatch { ours: String, theirs: String },
-    /// Another membership list or replication factor.
+    /// Another replication factor.
     MembershipMismatch { ours: u64, theirs: u64 },
-    /// Another membership epoch.
-    EpochMismatch { ours: u64, theirs: u64 },
-    /// The peer is not who we dialled, or claims to be us, or is not a member.
+    /// The peer is not who we dialled, or claims to be us.
     UnexpectedNode { expected: String, got: NodeId },
     /// Incarnation 0 is never valid.
     ZeroIncarnation { node: NodeId },
@@ -407,13 +409,10 @@ impl fmt::Display for HandshakeError {
             }
             HandshakeError::MembershipMismatch { ours, theirs } => write!(
                 f,
-                "membership hash differs ({theirs:#018x} vs ours {ours:#018x}): two views of \
-                 the membership would give disjoint quorums; give every node the same \
-                 --peers and --replicas"
+                "replication hash differs ({theirs:#018x} vs ours {ours:#018x}): nodes with \
+                 different --replicas would give disjoint quorums; give every node the same \
+                 --replicas"
             ),
-            HandshakeError::EpochMismatch { ours, theirs } => {
-                write!(f, "membership epoch {theirs} differs from ours {ours}")
-            }
             HandshakeError::UnexpectedNode { expected, got } => {
                 write!(f, "peer says it is node {got}, expected {expected}")
             }
@@ -490,12 +489,6 @@ pub fn validate_hello(ours: &Hello, theirs: &Hello) -> Result<(), HandshakeError
             theirs: theirs.membership_hash,
         });
     }
-    if theirs.membership_epoch != ours.membership_epoch {
-        return Err(HandshakeError::EpochMismatch {
-            ours: ours.membership_epoch,
-            theirs: theirs.membership_epoch,
-        });
-    }
     if theirs.incarnation == 0 {
         return Err(HandshakeError::ZeroIncarnation {
             node: theirs.node_id,
@@ -515,19 +508,23 @@ pub fn validate_hello(ours: &Hello, theirs: &Hello) -> Result<(), HandshakeError
 pub fn validate_peer_identity(
     ours: &Hello,
     theirs: &Hello,
-    members: &[NodeId],
     expected: Option<NodeId>,
     bootstrapped: bool,
 ) -> Result<(), HandshakeError> {
     let got = theirs.node_id;
     let ok_node = match expected {
         Some(e) => got == e,
-        None => got != ours.node_id && members.contains(&got),
+        // Any node but us may connect (it proved the cluster secret, or it
+        // is on loopback): a joining node is no member yet, and a member of
+        // an epoch we have not learnt may name nodes we do not know. The
+        // core handles only messages from nodes of its epoch or connected
+        // peers (node.rs `admit`).
+        None => got != ours.node_id,
     };
     if !ok_node {
         let expected = match expected {
             Some(e) => format!("{e}"),
-            None => format!("a member other than {} of {members:?}", ours.node_id),
+            None => format!("a node other than {}", ours.node_id),
         };
         return Err(HandshakeError::UnexpectedNode { expected, got });
     }
@@ -1016,11 +1013,12 @@ mod tests {
         let mut t = theirs.clone();
         t.membership_hash = 1;
         let e = validate_hello(&ours, &t).unwrap_err().to_string();
-        assert!(e.starts_with("membership hash differs"), "{e}");
-        assert!(
-            e.contains("two views of the membership would give disjoint quorums"),
-            "{e}"
-        );
+        assert!(e.starts_with("replication hash differs"), "{e}");
+        assert!(e.contains("would give disjoint quorums"), "{e}");
+        // Another epoch is no reason to refuse: the core exchanges epochs.
+        let mut t = theirs.clone();
+        t.membership_epoch = 5;
+        assert_eq!(validate_hello(&ours, &t), Ok(()));
 
         let mut t = theirs.clone();
         t.magic = 0x2a2a2a2a;
@@ -1047,39 +1045,29 @@ mod tests {
     #[test]
     fn peer_identity_rules() {
         let ours = hello(); // node 1, incarnation 7
-        let members = [1, 2, 3];
         let mut t = hello();
         t.node_id = 2;
-        assert_eq!(
-            validate_peer_identity(&ours, &t, &members, None, true),
-            Ok(())
-        );
-        assert_eq!(
-            validate_peer_identity(&ours, &t, &members, Some(2), true),
-            Ok(())
-        );
+        assert_eq!(validate_peer_identity(&ours, &t, None, true), Ok(()));
+        assert_eq!(validate_peer_identity(&ours, &t, Some(2), true), Ok(()));
         // Dialled 3, got 2.
-        assert!(validate_peer_identity(&ours, &t, &members, Some(3), true).is_err());
-        // Not a member; or claims to be us.
+        assert!(validate_peer_identity(&ours, &t, Some(3), true).is_err());
+        // A node no list names (one joining) may connect; one claiming to be us not.
         t.node_id = 9;
-        assert!(validate_peer_identity(&ours, &t, &members, None, true).is_err());
+        assert_eq!(validate_peer_identity(&ours, &t, None, true), Ok(()));
         t.node_id = 1;
-        assert!(validate_peer_identity(&ours, &t, &members, None, true).is_err());
+        assert!(validate_peer_identity(&ours, &t, None, true).is_err());
         t.node_id = 2;
         // Remembers a later life of us.
         t.known_peer_incarnation = 8;
         assert!(matches!(
-            validate_peer_identity(&ours, &t, &members, None, false),
+            validate_peer_identity(&ours, &t, None, false),
             Err(HandshakeError::PeerRemembersLaterIncarnation { .. })
         ));
         // Remembers an earlier life: fine for a recovering node, refused for --bootstrap.
         t.known_peer_incarnation = 6;
-        assert_eq!(
-            validate_peer_identity(&ours, &t, &members, None, false),
-            Ok(())
-        );
+        assert_eq!(validate_peer_identity(&ours, &t, None, false), Ok(()));
         assert!(matches!(
-            validate_peer_identity(&ours, &t, &members, None, true),
+            validate_peer_identity(&ours, &t, None, true),
             Err(HandshakeError::BootstrapAfterRestart { .. })
         ));
     }

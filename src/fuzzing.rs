@@ -77,7 +77,7 @@ fn our_hello() -> Hello {
         magic: MAGIC,
         protocol_version: PROTOCOL_VERSION,
         cluster_id: "fuzz".into(),
-        membership_hash: Placement::new(&[1, 2, 3], 3).fingerprint(),
+        membership_hash: Placement::replication_fingerprint(3),
         membership_epoch: 0,
         node_id: 1,
         incarnation: 1_000,
@@ -96,7 +96,7 @@ pub fn handshake(data: &[u8]) {
     };
     let ours = our_hello();
     let ok = validate_hello(&ours, &theirs)
-        .and_then(|()| validate_peer_identity(&ours, &theirs, &[1, 2, 3], None, true));
+        .and_then(|()| validate_peer_identity(&ours, &theirs, None, true));
     if ok.is_err() {
         return;
     }

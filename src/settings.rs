@@ -144,6 +144,21 @@ pub const SETTINGS: &[Setting] = &[
         },
     },
     Setting {
+        name: "join",
+        flag: Some("join"),
+        switch: true,
+        live: false,
+        help: "A node joining a running cluster: it starts knowing no membership, learns it \
+               from the members in --peers (list them and this node), and serves once \
+               `synod admin add-node ID ADDR` on a member made it one. Give --bootstrap \
+               too the first time (an empty new node may vote at once).",
+        get: |o| yes_no(o.join),
+        set: |o, v| {
+            o.join = parse_bool(v)?;
+            Ok(())
+        },
+    },
+    Setting {
         name: "secret-file",
         flag: Some("secret-file"),
         switch: false,

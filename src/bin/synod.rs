@@ -132,6 +132,33 @@ enum AdminCmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Add node ID, listening for peers at ADDR (HOST:PORT), to the cluster.
+    /// Start it first with `synod node --join --bootstrap --id ID --peers
+    /// ...` (same secret, cluster id and --replicas). Answers the joint
+    /// epoch's number; the change then runs by itself (INFO cluster:
+    /// membership_state, keys_moved / keys_to_move) until the final epoch.
+    AddNode {
+        id: u32,
+        addr: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Remove node ID from the cluster (it then refuses clients; stop it once
+    /// INFO on a member shows membership_state:stable without it).
+    RemoveNode {
+        id: u32,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Replace node ID by a new node NEWID at ADDR, in one change (start
+    /// the new node first, as for add-node).
+    ReplaceNode {
+        id: u32,
+        new_id: u32,
+        addr: String,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -297,11 +324,51 @@ fn main() -> ExitCode {
                 r => Err(ClientError::UnexpectedReply(r)),
             }
         }),
+        Cmd::Admin {
+            action: AdminCmd::AddNode { id, addr, target },
+        } => admin_change(
+            &target,
+            &[b"ADD-NODE", id.to_string().as_bytes(), addr.as_bytes()],
+        ),
+        Cmd::Admin {
+            action: AdminCmd::RemoveNode { id, target },
+        } => admin_change(&target, &[b"REMOVE-NODE", id.to_string().as_bytes()]),
+        Cmd::Admin {
+            action:
+                AdminCmd::ReplaceNode {
+                    id,
+                    new_id,
+                    addr,
+                    target,
+                },
+        } => admin_change(
+            &target,
+            &[
+                b"REPLACE-NODE",
+                id.to_string().as_bytes(),
+                new_id.to_string().as_bytes(),
+                addr.as_bytes(),
+            ],
+        ),
         Cmd::Ping { target } => talk(&target, |c| match c.command(&[b"PING"])? {
             Reply::Simple(s) => Ok(s),
             r => Err(ClientError::UnexpectedReply(r)),
         }),
     }
+}
+
+/// Sends `ADMIN args...` and prints the joint epoch the change started.
+fn admin_change(target: &Target, args: &[&[u8]]) -> ExitCode {
+    let mut cmd: Vec<&[u8]> = vec![b"ADMIN"];
+    cmd.extend_from_slice(args);
+    talk(target, |c| match c.command(&cmd)? {
+        Reply::Integer(e) => Ok(format!(
+            "membership change started: joint epoch {e}; it ends by itself at epoch {} \
+             (INFO cluster: membership_epoch, membership_state, keys_moved/keys_to_move)",
+            e + 1
+        )),
+        r => Err(ClientError::UnexpectedReply(r)),
+    })
 }
 
 fn usage(msg: &str) -> ExitCode {

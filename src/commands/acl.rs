@@ -462,6 +462,7 @@ mod tests {
             Plan::Reply(r) => r,
             Plan::Core(_) => Reply::Simple("CORE".into()),
             Plan::DeclareLost => Reply::Simple("DECLARE-LOST".into()),
+            Plan::ChangeMembership { .. } => Reply::Simple("CHANGE-MEMBERSHIP".into()),
             Plan::Info { .. } => Reply::Simple("INFO".into()),
             Plan::Quit => Reply::Simple("QUIT".into()),
             Plan::Config(_) => Reply::Simple("CONFIG".into()),

@@ -2,7 +2,7 @@
 
 use super::spec::{spec, Family, NONE};
 use super::{unknown_command, Args, Plan, Planned, VERSION};
-use crate::core::{Incarnation, NodeId, RecoveryProgress, Stats};
+use crate::core::{Incarnation, MembershipProgress, NodeId, RecoveryProgress, Stats};
 use std::fmt::Write as _;
 
 pub(super) const FAMILY: Family = Family {
@@ -86,6 +86,8 @@ pub struct InfoSnapshot {
     pub latencystats: Vec<(String, String)>,
     /// Why catch-up is stuck, if it is (INFO `recovery_blocked`).
     pub recovery_blocked: Option<String>,
+    /// The membership epoch and the change in progress (membership.rs).
+    pub membership: MembershipProgress,
 }
 
 /// Every counter of the core's [`Stats`], by name (destructured, so a new
@@ -223,6 +225,12 @@ pub fn info_text(s: &InfoSnapshot, sections: &[String]) -> String {
         }
     };
     let l = |k: &str, v: String| (k.to_string(), v);
+    let ids = |v: &[NodeId]| {
+        v.iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
     block(
         "Server",
         vec![
@@ -303,6 +311,33 @@ pub fn info_text(s: &InfoSnapshot, sections: &[String]) -> String {
                 .map(|m| m.to_string())
                 .collect::<Vec<_>>()
                 .join(","),
+        ),
+        l(
+            "membership_epoch",
+            s.membership.membership.epoch.to_string(),
+        ),
+        l(
+            "membership_state",
+            match (
+                &s.membership.membership,
+                s.membership.membership.old.is_some(),
+            ) {
+                (m, _) if m.members.is_empty() => "joining (no membership known yet)".into(),
+                (m, false) if !m.includes(s.node_id) => "not a member".into(),
+                (_, false) => "stable".into(),
+                (_, true) => "changing".into(),
+            },
+        ),
+        l(
+            "membership_old",
+            ids(s.membership.membership.old.as_deref().unwrap_or(&[])),
+        ),
+        l("membership_moved", ids(&s.membership.membership.moved)),
+        l("keys_to_move", s.membership.keys_to_move.to_string()),
+        l("keys_moved", s.membership.keys_moved.to_string()),
+        l(
+            "keys_moved_reported",
+            if s.membership.reported { "1" } else { "0" }.into(),
         ),
         l("replicas", s.replicas.to_string()),
         l("quorum", s.quorum.to_string()),

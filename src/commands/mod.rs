@@ -80,7 +80,7 @@ pub use slowlog::SlowlogRequest;
 pub use string::get_range;
 
 use crate::core::command::{parse_i64, ERR_NOT_INTEGER};
-use crate::core::{Command, Key};
+use crate::core::{Command, Key, NodeId};
 use crate::resp::{Protocol, Reply};
 use std::fmt::Write as _;
 
@@ -141,6 +141,13 @@ pub enum Plan {
     /// `ADMIN DECLARE-LOST`: a recovering node stops waiting for peers that
     /// lost their memory too, and votes (accepting that their data is gone).
     DeclareLost,
+    /// `ADMIN ADD-NODE ID ADDR` / `REMOVE-NODE ID` / `REPLACE-NODE ID NEWID
+    /// ADDR`: start a membership change (membership.rs); answered with the
+    /// joint epoch's number, or why it is refused.
+    ChangeMembership {
+        add: Vec<(NodeId, String)>,
+        remove: Vec<NodeId>,
+    },
 }
 
 /// One core operation.

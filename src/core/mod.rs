@@ -28,7 +28,7 @@ pub use ballot::{Ballot, Incarnation, NodeId};
 pub use command::{Command, ExpireCond, Expiry, Key, Record, Reply, SetCond, Value};
 pub use config::{Config, ConfigError, DeliberateBug, Eviction};
 pub use housekeeping::{SystemOp, SYSTEM_ID_BIT};
-pub use membership::{Membership, MembershipOp, MEMBERSHIP_KEY};
+pub use membership::{check_addr, Membership, MembershipOp, MembershipProgress, MEMBERSHIP_KEY};
 pub use message::{CrashVector, Envelope, Message, NackReason};
 pub use node::{Effects, Input, Node, Now, Outcome, PeerState, RequestId, Stats, Trace};
 pub use placement::Placement;

@@ -115,7 +115,14 @@ impl Placement {
         ahead < self.replicas
     }
 
-    /// A hash of the membership and replication factor, compared in the handshake:
+    /// A hash of the replication factor alone, compared in the handshake:
+    /// nodes with different N would give disjoint quorums. Member lists may
+    /// differ between nodes (membership change): the core's epochs settle them.
+    pub fn replication_fingerprint(replicas: usize) -> u64 {
+        mix64(replicas as u64 ^ GOLDEN)
+    }
+
+    /// A hash of the membership and replication factor (INFO):
     /// two views of the membership would give disjoint quorums.
     pub fn fingerprint(&self) -> u64 {
         let mut h = mix64(self.replicas as u64 ^ GOLDEN);

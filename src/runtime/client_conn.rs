@@ -405,6 +405,20 @@ async fn read_commands<R: AsyncRead + Unpin>(
                     })
                     .await
                     .is_ok(),
+                Plan::ChangeMembership { add, remove } => {
+                    log::info!(
+                        "client {addr} asks for a membership change: add {add:?}, remove {remove:?}"
+                    );
+                    events
+                        .send(Event::ChangeMembership {
+                            tx: out.clone(),
+                            seq: this,
+                            add,
+                            remove,
+                        })
+                        .await
+                        .is_ok()
+                }
                 Plan::Config(req) => events
                     .send(Event::Config {
                         tx: out.clone(),

@@ -61,6 +61,14 @@ pub(crate) const NOT_RUN: &str =
 /// A catch-up with no progress for this long is reported (log, INFO).
 const STALL_REPORT_EVERY: Duration = Duration::from_secs(5);
 
+/// A node that left the membership is still dialled this long, so that the
+/// epoch that removed it (and any message queued for it) reaches it.
+const RETIRE_AFTER: Duration = Duration::from_secs(10);
+
+/// `add-node` waits this long for our link to the new node before it gives
+/// up (the node must be started with `--join` first).
+const ADD_NODE_REACH: Duration = Duration::from_secs(3);
+
 /// Something for the event loop to do.
 pub(crate) enum Event {
     /// Envelopes from an inbound peer connection (already checked to be from `from`).
@@ -83,6 +91,14 @@ pub(crate) enum Event {
     },
     /// An operator declared this node's missing peers lost.
     DeclareLost { tx: ReplyTx, seq: u64 },
+    /// An operator adds and removes nodes (`ADMIN ADD-NODE` / `REMOVE-NODE`
+    /// / `REPLACE-NODE`): (id, peer address) of each added node.
+    ChangeMembership {
+        tx: ReplyTx,
+        seq: u64,
+        add: Vec<(NodeId, String)>,
+        remove: Vec<NodeId>,
+    },
     /// A client asks for INFO.
     Info {
         tx: ReplyTx,
@@ -132,6 +148,15 @@ struct Link {
     inbound: usize,
 }
 
+/// A membership change waiting for our links to the nodes it adds.
+struct AdminWait {
+    tx: ReplyTx,
+    seq: u64,
+    add: Vec<(NodeId, String)>,
+    remove: Vec<NodeId>,
+    deadline: Instant,
+}
+
 /// A graceful shutdown in progress.
 struct Drain {
     /// Told (answered, of them UNKNOWN) once every call is answered.
@@ -174,6 +199,18 @@ struct Loop {
     /// A graceful shutdown in progress: whom to tell, the deadline, and the
     /// calls in flight when it began.
     drain: Option<Drain>,
+    /// For dialers started while running (nodes an epoch names).
+    events_tx: Sender<Event>,
+    /// The membership epoch the peer links were last matched to.
+    synced_epoch: Option<u64>,
+    /// Nodes dialled for an `add-node` not yet in the epoch: id -> address.
+    pending_adds: BTreeMap<NodeId, String>,
+    /// Changes waiting for their links, and changes handed to the core
+    /// (request id -> whom to answer, and the nodes it adds).
+    admin_waiting: Vec<AdminWait>,
+    admin_requests: HashMap<u64, (ReplyTx, u64, Vec<NodeId>)>,
+    /// Nodes no longer in the epoch, and when we stop dialling them.
+    retiring: BTreeMap<NodeId, Instant>,
 }
 
 /// Runs the loop until `Event::Stop` or every sender is gone.
@@ -181,11 +218,13 @@ pub(crate) async fn run(
     node: Node,
     shared: Arc<Shared>,
     events: Receiver<Event>,
+    events_tx: Sender<Event>,
     client_addr: SocketAddr,
     peer_addr: SocketAddr,
 ) {
     let links = shared
-        .queues
+        .links
+        .lock()
         .keys()
         .map(|&id| (id, Link::default()))
         .collect();
@@ -211,6 +250,12 @@ pub(crate) async fn run(
         ready: VecDeque::new(),
         cursors: ScanCursors::default(),
         closing: BTreeSet::new(),
+        events_tx,
+        synced_epoch: None,
+        pending_adds: BTreeMap::new(),
+        admin_waiting: Vec::new(),
+        admin_requests: HashMap::new(),
+        retiring: BTreeMap::new(),
     };
     let turn_events_max = lp.shared.opts.runtime.turn_events_max;
     let mut alarm = Alarm::default();
@@ -259,6 +304,8 @@ pub(crate) async fn run(
             lp.handle(Input::Tick);
             lp.drive();
         }
+        lp.sync_peers();
+        lp.poll_admin();
         lp.flush();
     }
 }
@@ -402,6 +449,12 @@ impl Loop {
                 }
             }
             Event::Client { tx, seq, call } => self.on_client(tx, seq, call),
+            Event::ChangeMembership {
+                tx,
+                seq,
+                add,
+                remove,
+            } => self.on_change_membership(tx, seq, add, remove),
             Event::DeclareLost { tx, seq } => {
                 let reply = if self.node.is_voting() {
                     Reply::error("ERR this node is not recovering: nothing to declare lost")
@@ -557,8 +610,8 @@ impl Loop {
         // A new connection (or a new incarnation) starts with an empty queue: a
         // queue kept across a partition would deliver exactly the late Accepts
         // the protocol guards against.
-        if let Some(q) = self.shared.queues.get(&node) {
-            q.open(gen);
+        if let Some(l) = self.shared.link(node) {
+            l.queue.open(gen);
         }
         log::info!("link to node {node} (incarnation {incarnation}) is up");
         self.handle(Input::PeerUp { node, incarnation });
@@ -631,6 +684,29 @@ impl Loop {
     }
 
     fn on_outcome(&mut self, id: u64, outcome: Outcome) {
+        if let Some((tx, seq, added)) = self.admin_requests.remove(&id) {
+            let reply = match outcome {
+                Outcome::Ok(crate::core::Reply::Integer(epoch)) => {
+                    log::info!("membership change started: joint epoch {epoch}");
+                    Reply::Integer(epoch)
+                }
+                Outcome::Ok(crate::core::Reply::Error(why)) | Outcome::Failed(why) => {
+                    log::warn!("membership change refused: {why}");
+                    Reply::error(why)
+                }
+                Outcome::Ok(other) => Reply::error(format!("ERR unexpected answer {other:?}")),
+                Outcome::Unknown(why) => Reply::error(format!(
+                    "UNKNOWN the change may have started: {why}; see INFO membership_epoch"
+                )),
+            };
+            tx.send(seq, reply);
+            for n in added {
+                self.pending_adds.remove(&n);
+            }
+            // Dialers of nodes the change did not add are retired.
+            self.synced_epoch = None;
+            return;
+        }
         let Some((call_id, i)) = self.requests.remove(&id) else {
             log::debug!("outcome for unknown request {id}");
             return;
@@ -654,6 +730,11 @@ impl Loop {
             .drain
             .as_ref()
             .map(|d| d.deadline.saturating_duration_since(self.start).as_micros() as u64);
+        let admin_at = self
+            .admin_waiting
+            .iter()
+            .map(|w| w.deadline.saturating_duration_since(self.start).as_micros() as u64)
+            .min();
         let held = self
             .held_since
             .values()
@@ -661,6 +742,7 @@ impl Loop {
             .map(|&t| t + hold_us)
             .into_iter()
             .chain(drain_at)
+            .chain(admin_at)
             .min();
         match (self.node.next_wake_us(), held) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -692,9 +774,14 @@ impl Loop {
             }
             self.held_since.remove(&peer);
             let up = self.links.get(&peer).is_some_and(|l| l.up);
-            let Some(queue) = self.shared.queues.get(&peer).cloned() else {
+            let Some(link) = self.shared.link(peer) else {
+                Counters::add(
+                    &self.shared.counters.messages_dropped_link_down,
+                    envs.len() as u64,
+                );
                 continue;
             };
+            let queue = link.queue.clone();
             if !up {
                 Counters::add(
                     &self.shared.counters.messages_dropped_link_down,
@@ -749,10 +836,9 @@ impl Loop {
                 .sum();
             let bulk = self
                 .shared
-                .bulk_queues
-                .get(&peer)
-                .filter(|b| b.is_open())
-                .cloned();
+                .link(peer)
+                .map(|l| l.bulk.clone())
+                .filter(|b| b.is_open());
             let to = bulk.as_deref().unwrap_or(queue);
             let frame = Outgoing::Batch(big);
             let pushed = to.push_frame(frame, len, n, false, max_frames, max_bytes);
@@ -895,11 +981,11 @@ impl Loop {
         let node = &self.node;
         let (keys, tombstones) = (node.stats().keys, node.stats().tombstones);
         let o = &self.shared.opts;
+        let dialled = self.shared.links.lock().clone();
         let traffic = |id: NodeId, f: fn(&super::PeerCounters) -> &std::sync::atomic::AtomicU64| {
-            self.shared
-                .peer_counters
-                .get(&id)
-                .map_or(0, |c| f(c).load(std::sync::atomic::Ordering::Relaxed))
+            dialled.get(&id).map_or(0, |l| {
+                f(&l.counters).load(std::sync::atomic::Ordering::Relaxed)
+            })
         };
         let peers = node
             .peers()
@@ -908,7 +994,11 @@ impl Loop {
                 let link = self.links.get(&id);
                 PeerInfo {
                     node: id,
-                    addr: o.peers.get(&id).cloned().unwrap_or_default(),
+                    addr: dialled
+                        .get(&id)
+                        .map(|l| l.addr.clone())
+                        .or_else(|| o.peers.get(&id).cloned())
+                        .unwrap_or_default(),
                     up: link.is_some_and(|l| l.up),
                     inbound: link.map_or(0, |l| l.inbound),
                     incarnation: p.incarnation,
@@ -948,6 +1038,176 @@ impl Loop {
             errorstats: Vec::new(),
             latencystats: Vec::new(),
             recovery_blocked: self.recovery_blocked(),
+            membership: node.membership_progress(),
+        }
+    }
+
+    /// An operator asks to add and remove nodes: dial the added nodes first
+    /// (their addresses are new to us), then hand the change to the core
+    /// once our links to them are up (`poll_admin`).
+    fn on_change_membership(
+        &mut self,
+        tx: ReplyTx,
+        seq: u64,
+        add: Vec<(NodeId, String)>,
+        remove: Vec<NodeId>,
+    ) {
+        let me = self.node.id();
+        for (id, addr) in &add {
+            let bad = if *id == me || self.node.membership().includes(*id) {
+                Some(format!("ERR node {id} is already a member"))
+            } else {
+                crate::core::check_addr(addr).err()
+            };
+            if let Some(why) = bad {
+                tx.send(seq, Reply::error(why));
+                return;
+            }
+        }
+        for (id, addr) in &add {
+            if let Some(l) = self.shared.link(*id) {
+                if l.addr != *addr {
+                    // Dialled at another address (an earlier attempt): the
+                    // operator's latest word counts.
+                    self.shared.retire_peer(*id);
+                    self.links.remove(id);
+                }
+            }
+            log::info!("add-node {id}: dialling it at {addr}");
+            self.pending_adds.insert(*id, addr.clone());
+            self.retiring.remove(id);
+            self.dial(*id, addr);
+        }
+        self.admin_waiting.push(AdminWait {
+            tx,
+            seq,
+            add,
+            remove,
+            deadline: Instant::now() + ADD_NODE_REACH,
+        });
+    }
+
+    /// Starts dialling `node` unless we do.
+    fn dial(&mut self, node: NodeId, addr: &str) {
+        self.links.entry(node).or_default();
+        self.shared.add_peer(node, addr, &self.events_tx);
+    }
+
+    /// Hands each waiting change to the core once the links to the nodes it
+    /// adds are up, or refuses it at its deadline.
+    fn poll_admin(&mut self) {
+        if self.admin_waiting.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let waiting = std::mem::take(&mut self.admin_waiting);
+        for w in waiting {
+            let down: Vec<&(NodeId, String)> = w
+                .add
+                .iter()
+                .filter(|(id, _)| !self.links.get(id).is_some_and(|l| l.up))
+                .collect();
+            if !down.is_empty() && now < w.deadline {
+                self.admin_waiting.push(w);
+                continue;
+            }
+            if let Some((id, addr)) = down.first() {
+                let why = format!(
+                    "ERR cannot reach node {id} at {addr} within {} s: start it first with \
+                     --join (same --secret-file, --cluster-id and --replicas, --peers naming \
+                     itself and a member), and give its peer address",
+                    ADD_NODE_REACH.as_secs()
+                );
+                log::warn!("add-node {id}: {why}");
+                w.tx.send(w.seq, Reply::error(why));
+                for (id, _) in &w.add {
+                    self.pending_adds.remove(id);
+                }
+                self.synced_epoch = None;
+                continue;
+            }
+            let id = self.next_request_id;
+            self.next_request_id += 1;
+            let added: Vec<NodeId> = w.add.iter().map(|(n, _)| *n).collect();
+            self.admin_requests.insert(id, (w.tx, w.seq, added.clone()));
+            self.handle(Input::ChangeMembership {
+                id,
+                add: added,
+                remove: w.remove,
+                addrs: w.add,
+            });
+        }
+    }
+
+    /// Matches the peers we dial to the membership: dial every node of the
+    /// epoch (at the address the register gives for added nodes, else the
+    /// configured one), and stop dialling a node that left, a while after.
+    fn sync_peers(&mut self) {
+        let now = Instant::now();
+        let me = self.node.id();
+        let (known, epoch) = {
+            let m = self.node.membership();
+            (!m.members.is_empty(), m.epoch)
+        };
+        if known && self.synced_epoch != Some(epoch) {
+            self.synced_epoch = Some(epoch);
+            self.shared.epoch.store(epoch, Ordering::Relaxed);
+            let m = self.node.membership().clone();
+            for n in m.all() {
+                if n == me {
+                    continue;
+                }
+                self.retiring.remove(&n);
+                if self.shared.link(n).is_some() {
+                    continue;
+                }
+                let addr = m
+                    .addr_of(n)
+                    .map(str::to_string)
+                    .or_else(|| self.shared.opts.peers.get(&n).cloned())
+                    .or_else(|| self.pending_adds.get(&n).cloned());
+                match addr {
+                    Some(a) => {
+                        log::info!("membership epoch {}: dialling node {n} at {a}", m.epoch);
+                        self.dial(n, &a);
+                    }
+                    None => log::warn!(
+                        "membership epoch {} names node {n}, whose peer address this node \
+                         does not know (not in --peers nor in the register)",
+                        m.epoch
+                    ),
+                }
+            }
+            let dialled: Vec<NodeId> = self.shared.links.lock().keys().copied().collect();
+            for n in dialled {
+                if !m.includes(n) && !self.pending_adds.contains_key(&n) {
+                    self.retiring.entry(n).or_insert(now + RETIRE_AFTER);
+                }
+            }
+        }
+        if self.retiring.is_empty() {
+            return;
+        }
+        let due: Vec<NodeId> = self
+            .retiring
+            .iter()
+            .filter(|(_, &at)| at <= now)
+            .map(|(&n, _)| n)
+            .collect();
+        for n in due {
+            self.retiring.remove(&n);
+            let m = self.node.membership();
+            if (m.includes(n) && !m.members.is_empty()) || self.pending_adds.contains_key(&n) {
+                continue;
+            }
+            log::info!(
+                "node {n} is not in membership epoch {}: no longer dialled",
+                m.epoch
+            );
+            self.shared.retire_peer(n);
+            if self.links.remove(&n).is_some_and(|l| l.up) {
+                self.handle(Input::PeerDown { node: n });
+            }
         }
     }
 }

@@ -247,6 +247,11 @@ pub struct NodeOptions {
     /// Fresh cluster: vote at once. Without it the node has restarted, must not
     /// vote, and serves as a coordinator only (docs/design.md, Restart).
     pub bootstrap: bool,
+    /// A node joining a running cluster (`--join`): it starts knowing no
+    /// membership, learns it from the peers in `peers` it reaches, and
+    /// serves once `synod admin add-node` made it a member. `peers` names
+    /// it and at least one member.
+    pub join: bool,
     /// Memory cap for this node's keys and values in bytes (0: none).
     pub memory_max_bytes: u64,
     /// What to do at the cap.
@@ -297,6 +302,7 @@ impl NodeOptions {
                 .collect(),
             cluster_id: "synod".into(),
             bootstrap,
+            join: false,
             memory_max_bytes: 0,
             eviction: Eviction::NoEviction,
             secret: None,
@@ -372,6 +378,10 @@ impl NodeOptions {
     pub fn core_config(&self, incarnation: Incarnation) -> Config {
         let mut cfg = Config::new(self.node_id, self.peers.keys().copied().collect());
         cfg.replicas = self.replicas;
+        if self.join {
+            // Knowing no membership: learnt from the peers (membership.rs).
+            cfg.membership = Some(crate::core::Membership::default());
+        }
         cfg.memory_max_bytes = self.memory_max_bytes;
         cfg.eviction = self.eviction;
         // Distinct jitter streams per node and life.
@@ -517,8 +527,10 @@ impl Counters {
 pub(crate) struct Shared {
     pub opts: NodeOptions,
     pub incarnation: Incarnation,
+    /// `Placement::replication_fingerprint(N)`, for our Hello.
     pub membership_hash: u64,
-    pub members: Vec<NodeId>,
+    /// The node's membership epoch, published by the loop (for our Hello).
+    pub epoch: AtomicU64,
     pub counters: Counters,
     /// The incarnation the loop knows for each peer (for our Hello).
     pub known_incarnations: Mutex<BTreeMap<NodeId, Incarnation>>,
@@ -526,12 +538,14 @@ pub(crate) struct Shared {
     pub sockets: Mutex<HashMap<u64, TcpStream>>,
     pub next_socket_id: AtomicU64,
     pub stopping: AtomicBool,
-    /// Per-peer send queues, filled by the loop and drained by the dialers.
-    pub queues: BTreeMap<NodeId, Arc<peer::SendQueue>>,
-    /// Per-peer queues of frames carrying big values, drained by a second
-    /// connection to the peer (the bulk link): a 16 MiB frame being written
-    /// does not hold up the small frames behind it (peer.rs).
-    pub bulk_queues: BTreeMap<NodeId, Arc<peer::SendQueue>>,
+    /// The peers we dial: their send queues (filled by the loop, drained by
+    /// the dialers), bulk queues, traffic counters and addresses. Created
+    /// for the start list, and by the loop when an epoch (or an add-node)
+    /// names a node; closed when a node leaves (`Shared::add_peer`,
+    /// `Shared::retire_peer`).
+    pub links: Mutex<BTreeMap<NodeId, Arc<PeerLink>>>,
+    /// Dialer tasks started after the node started, so `stop` ends them.
+    pub extra_tasks: Mutex<Vec<task::JoinHandle<()>>>,
     /// Who may open a peer connection now (back-off, peer.rs).
     pub gate: peer::Gate,
     /// Client users, as `opts.acl` at start, changed by ACL SETUSER.
@@ -540,8 +554,6 @@ pub(crate) struct Shared {
     pub inbound: Mutex<HashMap<u64, (NodeId, TcpStream)>>,
     /// Per-command counters, error counts and the SLOWLOG (metrics.rs).
     pub metrics: Mutex<Metrics>,
-    /// Messages and bytes per peer (INFO, /metrics).
-    pub peer_counters: BTreeMap<NodeId, PeerCounters>,
     /// SLOWLOG thresholds, changed live by CONFIG SET.
     pub slowlog_slower_than_us: AtomicI64,
     pub slowlog_max_len: AtomicU64,
@@ -557,6 +569,22 @@ pub(crate) struct Shared {
     pub tls: tls::Tls,
 }
 
+/// One peer we dial: its queues, counters and address.
+pub(crate) struct PeerLink {
+    /// Where we dial it (`HOST:PORT`).
+    pub addr: String,
+    /// Frames for it, drained by the dialer of the main link.
+    pub queue: Arc<peer::SendQueue>,
+    /// Frames carrying big values, drained by a second connection to the
+    /// peer (the bulk link): a 16 MiB frame being written does not hold up
+    /// the small frames behind it (peer.rs).
+    pub bulk: Arc<peer::SendQueue>,
+    /// Messages and bytes (INFO, /metrics).
+    pub counters: PeerCounters,
+    /// Set when the node left the membership: its dialers stop.
+    pub retired: AtomicBool,
+}
+
 /// Traffic with one peer.
 #[derive(Debug, Default)]
 pub(crate) struct PeerCounters {
@@ -567,6 +595,63 @@ pub(crate) struct PeerCounters {
 }
 
 impl Shared {
+    /// The link to `node`, if we dial it.
+    pub fn link(&self, node: NodeId) -> Option<Arc<PeerLink>> {
+        self.links.lock().get(&node).cloned()
+    }
+
+    /// Starts dialing `node` at `addr` (its main and bulk links), unless we
+    /// already do. Returns false if we already did.
+    pub fn add_peer(
+        self: &Arc<Self>,
+        node: NodeId,
+        addr: &str,
+        events: &channel::Sender<event_loop::Event>,
+    ) -> bool {
+        if node == self.opts.node_id || self.stopping() {
+            return false;
+        }
+        let link = {
+            let mut links = self.links.lock();
+            if links.contains_key(&node) {
+                return false;
+            }
+            let link = Arc::new(PeerLink {
+                addr: addr.to_string(),
+                queue: Arc::new(peer::SendQueue::new()),
+                bulk: Arc::new(peer::SendQueue::new()),
+                counters: PeerCounters::default(),
+                retired: AtomicBool::new(false),
+            });
+            links.insert(node, link.clone());
+            link
+        };
+        let mut tasks = self.extra_tasks.lock();
+        for bulk in [false, true] {
+            tasks.push(task::spawn(peer::dial_loop(
+                node,
+                link.clone(),
+                self.clone(),
+                events.clone(),
+                bulk,
+            )));
+        }
+        true
+    }
+
+    /// Stops dialing `node` (it left the membership): its queues close and
+    /// its dialers end; frames still queued for it are dropped.
+    pub fn retire_peer(&self, node: NodeId) {
+        let Some(link) = self.links.lock().remove(&node) else {
+            return;
+        };
+        link.retired.store(true, Ordering::Relaxed);
+        link.queue.close();
+        link.bulk.close();
+        link.queue.wake();
+        link.bulk.wake();
+    }
+
     /// Our handshake, naming what we know of `peer`.
     pub fn hello(&self, peer: Option<NodeId>) -> codec::Hello {
         let known = peer
@@ -577,7 +662,7 @@ impl Shared {
             protocol_version: codec::PROTOCOL_VERSION,
             cluster_id: self.opts.cluster_id.clone(),
             membership_hash: self.membership_hash,
-            membership_epoch: 0,
+            membership_epoch: self.epoch.load(Ordering::Relaxed),
             node_id: self.opts.node_id,
             incarnation: self.incarnation,
             known_peer_incarnation: known,
@@ -730,6 +815,10 @@ impl NodeHandle {
             for t in self.tasks {
                 t.cancel().await;
             }
+            let extra = std::mem::take(&mut *self.shared.extra_tasks.lock());
+            for t in extra {
+                t.cancel().await;
+            }
         });
         for (_, s) in self.shared.sockets.lock().drain() {
             let _ = s.shutdown(std::net::Shutdown::Both);
@@ -844,10 +933,6 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
     let node =
         Node::new(core_cfg, incarnation, opts.bootstrap).map_err(|e| RuntimeError::Config(e.0))?;
     let tls = tls::Tls::load(&opts.tls).map_err(RuntimeError::Config)?;
-    let placement = Placement::new(
-        &opts.peers.keys().copied().collect::<Vec<_>>(),
-        opts.replicas,
-    );
     let (client_listener, peer_listener) = task::block_on(async {
         let client =
             TcpListener::bind(opts.client_addr)
@@ -880,40 +965,22 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
     let client_addr = client_listener.local_addr().unwrap_or(opts.client_addr);
     let peer_addr = peer_listener.local_addr().unwrap_or(opts.peer_addr);
 
-    let queues = opts
-        .peers
-        .keys()
-        .filter(|&&id| id != opts.node_id)
-        .map(|&id| (id, Arc::new(peer::SendQueue::new())))
-        .collect();
-    let bulk_queues = opts
-        .peers
-        .keys()
-        .filter(|&&id| id != opts.node_id)
-        .map(|&id| (id, Arc::new(peer::SendQueue::new())))
-        .collect();
     let (shutdown_tx, shutdown_rx) = channel::bounded(16);
     let shared = Arc::new(Shared {
         incarnation,
-        membership_hash: placement.fingerprint(),
-        members: placement.members().to_vec(),
+        membership_hash: Placement::replication_fingerprint(opts.replicas),
+        epoch: AtomicU64::new(0),
         counters: Counters::default(),
         known_incarnations: Mutex::new(BTreeMap::new()),
         sockets: Mutex::new(HashMap::new()),
         next_socket_id: AtomicU64::new(0),
         stopping: AtomicBool::new(false),
-        queues,
-        bulk_queues,
+        links: Mutex::new(BTreeMap::new()),
+        extra_tasks: Mutex::new(Vec::new()),
         gate: peer::Gate::default(),
         users: crate::commands::Users::new((*opts.acl).clone()),
         inbound: Mutex::new(HashMap::new()),
         metrics: Mutex::new(Metrics::default()),
-        peer_counters: opts
-            .peers
-            .keys()
-            .filter(|&&id| id != opts.node_id)
-            .map(|&id| (id, PeerCounters::default()))
-            .collect(),
         slowlog_slower_than_us: AtomicI64::new(opts.slowlog_slower_than_us),
         slowlog_max_len: AtomicU64::new(opts.slowlog_max_len as u64),
         draining: AtomicBool::new(false),
@@ -926,10 +993,15 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
     let o = &shared.opts;
     log::info!(
         "node {} incarnation {} listening: clients on {client_addr}, peers on {peer_addr}; \
-         members {:?}, {} replicas per key, cluster '{}'",
+         {} {:?}, {} replicas per key, cluster '{}'",
         o.node_id,
         incarnation,
-        shared.members,
+        if o.join {
+            "joining (knowing no membership) through peers"
+        } else {
+            "members"
+        },
+        o.peers.keys().collect::<Vec<_>>(),
         o.replicas,
         o.cluster_id
     );
@@ -967,6 +1039,7 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         node,
         shared.clone(),
         events_rx,
+        events_tx.clone(),
         client_addr,
         peer_addr,
     )));
@@ -991,17 +1064,7 @@ pub fn start_node(opts: NodeOptions) -> Result<NodeHandle, RuntimeError> {
         events_tx.clone(),
     )));
     for (&id, addr) in &o.peers {
-        if id != o.node_id {
-            for bulk in [false, true] {
-                tasks.push(task::spawn(peer::dial_loop(
-                    id,
-                    addr.clone(),
-                    shared.clone(),
-                    events_tx.clone(),
-                    bulk,
-                )));
-            }
-        }
+        shared.add_peer(id, addr, &events_tx);
     }
     Ok(NodeHandle {
         shared,

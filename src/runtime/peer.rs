@@ -9,7 +9,7 @@
 //! oversized frame. The node keeps serving everyone else.
 
 use super::event_loop::Event;
-use super::{jittered, Counters, Shared};
+use super::{jittered, Counters, PeerLink, Shared};
 use crate::auth::{FrameMac, Role};
 use crate::codec::{
     encode_frame, encode_frame_max, validate_hello, validate_peer_identity, CodecError, Frame,
@@ -294,7 +294,7 @@ impl SendQueue {
     }
 
     /// Wakes the dialer (a token is kept if it is busy).
-    fn wake(&self) {
+    pub fn wake(&self) {
         let _ = self.notify_tx.try_send(());
     }
 
@@ -443,14 +443,8 @@ async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
             return Err(DialError::Handshake(HandshakeError::NotHello));
         };
         validate_hello(&ours, &theirs).map_err(DialError::Handshake)?;
-        validate_peer_identity(
-            &ours,
-            &theirs,
-            &shared.members,
-            Some(peer),
-            shared.opts.bootstrap,
-        )
-        .map_err(DialError::Handshake)?;
+        validate_peer_identity(&ours, &theirs, Some(peer), shared.opts.bootstrap)
+            .map_err(DialError::Handshake)?;
         let Some(secret) = &shared.opts.secret else {
             return Ok((theirs, None));
         };
@@ -498,7 +492,7 @@ async fn write_flush<S: AsyncWrite + Unpin>(s: &mut S, bytes: &[u8]) -> std::io:
 /// rely on order (the simulator reorders them).
 pub(crate) async fn dial_loop(
     peer: NodeId,
-    addr: String,
+    link: Arc<PeerLink>,
     shared: Arc<Shared>,
     events: Sender<Event>,
     bulk: bool,
@@ -511,17 +505,20 @@ pub(crate) async fn dial_loop(
     let mut backoff = min;
     let mut gen = 0;
     let mut failures = 0u64;
-    let queues = if bulk {
-        &shared.bulk_queues
+    let addr = link.addr.clone();
+    let queue = if bulk {
+        link.bulk.clone()
     } else {
-        &shared.queues
+        link.queue.clone()
     };
-    let Some(queue) = queues.get(&peer).cloned() else {
-        return;
-    };
-    while !shared.stopping() {
+    let retired = || link.retired.load(Ordering::Relaxed);
+    while !shared.stopping() && !retired() {
         match connect(peer, &addr, &shared).await {
-            Ok((stream, link, theirs, mac)) => {
+            Ok((stream, tls, theirs, mac)) => {
+                if retired() {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    break;
+                }
                 backoff = min;
                 failures = 0;
                 gen += 1;
@@ -538,14 +535,14 @@ pub(crate) async fn dial_loop(
                         return;
                     }
                 }
-                let why = match link {
+                let why = match tls {
                     Link::Plain => {
                         let (r, w) = (stream.clone(), stream.clone());
-                        drain(r, w, &stream, &queue, gen, mac, &shared, peer).await
+                        drain(r, w, &stream, &queue, gen, mac, &shared, &link, peer).await
                     }
                     Link::Tls(tls) => {
                         let (r, w) = futures_lite::io::split(tls);
-                        drain(r, w, &stream, &queue, gen, mac, &shared, peer).await
+                        drain(r, w, &stream, &queue, gen, mac, &shared, &link, peer).await
                     }
                 };
                 queue.close();
@@ -592,6 +589,7 @@ async fn drain<R, W>(
     gen: u64,
     mut mac: Option<FrameMac>,
     shared: &Shared,
+    link: &PeerLink,
     peer: NodeId,
 ) -> String
 where
@@ -624,6 +622,9 @@ where
         }
         if shared.stopping() {
             break "node stopping".to_string();
+        }
+        if link.retired.load(Ordering::Relaxed) {
+            break "the node left the membership".to_string();
         }
         out.clear();
         let Some(taken) = queue.take(gen) else {
@@ -665,10 +666,8 @@ where
         Counters::add(&c.frames_sent, frames as u64);
         Counters::add(&c.messages_sent, messages as u64);
         Counters::add(&c.bytes_sent, out.len() as u64);
-        if let Some(p) = shared.peer_counters.get(&peer) {
-            Counters::add(&p.messages_sent, messages as u64);
-            Counters::add(&p.bytes_sent, out.len() as u64);
-        }
+        Counters::add(&link.counters.messages_sent, messages as u64);
+        Counters::add(&link.counters.bytes_sent, out.len() as u64);
         if out.capacity() > 4 * 1024 * 1024 {
             out = Vec::new(); // Give a burst's buffer back.
         }
@@ -893,9 +892,7 @@ async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let ours = shared.hello(Some(theirs.node_id));
     validate_hello(&ours, &theirs)
-        .and_then(|()| {
-            validate_peer_identity(&ours, &theirs, &shared.members, None, shared.opts.bootstrap)
-        })
+        .and_then(|()| validate_peer_identity(&ours, &theirs, None, shared.opts.bootstrap))
         .map_err(HandshakeFailure::Refused)?;
     if let Some((d, log)) = shared.gate.node_blocked(theirs.node_id) {
         return Err(HandshakeFailure::NodeBackedOff(theirs.node_id, d, log));
@@ -1091,7 +1088,12 @@ async fn receive<S: AsyncRead + Unpin>(
 ) -> Received {
     let c = &shared.counters;
     let me = shared.opts.node_id;
+    // The peer's counters, once we dial it (a joining node connects first).
+    let mut link = shared.link(theirs.node_id);
     loop {
+        if link.is_none() {
+            link = shared.link(theirs.node_id);
+        }
         loop {
             let big = decoder
                 .ready_frame_bytes()
@@ -1138,8 +1140,8 @@ async fn receive<S: AsyncRead + Unpin>(
                 ));
             }
             Counters::inc(&c.frames_received);
-            if let Some(p) = shared.peer_counters.get(&theirs.node_id) {
-                Counters::add(&p.messages_received, envelopes.len() as u64);
+            if let Some(l) = &link {
+                Counters::add(&l.counters.messages_received, envelopes.len() as u64);
             }
             if events.send(Event::PeerBatch { envelopes }).await.is_err() {
                 return Received::Closed("node stopping".into());
@@ -1149,8 +1151,8 @@ async fn receive<S: AsyncRead + Unpin>(
             Ok(0) => return Received::Closed("the peer closed it".into()),
             Ok(n) => {
                 Counters::add(&c.bytes_received, n as u64);
-                if let Some(p) = shared.peer_counters.get(&theirs.node_id) {
-                    Counters::add(&p.bytes_received, n as u64);
+                if let Some(l) = &link {
+                    Counters::add(&l.counters.bytes_received, n as u64);
                 }
                 decoder.feed(&buf[..n]);
             }

@@ -191,6 +191,26 @@ impl Cluster {
         node.child = Some(cmd.spawn().expect("spawn synod node"));
     }
 
+    /// Starts one more node, `--join --bootstrap` (empty, knowing no
+    /// membership; `--peers` names every node so far and itself), and waits
+    /// until it answers PING. Returns its id; `synod admin add-node` makes
+    /// it a member.
+    pub fn spawn_joiner(&mut self) -> u32 {
+        let ports = free_ports(2);
+        let id = self.nodes.len() as u32 + 1;
+        self.nodes.push(NodeProc {
+            id,
+            client: format!("127.0.0.1:{}", ports[0]).parse().unwrap(),
+            peer: format!("127.0.0.1:{}", ports[1]).parse().unwrap(),
+            child: None,
+        });
+        self.extra.push("--join".into());
+        self.spawn(id, true);
+        self.extra.pop();
+        self.wait_ready(id);
+        id
+    }
+
     /// Waits until node `id` answers PING (10 s at most).
     pub fn wait_ready(&self, id: u32) {
         let start = Instant::now();
