@@ -59,7 +59,7 @@ fn a_handshake_with_the_wrong_cluster_id_is_refused() {
         magic: MAGIC,
         protocol_version: PROTOCOL_VERSION,
         cluster_id: cluster_id.to_string(),
-        membership_hash: Placement::new(&[1, 2, 3], 3).fingerprint(),
+        membership_hash: Placement::replication_fingerprint(3),
         membership_epoch: 0,
         node_id: 2,
         incarnation: 1,

@@ -29,7 +29,7 @@ fn hello(node_id: u32, incarnation: u64, authenticated: bool) -> Hello {
         magic: MAGIC,
         protocol_version: PROTOCOL_VERSION,
         cluster_id: CLUSTER_ID.into(),
-        membership_hash: Placement::new(&[1, 2, 3], 3).fingerprint(),
+        membership_hash: Placement::replication_fingerprint(3),
         membership_epoch: 0,
         node_id,
         incarnation,

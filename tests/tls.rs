@@ -69,7 +69,7 @@ fn hello_frame() -> Vec<u8> {
         magic: MAGIC,
         protocol_version: PROTOCOL_VERSION,
         cluster_id: common::CLUSTER_ID.into(),
-        membership_hash: synod::core::Placement::new(&[1, 2, 3], 3).fingerprint(),
+        membership_hash: synod::core::Placement::replication_fingerprint(3),
         membership_epoch: 0,
         node_id: 2,
         incarnation: 7,
