@@ -594,9 +594,11 @@ impl Loop {
     }
 
     fn on_link_up(&mut self, node: NodeId, incarnation: Incarnation, gen: u64) {
-        let Some(link) = self.links.get_mut(&node) else {
-            return;
-        };
+        if self.shared.link(node).is_none() {
+            return; // No longer dialled (it left the membership).
+        }
+        // Dialers may start before the loop first reads the list.
+        let link = self.links.entry(node).or_default();
         if link.incarnation != 0 && link.incarnation != incarnation {
             log::info!(
                 "node {node} has a new incarnation {incarnation} (was {}); its send queue \
