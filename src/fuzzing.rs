@@ -172,7 +172,7 @@ pub fn node(data: &[u8]) {
             _ => {
                 own_rounds += 1;
                 let key = chunk.iter().take(4).copied().collect::<Vec<u8>>();
-                let command = crate::core::Command::Set(chunk.to_vec());
+                let command = crate::core::Command::Set(chunk.into());
                 n.handle(
                     now,
                     Input::Request {

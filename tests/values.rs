@@ -88,3 +88,45 @@ fn a_16_mib_value_is_written_on_one_node_and_read_on_the_others() {
     );
     assert_eq!(client(&c, 2).get(b"over").expect("GET over"), None);
 }
+
+/// A value of `peer::OFFLOAD_MIN_BYTES` (256 KiB) or more travels on each
+/// peer's second, "bulk" link, encoded and tagged, checked and decoded on
+/// the blocking pool; a smaller one on the main link. Values on both sides
+/// of that bound, written through each node in turn while another client
+/// writes small keys through a third, are read back byte for byte through
+/// every node, and every small write is there (issue 14).
+#[test]
+fn values_on_both_sides_of_the_bulk_link_bound_are_read_back_through_every_node() {
+    const BOUND: usize = 256 * 1024;
+    const SMALL: usize = 40;
+    let c = Cluster::start(3, 3);
+    let sizes = [BOUND - 1, BOUND, BOUND + 1, 3 * BOUND + 5];
+    std::thread::scope(|s| {
+        let c = &c;
+        s.spawn(move || {
+            let mut small = client(c, 3);
+            for i in 0..SMALL {
+                let key = format!("small{i}");
+                again("small SET", || small.set(key.as_bytes(), b"v"));
+            }
+        });
+        for (i, &len) in sizes.iter().enumerate() {
+            let key = format!("big{i}");
+            let value = pattern(len, i as u8);
+            let via = 1 + (i % 3) as u32;
+            again("big SET", || client(c, via).set(key.as_bytes(), &value));
+            for id in 1..=3 {
+                let got = again("big GET", || client(c, id).get(key.as_bytes()));
+                let got = got.expect("the value is present");
+                assert_eq!(got.len(), len, "length of {key} read through node {id}");
+                assert!(got == value, "bytes of {key} read through node {id} differ");
+            }
+        }
+    });
+    let mut check = client(&c, 1);
+    for i in 0..SMALL {
+        let key = format!("small{i}");
+        let got = again("small GET", || check.get(key.as_bytes()));
+        assert_eq!(got, Some(b"v".to_vec()), "{key}");
+    }
+}

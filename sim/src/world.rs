@@ -1556,7 +1556,7 @@ impl World {
             1 => {
                 let (bytes, id) = self.fresh_value();
                 self.last_written[k as usize] = id;
-                (F::Write, HVal::V(id), Command::Set(bytes))
+                (F::Write, HVal::V(id), Command::Set(bytes.into()))
             }
             2 => {
                 let expected = if self.work_rng.random_bool(0.15) {
@@ -1582,7 +1582,7 @@ impl World {
                 let px = self.work_rng.random_range(1..=self.sc.ttl_max_ms);
                 let wall = wall_at(self);
                 let command = Command::SetWith {
-                    data: bytes,
+                    data: bytes.into(),
                     expiry: synod::core::Expiry::At(wall + px),
                     cond: synod::core::SetCond::Always,
                     get: false,
@@ -1604,7 +1604,7 @@ impl World {
             8 => {
                 let (bytes, id) = self.fresh_value();
                 let command = Command::SetWith {
-                    data: bytes,
+                    data: bytes.into(),
                     expiry: synod::core::Expiry::Clear,
                     cond: synod::core::SetCond::IfAbsent,
                     get: false,
@@ -3312,7 +3312,7 @@ impl World {
                     key as u32,
                     F::Write,
                     HVal::V(v),
-                    Command::Set(bytes),
+                    Command::Set(bytes.into()),
                 );
             }
             Action::Delete { node, key } => {

@@ -380,7 +380,7 @@ pub(super) fn authenticate(
 }
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     let session = &mut *c.session;
     match name {
         "auth" => match a {

@@ -29,7 +29,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     match name {
         "admin" => {
             let id = |b: &[u8]| -> Result<NodeId, Reply> {

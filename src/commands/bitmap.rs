@@ -47,7 +47,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     let bits = |op| one(&a[0], Command::Bits(op), Combine::Nested);
     match name {
         "setbit" => {

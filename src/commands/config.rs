@@ -32,7 +32,7 @@ pub enum ConfigRequest {
 const CONFIG_SUBCOMMANDS: &[&str] = &["get", "set", "resetstat", "help"];
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     if name != "config" {
         return Err(unknown_command(&[name.as_bytes().to_vec()]));
     }

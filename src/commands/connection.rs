@@ -72,7 +72,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     let session = &mut *c.session;
     let key = || a[0].clone();
     match name {

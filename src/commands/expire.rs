@@ -86,7 +86,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a, now_ms) = (c.name, c.a, c.now_ms);
+    let (name, a, now_ms) = (c.name, &*c.a, c.now_ms);
     match name {
         "expire" | "pexpire" | "expireat" | "pexpireat" => plan_expire(name, a, now_ms),
         "ttl" => one(&a[0], Command::Ttl, ttl(false, false)),

@@ -31,7 +31,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     let hash = |op| one(&a[0], Command::Hash(op), Combine::Nested);
     match name {
         "hset" | "hmset" | "hsetnx" => {

@@ -18,7 +18,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     match name {
         // As Redis 7: any number of sections, printed in INFO's own order.
         "info" => Ok(Plan::Info {

@@ -61,7 +61,7 @@ pub(super) const FAMILY: Family = Family {
 };
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     let key = || a[0].clone();
     match name {
         "del" | "unlink" => core(
@@ -551,8 +551,8 @@ mod tests {
         assert_eq!(
             requests(&["mset", "a", "1", "b", "2"]),
             vec![
-                (k("a"), Command::Set(k("1"))),
-                (k("b"), Command::Set(k("2")))
+                (k("a"), Command::Set(k("1").into())),
+                (k("b"), Command::Set(k("2").into()))
             ]
         );
         assert_eq!(

@@ -185,7 +185,7 @@ fn side(arg: &[u8]) -> Result<bool, Reply> {
 }
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     let list = |op| one(&a[0], Command::List(op), Combine::Nested);
     match name {
         "lpush" | "rpush" | "lpushx" | "rpushx" => list(ListOp::Push {

@@ -351,7 +351,7 @@ mod tests {
             vec![super::super::Op::Key(
                 k("k"),
                 Command::Multi {
-                    commands: vec![Command::Set(k("1")), Command::IncrBy(1)],
+                    commands: vec![Command::Set(k("1").into()), Command::IncrBy(1)],
                     watch: None
                 }
             )]

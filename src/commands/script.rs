@@ -67,7 +67,7 @@ pub fn sha1_hex(bytes: &[u8]) -> String {
 }
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     match name {
         "eval" => {
             let source = String::from_utf8_lossy(&a[0]).into_owned();

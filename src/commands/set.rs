@@ -62,7 +62,7 @@ pub enum Algebra {
 }
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     let set = |op| one(&a[0], Command::Members(op), Combine::Nested);
     match name {
         "sadd" => set(SetOp::Add(a[1..].to_vec())),

@@ -29,7 +29,7 @@ pub enum SlowlogRequest {
 const SUBCOMMANDS: &[&str] = &["get", "len", "reset", "help"];
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     if name != "slowlog" {
         return Err(unknown_command(&[name.as_bytes().to_vec()]));
     }

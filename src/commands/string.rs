@@ -13,7 +13,7 @@ use super::{
     core, int_arg, one, syntax_error, unknown_command, upper, wrong_arity, Args, Combine, Planned,
 };
 use crate::core::command::{parse_f64, ERR_NOT_FLOAT};
-use crate::core::{Command, Expiry, SetCond};
+use crate::core::{Bytes, Command, Expiry, SetCond};
 use crate::resp::Reply;
 
 pub(super) const FAMILY: Family = Family {
@@ -44,33 +44,37 @@ pub(super) const FAMILY: Family = Family {
     ],
 };
 
+/// Moves a value argument into its command: no copy (a 16 MiB SET argument
+/// was copied here, on the executor thread, issue 14).
+fn take(arg: &mut Vec<u8>) -> Bytes {
+    std::mem::take(arg).into()
+}
+
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a, now_ms) = (c.name, c.a, c.now_ms);
+    let (name, a, now_ms) = (c.name, &mut *c.a, c.now_ms);
     match name {
         "get" => one(&a[0], Command::Get, Combine::Get),
         "set" => plan_set(a, now_ms),
-        "getset" => one(
-            &a[0],
-            Command::SetWith {
-                data: a[1].clone(),
+        "getset" => {
+            let command = Command::SetWith {
+                data: take(&mut a[1]),
                 expiry: Expiry::Clear,
                 cond: SetCond::Always,
                 get: true,
-            },
-            Combine::SetGet,
-        ),
+            };
+            one(&a[0], command, Combine::SetGet)
+        }
         "getdel" => one(&a[0], Command::GetDel, Combine::Get),
         "getex" => plan_getex(a, now_ms),
-        "setnx" => one(
-            &a[0],
-            Command::SetWith {
-                data: a[1].clone(),
+        "setnx" => {
+            let command = Command::SetWith {
+                data: take(&mut a[1]),
                 expiry: Expiry::Clear,
                 cond: SetCond::IfAbsent,
                 get: false,
-            },
-            Combine::SetNx,
-        ),
+            };
+            one(&a[0], command, Combine::SetNx)
+        }
         "setex" | "psetex" => {
             let unit = if name == "setex" { 1_000 } else { 1 };
             let n = int_arg(&a[1])?;
@@ -78,16 +82,13 @@ fn plan(c: &mut Args<'_>) -> Planned {
                 return Err(invalid_expire(name));
             }
             let at = deadline_ms(&a[1], unit, now_ms, name)?;
-            one(
-                &a[0],
-                Command::SetWith {
-                    data: a[2].clone(),
-                    expiry: Expiry::At(at as u64),
-                    cond: SetCond::Always,
-                    get: false,
-                },
-                Combine::Ok,
-            )
+            let command = Command::SetWith {
+                data: take(&mut a[2]),
+                expiry: Expiry::At(at as u64),
+                cond: SetCond::Always,
+                get: false,
+            };
+            one(&a[0], command, Combine::Ok)
         }
         "mget" => core(
             a.iter().map(|k| (k.clone(), Command::Get)).collect(),
@@ -98,8 +99,8 @@ fn plan(c: &mut Args<'_>) -> Planned {
                 return Err(wrong_arity(name));
             }
             core(
-                a.chunks(2)
-                    .map(|kv| (kv[0].clone(), Command::Set(kv[1].clone())))
+                a.chunks_mut(2)
+                    .map(|kv| (std::mem::take(&mut kv[0]), Command::Set(take(&mut kv[1]))))
                     .collect(),
                 Combine::Ok,
             )
@@ -114,19 +115,20 @@ fn plan(c: &mut Args<'_>) -> Planned {
             }
             // One key named once or more: Redis sets it (to the last value)
             // only if it does not exist.
-            one(
-                &a[0],
-                Command::SetWith {
-                    data: a[a.len() - 1].clone(),
-                    expiry: Expiry::Clear,
-                    cond: SetCond::IfAbsent,
-                    get: false,
-                },
-                Combine::SetNx,
-            )
+            let last = a.len() - 1;
+            let command = Command::SetWith {
+                data: take(&mut a[last]),
+                expiry: Expiry::Clear,
+                cond: SetCond::IfAbsent,
+                get: false,
+            };
+            one(&a[0], command, Combine::SetNx)
         }
         "lcs" => plan_lcs(a),
-        "append" => one(&a[0], Command::Append(a[1].clone()), Combine::Integer),
+        "append" => {
+            let command = Command::Append(std::mem::take(&mut a[1]));
+            one(&a[0], command, Combine::Integer)
+        }
         "strlen" => one(&a[0], Command::Get, Combine::Strlen),
         "getrange" => {
             let (start, end) = (int_arg(&a[1])?, int_arg(&a[2])?);
@@ -137,14 +139,11 @@ fn plan(c: &mut Args<'_>) -> Planned {
             if offset < 0 {
                 return Err(Reply::error("ERR offset is out of range"));
             }
-            one(
-                &a[0],
-                Command::SetRange {
-                    offset: offset as u64,
-                    data: a[2].clone(),
-                },
-                Combine::Integer,
-            )
+            let command = Command::SetRange {
+                offset: offset as u64,
+                data: std::mem::take(&mut a[2]),
+            };
+            one(&a[0], command, Combine::Integer)
         }
         "incr" => one(&a[0], Command::IncrBy(1), Combine::Integer),
         "decr" => one(&a[0], Command::IncrBy(-1), Combine::Integer),
@@ -167,14 +166,11 @@ fn plan(c: &mut Args<'_>) -> Planned {
             // An empty `expected` means "the key is absent" (RESP requests cannot
             // carry a nil bulk), so a CAS cannot expect the empty string.
             let expected = (!a[1].is_empty()).then(|| a[1].clone());
-            one(
-                &a[0],
-                Command::Cas {
-                    expected,
-                    new: a[2].clone(),
-                },
-                Combine::Cas,
-            )
+            let command = Command::Cas {
+                expected,
+                new: std::mem::take(&mut a[2]),
+            };
+            one(&a[0], command, Combine::Cas)
         }
         _ => Err(unknown_command(&[name.as_bytes().to_vec()])),
     }
@@ -314,7 +310,7 @@ pub fn lcs_reply(a: &[u8], b: &[u8], o: LcsOptions) -> Reply {
 /// in any order. As in Redis, an option conflicts only with another of its
 /// group (NX with XX; EX, PX, EXAT, PXAT, KEEPTTL with each other); the same
 /// option given twice is allowed and the last value wins.
-fn plan_set(a: &[Vec<u8>], now_ms: u64) -> Planned {
+fn plan_set(a: &mut [Vec<u8>], now_ms: u64) -> Planned {
     let mut cond = SetCond::Always;
     let mut get = false;
     let mut expiry: Option<Expiry> = None;
@@ -354,10 +350,10 @@ fn plan_set(a: &[Vec<u8>], now_ms: u64) -> Planned {
     let expiry = expiry.unwrap_or_default();
     let simple = cond == SetCond::Always && !get && expiry == Expiry::Clear;
     let command = if simple {
-        Command::Set(a[1].clone())
+        Command::Set(take(&mut a[1]))
     } else {
         Command::SetWith {
-            data: a[1].clone(),
+            data: take(&mut a[1]),
             expiry,
             cond,
             get,
@@ -432,13 +428,13 @@ mod tests {
     #[test]
     fn set_options_become_one_change_with_an_absolute_deadline() {
         let set = |expiry, cond, get| Command::SetWith {
-            data: k("v"),
+            data: k("v").into(),
             expiry,
             cond,
             get,
         };
         let cases: &[(&[&str], Command)] = &[
-            (&["SET", "k", "v"], Command::Set(k("v"))),
+            (&["SET", "k", "v"], Command::Set(k("v").into())),
             (
                 &["set", "k", "v", "ex", "10"],
                 set(Expiry::At(NOW + 10_000), SetCond::Always, false),
@@ -661,7 +657,7 @@ mod lcs_tests {
             vec![(
                 b"a".to_vec(),
                 Command::SetWith {
-                    data: b"2".to_vec(),
+                    data: b"2".into(),
                     expiry: Expiry::Clear,
                     cond: SetCond::IfAbsent,
                     get: false

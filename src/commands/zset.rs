@@ -74,7 +74,7 @@ fn lex_bound(arg: &[u8]) -> Result<LexBound, Reply> {
 }
 
 fn plan(c: &mut Args<'_>) -> Planned {
-    let (name, a) = (c.name, c.a);
+    let (name, a) = (c.name, &*c.a);
     let z = |op| one(&a[0], Command::ZSet(op), Combine::Nested);
     match name {
         "zadd" => plan_zadd(a),

@@ -389,7 +389,7 @@ fn a_member_cannot_exhaust_the_round_clock() {
         Input::Request {
             id: 7,
             key: b"other".to_vec(),
-            command: Command::Set(b"v".to_vec()),
+            command: Command::Set(b"v".into()),
         },
     );
     assert!(out
@@ -423,7 +423,7 @@ fn a_value_or_key_past_the_limits_is_refused_and_changes_nothing() {
 #[test]
 fn a_crash_vector_naming_a_stranger_or_incarnation_zero_is_refused() {
     let mut n = node(1);
-    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    request(&mut n, 7, Command::Set(b"v".into()));
     for cv in [vec![(9, 5)], vec![(3, 0)]] {
         let msg = Message::Promise {
             key: K.to_vec(),
@@ -480,7 +480,7 @@ fn a_refused_message_does_not_teach_an_incarnation() {
 #[test]
 fn a_request_starts_phase_1a_with_a_ballot_from_the_round_clock() {
     let mut n = node(1);
-    let out = request(&mut n, 7, Command::Set(b"v".to_vec()));
+    let out = request(&mut n, 7, Command::Set(b"v".into()));
     // The local acceptor already promised inside handle; peers get Prepare.
     assert_eq!(sent(&out), to_peers(prepare(b(1, 1))));
     assert_eq!(out.wake_at_us, Some(1_000 + 50_000), "phase timeout armed");
@@ -490,7 +490,7 @@ fn a_request_starts_phase_1a_with_a_ballot_from_the_round_clock() {
 #[test]
 fn a_quorum_of_promises_starts_phase_2a_and_a_quorum_of_accepted_answers() {
     let mut n = node(1);
-    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    request(&mut n, 7, Command::Set(b"v".into()));
     let out = deliver(&mut n, 2, promise(b(1, 1), None));
     assert_eq!(sent(&out), to_peers(accept(b(1, 1), val("v"))));
     let out = deliver(&mut n, 3, promise(b(1, 1), None));
@@ -646,7 +646,7 @@ fn votes_are_counted_once_per_replica_and_never_from_non_replicas() {
         Input::Request {
             id: 1,
             key: key.clone(),
-            command: Command::Set(b"v".to_vec()),
+            command: Command::Set(b"v".into()),
         },
     );
     let bal = b(1, 2);
@@ -677,7 +677,7 @@ fn votes_are_counted_once_per_replica_and_never_from_non_replicas() {
 #[test]
 fn a_reject_naming_the_rounds_own_ballot_is_ignored() {
     let mut n = node(1);
-    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    request(&mut n, 7, Command::Set(b"v".into()));
     // A duplicated Prepare(1.1) reached 2 after 2 had promised 1.1 itself.
     let out = deliver(&mut n, 2, reject(b(1, 1), b(1, 1)));
     assert!(out.sends.is_empty());
@@ -697,7 +697,7 @@ fn a_reject_naming_the_rounds_own_ballot_is_ignored() {
 #[test]
 fn a_retry_after_rejects_jumps_past_the_promised_round() {
     let mut n = node(1);
-    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    request(&mut n, 7, Command::Set(b"v".into()));
     assert!(
         deliver(&mut n, 2, reject(b(1, 1), b(10, 3)))
             .sends
@@ -831,7 +831,7 @@ fn a_retry_whose_rival_chain_skips_its_accept_applies_afresh() {
 #[test]
 fn an_accept_carries_its_change_on_top_of_its_base_lineage_and_promises_report_it() {
     let mut n = node(1);
-    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    request(&mut n, 7, Command::Set(b"v".into()));
     let out = deliver(
         &mut n,
         2,
@@ -950,7 +950,7 @@ fn a_retry_below_every_own_accept_applies_the_change_afresh() {
 #[test]
 fn requests_arriving_during_a_round_are_composed_into_the_next_one() {
     let mut n = node(1);
-    request(&mut n, 1, Command::Set(b"a".to_vec()));
+    request(&mut n, 1, Command::Set(b"a".into()));
     assert!(request(
         &mut n,
         2,
@@ -984,7 +984,7 @@ fn requests_arriving_during_a_round_are_composed_into_the_next_one() {
 #[test]
 fn a_restarted_coordinator_never_counts_itself() {
     let mut n = node_of(1, &[1, 2, 3], false);
-    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    request(&mut n, 7, Command::Set(b"v".into()));
     assert!(
         deliver(&mut n, 2, promise(b(1, 1), None)).sends.is_empty(),
         "its own Nack is not a vote"
@@ -1008,7 +1008,7 @@ fn a_phase_timeout_retries_with_a_higher_ballot() {
 #[test]
 fn the_budget_spent_without_an_accept_answers_failed() {
     let mut n = node(1);
-    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    request(&mut n, 7, Command::Set(b"v".into()));
     let mut t = 1_000;
     let mut replies = vec![];
     while replies.is_empty() {
@@ -1025,7 +1025,7 @@ fn the_budget_spent_without_an_accept_answers_failed() {
 #[test]
 fn the_budget_spent_after_an_accept_answers_unknown() {
     let mut n = node(1);
-    request(&mut n, 7, Command::Set(b"v".to_vec()));
+    request(&mut n, 7, Command::Set(b"v".into()));
     deliver(&mut n, 2, promise(b(1, 1), None));
     let mut t = 1_000;
     let mut replies = vec![];
@@ -1043,7 +1043,7 @@ fn the_budget_spent_after_an_accept_answers_unknown() {
 fn oversized_keys_and_values_are_refused_at_once() {
     let mut n = node(1);
     let big = vec![0u8; n.config().value_len_max_bytes + 1];
-    let out = request(&mut n, 7, Command::Set(big));
+    let out = request(&mut n, 7, Command::Set(big.into()));
     assert!(out.sends.is_empty());
     assert!(
         matches!(&out.replies[..], [(7, Outcome::Failed(why))] if why.contains("value_len_max_bytes"))
@@ -1058,7 +1058,7 @@ fn the_same_inputs_give_the_same_outputs() {
         for i in 0..5 {
             log.push(format!(
                 "{:?}",
-                sent(&request(&mut n, i, Command::Set(vec![i as u8])))
+                sent(&request(&mut n, i, Command::Set(vec![i as u8].into())))
             ));
             log.push(format!(
                 "{:?}",
@@ -1340,7 +1340,7 @@ fn crash_vector_voids_an_old_vote(bug: Option<DeliberateBug>) -> Effects {
         Input::Request {
             id: 1,
             key: key.clone(),
-            command: Command::Set(b"v".to_vec()),
+            command: Command::Set(b"v".into()),
         },
     );
     let p = |cv: Vec<(NodeId, Incarnation)>| Message::Promise {
@@ -1720,7 +1720,7 @@ fn at_the_cap_a_write_is_refused_with_redis_oom_error_but_reads_and_deletes_run(
     // bytes below that is exceeded, and its ceiling (cap + 25 %) is not.
     let mut n = node_cfg(1, |c| c.memory_max_bytes = SLOT_OVERHEAD_BYTES + 11 - 20);
     deliver(&mut n, 2, accept(b(1, 2), val("0123456789")));
-    let out = request(&mut n, 1, Command::Set(b"more".to_vec()));
+    let out = request(&mut n, 1, Command::Set(b"more".into()));
     assert_eq!(
         out.replies,
         vec![(1, Outcome::Failed(super::proposer::ERR_OOM.into()))]
@@ -1733,7 +1733,7 @@ fn at_the_cap_a_write_is_refused_with_redis_oom_error_but_reads_and_deletes_run(
 #[test]
 fn connection_buffers_count_against_the_cap() {
     let mut n = node_cfg(1, |c| c.memory_max_bytes = 1_000_000);
-    let out = request(&mut n, 1, Command::Set(b"v".to_vec()));
+    let out = request(&mut n, 1, Command::Set(b"v".into()));
     assert!(out.replies.is_empty(), "under the cap: the write runs");
     // Replies owed to clients that do not read fill the cap: writes get -OOM.
     n.set_connection_bytes(1_000_000);
@@ -1743,7 +1743,7 @@ fn connection_buffers_count_against_the_cap() {
         Input::Request {
             id: 2,
             key: b"other".to_vec(),
-            command: Command::Set(b"v".to_vec()),
+            command: Command::Set(b"v".into()),
         },
     );
     assert_eq!(
@@ -2011,7 +2011,7 @@ impl Trio {
 #[test]
 fn a_listing_returns_a_live_key_hidden_behind_an_unchosen_tombstone() {
     let mut t = Trio::new();
-    t.request(1, 1, Command::Set(b"v1".to_vec()), |e| {
+    t.request(1, 1, Command::Set(b"v1".into()), |e| {
         e.from != 3 && e.to != 3
     });
     assert_eq!(t.reply(1), Some(&Outcome::Ok(Reply::Done)));
@@ -2131,7 +2131,7 @@ fn a_refused_accept_still_answers_its_piggybacked_prepare_on_its_own() {
 #[test]
 fn a_repeated_write_takes_one_round_trip_on_the_piggybacked_promises() {
     let mut n = fast_node(1);
-    request(&mut n, 7, Command::Set(b"a".to_vec()));
+    request(&mut n, 7, Command::Set(b"a".into()));
     let out = deliver(&mut n, 2, promise(b(1, 1), None));
     assert_eq!(
         sent(&out),
@@ -2145,7 +2145,7 @@ fn a_repeated_write_takes_one_round_trip_on_the_piggybacked_promises() {
     let out = deliver(&mut n, 2, folded);
     assert_eq!(out.replies, vec![(7, Outcome::Ok(Reply::Done))]);
     // The next write of the key: Phase 2a at once, at the prepared ballot.
-    let out = request(&mut n, 8, Command::Set(b"b".to_vec()));
+    let out = request(&mut n, 8, Command::Set(b"b".into()));
     assert_eq!(
         sent(&out),
         to_peers(accept_then_prepare(b(2, 1), val("b"), b(3, 1)))
@@ -2156,7 +2156,7 @@ fn a_repeated_write_takes_one_round_trip_on_the_piggybacked_promises() {
 #[test]
 fn cached_promises_of_a_peer_whose_link_went_down_do_not_make_a_quorum() {
     let mut n = fast_node(1);
-    request(&mut n, 7, Command::Set(b"a".to_vec()));
+    request(&mut n, 7, Command::Set(b"a".into()));
     deliver(&mut n, 2, promise(b(1, 1), None));
     let mut folded = accepted(b(1, 1));
     if let Message::Accepted { next_promised, .. } = &mut folded {
@@ -2168,7 +2168,7 @@ fn cached_promises_of_a_peer_whose_link_went_down_do_not_make_a_quorum() {
     // would end unknown. Two phases instead: a Prepare nobody answers fails
     // cleanly, "not applied".
     step(&mut n, 10, Input::PeerDown { node: 2 });
-    let out = request(&mut n, 8, Command::Set(b"b".to_vec()));
+    let out = request(&mut n, 8, Command::Set(b"b".into()));
     assert!(
         sent(&out)
             .iter()
@@ -2182,11 +2182,11 @@ fn cached_promises_of_a_peer_whose_link_went_down_do_not_make_a_quorum() {
 #[test]
 fn a_reject_of_the_piggybacked_prepare_drops_the_cached_promises() {
     let mut n = fast_node(1);
-    request(&mut n, 7, Command::Set(b"a".to_vec()));
+    request(&mut n, 7, Command::Set(b"a".into()));
     deliver(&mut n, 2, promise(b(1, 1), None));
     deliver(&mut n, 2, reject(b(2, 1), b(5, 3)));
     deliver(&mut n, 2, accepted(b(1, 1)));
-    let out = request(&mut n, 8, Command::Set(b"b".to_vec()));
+    let out = request(&mut n, 8, Command::Set(b"b".into()));
     assert!(
         sent(&out)
             .iter()
@@ -2316,7 +2316,7 @@ fn the_cached_phase_1s_are_bounded_in_keys_and_bytes_oldest_first() {
             Input::Request {
                 id,
                 key: key.to_vec(),
-                command: Command::Set(b"v".to_vec()),
+                command: Command::Set(b"v".into()),
             },
         );
         let ballot = out.sends[0].msg.ballot();
@@ -2346,7 +2346,7 @@ fn the_cached_phase_1s_are_bounded_in_keys_and_bytes_oldest_first() {
 fn a_transaction_is_one_composed_change_and_a_stale_watch_applies_nothing() {
     let mut n = node(1);
     let tx = |watch| Command::Multi {
-        commands: vec![Command::Set(b"1".to_vec()), Command::IncrBy(1)],
+        commands: vec![Command::Set(b"1".into()), Command::IncrBy(1)],
         watch,
     };
     request(&mut n, 7, tx(None));
@@ -2414,7 +2414,7 @@ fn watch_then_exec_on_a_key_whose_lineage_was_dropped_runs() {
             .expect("a Prepare")
     };
     // SET k v, chosen at 1.1.
-    let out = request(&mut n, 7, Command::Set(b"v".to_vec()));
+    let out = request(&mut n, 7, Command::Set(b"v".into()));
     let b1 = prepared(&out);
     deliver(&mut n, 2, promise(b1, None));
     let out = deliver(&mut n, 2, accepted(b1));
@@ -2442,7 +2442,7 @@ fn watch_then_exec_on_a_key_whose_lineage_was_dropped_runs() {
         &mut n,
         9,
         Command::Multi {
-            commands: vec![Command::Set(b"w".to_vec())],
+            commands: vec![Command::Set(b"w".into())],
             watch: Some(version),
         },
     );
@@ -2500,7 +2500,7 @@ fn an_accept_naming_a_ballot_not_held_is_refused_and_changes_nothing() {
 fn a_retry_names_its_value_by_ballot_to_the_replicas_that_hold_it() {
     let mut n = node(1);
     n.cfg.elide_value_min_bytes = 1;
-    request(&mut n, 7, Command::Set(b"x".to_vec()));
+    request(&mut n, 7, Command::Set(b"x".into()));
     deliver(&mut n, 2, promise(b(1, 1), None));
     // Node 2 accepts (its Accepted is lost); node 3 had promised higher.
     let out = deliver(&mut n, 3, reject(b(1, 1), b(5, 3)));
@@ -2569,7 +2569,7 @@ fn env_in(epoch: u64, from: NodeId, to: NodeId, msg: Message) -> Envelope {
 #[test]
 fn a_moving_key_needs_a_quorum_of_its_old_and_of_its_new_replicas() {
     let mut n = joint_node(2);
-    let out = request(&mut n, 7, Command::Set(b"v".to_vec()));
+    let out = request(&mut n, 7, Command::Set(b"v".into()));
     let prepared: Vec<NodeId> = sent(&out).iter().map(|(to, _)| *to).collect();
     assert_eq!(
         prepared.len(),

@@ -130,8 +130,15 @@ impl From<Vec<u8>> for Data {
 /// Immutable: a change builds new bytes. On the wire it is one byte string,
 /// exactly as the `Vec<u8>` it replaced was (serde_bytes): the protocol is
 /// unchanged.
+///
+/// An `Arc<Vec<u8>>`, not an `Arc<[u8]>`: a `Vec` becomes `Bytes` without a
+/// copy (an `Arc<[u8]>` needs its counts before the bytes, so it copies
+/// them). A client's 16 MiB SET argument and a decoded 16 MiB message
+/// become a value in place; before, each conversion was a 16 MiB copy on
+/// the event loop's thread (issue 14). A `Vec` with spare capacity is
+/// shrunk first, so memory follows the length.
 #[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Bytes(Arc<[u8]>);
+pub struct Bytes(Arc<Vec<u8>>);
 
 impl Deref for Bytes {
     type Target = [u8];
@@ -154,32 +161,35 @@ impl fmt::Debug for Bytes {
 }
 
 impl From<Vec<u8>> for Bytes {
-    fn from(v: Vec<u8>) -> Bytes {
-        Bytes(v.into())
+    /// Takes the vector's allocation: no copy (unless it has spare capacity,
+    /// which is given back).
+    fn from(mut v: Vec<u8>) -> Bytes {
+        v.shrink_to_fit();
+        Bytes(Arc::new(v))
     }
 }
 
 impl From<&[u8]> for Bytes {
     fn from(v: &[u8]) -> Bytes {
-        Bytes(v.into())
+        v.to_vec().into()
     }
 }
 
 impl From<&Vec<u8>> for Bytes {
     fn from(v: &Vec<u8>) -> Bytes {
-        Bytes(v.as_slice().into())
+        v.as_slice().into()
     }
 }
 
 impl<const N: usize> From<&[u8; N]> for Bytes {
     fn from(v: &[u8; N]) -> Bytes {
-        Bytes(v.as_slice().into())
+        v.as_slice().into()
     }
 }
 
 impl From<&str> for Bytes {
     fn from(v: &str) -> Bytes {
-        Bytes(v.as_bytes().into())
+        v.as_bytes().into()
     }
 }
 
