@@ -186,6 +186,16 @@ fn lesson(bug: DeliberateBug) -> Option<Lesson> {
              the epoch, old and new, and require all old members but N - q as well as all new \
              members but N - q.",
         ),
+        "other-epoch-handled" => l(
+            Some("membership"),
+            "Every peer message carries its sender's membership epoch, and a message from \
+             another epoch is not handled: the receiver answers with its own epoch, and the side \
+             behind adopts the newer one. A node that has not learnt a change yet still counts \
+             votes on its old replica sets and names its old peers; handling its messages mixes \
+             two views of who replicates a key, whose quorums need not meet.",
+            "In `admit` (src/core/node.rs) drop a message whose `epoch` is not this node's \
+             (except an `Epoch` message) and let `on_envelope` tell the sender our epoch.",
+        ),
         "lineage-not-carried" => l(
             Some("dueling-proposers"),
             "A retry tells whether its earlier Accept took effect from the lineage of the value \

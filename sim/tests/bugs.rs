@@ -93,6 +93,7 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // old replicas only: the swarm found it once (seed 5079 of 10,000),
         // membership-listing.toml scripts it (1000 of 1000 seeds).
         DeliberateBug::ListingIgnoresOldMembers => (common::scenario("membership-listing"), 3),
+        DeliberateBug::OtherEpochHandled => (common::scenario("membership"), 50),
         // Not caught by any sweep (sim/README.md says which layer covers
         // each): see NOT_YET_CAUGHT.
         DeliberateBug::MessagesToOldIncarnationAccepted
@@ -227,6 +228,11 @@ fn listing_ignores_old_members_is_caught() {
 }
 
 #[test]
+fn other_epoch_handled_is_caught() {
+    caught(DeliberateBug::OtherEpochHandled);
+}
+
+#[test]
 fn listing_skips_unconfirmed_tombstones_is_caught() {
     caught(DeliberateBug::ListingSkipsUnconfirmedTombstones);
 }
@@ -272,6 +278,7 @@ fn every_bug_is_caught_by_every_classic_scenario_except_where_noted() {
                     | DeliberateBug::JointUsesNewQuorumOnly
                     | DeliberateBug::ForgetBeforeMoved
                     | DeliberateBug::ListingIgnoresOldMembers
+                    | DeliberateBug::OtherEpochHandled
             ) || NOT_YET_CAUGHT.contains(&bug)
             {
                 // Checker-heavy here, needs crashes, TTLs, tombstone drops, a

@@ -93,11 +93,16 @@ pub enum DeliberateBug {
     /// members and counts only their answers: a key whose chosen value sits
     /// on a quorum of its old replicas and is not moved yet is left out (!).
     ListingIgnoresOldMembers,
+    /// A peer message from another membership epoch is handled as if from
+    /// this one (the epochs are still exchanged): a coordinator that has not
+    /// learnt a change yet counts votes on its old replica sets, a quorum
+    /// that need not meet the new sets' quorums (!).
+    OtherEpochHandled,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 26] = [
+    pub const ALL: [DeliberateBug; 27] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -124,6 +129,7 @@ impl DeliberateBug {
         DeliberateBug::JointUsesNewQuorumOnly,
         DeliberateBug::ForgetBeforeMoved,
         DeliberateBug::ListingIgnoresOldMembers,
+        DeliberateBug::OtherEpochHandled,
     ];
 
     /// The kebab-case name used on command lines.
@@ -159,6 +165,7 @@ impl DeliberateBug {
             DeliberateBug::JointUsesNewQuorumOnly => "joint-uses-new-quorum-only",
             DeliberateBug::ForgetBeforeMoved => "forget-before-moved",
             DeliberateBug::ListingIgnoresOldMembers => "listing-ignores-old-members",
+            DeliberateBug::OtherEpochHandled => "other-epoch-handled",
         }
     }
 

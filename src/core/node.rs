@@ -596,7 +596,13 @@ impl Node {
     fn on_envelope(&mut self, env: Envelope, out: &mut Effects) {
         self.stats.messages_received += 1;
         match self.admit(&env) {
-            Ok(()) => {}
+            Ok(()) => {
+                if env.epoch != self.membership.epoch && !matches!(env.msg, Message::Epoch { .. }) {
+                    // Deliberate bug `other-epoch-handled` (admit let it
+                    // through): the epochs are still exchanged.
+                    self.tell_epoch(env.from, out);
+                }
+            }
             Err(Refusal::Stale(why)) => {
                 log::debug!("drop {} from {}: {why}", env.msg.kind(), env.from);
                 self.stats.messages_dropped += 1;
@@ -770,7 +776,12 @@ impl Node {
         if env.from_incarnation == 0 {
             return Err(Refusal::Bad("incarnation 0".into()));
         }
-        if env.epoch != self.membership.epoch && !matches!(env.msg, Message::Epoch { .. }) {
+        let other_epoch_handled =
+            self.cfg.bug == Some(super::config::DeliberateBug::OtherEpochHandled);
+        if env.epoch != self.membership.epoch
+            && !matches!(env.msg, Message::Epoch { .. })
+            && !other_epoch_handled
+        {
             return Err(Refusal::Stale(EPOCH_REFUSAL.into()));
         }
         self.check_sizes(&env.msg).map_err(Refusal::Bad)?;
