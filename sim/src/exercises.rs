@@ -196,6 +196,15 @@ fn lesson(bug: DeliberateBug) -> Option<Lesson> {
             "In `admit` (src/core/node.rs) drop a message whose `epoch` is not this node's \
              (except an `Epoch` message) and let `on_envelope` tell the sender our epoch.",
         ),
+        "ready-after-one-listing" => l(
+            Some("recovering-read"),
+            "A restarted node forgot what it accepted; a replica that lists its keys for it may \
+             itself have missed the last chosen write. Only a quorum of the set's other replicas \
+             is sure to hold it, so the node votes for a replica set once min(q, N-1) of its \
+             other members finished listing and every listed key had its round.",
+            "In `may_vote` (src/core/recovery.rs) require min(q, N-1) finished listings of the \
+             set's other members, not one.",
+        ),
         "lineage-not-carried" => l(
             Some("dueling-proposers"),
             "A retry tells whether its earlier Accept took effect from the lineage of the value \

@@ -94,6 +94,9 @@ fn sweep(bug: DeliberateBug) -> (Scenario, u64) {
         // membership-listing.toml scripts it (1000 of 1000 seeds).
         DeliberateBug::ListingIgnoresOldMembers => (common::scenario("membership-listing"), 3),
         DeliberateBug::OtherEpochHandled => (common::scenario("membership"), 50),
+        // recovering-read.toml: the restarted node hears only the listing of
+        // the replica that missed the write (every seed fails).
+        DeliberateBug::ReadyAfterOneListing => (common::scenario("recovering-read"), 5),
         // Not caught by any sweep (sim/README.md says which layer covers
         // each): see NOT_YET_CAUGHT.
         DeliberateBug::MessagesToOldIncarnationAccepted
@@ -233,6 +236,11 @@ fn other_epoch_handled_is_caught() {
 }
 
 #[test]
+fn ready_after_one_listing_is_caught() {
+    caught(DeliberateBug::ReadyAfterOneListing);
+}
+
+#[test]
 fn listing_skips_unconfirmed_tombstones_is_caught() {
     caught(DeliberateBug::ListingSkipsUnconfirmedTombstones);
 }
@@ -279,6 +287,7 @@ fn every_bug_is_caught_by_every_classic_scenario_except_where_noted() {
                     | DeliberateBug::ForgetBeforeMoved
                     | DeliberateBug::ListingIgnoresOldMembers
                     | DeliberateBug::OtherEpochHandled
+                    | DeliberateBug::ReadyAfterOneListing
             ) || NOT_YET_CAUGHT.contains(&bug)
             {
                 // Checker-heavy here, needs crashes, TTLs, tombstone drops, a

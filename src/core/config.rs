@@ -98,11 +98,15 @@ pub enum DeliberateBug {
     /// learnt a change yet counts votes on its old replica sets, a quorum
     /// that need not meet the new sets' quorums (!).
     OtherEpochHandled,
+    /// A restarted node votes for a replica set once one of its other
+    /// members finished listing, not min(q, N-1) of them: the one that
+    /// listed may have missed a chosen write the others hold (!).
+    ReadyAfterOneListing,
 }
 
 impl DeliberateBug {
     /// Every variant, for sweeps.
-    pub const ALL: [DeliberateBug; 27] = [
+    pub const ALL: [DeliberateBug; 28] = [
         DeliberateBug::NoBallotTieBreak,
         DeliberateBug::MinorityQuorum,
         DeliberateBug::IgnoreAcceptedValue,
@@ -130,6 +134,7 @@ impl DeliberateBug {
         DeliberateBug::ForgetBeforeMoved,
         DeliberateBug::ListingIgnoresOldMembers,
         DeliberateBug::OtherEpochHandled,
+        DeliberateBug::ReadyAfterOneListing,
     ];
 
     /// The kebab-case name used on command lines.
@@ -166,6 +171,7 @@ impl DeliberateBug {
             DeliberateBug::ForgetBeforeMoved => "forget-before-moved",
             DeliberateBug::ListingIgnoresOldMembers => "listing-ignores-old-members",
             DeliberateBug::OtherEpochHandled => "other-epoch-handled",
+            DeliberateBug::ReadyAfterOneListing => "ready-after-one-listing",
         }
     }
 

@@ -210,8 +210,17 @@ impl Node {
             .all(|set| {
                 let n = set.len();
                 let done = rec.done_among(set.into_iter().filter(|&r| r != me));
-                may_vote(done, n, n / 2 + 1)
+                self.may_vote_here(done, n, n / 2 + 1)
             })
+    }
+
+    /// Rule 4 as this node applies it (the deliberate bug
+    /// `ready-after-one-listing` needs only one finished listing).
+    fn may_vote_here(&self, done: usize, replicas: usize, quorum: usize) -> bool {
+        if self.cfg.bug == Some(super::config::DeliberateBug::ReadyAfterOneListing) {
+            return done >= 1;
+        }
+        may_vote(done, replicas, quorum)
     }
 
     /// Catch-up progress, while recovering.
@@ -426,7 +435,7 @@ impl Node {
             .as_ref()
             .map_or(0, |r| r.listings.values().filter(|l| !l.done).count());
         let worst_done = (n - 1).saturating_sub(missing);
-        if may_vote(worst_done, n, self.placement.quorum()) {
+        if self.may_vote_here(worst_done, n, self.placement.quorum()) {
             self.end_recovery("enough listings for every replica set");
         }
     }
