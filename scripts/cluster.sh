@@ -3,13 +3,18 @@
 #
 #   scripts/cluster.sh start [--nodes 3] [--replicas 3] [--tls] [-- EXTRA NODE FLAGS]
 #   scripts/cluster.sh status | stop | logs [-f] ID | kill ID | restart ID
-#   scripts/cluster.sh add | remove ID
+#   scripts/cluster.sh add [--retry SECS] | remove ID [--retry SECS]
 #
 # `add` starts node M+1 (M: nodes so far) with --join and the run folder's
 # secret, runs `synod admin add-node` on a member and waits until the change
 # reached its final epoch. `remove ID` runs `synod admin remove-node ID` on
-# another member, waits for the final epoch, then stops node ID. After a
-# change, `restart` starts a node with --join (it learns the membership
+# another member, waits for the final epoch, then stops node ID. A refused
+# change fails at once unless --retry SECS: then it is asked again (through
+# any running member) until SECS passed, as a live test under faults does. An
+# answer that leaves the outcome open (a timeout, -UNKNOWN) is settled by
+# asking the members whether their list shows the change; if none does, the
+# change may still start later: add then leaves the new node running. After
+# a change, `restart` starts a node with --join (it learns the membership
 # from its peers).
 #
 # Node i listens for clients on 127.0.0.1:(7000+i), for peers on
@@ -52,7 +57,10 @@ alive() {
 
 save_env() {
   printf 'NODES=%q\nREPLICAS=%q\nEXTRA=%q\nCLUSTER_ID=%q\nCLIENT_BASE=%q\nPEER_BASE=%q\nMETRICS_BASE=%q\nTLS=%q\nCHANGED=%q\nREMOVED=%q\n' \
-    "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" "$CLIENT_BASE" "$PEER_BASE" "$METRICS_BASE" "$TLS" "$CHANGED" "$REMOVED" >"$DIR/cluster.env"
+    "$NODES" "$REPLICAS" "$EXTRA" "$CLUSTER_ID" "$CLIENT_BASE" "$PEER_BASE" "$METRICS_BASE" "$TLS" "$CHANGED" "$REMOVED" >"$DIR/cluster.env.$$"
+  # Renamed into place: a concurrent `restart` (scripts/nemesis.sh) never
+  # reads a half-written file.
+  mv -f "$DIR/cluster.env.$$" "$DIR/cluster.env"
 }
 
 load() {
@@ -232,11 +240,12 @@ cmd_restart() {
   echo "restarted node $1 (new incarnation, without --bootstrap: it rejoins as a restarted node)"
 }
 
-# One INFO field of node ID (empty if it does not answer).
+# One INFO field of node ID (empty if it does not answer within 2 s: a
+# node killed or paused meanwhile must not end the script, set -e).
 info_field() { # info_field ID FIELD
   # shellcheck disable=SC2046
-  "$BIN" info cluster --node "127.0.0.1:$((CLIENT_BASE + $1))" $(client_flags) 2>/dev/null |
-    tr -d '\r' | awk -F: -v f="$2" '$1 == f {print $2}'
+  "$BIN" info cluster --node "127.0.0.1:$((CLIENT_BASE + $1))" --timeout-ms 2000 $(client_flags) 2>/dev/null |
+    tr -d '\r' | awk -F: -v f="$2" '$1 == f {print $2}' || true
 }
 
 # A running member other than $1 to send an admin command to.
@@ -257,8 +266,8 @@ some_member() { # some_member EXCEPT
 
 # Waits until node ID is in a final epoch >= EPOCH (a change ended).
 wait_final() { # wait_final ID EPOCH
-  local i e s
-  for ((i = 0; i < 1200; i++)); do
+  local end=$((SECONDS + 120)) e s
+  while ((SECONDS < end)); do
     e="$(info_field "$1" membership_epoch)"
     s="$(info_field "$1" membership_state)"
     if [[ -n "$e" ]] && ((e >= $2)) && [[ "$s" != changing ]]; then return 0; fi
@@ -267,45 +276,113 @@ wait_final() { # wait_final ID EPOCH
   die "node $1: the membership change did not reach epoch $2 within 120 s (INFO cluster on node $1: membership_state, keys_moved/keys_to_move; its log: $DIR/node$1.log)"
 }
 
+# Whether a running node's member list shows the change: node ID in it
+# (WANT=1, an add) or not (WANT=0, a remove). Lists come from chosen epochs
+# only, so one such list proves the change started. Sets SEEN_EPOCH to the
+# change's final epoch as that node knows it.
+change_seen() { # change_seen ID WANT
+  local i m e
+  for ((i = 1; i <= NODES; i++)); do
+    [[ " $REMOVED " == *" $i "* ]] && continue
+    alive "$i" || continue
+    m="$(info_field "$i" members)"
+    [[ -n "$m" ]] || continue
+    if [[ ",$m," == *",$1,"* ]]; then (($2)) || continue; else (($2)) && continue; fi
+    e="$(info_field "$i" membership_epoch)"
+    [[ "$e" =~ ^[0-9]+$ ]] || continue
+    [[ "$(info_field "$i" membership_state)" == changing ]] && e=$((e + 1))
+    SEEN_EPOCH="$e" SEEN_VIA="$i"
+    return 0
+  done
+  return 1
+}
+
+# Runs `synod admin ARGS` on a member until it starts the change (or the
+# members show it started), for RETRY seconds at most. Sets FINAL_EPOCH and
+# VIA (the member to watch); on failure CHANGE_OUT (the last answer) and
+# UNSURE=1 if some attempt may have started the change.
+run_change() { # run_change RETRY ID WANT ARGS...
+  local retry="$1" id="$2" want="$3" end rc out
+  shift 3
+  end=$((SECONDS + retry)) UNSURE=0
+  while :; do
+    rc=0
+    if VIA="$(some_member "$id" 2>/dev/null)"; then
+      # shellcheck disable=SC2046
+      out="$("$BIN" admin "$@" --node "127.0.0.1:$((CLIENT_BASE + VIA))" $(client_flags) 2>&1)" || rc=$?
+    else
+      VIA="-" out="cannot connect to any member: none is running" rc=1
+    fi
+    if ((rc == 0)); then
+      echo "$out"
+      FINAL_EPOCH=$(($(sed -n 's/.*joint epoch \([0-9]*\).*/\1/p' <<<"$out") + 1))
+      return 0
+    fi
+    CHANGE_OUT="node $VIA: $out"
+    # Refused by the node, or never sent: certainly not started by this
+    # attempt. Anything else (a timeout, -UNKNOWN) may have started it.
+    [[ "$out" == "(error) ERR "* || "$out" == "cannot connect to "* ]] || UNSURE=1
+    if change_seen "$id" "$want"; then
+      echo "the change started (node $SEEN_VIA shows it; the last answer, from $CHANGE_OUT)"
+      FINAL_EPOCH="$SEEN_EPOCH" VIA="$SEEN_VIA"
+      return 0
+    fi
+    ((SECONDS < end)) || return 1
+    echo "not started yet ($CHANGE_OUT); asking again" >&2
+    sleep 1
+  done
+}
+
+retry_flag() { # retry_flag ARGS...: prints SECS of --retry SECS
+  case "${1:-}" in
+    "") echo 0 ;;
+    --retry) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--retry needs a number of seconds"; echo "$2" ;;
+    *) die "unknown option '$1' (--retry SECS)" ;;
+  esac
+}
+
 cmd_add() {
+  local retry
+  retry="$(retry_flag "$@")"
   load
   [[ -x "$BIN" ]] || build
-  local id=$((NODES + 1)) port via out epoch
+  local id=$((NODES + 1)) port
   for port in $((CLIENT_BASE + id)) $((PEER_BASE + id)) $((METRICS_BASE + id)); do
     port_busy "$port" && die "port 127.0.0.1:$port is already taken by another process"
   done
-  via="$(some_member "$id")"
+  some_member "$id" >/dev/null
   NODES="$id" CHANGED=1
   save_env
   rm -f "$DIR/node$id.log"
   launch "$id" 1 1
   wait_ready "$id"
-  # shellcheck disable=SC2046
-  out="$("$BIN" admin add-node "$id" "127.0.0.1:$((PEER_BASE + id))" \
-    --node "127.0.0.1:$((CLIENT_BASE + via))" $(client_flags) 2>&1)" ||
-    { stop_one "$id"; die "add-node $id through node $via: $out"; }
-  echo "$out"
-  epoch="$(sed -n 's/.*joint epoch \([0-9]*\).*/\1/p' <<<"$out")"
-  wait_final "$via" $((epoch + 1))
-  wait_final "$id" $((epoch + 1))
-  echo "added node $id (clients: 127.0.0.1:$((CLIENT_BASE + id))); membership epoch $((epoch + 1)): $(info_field "$via" members)"
+  if ! run_change "$retry" "$id" 1 add-node "$id" "127.0.0.1:$((PEER_BASE + id))"; then
+    ((UNSURE)) && die "add-node $id: the outcome is unknown ($CHANGE_OUT); node $id keeps running: INFO cluster on a member shows whether it became one"
+    # Stopped, but its id stays used: the members saw this incarnation, so
+    # they would refuse it restarted with --bootstrap; the next add takes
+    # id+1.
+    stop_one "$id"
+    rm -f "$DIR/node$id.pid"
+    die "add-node $id through $CHANGE_OUT"
+  fi
+  wait_final "$VIA" "$FINAL_EPOCH"
+  wait_final "$id" "$FINAL_EPOCH"
+  echo "added node $id (clients: 127.0.0.1:$((CLIENT_BASE + id))); membership epoch $FINAL_EPOCH: $(info_field "$VIA" members)"
 }
 
 cmd_remove() {
   load; check_id "${1:-}"
-  local id="$1" via out epoch
-  via="$(some_member "$id")"
-  # shellcheck disable=SC2046
-  out="$("$BIN" admin remove-node "$id" --node "127.0.0.1:$((CLIENT_BASE + via))" $(client_flags) 2>&1)" ||
-    die "remove-node $id through node $via: $out"
-  echo "$out"
+  local id="$1" retry
+  shift
+  retry="$(retry_flag "$@")"
+  run_change "$retry" "$id" 0 remove-node "$id" ||
+    die "remove-node $id through $CHANGE_OUT$( ((UNSURE)) && echo " (the outcome is unknown: INFO cluster on a member shows it)")"
   CHANGED=1 REMOVED="$REMOVED $id"
   save_env
-  epoch="$(sed -n 's/.*joint epoch \([0-9]*\).*/\1/p' <<<"$out")"
-  wait_final "$via" $((epoch + 1))
+  wait_final "$VIA" "$FINAL_EPOCH"
   stop_one "$id"
   rm -f "$DIR/node$id.pid"
-  echo "removed node $id and stopped it; membership epoch $((epoch + 1)): $(info_field "$via" members)"
+  echo "removed node $id and stopped it; membership epoch $FINAL_EPOCH: $(info_field "$VIA" members)"
 }
 
 cmd_logs() {
@@ -323,8 +400,8 @@ case "${1:-}" in
   stop) cmd_stop ;;
   kill) cmd_kill "${2:-}" ;;
   restart) cmd_restart "${2:-}" ;;
-  add) cmd_add ;;
-  remove) cmd_remove "${2:-}" ;;
+  add) shift; cmd_add "$@" ;;
+  remove) shift; cmd_remove "$@" ;;
   logs) shift; cmd_logs "$@" ;;
   -h | --help | help) usage ;;
   "") usage >&2; exit 2 ;;

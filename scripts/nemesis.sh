@@ -6,6 +6,7 @@
 #   scripts/nemesis.sh [--nodes 3|5] [--duration 60] [--history FILE]
 #                      [--faults kill,pause,partition] [--clients 8] [--seed S]
 #                      [--keys 8] [--recovery-timeout 60] [--post-heal 3]
+#                      [--membership] [--fill K]
 #
 # Faults (at random, seeded; never more than F = (N-1)/2 nodes faulted at once):
 #   kill       kill -9 a node, restart it 0.3-1.5 s later WITHOUT --bootstrap and
@@ -19,8 +20,27 @@
 #              Removed at heal and always at exit (trap), chain included.
 # Default faults: kill,pause plus partition when the machine supports it.
 #
+# --membership: a membership change in the middle of the faults. The clients
+# talk to nodes 2..N only; at 30% of --duration `cluster.sh add --retry 60`
+# starts node N+1 and adds it, and once that ended (and not before 55%)
+# `cluster.sh remove 1 --retry 60` removes node 1, while faults go on. N+1
+# is faulted like the others once added; node 1 is not faulted from its
+# removal on (a fault it has then ends first). F stays (N-1)/2: --replicas
+# stays N, so every replica set, old or new, has N nodes, and with at most F
+# faulted ones each has a quorum, as the joint epoch needs of the old AND the
+# new set; the membership register (every member, a majority) tolerates more.
+# Each step goes into the fault log (`synod-sim timeline` shades "joining" and
+# "leaving"); the summary gives the epochs and how long each change took. A
+# change that has not ended when the faults are healed must end after (300 s
+# at most), and every member must then agree on the final epoch.
+# --fill K: K more keys (100-byte values, not in the history) written before
+# the clients start, so that each change has keys to move for a few seconds
+# and the faults hit its joint epoch (default with --membership 360000 / N²:
+# 40000 for 3 nodes, 14400 for 5; else 0).
+#
 # Exit status: 0 linearizable; 1 a linearizability violation, a stuck operation
-# after heal, a node that never finished recovery or died on its own; 2 usage.
+# after heal, a node that never finished recovery or died on its own, a
+# membership change that failed or never ended; 2 usage.
 # Environment: SYNOD_CLUSTER_DIR (target/nemesis), SYNOD_CLIENT_PORT_BASE (7200),
 # SYNOD_PEER_PORT_BASE (7300), SYNOD_BIN / SYNOD_SIM_BIN / SYNOD_BENCH_BIN (the
 # load driver; skip the builds).
@@ -35,10 +55,10 @@ PEER_BASE="$SYNOD_PEER_PORT_BASE"
 DIR="$SYNOD_CLUSTER_DIR"
 
 NODES=3 DURATION=60 HISTORY="$ROOT/target/nemesis-history.jsonl" FAULTS="" CLIENTS=8
-SEED="$(( $(date +%s) % 100000 ))" KEYS=8 RECOVERY_TIMEOUT=60 POST_HEAL=3
+SEED="$(( $(date +%s) % 100000 ))" KEYS=8 RECOVERY_TIMEOUT=60 POST_HEAL=3 MEMBERSHIP=0 FILL=""
 
 die() { echo "nemesis.sh: $*" >&2; exit 2; }
-usage() { sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d' | sed 's/^# \{0,1\}//'; exit 2; }
 log() { printf '[%6.1fs] %s\n' "$(( (NOW - T0) ))e-3" "$*"; }
 num() { [[ "$2" =~ ^[0-9]+$ ]] || die "$1 needs a number, got '$2'"; }
 
@@ -53,15 +73,22 @@ while (($#)); do
     --keys) KEYS="${2:-}"; shift 2 ;;
     --recovery-timeout) RECOVERY_TIMEOUT="${2:-}"; shift 2 ;;
     --post-heal) POST_HEAL="${2:-}"; shift 2 ;;
+    --membership) MEMBERSHIP=1; shift ;;
+    --fill) FILL="${2:-}"; shift 2 ;;
     -h | --help) usage ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
 num --nodes "$NODES"; num --duration "$DURATION"; num --clients "$CLIENTS"; num --seed "$SEED"
 num --keys "$KEYS"; num --recovery-timeout "$RECOVERY_TIMEOUT"; num --post-heal "$POST_HEAL"
+# With N replicas a change moves more keys, each in rounds to more nodes.
+[[ -n "$FILL" ]] || FILL=$((MEMBERSHIP * 360000 / (NODES * NODES)))
+num --fill "$FILL"
 ((NODES >= 3 && NODES <= 9)) || die "--nodes must be 3..9 (3 or 5 are the usual), got $NODES"
 ((CLIENTS >= 1 && KEYS >= 1)) || die "--clients and --keys must be at least 1"
 F=$(((NODES - 1) / 2))
+# Node ids in play: 1..MAXID (with --membership node N+1 joins, node 1 leaves).
+MAXID=$((NODES + MEMBERSHIP)) NEW=$((NODES + 1))
 HISTORY="$(cd "$(dirname "$HISTORY")" 2>/dev/null && pwd)/$(basename "$HISTORY")" ||
   die "the folder of --history does not exist"
 
@@ -95,6 +122,7 @@ done
 WORK="$(mktemp -d /tmp/synod-nemesis.XXXXXX)"
 LOAD_PID=""
 CG_DIR=""
+M_PID="" # the running `cluster.sh add` / `remove` (--membership)
 CLUSTER_UP=0
 
 pid_of() { cat "$DIR/node$1.pid" 2>/dev/null || true; }
@@ -112,9 +140,10 @@ cleanup() {
   set +e
   # Stopped processes first get CONT, so that they can be stopped for good.
   if [[ -d "$DIR" ]]; then
-    for ((i = 1; i <= NODES; i++)); do p="$(pid_of "$i")"; [[ -n "$p" ]] && kill -CONT "$p" 2>/dev/null; done
+    for ((i = 1; i <= MAXID; i++)); do p="$(pid_of "$i")"; [[ -n "$p" ]] && kill -CONT "$p" 2>/dev/null; done
   fi
   ((PARTITION)) && drop_chain "$CHAIN"
+  [[ -n "$M_PID" ]] && kill "$M_PID" 2>/dev/null && wait "$M_PID" 2>/dev/null
   if [[ -n "$LOAD_PID" ]] && kill -0 "$LOAD_PID" 2>/dev/null; then
     kill "$LOAD_PID" 2>/dev/null
     for ((i = 0; i < 30; i++)); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.1; done
@@ -181,14 +210,42 @@ fi
 # --- cluster and clients --------------------------------------------------------
 tick() { local t="${EPOCHREALTIME//[.,]/}"; NOW=$((t / 1000)); }
 tick; T0=$NOW
+FIRST_CLIENT=$((1 + MEMBERSHIP)) # with --membership node 1 leaves: clients skip it
 echo "nemesis: $NODES nodes (F=$F), $CLIENTS clients, $KEYS keys, ${DURATION}s, faults=$FAULTS, seed=$SEED"
-echo "         run folder $DIR, clients 127.0.0.1:$((CLIENT_BASE + 1))..$((CLIENT_BASE + NODES)), peers :$((PEER_BASE + 1))..$((PEER_BASE + NODES))"
+echo "         run folder $DIR, clients 127.0.0.1:$((CLIENT_BASE + FIRST_CLIENT))..$((CLIENT_BASE + NODES)), peers :$((PEER_BASE + 1))..$((PEER_BASE + NODES))"
+((MEMBERSHIP)) && echo "         membership: node $NEW joins at $((DURATION * 30 / 100))s, then node 1 leaves (not before $((DURATION * 55 / 100))s)"
 CLUSTER_UP=1
 "$ROOT/scripts/cluster.sh" start --nodes "$NODES" --replicas "$NODES" >"$WORK/cluster.out" 2>&1 ||
   { cat "$WORK/cluster.out" >&2; echo "nemesis.sh: the cluster did not start" >&2; exit 1; }
 
+if ((FILL > 0)); then
+  tick; t=$NOW
+  python3 - "$FILL" "$((CLIENT_BASE + FIRST_CLIENT))" <<'PY' || { echo "nemesis.sh: --fill failed" >&2; exit 1; }
+import socket, sys
+keys, port = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port))
+value = b"f" * 100
+for start in range(0, keys, 1000):
+    n = min(1000, keys - start)
+    out = bytearray()
+    for i in range(start, start + n):
+        k = b"nemesis-fill-%d" % i
+        out += b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(k), k, len(value), value)
+    s.sendall(out)
+    got = b""
+    while got.count(b"\r\n") < n:
+        chunk = s.recv(1 << 20)
+        if not chunk:
+            sys.exit("connection closed")
+        got += chunk
+    if got.count(b"+OK") != n:
+        sys.exit("a SET failed: %r" % got[:200])
+PY
+  tick; echo "         filled $FILL keys (not in the history) in $((NOW - t)) ms"
+fi
+
 addrs=""
-for ((i = 1; i <= NODES; i++)); do addrs+="${addrs:+,}127.0.0.1:$((CLIENT_BASE + i))"; done
+for ((i = FIRST_CLIENT; i <= NODES; i++)); do addrs+="${addrs:+,}127.0.0.1:$((CLIENT_BASE + i))"; done
 # The fault log, on the history's clock (ns since the load driver started,
 # within a few ms): `synod-sim timeline` shades these spans on the history.
 FAULT_LOG="${HISTORY%.jsonl}.faults.jsonl"
@@ -205,13 +262,31 @@ LOAD_PID=$!
 RANDOM=$SEED
 rnd() { echo $(($1 + RANDOM % ($2 - $1 + 1))); } # rnd LO HI, inclusive
 
-declare -a STATE UNTIL RSTART
+declare -a STATE UNTIL RSTART ROLE
 declare -A NFAULT=([kill]=0 [pause]=0 [partition]=0)
 RECOVERIES=() CRASHED=() NOT_RECOVERED=()
-for ((i = 1; i <= NODES; i++)); do STATE[i]=up; UNTIL[i]=0; RSTART[i]=0; CUT[i]=""; done
+# ROLE: member (may be faulted), leaving (its removal is due: no new fault, a
+# running one ends), gone (removed and stopped), spare (node N+1 before it
+# joined: it is not faulted and not watched; `cluster.sh add` watches it).
+for ((i = 1; i <= MAXID; i++)); do STATE[i]=up; UNTIL[i]=0; RSTART[i]=0; CUT[i]=""; ROLE[i]=member; done
+((MEMBERSHIP)) && ROLE[NEW]=spare
 
-faulted() { local n=0 i; for ((i = 1; i <= NODES; i++)); do [[ "${STATE[i]}" != up ]] && n=$((n + 1)); done; echo "$n"; }
-up_nodes() { local i; for ((i = 1; i <= NODES; i++)); do [[ "${STATE[i]}" == up ]] && echo "$i"; done; }
+# The nodes whose faults count: members, and a leaving node until its last
+# fault ended.
+counted() { [[ "${ROLE[$1]}" == member || "${ROLE[$1]}" == leaving ]]; }
+faulted() { local n=0 i; for ((i = 1; i <= MAXID; i++)); do counted "$i" && [[ "${STATE[i]}" != up ]] && n=$((n + 1)); done; echo "$n"; }
+up_nodes() { local i; for ((i = 1; i <= MAXID; i++)); do [[ "${ROLE[i]}" == member && "${STATE[i]}" == up ]] && echo "$i"; done; }
+# The nodes a partition cuts a group off from: every node that runs (a spare
+# once it was launched into its cgroup), but not a removed one.
+running_nodes() {
+  local i
+  for ((i = 1; i <= MAXID; i++)); do
+    case "${ROLE[i]}" in
+      member | leaving) echo "$i" ;;
+      spare) [[ -d "$CG_DIR/node$i" ]] && echo "$i" ;;
+    esac
+  done
+}
 
 declare -a CUT # CUT[a]: the nodes a partition cut node a off from
 cut_rules() { # cut_rules -A|-D NODE OTHER...: NODE's peer links to and from each OTHER
@@ -238,7 +313,8 @@ role_of() { "$REAL_BIN" info --node "127.0.0.1:$((CLIENT_BASE + $1))" --timeout-
 step() {
   local healing="$1" i role
   tick
-  for ((i = 1; i <= NODES; i++)); do
+  for ((i = 1; i <= MAXID; i++)); do
+    counted "$i" || continue
     case "${STATE[i]}" in
       paused)
         if ((healing || NOW >= UNTIL[i])); then kill -CONT "$(pid_of "$i")" 2>/dev/null || true; STATE[i]=up; log "node $i resumed (SIGCONT)"; fault_log resume "$i" "resumed"; fi ;;
@@ -259,7 +335,8 @@ step() {
           CRASHED+=("node $i exited while recovering"); log "node $i EXITED while recovering"; STATE[i]=down; UNTIL[i]=$NOW
         fi ;;
       up)
-        if ! alive "$i"; then CRASHED+=("node $i exited on its own"); log "node $i EXITED on its own"; STATE[i]=down; UNTIL[i]=$NOW; fi ;;
+        # A leaving node is stopped by `cluster.sh remove`.
+        if [[ "${ROLE[i]}" == member ]] && ! alive "$i"; then CRASHED+=("node $i exited on its own"); log "node $i EXITED on its own"; STATE[i]=down; UNTIL[i]=$NOW; fi ;;
     esac
   done
 }
@@ -287,7 +364,7 @@ inject() {
         group+=("${cands[$((RANDOM % ${#cands[@]}))]}")
         mapfile -t cands < <(for j in "${cands[@]}"; do [[ " ${group[*]} " == *" $j "* ]] || echo "$j"; done)
       done
-      for ((j = 1; j <= NODES; j++)); do [[ " ${group[*]} " == *" $j "* ]] || others+=("$j"); done
+      for j in $(running_nodes); do [[ " ${group[*]} " == *" $j "* ]] || others+=("$j"); done
       for j in "${group[@]}"; do
         cut_rules -A "$j" "${others[@]}" || { echo "nemesis.sh: cannot add a partition rule" >&2; exit 1; }
         CUT[j]="${others[*]}"; STATE[j]=partitioned; UNTIL[j]=$until
@@ -296,36 +373,134 @@ inject() {
       for j in "${group[@]}"; do fault_log partition "$j" "cut off from {${others[*]}}"; done ;;
   esac
   NFAULT[$kind]=$((NFAULT[$kind] + 1))
+  [[ "$MSTAGE" == adding || "$MSTAGE" == removing ]] && M_FAULTS=$((M_FAULTS + 1))
+  return 0
 }
 
+# --- membership change (--membership) ---------------------------------------------
+# MSTAGE: off, wait-add, adding, wait-remove, removing, done or failed. Each
+# change runs in the background (cluster.sh waits for its final epoch) while
+# the fault loop goes on.
+MSTAGE=off MLINES=() MFAIL=() M_T0=0 M_FAULTS=0 M_ON=0 MEMBERS_END=""
+CHANGE_RETRY=60 MEMBERSHIP_TIMEOUT=300
+if ((MEMBERSHIP)); then MSTAGE=wait-add; fi
+cluster_field() { # cluster_field NODE FIELD: one line of its INFO cluster
+  "$REAL_BIN" info cluster --node "127.0.0.1:$((CLIENT_BASE + $1))" --timeout-ms 1000 2>/dev/null |
+    tr -d '\r' | awk -F: -v f="$2" '$1 == f {print $2; exit}' || true
+}
+change_ended() { # change_ended WHAT: reaps M_PID; 0 if it succeeded
+  local rc=0
+  wait "$M_PID" || rc=$?
+  M_PID=""; tick
+  ((rc == 0)) && return 0
+  MFAIL+=("$1 failed (exit $rc): $(grep -v '^not started yet' "$WORK/change.out" | tail -n 2 | tr '\n' ' ')")
+  log "membership: $1 FAILED (see the summary)"; MSTAGE=failed
+  return 1
+}
+member_step() { # member_step HEALING: one step of the membership change
+  local healing="$1" epoch
+  case "$MSTAGE" in
+    wait-add)
+      ((healing || NOW >= ADD_AT)) || return 0
+      tick; M_T0=$NOW M_FAULTS=0 M_ON="$(faulted)"
+      "$ROOT/scripts/cluster.sh" add --retry "$CHANGE_RETRY" >"$WORK/change.out" 2>&1 &
+      M_PID=$! MSTAGE=adding
+      log "membership: adding node $NEW (cluster.sh add)"; fault_log join "$NEW" "cluster.sh add" ;;
+    adding)
+      kill -0 "$M_PID" 2>/dev/null && return 0
+      cat "$WORK/change.out" >>"$WORK/cluster.out"
+      change_ended "cluster.sh add (node $NEW)" || return 0
+      epoch="$(sed -n 's/.*membership epoch \([0-9]*\):.*/\1/p' "$WORK/change.out" | tail -n 1)"
+      MLINES+=("node $NEW added: epoch 0 -> $epoch in $((NOW - M_T0)) ms (its start included; $(grep -c '^not started yet' "$WORK/change.out" || true) refusals asked again; faults: $M_ON in force at its start, $M_FAULTS injected during it)")
+      log "membership: node $NEW added (final epoch $epoch) after $((NOW - M_T0)) ms; it may be faulted now"
+      fault_log joined "$NEW" "member, epoch $epoch"
+      ROLE[NEW]=member STATE[NEW]=up MSTAGE=wait-remove ;;
+    wait-remove)
+      ((healing || NOW >= REMOVE_AT)) || return 0
+      if [[ "${ROLE[1]}" != leaving ]]; then ROLE[1]=leaving; log "membership: node 1 gets no new fault (its removal is due)"; fi
+      [[ "${STATE[1]}" == up ]] || return 0 # a fault of node 1 ends first
+      tick; M_T0=$NOW M_FAULTS=0 M_ON="$(faulted)"
+      "$ROOT/scripts/cluster.sh" remove 1 --retry "$CHANGE_RETRY" >"$WORK/change.out" 2>&1 &
+      M_PID=$! MSTAGE=removing
+      log "membership: removing node 1 (cluster.sh remove 1)"; fault_log leave 1 "cluster.sh remove 1" ;;
+    removing)
+      kill -0 "$M_PID" 2>/dev/null && return 0
+      cat "$WORK/change.out" >>"$WORK/cluster.out"
+      change_ended "cluster.sh remove 1" || return 0
+      epoch="$(sed -n 's/.*membership epoch \([0-9]*\):.*/\1/p' "$WORK/change.out" | tail -n 1)"
+      MLINES+=("node 1 removed: final epoch $epoch in $((NOW - M_T0)) ms (its stop included; $(grep -c '^not started yet' "$WORK/change.out" || true) refusals asked again; faults: $M_ON in force at its start, $M_FAULTS injected during it)")
+      log "membership: node 1 removed (final epoch $epoch) and stopped after $((NOW - M_T0)) ms"
+      fault_log left 1 "removed, epoch $epoch"
+      ROLE[1]=gone MSTAGE="done" ;;
+  esac
+}
+member_settled() { [[ "$MSTAGE" == off || "$MSTAGE" == "done" || "$MSTAGE" == failed ]]; }
+
 # --- the run --------------------------------------------------------------------
-tick; END=$((NOW + DURATION * 1000)); NEXT=$((NOW + $(rnd 500 2000)))
+tick; START=$NOW END=$((NOW + DURATION * 1000)); NEXT=$((NOW + $(rnd 500 2000)))
+ADD_AT=$((START + DURATION * 300)) REMOVE_AT=$((START + DURATION * 550))
 while ((NOW < END)); do
   kill -0 "$LOAD_PID" 2>/dev/null || { cat "$WORK/load.err" >&2; echo "nemesis.sh: the load driver exited early" >&2; exit 1; }
   if ((NOW >= NEXT)); then inject; NEXT=$((NOW + $(rnd 300 2500))); fi
   sleep 0.1
   step 0
+  member_step 0
 done
 
 log "healing everything"
 step 1
 HEAL_START=$NOW
 while :; do
-  (($(faulted) == 0)) && break
-  if ((NOW - HEAL_START > RECOVERY_TIMEOUT * 1000)); then
-    for ((i = 1; i <= NODES; i++)); do
-      [[ "${STATE[i]}" != up ]] && NOT_RECOVERED+=("node $i: still ${STATE[i]} (role $(role_of "$i")) after ${RECOVERY_TIMEOUT}s")
+  member_step 1
+  (($(faulted) == 0)) && member_settled && break
+  if (($(faulted) > 0 && NOW - HEAL_START > RECOVERY_TIMEOUT * 1000)); then
+    for ((i = 1; i <= MAXID; i++)); do
+      counted "$i" && [[ "${STATE[i]}" != up ]] && NOT_RECOVERED+=("node $i: still ${STATE[i]} (role $(role_of "$i")) after ${RECOVERY_TIMEOUT}s")
     done
+    break
+  fi
+  if ! member_settled && ((NOW - HEAL_START > MEMBERSHIP_TIMEOUT * 1000)); then
+    MFAIL+=("the membership change (stage $MSTAGE) did not end within ${MEMBERSHIP_TIMEOUT}s of the heal")
+    [[ -n "$M_PID" ]] && kill "$M_PID" 2>/dev/null && wait "$M_PID" 2>/dev/null
+    M_PID="" MSTAGE=failed
     break
   fi
   sleep 0.2
   step 1
 done
+if ! member_settled; then # given up on a node's recovery: the change cannot go on
+  MFAIL+=("the membership change did not end (stage $MSTAGE)")
+  [[ -n "$M_PID" ]] && kill "$M_PID" 2>/dev/null && wait "$M_PID" 2>/dev/null
+  M_PID="" MSTAGE=failed
+fi
+if ((MEMBERSHIP)) && [[ "$MSTAGE" == "done" ]]; then
+  # Every member must agree on the final epoch (a lagging one learns it from
+  # its peers within moments).
+  want="" members=""
+  for ((t = 0; t < 150; t++)); do
+    seen=() members=""
+    for ((i = 1; i <= MAXID; i++)); do
+      [[ "${ROLE[i]}" == member ]] || continue
+      members+="${members:+,}$i"
+      seen+=("$(cluster_field "$i" membership_epoch)/$(cluster_field "$i" membership_state)/$(cluster_field "$i" members)")
+    done
+    want="$(printf '%s\n' "${seen[@]}" | sort -u)"
+    [[ "$want" == */stable/"$members" && "$want" != *$'\n'* ]] && break
+    sleep 0.2
+  done
+  if [[ "$want" == */stable/"$members" && "$want" != *$'\n'* ]]; then
+    MEMBERS_END="members $members, epoch ${want%%/*}, stable on every member"
+  else
+    MFAIL+=("the members do not agree on the final epoch: $(tr '\n' ' ' <<<"$want")")
+  fi
+  log "membership: ${MEMBERS_END:-the members do not agree}"
+fi
 if ((${#NOT_RECOVERED[@]} == 0)); then
   log "every node reports role:voter"
   # Probe every node as a coordinator (a key outside the history) before the
   # post-heal phase: peer links come back within the dialers' backoff.
-  for ((i = 1; i <= NODES; i++)); do
+  for ((i = 1; i <= MAXID; i++)); do
+    [[ "${ROLE[i]}" == member ]] || continue
     for ((t = 0; t < 40; t++)); do
       "$REAL_BIN" set "nemesis-probe-$i" "$t" --node "127.0.0.1:$((CLIENT_BASE + i))" --timeout-ms 1000 >/dev/null 2>&1 && break
       sleep 0.2
@@ -343,13 +518,14 @@ else
   wait "$LOAD_PID" || LOAD_RC=$?
 fi
 LOAD_PID=""
-# Stop every node at once (SIGTERM, SIGKILL after 3 s), then let cluster.sh tidy up.
-for ((i = 1; i <= NODES; i++)); do p="$(pid_of "$i")"; [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
+# Stop every node at once (SIGTERM, SIGKILL after 3 s), then let cluster.sh
+# tidy up. Node N+1 included; a removed node is already stopped (no pid file).
+for ((i = 1; i <= MAXID; i++)); do p="$(pid_of "$i")"; [[ -n "$p" ]] && kill "$p" 2>/dev/null || true; done
 for ((t = 0; t < 30; t++)); do
-  n=0; for ((i = 1; i <= NODES; i++)); do alive "$i" && n=$((n + 1)); done
+  n=0; for ((i = 1; i <= MAXID; i++)); do alive "$i" && n=$((n + 1)); done
   ((n == 0)) && break; sleep 0.1
 done
-for ((i = 1; i <= NODES; i++)); do alive "$i" && kill -9 "$(pid_of "$i")" 2>/dev/null || true; done
+for ((i = 1; i <= MAXID; i++)); do alive "$i" && kill -9 "$(pid_of "$i")" 2>/dev/null || true; done
 "$ROOT/scripts/cluster.sh" stop >/dev/null 2>&1 || true
 CLUSTER_UP=0
 
@@ -373,13 +549,23 @@ echo "recoveries completed: ${#RECOVERIES[@]}"
 for r in "${RECOVERIES[@]}"; do echo "  $r"; done
 for r in "${NOT_RECOVERED[@]}"; do echo "  NEVER RECOVERED: $r"; done
 for r in "${CRASHED[@]}"; do echo "  CRASHED: $r"; done
+if ((MEMBERSHIP)); then
+  echo "membership changes:"
+  for r in "${MLINES[@]}"; do echo "  $r"; done
+  for r in "${MFAIL[@]}"; do echo "  FAILED: $r"; done
+  [[ -n "$MEMBERS_END" ]] && echo "  after heal: $MEMBERS_END"
+fi
 echo "checker: $keys_ok keys linearizable, $keys_bad not, $keys_unk gave up (exit $CHECK_RC)"
 grep 'NOT linearizable\|gave up' "$WORK/check.out" | head -5 | sed 's/^/  /' || true
 if ((CHECK_RC > 1)); then echo "checker output:"; head -5 "$WORK/check.out"; fi
-# The picture: a 3 s window from 0.5 s before the first fault (the whole
-# history would be one bar per operation, hundreds of thousands).
+# The picture: a 3 s window from 0.5 s before the first fault, or with
+# --membership before node N+1 starts joining (the whole history would be
+# one bar per operation, hundreds of thousands).
 PAGE="${HISTORY%.jsonl}.html"
 first_ms=$(grep -m1 -o '"time":[0-9]*' "$FAULT_LOG" | cut -d: -f2 | awk '{ printf "%d", $1 / 1e6 }')
+if ((MEMBERSHIP)); then
+  first_ms=$(grep -m1 '"fault":"join"' "$FAULT_LOG" | grep -o '"time":[0-9]*' | cut -d: -f2 | awk '{ printf "%d", $1 / 1e6 }')
+fi
 from=$(( ${first_ms:-500} > 500 ? ${first_ms:-500} - 500 : 0 ))
 if "$SIM_BIN" timeline "$HISTORY" --faults "$FAULT_LOG" --window "$from..$((from + 3000))" --out "$PAGE" >/dev/null 2>&1; then
   echo "timeline page: $PAGE (ms $from..$((from + 3000)); other windows:"
@@ -391,6 +577,7 @@ FAIL=()
 ((LOAD_RC == 0)) || FAIL+=("stuck operation after heal")
 ((${#NOT_RECOVERED[@]} == 0)) || FAIL+=("a node never finished recovery")
 ((${#CRASHED[@]} == 0)) || FAIL+=("a node exited on its own")
+((${#MFAIL[@]} == 0)) || FAIL+=("a membership change failed or never ended")
 if ((${#FAIL[@]})); then
   echo "verdict: FAILED: $(IFS=';'; echo "${FAIL[*]}")"
   exit 1

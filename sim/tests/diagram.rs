@@ -579,13 +579,22 @@ fn a_history_timeline_page_draws_every_key_with_faults_and_no_overlapping_labels
     let faults = format!(
         "{{\"time\":{},\"node\":2,\"fault\":\"kill\",\"what\":\"kill -9\"}}\n\
          {{\"time\":{},\"node\":3,\"fault\":\"pause\",\"what\":\"SIGSTOP\"}}\n\
-         {{\"time\":{},\"node\":2,\"fault\":\"recovered\",\"what\":\"role:voter\"}}\n",
+         {{\"time\":{},\"node\":2,\"fault\":\"recovered\",\"what\":\"role:voter\"}}\n\
+         {{\"time\":{},\"node\":4,\"fault\":\"join\",\"what\":\"cluster.sh add\"}}\n\
+         {{\"time\":{},\"node\":4,\"fault\":\"joined\",\"what\":\"member, epoch 2\"}}\n",
         t0 + 1_000_000,
         t0 + 1_100_000,
-        t0 + 5_000_000
+        t0 + 5_000_000,
+        t0 + 1_200_000,
+        t0 + 2_000_000
     );
     let faults = diagram::timeline::faults_from_jsonl(&faults).unwrap();
-    assert_eq!(faults.len(), 2);
+    assert_eq!(faults.len(), 3);
+    assert_eq!(
+        (faults[2].label.as_str(), faults[2].to_ns),
+        ("n4 joining", Some(t0 + 2_000_000)),
+        "a membership change's span: join paired with joined"
+    );
     assert_eq!(
         faults[0].to_ns,
         Some(t0 + 5_000_000),

@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 
 /// A fault from a fault log (scripts/nemesis.sh writes one JSON line per
 /// fault start and end: `{"time": ns, "node": i, "fault": "kill" | "pause" |
-/// "partition" | "recovered" | "resume" | "heal", "what": "..."}`).
+/// "partition" | "recovered" | "resume" | "heal", "what": "..."}`, and with
+/// `--membership` a change's spans: "join" to "joined", "leave" to "left").
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fault {
     pub from_ns: u64,
@@ -43,7 +44,10 @@ pub fn faults_from_jsonl(text: &str) -> Result<Vec<Fault>, String> {
             "kill" => format!("n{node} killed"),
             "pause" => format!("n{node} paused"),
             "partition" => format!("n{node} cut off"),
-            "recovered" | "resume" | "heal" => {
+            // A membership change (scripts/nemesis.sh --membership).
+            "join" => format!("n{node} joining"),
+            "leave" => format!("n{node} leaving"),
+            "recovered" | "resume" | "heal" | "joined" | "left" => {
                 if let Some(mut f) = open.remove(&node) {
                     f.to_ns = Some(time);
                     out.push(f);
