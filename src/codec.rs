@@ -35,7 +35,9 @@ pub const MAGIC: u32 = 0x5359_4E44;
 /// collection), one tag byte before the bytes.
 /// 7: an Accept may name its value by ballot (`held`); Nack(ValueMissing).
 /// 8: every envelope carries its sender's membership epoch; Message::Epoch.
-pub const PROTOCOL_VERSION: u16 = 8;
+/// 9: a Read may name the reader's value by ballot (`held`), a ReadReply
+/// then leave it out (`held`).
+pub const PROTOCOL_VERSION: u16 = 9;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -641,18 +643,27 @@ mod tests {
                         held: None,
                     }
                 }),
-            (arb_bytes(), arb_ballot()).prop_map(|(key, ballot)| Message::Read { key, ballot }),
+            (
+                arb_bytes(),
+                arb_ballot(),
+                proptest::option::of(arb_ballot())
+            )
+                .prop_map(|(key, ballot, held)| Message::Read { key, ballot, held }),
             (
                 arb_bytes(),
                 arb_ballot(),
                 proptest::option::of((arb_ballot(), arb_value())),
+                any::<bool>(),
                 any::<bool>()
             )
-                .prop_map(|(key, ballot, accepted, confirmed)| Message::ReadReply {
-                    key,
-                    ballot,
-                    accepted,
-                    confirmed
+                .prop_map(|(key, ballot, accepted, confirmed, held)| {
+                    Message::ReadReply {
+                        key,
+                        ballot,
+                        accepted,
+                        confirmed,
+                        held,
+                    }
                 }),
             (arb_bytes(), arb_ballot(), arb_crash_vector(), any::<bool>()).prop_map(
                 |(key, ballot, crash_vector, next_promised)| Message::Accepted {

@@ -235,7 +235,8 @@ fn bogus_ballots_from_a_member_close_its_link_and_the_round_clock_cannot_be_exha
             round += 1 << 48;
             let ballot = Ballot::new(round, 3, rogue.inc);
             let key = format!("x{i}").into_bytes();
-            rogue.env(1, inc1, Message::Read { key, ballot })
+            let held = None;
+            rogue.env(1, inc1, Message::Read { key, ballot, held })
         })
         .collect();
     rogue.send(&Frame::Batch(envs));

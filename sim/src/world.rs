@@ -3720,14 +3720,16 @@ fn msg_detail(m: &Message) -> String {
             Some(n) => format!("value={} next_prepare={n}", show_value(value)),
             None => format!("value={}", show_value(value)),
         },
+        Message::Read { held: Some(h), .. } => format!("held={h}"),
         Message::ReadReply {
             accepted,
             confirmed,
+            held,
             ..
         } => match accepted {
             Some((b, v)) => format!(
                 "accepted=({b}, {}){}",
-                show_value(v),
+                if *held { "held".into() } else { show_value(v) },
                 if *confirmed { " confirmed" } else { "" }
             ),
             None => "accepted=none".into(),

@@ -202,8 +202,19 @@ impl Node {
             refused: BTreeSet::new(),
         };
         let replicas = round.replicas.clone();
-        // The ReadReplies carry the value: about as big as ours, if we hold one.
-        let bytes = self.held_len(&key) * self.remote_count(&replicas);
+        // A value we hold (big enough to be worth it) is named by its
+        // ballot: replicas that accepted that ballot answer without it.
+        let len = self.held_len(&key);
+        let held = match self.acceptor.slot(&key).and_then(|s| s.accepted.as_ref()) {
+            Some((b, _)) if len >= self.cfg.elide_value_min_bytes => Some(*b),
+            _ => None,
+        };
+        // Otherwise the ReadReplies carry the value: about as big as ours.
+        let bytes = if held.is_some() {
+            0
+        } else {
+            len * self.remote_count(&replicas)
+        };
         self.arm_phase(&key, bytes);
         for r in replicas {
             self.send(
@@ -211,10 +222,25 @@ impl Node {
                 Message::Read {
                     key: key.clone(),
                     ballot,
+                    held,
                 },
                 out,
             );
         }
+    }
+
+    /// The value another answer to our read at `read` reported for ballot
+    /// `b` (one value per ballot): an answer that left out b's value can
+    /// take it from there when we no longer hold b ourselves.
+    pub(super) fn value_read_at(&mut self, key: &[u8], read: Ballot, b: Ballot) -> Option<Value> {
+        let round = self.round_mut(key).filter(|r| r.ballot == read)?;
+        let Phase::Reading { replies, .. } = &round.phase else {
+            return None;
+        };
+        replies.values().find_map(|(accepted, _)| match accepted {
+            Some((ab, v)) if *ab == b => Some(v.clone()),
+            _ => None,
+        })
     }
 
     /// A replica's answer to our fast read.

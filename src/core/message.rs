@@ -79,7 +79,15 @@ pub enum Message {
     Confirm { key: Key, ballot: Ballot, all: bool },
     /// Fast read: "tell me your accepted ballot and value"; does not touch
     /// `promised` (!). `ballot` only matches the answer to the read.
-    Read { key: Key, ballot: Ballot },
+    /// `held: Some(h)`: the reader itself accepted a value at ballot `h`
+    /// (one value per ballot), so a replica whose accepted ballot is `h`
+    /// leaves the value out of its answer (`ReadReply::held`): a read of a
+    /// big value a replica coordinates moves no value bytes.
+    Read {
+        key: Key,
+        ballot: Ballot,
+        held: Option<Ballot>,
+    },
     /// Answer to `Read`: the accepted (ballot, value), if any, and whether a
     /// Confirm marked exactly that ballot chosen.
     ReadReply {
@@ -87,6 +95,10 @@ pub enum Message {
         ballot: Ballot,
         accepted: Option<(Ballot, Value)>,
         confirmed: bool,
+        /// The accepted ballot is the Read's `held`: the value is left
+        /// empty and the reader takes its own, only if it still holds
+        /// exactly that ballot (otherwise the answer is not counted).
+        held: bool,
     },
     /// Refusal that names no ballot.
     Nack {

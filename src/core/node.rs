@@ -655,13 +655,33 @@ impl Node {
                 };
                 self.on_accept(from, key, ballot, (value, lineage), next_prepare, out)
             }
-            Message::Read { key, ballot } => self.on_read(from, key, ballot, out),
+            Message::Read { key, ballot, held } => self.on_read(from, key, ballot, held, out),
             Message::ReadReply {
                 key,
                 ballot,
                 accepted,
                 confirmed,
-            } => self.on_read_reply(from, key, ballot, accepted, confirmed, out),
+                held,
+            } => {
+                let accepted = match accepted {
+                    Some((b, v)) if held => {
+                        // Ours, if we still hold exactly b; else another
+                        // answer to this read that carried b's value.
+                        let found = self
+                            .resolve_held(&key, v, Some(b))
+                            .or_else(|| self.value_read_at(&key, ballot, b));
+                        match found {
+                            Some(v) => Some((b, v)),
+                            None => {
+                                log::debug!("read reply from {from} names {b}, whose value we no longer see: not counted");
+                                return;
+                            }
+                        }
+                    }
+                    a => a,
+                };
+                self.on_read_reply(from, key, ballot, accepted, confirmed, out)
+            }
             Message::Confirm { key, ballot, all } => self.on_confirm(key, ballot, all, out),
             Message::Promise {
                 key,
@@ -1105,7 +1125,15 @@ impl Node {
 
     // Fast read: report the accepted ballot and value without touching
     // `promised` (!); a recovering node never answers (docs/design.md "Reads").
-    fn on_read(&mut self, from: NodeId, key: Key, ballot: Ballot, out: &mut Effects) {
+    // The value is left out when the reader holds it (`Read::held`).
+    fn on_read(
+        &mut self,
+        from: NodeId,
+        key: Key,
+        ballot: Ballot,
+        held: Option<Ballot>,
+        out: &mut Effects,
+    ) {
         let bug = self.cfg.bug == Some(super::config::DeliberateBug::RecoveringNodeAnswersRead);
         let refuse = self
             .refuse_vote(&key)
@@ -1132,11 +1160,17 @@ impl Node {
                     return;
                 }
                 self.touch(&key);
+                let elide = matches!((&accepted, held), (Some((b, _)), Some(h)) if *b == h);
                 Message::ReadReply {
                     key,
                     ballot,
-                    accepted,
+                    accepted: if elide {
+                        accepted.map(|(b, _)| (b, None))
+                    } else {
+                        accepted
+                    },
                     confirmed,
+                    held: elide,
                 }
             }
         };

@@ -370,6 +370,7 @@ fn a_member_cannot_exhaust_the_round_clock() {
             Message::Read {
                 key: K.to_vec(),
                 ballot: b(round, 2),
+                held: None,
             }
         };
         let out = step(&mut n, now, Input::Peer(env(2, 1, msg)));
@@ -1269,6 +1270,7 @@ fn a_node_declared_lost_never_vouches_for_an_absent_key_in_a_fast_read() {
     let read = Message::Read {
         key: K.to_vec(),
         ballot: b(9, 1),
+        held: None,
     };
     let out = sent(&deliver(&mut n, 1, read.clone()));
     assert!(
@@ -2094,6 +2096,7 @@ fn read_reply(ballot: Ballot, accepted: Option<(Ballot, Value)>, confirmed: bool
         ballot,
         accepted,
         confirmed,
+        held: false,
     }
 }
 
@@ -2206,7 +2209,8 @@ fn a_fast_read_answers_from_a_quorum_on_one_confirmed_ballot_without_prepare() {
         sent(&out),
         to_peers(Message::Read {
             key: K.to_vec(),
-            ballot
+            ballot,
+            held: None,
         })
     );
     // Our own replica holds nothing; so does node 2: absent, from a quorum.
@@ -2469,6 +2473,93 @@ fn accept_held(ballot: Ballot, held: Ballot) -> Message {
         lineage: vec![],
         held: Some(held),
     }
+}
+
+fn read_naming(held: Option<Ballot>) -> Message {
+    Message::Read {
+        key: K.to_vec(),
+        ballot: b(3, 1),
+        held,
+    }
+}
+
+#[test]
+fn a_read_naming_the_ballot_a_replica_accepted_is_answered_without_the_value() {
+    let mut n = node(2);
+    deliver(&mut n, 1, accept(b(1, 1), val("x")));
+    let out = deliver(&mut n, 1, read_naming(Some(b(1, 1))));
+    let elided = Message::ReadReply {
+        key: K.to_vec(),
+        ballot: b(3, 1),
+        accepted: Some((b(1, 1), None)),
+        confirmed: false,
+        held: true,
+    };
+    assert_eq!(sent(&out), vec![(1, elided)]);
+    // Another ballot named, or none: the bytes travel.
+    for held in [Some(b(1, 3)), None] {
+        let out = deliver(&mut n, 1, read_naming(held));
+        let full = Message::ReadReply {
+            key: K.to_vec(),
+            ballot: b(3, 1),
+            accepted: Some((b(1, 1), val("x"))),
+            confirmed: false,
+            held: false,
+        };
+        assert_eq!(sent(&out), vec![(1, full)], "Read naming {held:?}");
+    }
+}
+
+/// Node 1 holds "x" at 1.2, confirmed, and reads with `held` (threshold 1
+/// byte); node 2's answer leaves the value out.
+fn reader_holding_x() -> (Node, Ballot) {
+    let mut n = fast_node(1);
+    n.cfg.elide_value_min_bytes = 1;
+    deliver(&mut n, 2, accept(b(1, 2), val("x")));
+    deliver(&mut n, 2, confirm(b(1, 2), true));
+    let out = request(&mut n, 7, Command::Get);
+    let ballot = match &sent(&out)[..] {
+        [(2, Message::Read { ballot, held, .. }), (3, Message::Read { .. })] => {
+            assert_eq!(*held, Some(b(1, 2)), "the Read names the value held");
+            *ballot
+        }
+        s => panic!("expected Reads, got {s:?}"),
+    };
+    (n, ballot)
+}
+
+fn elided_reply(ballot: Ballot) -> Message {
+    Message::ReadReply {
+        key: K.to_vec(),
+        ballot,
+        accepted: Some((b(1, 2), None)),
+        confirmed: true,
+        held: true,
+    }
+}
+
+#[test]
+fn a_read_answered_without_the_value_takes_the_readers_own_bytes() {
+    let (mut n, ballot) = reader_holding_x();
+    let out = deliver(&mut n, 2, elided_reply(ballot));
+    assert_eq!(
+        out.replies,
+        vec![(7, Outcome::Ok(Reply::Value(bytes("x"))))]
+    );
+}
+
+#[test]
+fn an_answer_naming_a_ballot_the_reader_no_longer_holds_takes_that_ballots_value() {
+    let (mut n, ballot) = reader_holding_x();
+    // Before node 2 answers, node 1 accepts "y" at 4.3 (not chosen).
+    deliver(&mut n, 3, accept(b(4, 3), val("y")));
+    let out = deliver(&mut n, 2, elided_reply(ballot));
+    // 1.2's value is "x" (the reader's own answer to its Read said so);
+    // taking what the reader holds now would answer the unchosen "y".
+    assert_eq!(
+        out.replies,
+        vec![(7, Outcome::Ok(Reply::Value(bytes("x"))))]
+    );
 }
 
 #[test]
