@@ -16,7 +16,8 @@ use crate::commands::{
     ScanCursors, Step,
 };
 use crate::core::{
-    Effects, Envelope, Incarnation, Input, Message, Node, NodeId, Now, Outcome, RecoveryProgress,
+    Ballot, Effects, Envelope, Incarnation, Input, Message, Node, NodeId, Now, Outcome,
+    RecoveryProgress,
 };
 use crate::resp::Reply;
 use crate::runtime::NodeOptions;
@@ -53,6 +54,10 @@ fn value_bytes(msg: &Message) -> usize {
         _ => 0,
     }
 }
+
+/// Accepts on a bulk link remembered per peer for their Confirm (big values
+/// are few; an older one forgotten only loses the ordering, never a message).
+const BULK_ACCEPTS_TRACKED: usize = 64;
 
 /// The answer to a command that arrives while the node shuts down.
 pub(crate) const NOT_RUN: &str =
@@ -205,6 +210,14 @@ struct Loop {
     synced_epoch: Option<u64>,
     /// Nodes dialled for an `add-node` not yet in the epoch: id -> address.
     pending_adds: BTreeMap<NodeId, String>,
+    /// Per peer, the (key, ballot) of Accepts sent on its bulk link whose
+    /// Confirm has not followed yet, newest last, at most
+    /// [`BULK_ACCEPTS_TRACKED`]: that Confirm goes on the bulk link too, so
+    /// it cannot overtake its Accept (an acceptor ignores a Confirm of a
+    /// ballot it has not accepted, and the value then stays unconfirmed
+    /// there: fast reads of it fall back to full rounds that bring the big
+    /// value back from every replica).
+    bulk_accepts: HashMap<NodeId, VecDeque<(Vec<u8>, Ballot)>>,
     /// Changes waiting for their links, and changes handed to the core
     /// (request id -> whom to answer, and the nodes it adds).
     admin_waiting: Vec<AdminWait>,
@@ -253,6 +266,7 @@ pub(crate) async fn run(
         events_tx,
         synced_epoch: None,
         pending_adds: BTreeMap::new(),
+        bulk_accepts: HashMap::new(),
         admin_waiting: Vec::new(),
         admin_requests: HashMap::new(),
         retiring: BTreeMap::new(),
@@ -818,16 +832,20 @@ impl Loop {
             .all(|e| matches!(e.msg, Message::Confirm { .. }));
         let rt = &self.shared.opts.runtime;
         let (max_frames, max_bytes) = (rt.send_queue_max_frames, rt.send_queue_max_bytes);
-        if envs
-            .iter()
-            .any(|e| value_bytes(&e.msg) >= OFFLOAD_MIN_BYTES)
-        {
+        let tracked = self.bulk_accepts.get(&peer);
+        let behind_bulk = |msg: &Message| match msg {
+            Message::Confirm { key, ballot, .. } => {
+                tracked.is_some_and(|t| t.iter().any(|(k, b)| k == key && b == ballot))
+            }
+            m => value_bytes(m) >= OFFLOAD_MIN_BYTES,
+        };
+        if envs.iter().any(|e| behind_bulk(&e.msg)) {
             // Messages with big values leave apart from the others, on the
             // bulk link when it is up; the dialer encodes and tags them off
-            // the executor thread (peer.rs). The rest go on as usual.
-            let (big, small): (Vec<Envelope>, Vec<Envelope>) = envs
-                .into_iter()
-                .partition(|e| value_bytes(&e.msg) >= OFFLOAD_MIN_BYTES);
+            // the executor thread (peer.rs). So do the Confirms of Accepts
+            // sent there. The rest go on as usual.
+            let (big, small): (Vec<Envelope>, Vec<Envelope>) =
+                envs.into_iter().partition(|e| behind_bulk(&e.msg));
             if !small.is_empty() {
                 self.send_batch(peer, queue, small, max);
             }
@@ -841,6 +859,21 @@ impl Loop {
                 .link(peer)
                 .map(|l| l.bulk.clone())
                 .filter(|b| b.is_open());
+            let tracked = self.bulk_accepts.entry(peer).or_default();
+            for e in &big {
+                match &e.msg {
+                    Message::Confirm { key, ballot, .. } => {
+                        tracked.retain(|(k, b)| !(k == key && b == ballot));
+                    }
+                    Message::Accept { key, ballot, .. } if bulk.is_some() => {
+                        if tracked.len() == BULK_ACCEPTS_TRACKED {
+                            tracked.pop_front();
+                        }
+                        tracked.push_back((key.clone(), *ballot));
+                    }
+                    _ => {}
+                }
+            }
             let to = bulk.as_deref().unwrap_or(queue);
             let frame = Outgoing::Batch(big);
             let pushed = to.push_frame(frame, len, n, false, max_frames, max_bytes);
